@@ -1,0 +1,212 @@
+//! `dry-run`: the policy applied to events from a file or stdin, no Kafka.
+
+use super::{parse_now, DryRunArgs};
+use crate::config;
+use crate::decode::{self, InputFormat};
+use crate::encode::{self, OutputFormat};
+use crate::expiry::rfc3339;
+use crate::policy::{Outcome, Policy};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+/// Counts per purpose and outcome, printed to stderr at the end.
+#[derive(Default)]
+struct Summary {
+    events: u64,
+    undecodable: u64,
+    outcomes: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+impl Summary {
+    fn print(&self) {
+        let mut s = format!(
+            "dry-run: {} records read, {} undecodable",
+            self.events, self.undecodable
+        );
+        for ((purpose, outcome), n) in &self.outcomes {
+            s.push_str(&format!("; {purpose} {outcome}: {n}"));
+        }
+        eprintln!("{s}");
+    }
+}
+
+struct DryRun<'a, W: Write> {
+    policy: &'a Policy,
+    now: chrono::DateTime<chrono::Utc>,
+    topics: BTreeMap<&'static str, String>,
+    out: W,
+    summary: Summary,
+}
+
+impl<W: Write> DryRun<'_, W> {
+    fn record(&mut self, bytes: &[u8], format: InputFormat) -> io::Result<()> {
+        self.summary.events += 1;
+        let event = match decode::decode(bytes, format) {
+            Ok((event, _)) => event,
+            Err(e) => {
+                self.summary.undecodable += 1;
+                for p in &self.policy.purposes {
+                    let purpose = p.legal.purpose.name();
+                    *self
+                        .summary
+                        .outcomes
+                        .entry((purpose, "undecodable"))
+                        .or_default() += 1;
+                    let line = json!({
+                        "event_id": null, "purpose": purpose, "outcome": "drop",
+                        "reason": "undecodable", "error": e.to_string(),
+                        "expires_at": null, "record": null,
+                    });
+                    writeln!(self.out, "{line}")?;
+                }
+                return Ok(());
+            }
+        };
+        let evaluation = self.policy.apply(&event, self.now);
+        for (purpose, outcome) in &evaluation.outcomes {
+            let purpose = purpose.name();
+            let line = match outcome {
+                Outcome::Forward(r) => {
+                    *self
+                        .summary
+                        .outcomes
+                        .entry((purpose, "forward"))
+                        .or_default() += 1;
+                    let headers: serde_json::Map<String, serde_json::Value> =
+                        encode::headers(r, OutputFormat::Json)
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), v.into()))
+                            .collect();
+                    json!({
+                        "event_id": event.event_id, "purpose": purpose, "outcome": "forward",
+                        "reason": null, "expires_at": rfc3339(r.expires_at),
+                        "record": encode::to_json_value(&r.event),
+                        "topic": self.topics.get(purpose), "key": r.key,
+                        "timestamp_ms": r.timestamp_ms, "headers": headers,
+                    })
+                }
+                Outcome::Drop(reason) => {
+                    *self
+                        .summary
+                        .outcomes
+                        .entry((purpose, reason.as_str()))
+                        .or_default() += 1;
+                    json!({
+                        "event_id": if event.event_id.is_empty() { None } else { Some(&event.event_id) },
+                        "purpose": purpose, "outcome": "drop", "reason": reason.as_str(),
+                        "message": reason.message(), "expires_at": null, "record": null,
+                    })
+                }
+            };
+            writeln!(self.out, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one length-delimited protobuf message; `None` at a clean end of input.
+fn read_delimited(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+    let mut len: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let mut byte = [0u8];
+        if input.read(&mut byte)? == 0 {
+            if shift == 0 {
+                return Ok(None);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated length prefix",
+            ));
+        }
+        len |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    if len > 64 * 1024 * 1024 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("length prefix {len} is larger than 64 MiB: not length-delimited protobuf?"),
+        ));
+    }
+    buf.resize(len as usize, 0);
+    input.read_exact(buf)?;
+    Ok(Some(()))
+}
+
+pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
+    let settings = config::load(&args.config)?;
+    let now = parse_now(args.now.as_deref())?;
+    let input: Box<dyn Read> = match &args.input {
+        Some(p) => Box::new(
+            std::fs::File::open(p)
+                .map_err(|e| anyhow::anyhow!("cannot open input {}: {e}", p.display()))?,
+        ),
+        None => Box::new(io::stdin().lock()),
+    };
+    let mut input = BufReader::with_capacity(1 << 16, input);
+    let format = match (args.format, settings.input_format) {
+        (InputFormat::Auto, InputFormat::Auto) => {
+            // Peek: a JSON line starts with `{` (or whitespace); anything else is protobuf.
+            let first = input
+                .fill_buf()?
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .copied();
+            if first.is_none_or(|b| b == b'{') {
+                InputFormat::Json
+            } else {
+                InputFormat::Protobuf
+            }
+        }
+        (InputFormat::Auto, configured) => configured,
+        (given, _) => given,
+    };
+    let topics = settings
+        .purposes
+        .iter()
+        .map(|p| (p.purpose.name(), p.topic.clone()))
+        .collect();
+    let stdout = io::stdout().lock();
+    let mut run = DryRun {
+        policy: &settings.policy,
+        now,
+        topics,
+        out: BufWriter::new(stdout),
+        summary: Summary::default(),
+    };
+    let result = (|| -> io::Result<()> {
+        match format {
+            InputFormat::Protobuf => {
+                let mut buf = Vec::new();
+                while read_delimited(&mut input, &mut buf)?.is_some() {
+                    run.record(&buf, InputFormat::Protobuf)?;
+                }
+            }
+            _ => {
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    if input.read_until(b'\n', &mut line)? == 0 {
+                        break;
+                    }
+                    if line.trim_ascii().is_empty() {
+                        continue;
+                    }
+                    run.record(&line, InputFormat::Json)?;
+                }
+            }
+        }
+        run.out.flush()
+    })();
+    match result {
+        Ok(()) => {}
+        // `dry-run ... | head` closes the pipe: not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(anyhow::anyhow!("dry-run: reading input failed: {e}")),
+    }
+    run.summary.print();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,170 @@
+//! The command line (clap): one subcommand per job, each in its own module.
+
+mod dry_run;
+mod gen;
+mod policy_show;
+
+use crate::config::{self, ConfigError};
+use crate::decode::InputFormat;
+use crate::encode::OutputFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cdr-purpose-filter",
+    version,
+    about = "Keeps only what CPCE R10-14 allows for billing and network security, tagged with its legal expiry",
+    long_about = None
+)]
+pub struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info`, `debug`,
+    /// `cdr_purpose_filter=trace`. Overrides RUST_LOG.
+    #[arg(long, global = true, env = "CDR_PURPOSE_FILTER_LOG")]
+    pub log: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the policy to events from a file or stdin, without Kafka: one JSON line per
+    /// (event, purpose).
+    DryRun(DryRunArgs),
+    /// The policy in force: the field table with its legal references.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Synthetic events (every type and direction, content and extensions filled in).
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the field table, routing rules and readings, with legal references.
+    Show {
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+        /// Show the policy of this configuration (operator removals, ttls) instead of the
+        /// legal table alone.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration and print the effective one (secrets masked).
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Input file (default: stdin).
+    pub input: Option<PathBuf>,
+    /// `json`: one JSON event per line; `protobuf`: length-delimited messages; `auto`:
+    /// the configuration's input format if it is not `auto`, else JSON lines.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+    /// The processing time (RFC 3339), for reproducible output; default: the clock.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of events.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    pub format: OutputFormat,
+    /// Seed of the generator: the same seed and --now give the same events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The time events are generated around (RFC 3339); default: the clock.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Output file (default: stdout). JSON lines, or length-delimited protobuf.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Usage and configuration errors exit with 2, everything else with 1.
+pub fn exit_code_of(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.downcast_ref::<ConfigError>().is_some() || c.downcast_ref::<UsageError>().is_some()
+    });
+    if usage {
+        2
+    } else {
+        1
+    }
+}
+
+/// A bad argument value that clap cannot check by itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses an RFC 3339 `--now`.
+pub(crate) fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, UsageError> {
+    match now {
+        None => Ok(chrono::Utc::now()),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.to_utc())
+            .map_err(|e| UsageError(format!("--now `{s}` is not an RFC 3339 time: {e}"))),
+    }
+}
+
+pub fn init_tracing(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &cli.log {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::DryRun(args) => dry_run::run(args),
+        Command::Policy {
+            command: PolicyCommand::Show { format, config },
+        } => {
+            let settings = config.as_deref().map(config::load).transpose()?;
+            policy_show::run(format, settings.as_ref())
+        }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let settings = config::load(&config)?;
+            print!("{}", settings.effective_toml());
+            eprintln!("configuration {} is valid", config.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen(args) => gen::run(args),
+    }
+}

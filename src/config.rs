@@ -1,0 +1,711 @@
+//! Configuration: TOML, overridable by environment variables, parsed then validated once
+//! into an immutable [`Settings`]. Every problem is reported with the key that caused it.
+//!
+//! Environment variables: `CDR_PURPOSE_FILTER_<SECTION>__<KEY>`, e.g.
+//! `CDR_PURPOSE_FILTER_PURPOSES__BILLING__TTL=180d`. Kafka client properties:
+//! `CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__SASL_PASSWORD` sets `sasl.password` (`_` stands
+//! for `.` in a property name).
+
+use crate::decode::InputFormat;
+use crate::encode::OutputFormat;
+use crate::expiry::{self, Ttl};
+use crate::policy::{self, table, LegalPurpose, Policy, PurposePolicy};
+use crate::schema::Purpose;
+use chrono::Duration;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "CDR_PURPOSE_FILTER_";
+const ENV_PROPERTIES_PREFIX: &str = "CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__";
+
+/// The configuration as written (after defaults and environment overrides).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub kafka: KafkaSection,
+    pub input: InputSection,
+    pub output: OutputSection,
+    pub purposes: PurposesSection,
+    pub dead_letter: DeadLetterSection,
+    pub topics: TopicsSection,
+    pub delivery: DeliverySection,
+    pub metrics: MetricsSection,
+    pub policy: PolicySection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSection {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    /// Any librdkafka property, passed through (TLS, SASL, timeouts, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        KafkaSection {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            group_id: "cdr-purpose-filter".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputSection {
+    pub topics: Vec<String>,
+    pub format: InputFormat,
+}
+
+impl Default for InputSection {
+    fn default() -> Self {
+        InputSection {
+            topics: vec!["cdr.raw".into()],
+            format: InputFormat::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSection {
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposesSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<PurposeSection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<PurposeSection>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PurposeSection {
+    /// Output topic; defaults to `cdr.<purpose>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Retention; defaults to the shortest legal period (`365d`, `89d`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    /// Fields (or whole groups) removed on top of the legal table.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    /// Fields the operator expects to keep: refused when the law does not allow them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadLetterMode {
+    /// Source topic, partition, offset and reason only: never the payload.
+    #[default]
+    Pointer,
+    /// Also the raw payload: an explicit opt-in, since it copies raw personal data.
+    Payload,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterSection {
+    pub topic: String,
+    pub mode: DeadLetterMode,
+}
+
+impl Default for DeadLetterSection {
+    fn default() -> Self {
+        DeadLetterSection {
+            topic: "cdr.dead-letter".into(),
+            mode: DeadLetterMode::Pointer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicsMode {
+    Off,
+    Create,
+    Verify,
+    #[default]
+    Enforce,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsSection {
+    pub mode: TopicsMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    #[default]
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySection {
+    pub guarantee: Guarantee,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            listen: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// How far in the future an `event_time` may be before the event is refused.
+    pub max_clock_skew: String,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            max_clock_skew: "5m".into(),
+        }
+    }
+}
+
+/// One problem in a configuration, with the key that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{}", format_figment(.0))]
+    Parse(Box<figment::Error>),
+    #[error("{}", format_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The problems, for tests and for callers that render them themselves.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            ConfigError::Invalid(p) => p.clone(),
+            ConfigError::Parse(e) => (**e)
+                .clone()
+                .into_iter()
+                .map(|e| Problem {
+                    key: e.path.join("."),
+                    reason: e.kind.to_string(),
+                })
+                .collect(),
+            ConfigError::Read { path, source } => vec![Problem {
+                key: path.clone(),
+                reason: source.to_string(),
+            }],
+        }
+    }
+}
+
+fn format_problems(problems: &[Problem]) -> String {
+    let mut s = format!("invalid configuration ({} problem(s)):", problems.len());
+    for p in problems {
+        s.push_str(&format!("\n  - {}: {}", p.key, p.reason));
+    }
+    s
+}
+
+fn format_figment(e: &figment::Error) -> String {
+    let problems: Vec<Problem> = e
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            Problem {
+                key: if e.path.is_empty() {
+                    "(top level)".into()
+                } else {
+                    e.path.join(".")
+                },
+                reason: format!("{}{source}", e.kind),
+            }
+        })
+        .collect();
+    format_problems(&problems)
+}
+
+/// Reads a configuration file, applies environment overrides and validates it.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let raw = parse(&text, &env)?;
+    Settings::validate(raw)
+}
+
+/// The environment overrides, as a figment provider over a given list of variables (so
+/// tests need not touch the process environment).
+struct EnvOverrides(Dict);
+
+impl EnvOverrides {
+    fn new(env: &[(String, String)]) -> EnvOverrides {
+        let mut root = Dict::new();
+        for (k, v) in env {
+            if !k.starts_with(ENV_PREFIX) || k.starts_with(ENV_PROPERTIES_PREFIX) {
+                continue;
+            }
+            let path: Vec<String> = k[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .split("__")
+                .map(str::to_string)
+                .collect();
+            let value: Value = v.parse().unwrap_or_else(|_| Value::from(v.clone()));
+            let mut dict = &mut root;
+            for part in &path[..path.len() - 1] {
+                let entry = dict
+                    .entry(part.clone())
+                    .or_insert_with(|| Value::from(Dict::new()));
+                if entry.as_dict().is_none() {
+                    *entry = Value::from(Dict::new());
+                }
+                dict = match entry {
+                    Value::Dict(_, d) => d,
+                    _ => unreachable!("just made a dict"),
+                };
+            }
+            dict.insert(path[path.len() - 1].clone(), value);
+        }
+        EnvOverrides(root)
+    }
+}
+
+impl Provider for EnvOverrides {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("environment variable {ENV_PREFIX}*"))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// Parses TOML text with environment overrides (given as a list, for tests).
+pub fn parse(toml_text: &str, env: &[(String, String)]) -> Result<RawConfig, ConfigError> {
+    let mut raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
+        .merge(Toml::string(toml_text))
+        .merge(EnvOverrides::new(env))
+        .extract()
+        .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+    // Kafka properties from the environment: `_` stands for `.` in their names.
+    for (k, v) in env {
+        if let Some(name) = k.strip_prefix(ENV_PROPERTIES_PREFIX) {
+            raw.kafka
+                .properties
+                .insert(name.to_ascii_lowercase().replace('_', "."), v.clone());
+        }
+    }
+    Ok(raw)
+}
+
+/// A validated purpose.
+#[derive(Debug, Clone)]
+pub struct PurposeSettings {
+    pub purpose: Purpose,
+    pub topic: String,
+    pub ttl: Ttl,
+}
+
+/// The validated, immutable configuration the filter runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub kafka: KafkaSection,
+    pub input_topics: Vec<String>,
+    pub input_format: InputFormat,
+    pub output_format: OutputFormat,
+    pub purposes: Vec<PurposeSettings>,
+    pub dead_letter: DeadLetterSection,
+    pub topics_mode: TopicsMode,
+    pub guarantee: Guarantee,
+    pub metrics_listen: SocketAddr,
+    pub policy: Policy,
+    /// The configuration as read, defaults filled in (for `config check`).
+    pub effective: RawConfig,
+}
+
+/// Kafka's legal topic names.
+fn check_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a topic name cannot be empty".into());
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "topic name is {} characters; Kafka allows 249",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` is not a valid topic name"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "`{name}` contains {c:?}; Kafka topic names use ASCII letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Property names the filter sets itself: overriding them would break delivery
+/// guarantees, so they are refused rather than silently ignored.
+const OWNED_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "enable.auto.commit",
+        "offsets are committed by the filter after outputs are acknowledged",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are stored only after outputs are acknowledged",
+    ),
+    ("enable.idempotence", "the producer is always idempotent"),
+    (
+        "transactional.id",
+        "set per instance when delivery.guarantee = \"exactly-once\"",
+    ),
+    ("isolation.level", "set by the filter"),
+    ("group.id", "use kafka.group_id"),
+    ("bootstrap.servers", "use kafka.bootstrap_servers"),
+];
+
+impl Settings {
+    /// Validates a parsed configuration, reporting every problem at once.
+    pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, reason: String| {
+            problems.push(Problem {
+                key: key.to_string(),
+                reason,
+            })
+        };
+
+        if raw.kafka.bootstrap_servers.trim().is_empty() {
+            problem(
+                "kafka.bootstrap_servers",
+                "must name at least one broker (host:port)".into(),
+            );
+        }
+        if raw.kafka.group_id.trim().is_empty() {
+            problem("kafka.group_id", "must not be empty".into());
+        }
+        for (name, why) in OWNED_PROPERTIES {
+            if raw.kafka.properties.contains_key(*name) {
+                problem(
+                    &format!("kafka.properties.\"{name}\""),
+                    format!("is set by the filter and cannot be overridden: {why}"),
+                );
+            }
+        }
+
+        if raw.input.topics.is_empty() {
+            problem("input.topics", "must list at least one topic".into());
+        }
+        for (i, t) in raw.input.topics.iter().enumerate() {
+            if let Err(e) = check_topic_name(t) {
+                problem(&format!("input.topics[{i}]"), e);
+            }
+        }
+        if let Err(e) = check_topic_name(&raw.dead_letter.topic) {
+            problem("dead_letter.topic", e);
+        }
+
+        let mut effective = raw.clone();
+        let mut purposes = Vec::new();
+        let mut compiled = Vec::new();
+        let sections = [
+            (
+                policy::BILLING,
+                raw.purposes.billing.as_ref(),
+                "cdr.billing",
+                365,
+            ),
+            (
+                policy::SECURITY,
+                raw.purposes.security.as_ref(),
+                "cdr.security",
+                89,
+            ),
+        ];
+        if sections.iter().all(|(_, s, _, _)| s.is_none()) {
+            problem(
+                "purposes",
+                "no purpose is configured: add [purposes.billing] and/or [purposes.security]"
+                    .into(),
+            );
+        }
+        for (legal, section, default_topic, default_days) in sections {
+            let Some(section) = section else { continue };
+            let name = legal.purpose.name();
+            let key = |k: &str| format!("purposes.{name}.{k}");
+            let topic = section
+                .topic
+                .clone()
+                .unwrap_or_else(|| default_topic.into());
+            if let Err(e) = check_topic_name(&topic) {
+                problem(&key("topic"), e);
+            }
+            if raw.input.topics.contains(&topic) {
+                problem(
+                    &key("topic"),
+                    format!(
+                        "`{topic}` is also an input topic: the filter would read its own output"
+                    ),
+                );
+            }
+            if topic == raw.dead_letter.topic {
+                problem(
+                    &key("topic"),
+                    format!("`{topic}` is also the dead-letter topic"),
+                );
+            }
+            let ttl_text = section
+                .ttl
+                .clone()
+                .unwrap_or_else(|| format!("{default_days}d"));
+            let ttl = match Ttl::parse(&ttl_text) {
+                Ok(ttl) => match expiry::check_ttl(ttl, legal.limit_months) {
+                    Ok(()) => Some(ttl),
+                    Err(e) => {
+                        problem(
+                            &key("ttl"),
+                            format!("{e} ({} limit: {})", name, legal.legal_basis),
+                        );
+                        None
+                    }
+                },
+                Err(e) => {
+                    problem(&key("ttl"), e.to_string());
+                    None
+                }
+            };
+            let removed = check_removals(legal, section, &mut problem);
+            check_keeps(legal, section, &removed, &mut problem);
+            if let Some(ttl) = ttl {
+                purposes.push(PurposeSettings {
+                    purpose: legal.purpose,
+                    topic: topic.clone(),
+                    ttl,
+                });
+                compiled.push(PurposePolicy::new(legal, ttl, removed));
+            }
+            let eff = match legal.purpose {
+                Purpose::Billing => effective.purposes.billing.as_mut(),
+                _ => effective.purposes.security.as_mut(),
+            };
+            if let Some(eff) = eff {
+                eff.topic = Some(topic);
+                eff.ttl = Some(ttl_text);
+            }
+        }
+        if let (Some(b), Some(s)) = (&raw.purposes.billing, &raw.purposes.security) {
+            if b.topic.is_some() && b.topic == s.topic {
+                problem(
+                    "purposes.security.topic",
+                    "billing and security must write to different topics".into(),
+                );
+            }
+        }
+
+        let metrics_listen = match raw.metrics.listen.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                problem(
+                    "metrics.listen",
+                    format!("`{}` is not an address:port ({e})", raw.metrics.listen),
+                );
+                None
+            }
+        };
+        let max_clock_skew = match Ttl::parse(&raw.policy.max_clock_skew) {
+            Ok(Ttl::Fixed(d)) if d >= Duration::zero() && d <= Duration::days(1) => Some(d),
+            Ok(_) => {
+                problem(
+                    "policy.max_clock_skew",
+                    "must be a fixed duration between 0s and 1d, e.g. \"5m\"".into(),
+                );
+                None
+            }
+            Err(e) => {
+                problem("policy.max_clock_skew", e.to_string());
+                None
+            }
+        };
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(Settings {
+            kafka: raw.kafka,
+            input_topics: raw.input.topics,
+            input_format: raw.input.format,
+            output_format: raw.output.format,
+            purposes,
+            dead_letter: raw.dead_letter,
+            topics_mode: raw.topics.mode,
+            guarantee: raw.delivery.guarantee,
+            metrics_listen: metrics_listen.expect("checked"),
+            policy: Policy {
+                purposes: compiled,
+                max_clock_skew: max_clock_skew.expect("checked"),
+            },
+            effective,
+        })
+    }
+
+    /// The topic of a purpose.
+    pub fn topic_of(&self, purpose: Purpose) -> Option<&str> {
+        self.purposes
+            .iter()
+            .find(|p| p.purpose == purpose)
+            .map(|p| p.topic.as_str())
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn effective_toml(&self) -> String {
+        let mut shown = self.effective.clone();
+        for (k, v) in shown.kafka.properties.iter_mut() {
+            if is_secret(k) {
+                *v = "********".into();
+            }
+        }
+        toml::to_string_pretty(&shown).expect("the configuration serializes to TOML")
+    }
+}
+
+/// Property names whose values are never printed.
+pub fn is_secret(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "key.pem", "token", "sasl.jaas"]
+        .iter()
+        .any(|s| n.contains(s))
+        || n.ends_with(".key")
+}
+
+fn check_removals(
+    legal: LegalPurpose,
+    section: &PurposeSection,
+    problem: &mut impl FnMut(&str, String),
+) -> Vec<&'static table::FieldSpec> {
+    let name = legal.purpose.name();
+    let mut removed = Vec::new();
+    for (i, field) in section.remove.iter().enumerate() {
+        let key = format!("purposes.{name}.remove[{i}]");
+        let rows = table::select(field);
+        if rows.is_empty() {
+            problem(
+                &key,
+                format!("`{field}` is not a field or group of the table (see `policy show`)"),
+            );
+            continue;
+        }
+        for row in rows {
+            if row.required {
+                problem(
+                    &key,
+                    format!(
+                        "`{}` is required by the output contract and cannot be removed",
+                        row.path
+                    ),
+                );
+            } else if !removed
+                .iter()
+                .any(|r: &&table::FieldSpec| r.path == row.path)
+            {
+                removed.push(row);
+            }
+        }
+    }
+    removed
+}
+
+fn check_keeps(
+    legal: LegalPurpose,
+    section: &PurposeSection,
+    removed: &[&'static table::FieldSpec],
+    problem: &mut impl FnMut(&str, String),
+) {
+    let name = legal.purpose.name();
+    for (i, field) in section.keep.iter().enumerate() {
+        let key = format!("purposes.{name}.keep[{i}]");
+        let rows = table::select(field);
+        if rows.is_empty() {
+            problem(
+                &key,
+                format!("`{field}` is not a field or group of the table (see `policy show`)"),
+            );
+            continue;
+        }
+        for row in rows {
+            let columns = policy::columns_of(legal.purpose);
+            let allowed = columns
+                .iter()
+                .any(|c| row.cell(*c).rule != table::Rule::Remove);
+            if !allowed {
+                let basis = row.cell(columns[0]).basis;
+                problem(
+                    &key,
+                    format!(
+                        "`{}` may not be kept for {name}: {basis} ({}). \
+                         A configuration may narrow the table, never widen it",
+                        row.path,
+                        table::POLICY_VERSION
+                    ),
+                );
+            } else if removed.iter().any(|r| r.path == row.path) {
+                problem(&key, format!("`{}` is both kept and removed", row.path));
+            }
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests;

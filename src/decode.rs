@@ -1,0 +1,236 @@
+//! Stage 2 of the pipeline: raw bytes to `CdrEvent`, from protobuf or proto3 canonical
+//! JSON (both field-name styles, RFC 3339 timestamps, 64-bit integers as strings or
+//! numbers, enum names), or `auto`, which tells them apart per record.
+//!
+//! Errors never quote the input: serde's messages can contain the offending value (a
+//! phone number, an SMS), so a JSON error is reduced to its class and position.
+
+use crate::schema::CdrEvent;
+use prost::Message;
+
+/// The input format, from `input.format`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Json,
+    Protobuf,
+    Auto,
+}
+
+/// The format a record was actually decoded as (a metrics label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Detected {
+    Json,
+    Protobuf,
+}
+
+impl Detected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Detected::Json => "json",
+            Detected::Protobuf => "protobuf",
+        }
+    }
+}
+
+/// Why a record could not be decoded. The messages hold no input data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty record")]
+    Empty,
+    #[error("not a protobuf cdr.v1.CdrEvent: {0}")]
+    Protobuf(String),
+    #[error("not a JSON cdr.v1.CdrEvent: {class} error at line {line}, column {column}")]
+    Json {
+        class: &'static str,
+        line: usize,
+        column: usize,
+    },
+}
+
+impl DecodeError {
+    /// A short label for metrics and dead letters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::Protobuf(_) => "protobuf",
+            DecodeError::Json { .. } => "json",
+        }
+    }
+}
+
+fn json_error(e: serde_json::Error) -> DecodeError {
+    use serde_json::error::Category;
+    DecodeError::Json {
+        class: match e.classify() {
+            Category::Io => "io",
+            Category::Syntax => "syntax",
+            Category::Data => "type or value",
+            Category::Eof => "truncated input",
+        },
+        line: e.line(),
+        column: e.column(),
+    }
+}
+
+/// Decodes a protobuf `CdrEvent`.
+pub fn decode_protobuf(bytes: &[u8]) -> Result<CdrEvent, DecodeError> {
+    // prost's messages name the message and field, never the value.
+    CdrEvent::decode(bytes).map_err(|e| DecodeError::Protobuf(e.to_string()))
+}
+
+/// Decodes a JSON `CdrEvent`.
+pub fn decode_json(bytes: &[u8]) -> Result<CdrEvent, DecodeError> {
+    serde_json::from_slice(bytes).map_err(json_error)
+}
+
+/// True when the bytes look like a JSON object: `{ ... }` around optional whitespace.
+fn looks_like_json(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii();
+    trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}')
+}
+
+/// Decodes one record in the configured format. `retention` is cleared: it is set by the
+/// filter on output only.
+pub fn decode(bytes: &[u8], format: InputFormat) -> Result<(CdrEvent, Detected), DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let (mut event, detected) = match format {
+        InputFormat::Json => (decode_json(bytes)?, Detected::Json),
+        InputFormat::Protobuf => (decode_protobuf(bytes)?, Detected::Protobuf),
+        InputFormat::Auto if looks_like_json(bytes) => match decode_json(bytes) {
+            Ok(e) => (e, Detected::Json),
+            // A protobuf message can, rarely, start with `{` and end with `}`.
+            Err(json) => match decode_protobuf(bytes) {
+                Ok(e) => (e, Detected::Protobuf),
+                Err(_) => return Err(json),
+            },
+        },
+        InputFormat::Auto => (decode_protobuf(bytes)?, Detected::Protobuf),
+    };
+    event.retention = None;
+    Ok((event, detected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Direction, EventType, Purpose, Retention};
+
+    const CAMEL: &str = r#"{
+        "eventId": "e1",
+        "eventTime": "2026-11-28T10:00:00.250Z",
+        "eventType": "VOICE_CALL",
+        "direction": "ORIGINATING",
+        "declaredPurposes": ["BILLING"],
+        "served": {"imsi": "208011234567890", "msisdn": "+33612345678", "accountId": "A1", "ueIp": "10.0.0.1"},
+        "timing": {"answerTime": "2026-11-28T10:00:05Z", "durationMs": "61000"},
+        "network": {"bytesUplink": 12, "bytesDownlink": "34"},
+        "charging": {"chargeable": true, "amountMinor": "-15", "ratingGroup": 7},
+        "location": {"latitude": 48.85, "longitude": 2.35},
+        "extensions": {"vendor.x": "y"},
+        "retention": {"purpose": "BILLING", "legalBasis": "forged"},
+        "someUnknownField": {"nested": [1, 2, 3]}
+    }"#;
+
+    #[test]
+    fn decodes_lower_camel_case_json() {
+        let (e, d) = decode(CAMEL.as_bytes(), InputFormat::Json).unwrap();
+        assert_eq!(d, Detected::Json);
+        assert_eq!(e.event_id, "e1");
+        let t = e.event_time.unwrap();
+        assert_eq!(t.nanos, 250_000_000);
+        assert_eq!(e.event_type, EventType::VoiceCall as i32);
+        assert_eq!(e.direction, Direction::Originating as i32);
+        assert_eq!(e.declared_purposes, vec![Purpose::Billing as i32]);
+        let served = e.served.unwrap();
+        assert_eq!(served.account_id, "A1");
+        assert_eq!(served.ue_ip, "10.0.0.1");
+        assert_eq!(e.timing.unwrap().duration_ms, 61_000);
+        let n = e.network.unwrap();
+        assert_eq!((n.bytes_uplink, n.bytes_downlink), (12, 34));
+        let c = e.charging.unwrap();
+        assert_eq!(
+            (c.chargeable, c.amount_minor, c.rating_group),
+            (true, -15, 7)
+        );
+        assert_eq!(e.extensions.get("vendor.x").map(String::as_str), Some("y"));
+        assert_eq!(e.retention, None, "retention on input is removed");
+    }
+
+    #[test]
+    fn decodes_snake_case_json() {
+        let json = r#"{"event_id":"e2","event_time":"2026-11-28T10:00:00+01:00",
+            "event_type":"SMS","direction":"TERMINATING",
+            "served":{"account_id":"A2","ue_ip":"10.0.0.2"},
+            "timing":{"duration_ms":5},"charging":{"amount_minor":3,"tariff_class":"STD"}}"#;
+        let (e, _) = decode(json.as_bytes(), InputFormat::Json).unwrap();
+        assert_eq!(e.event_id, "e2");
+        assert_eq!(e.event_time.unwrap().seconds, 1_795_856_400);
+        assert_eq!(e.event_type, EventType::Sms as i32);
+        assert_eq!(e.served.unwrap().account_id, "A2");
+        assert_eq!(e.charging.unwrap().tariff_class, "STD");
+    }
+
+    #[test]
+    fn auto_tells_formats_apart() {
+        let (json_event, d) = decode(CAMEL.as_bytes(), InputFormat::Auto).unwrap();
+        assert_eq!(d, Detected::Json);
+        let bytes = json_event.encode_to_vec();
+        assert_eq!(
+            bytes[0], 0x0a,
+            "protobuf starting with a newline byte (field 1)"
+        );
+        let (pb_event, d) = decode(&bytes, InputFormat::Auto).unwrap();
+        assert_eq!(d, Detected::Protobuf);
+        assert_eq!(pb_event, json_event);
+    }
+
+    #[test]
+    fn protobuf_retention_is_removed() {
+        let e = CdrEvent {
+            event_id: "x".into(),
+            retention: Some(Retention {
+                legal_basis: "forged".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (d, _) = decode(&e.encode_to_vec(), InputFormat::Protobuf).unwrap();
+        assert_eq!(d.retention, None);
+    }
+
+    #[test]
+    fn errors_never_quote_the_input() {
+        let secret = "msisdn +33699999999";
+        let bad = format!(r#"{{"eventId": "e", "timing": {{"durationMs": "{secret}"}}}}"#);
+        let err = decode(bad.as_bytes(), InputFormat::Json).unwrap_err();
+        assert!(matches!(err, DecodeError::Json { .. }), "{err:?}");
+        assert!(!err.to_string().contains(secret), "{err}");
+        let bad = format!(r#"{{"eventType": "{secret}"}}"#);
+        let err = decode(bad.as_bytes(), InputFormat::Auto).unwrap_err();
+        assert!(!err.to_string().contains(secret), "{err}");
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_errors() {
+        assert_eq!(decode(b"", InputFormat::Auto), Err(DecodeError::Empty));
+        assert!(matches!(
+            decode(b"\xff\xff\xff\xff", InputFormat::Auto),
+            Err(DecodeError::Protobuf(_))
+        ));
+        let full = decode(CAMEL.as_bytes(), InputFormat::Json)
+            .unwrap()
+            .0
+            .encode_to_vec();
+        assert!(decode(&full[..full.len() / 2], InputFormat::Protobuf).is_err());
+        assert!(matches!(
+            decode(b"{\"eventId\": ", InputFormat::Auto),
+            Err(DecodeError::Protobuf(_)) | Err(DecodeError::Json { .. })
+        ));
+        assert!(decode(b"[1,2]", InputFormat::Json).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! Stage 4 of the pipeline: an [`OutputRecord`] to the bytes and headers of the contract.
+
+use crate::expiry::rfc3339;
+use crate::policy::OutputRecord;
+use crate::schema::CdrEvent;
+use prost::Message;
+
+/// The output value format, from `output.format`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Protobuf,
+    Json,
+}
+
+impl OutputFormat {
+    /// The `content-type` header.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Protobuf => "application/x-protobuf",
+            OutputFormat::Json => "application/json",
+        }
+    }
+}
+
+/// Header names of the contract; no other header is ever written.
+pub mod header {
+    pub const PURPOSE: &str = "cdr-purpose";
+    pub const EXPIRES_AT: &str = "cdr-expires-at";
+    pub const LEGAL_BASIS: &str = "cdr-legal-basis";
+    pub const POLICY_VERSION: &str = "cdr-policy-version";
+    pub const CONTENT_TYPE: &str = "content-type";
+}
+
+/// Appends the encoded event to `buf` (cleared first).
+pub fn encode_event(event: &CdrEvent, format: OutputFormat, buf: &mut Vec<u8>) {
+    buf.clear();
+    match format {
+        OutputFormat::Protobuf => event.encode(buf).expect("a Vec grows to fit any message"),
+        OutputFormat::Json => serde_json::to_writer(&mut *buf, event).expect(
+            "every CdrEvent serializes to JSON (pbjson writes NaN and infinities as strings)",
+        ),
+    }
+}
+
+/// The headers of a record, in the contract's order.
+pub fn headers(record: &OutputRecord, format: OutputFormat) -> [(&'static str, String); 5] {
+    [
+        (header::PURPOSE, record.purpose.name().to_string()),
+        (header::EXPIRES_AT, rfc3339(record.expires_at)),
+        (header::LEGAL_BASIS, record.legal_basis.to_string()),
+        (header::POLICY_VERSION, record.policy_version.to_string()),
+        (header::CONTENT_TYPE, format.content_type().to_string()),
+    ]
+}
+
+/// The canonical JSON of an event as a `serde_json::Value` (dry-run's `record`).
+pub fn to_json_value(event: &CdrEvent) -> serde_json::Value {
+    serde_json::to_value(event).expect("every CdrEvent serializes to JSON")
+}

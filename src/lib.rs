@@ -1,0 +1,17 @@
+//! `cdr-purpose-filter`: keeps, for each purpose that French law (CPCE R10-14) allows —
+//! billing and network security — only the fields that purpose may keep, tags each record
+//! with its legal expiry, and republishes it to the purpose's Kafka topic.
+//!
+//! A record's path through the crate, one module per stage:
+//! [`decode`] → [`policy`] (pure: event + now → outcomes) → [`encode`]; the command line
+//! in [`cli`]; configuration in [`config`]; expiry arithmetic in [`expiry`]; synthetic
+//! events in [`gen`].
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod encode;
+pub mod expiry;
+pub mod gen;
+pub mod policy;
+pub mod schema;

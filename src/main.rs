@@ -1,0 +1,17 @@
+//! The `cdr-purpose-filter` binary: parses arguments, runs the command, maps errors to
+//! exit codes (0 success, 1 failure at run time, 2 bad usage or configuration).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cdr_purpose_filter::cli::Cli::parse();
+    cdr_purpose_filter::cli::init_tracing(&cli);
+    match cdr_purpose_filter::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cdr_purpose_filter::cli::exit_code_of(&e))
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Stage 3 of the pipeline: the purpose policy — pure, no I/O, no clock of its own.
+//!
+//! `Policy::apply(event, now)` decides, for each configured purpose, whether the event is
+//! forwarded (and builds the output record: key, timestamp, expiry, legal basis, and the
+//! event reduced to the fields that purpose may keep) or dropped, with a reason.
+//! The table it reads is [`table::FIELDS`].
+
+pub mod table;
+
+use crate::expiry::{self, Ttl};
+use crate::schema::{self, CdrEvent, Direction, EventType, Purpose, Retention};
+use chrono::{DateTime, Datelike, Duration, Utc};
+use table::{Column, FieldSpec, Rule, FIELDS, POLICY_VERSION};
+
+/// The legal definition of a purpose: its limit and its basis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegalPurpose {
+    pub purpose: Purpose,
+    /// The longest retention, in calendar months.
+    pub limit_months: u32,
+    /// The `cdr-legal-basis` header.
+    pub legal_basis: &'static str,
+}
+
+pub const BILLING: LegalPurpose = LegalPurpose {
+    purpose: Purpose::Billing,
+    limit_months: 12,
+    legal_basis: "CPCE R10-14 III",
+};
+
+pub const SECURITY: LegalPurpose = LegalPurpose {
+    purpose: Purpose::Security,
+    limit_months: 3,
+    legal_basis: "CPCE R10-14 IV",
+};
+
+/// Why an event is not forwarded to a purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The event lacks a required field or holds one out of range: refused.
+    Invalid(Invalid),
+    /// `event_time` is later than now + the allowed clock skew: refused.
+    FutureEventTime,
+    /// The record's expiry is already past.
+    Expired,
+    /// Billing only: the event bills nothing (reading 1, necessity).
+    NotBillable,
+    /// `declared_purposes` does not name this purpose.
+    NotDeclared,
+}
+
+/// What makes an event invalid. Carries no value of the event: safe to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Invalid {
+    MissingEventId,
+    MissingEventTime,
+    EventTimeOutOfRange,
+}
+
+impl Invalid {
+    pub fn message(self) -> &'static str {
+        match self {
+            Invalid::MissingEventId => "event_id is missing",
+            Invalid::MissingEventTime => "event_time is missing",
+            Invalid::EventTimeOutOfRange => "event_time is outside 0001-01-01..9999-12-31",
+        }
+    }
+}
+
+impl DropReason {
+    /// The reason's name in dry-run output, metrics and dead letters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Invalid(_) => "invalid",
+            DropReason::FutureEventTime => "future_event_time",
+            DropReason::Expired => "expired",
+            DropReason::NotBillable => "not_billable",
+            DropReason::NotDeclared => "not_declared",
+        }
+    }
+
+    /// A refusal is a bad record (dead-lettered); other drops are normal policy outcomes.
+    pub fn is_refusal(self) -> bool {
+        matches!(self, DropReason::Invalid(_) | DropReason::FutureEventTime)
+    }
+
+    /// A message with no personal data, for logs and dead letters.
+    pub fn message(self) -> &'static str {
+        match self {
+            DropReason::Invalid(i) => i.message(),
+            DropReason::FutureEventTime => "event_time is later than now + max_clock_skew",
+            DropReason::Expired => "the record's expiry is already past",
+            DropReason::NotBillable => {
+                "not necessary to billing: not chargeable, or an event type billing never takes"
+            }
+            DropReason::NotDeclared => "declared_purposes does not name this purpose",
+        }
+    }
+}
+
+/// One forwarded record, ready to encode and send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputRecord {
+    pub purpose: Purpose,
+    /// `event_id`: the output key.
+    pub key: String,
+    /// `event_time` in milliseconds since the epoch: the Kafka CreateTime.
+    pub timestamp_ms: i64,
+    pub expires_at: DateTime<Utc>,
+    pub legal_basis: &'static str,
+    pub policy_version: &'static str,
+    /// The event reduced to what the purpose may keep, with `retention` filled in.
+    pub event: CdrEvent,
+}
+
+/// The decision for one (event, purpose).
+// Not boxed: a forward is the common case, and a box would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Forward(OutputRecord),
+    Drop(DropReason),
+}
+
+/// The decisions for one event, one per configured purpose, in configuration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub outcomes: Vec<(Purpose, Outcome)>,
+}
+
+impl Evaluation {
+    /// The refusal, if the event was refused (it then goes to the dead-letter topic).
+    pub fn refusal(&self) -> Option<DropReason> {
+        self.outcomes.iter().find_map(|(_, o)| match o {
+            Outcome::Drop(r) if r.is_refusal() => Some(*r),
+            _ => None,
+        })
+    }
+}
+
+/// The copy plan of one column once the operator's removals are applied.
+#[derive(Debug, Clone, Default)]
+struct ColumnPlan {
+    always: Vec<&'static FieldSpec>,
+    if_originating: Vec<&'static FieldSpec>,
+}
+
+impl ColumnPlan {
+    fn new(column: Column, removed: &[&'static FieldSpec]) -> ColumnPlan {
+        let mut plan = ColumnPlan::default();
+        for f in FIELDS {
+            if removed.iter().any(|r| r.path == f.path) {
+                continue;
+            }
+            match f.cell(column).rule {
+                Rule::Keep => plan.always.push(f),
+                Rule::KeepIfOriginating => plan.if_originating.push(f),
+                Rule::Remove => {}
+            }
+        }
+        plan
+    }
+
+    fn build(&self, event: &CdrEvent) -> CdrEvent {
+        let mut out = CdrEvent::default();
+        for f in &self.always {
+            (f.access.copy)(event, &mut out);
+        }
+        if event.direction == Direction::Originating as i32 {
+            for f in &self.if_originating {
+                (f.access.copy)(event, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Whether this plan keeps a field (for an ORIGINATING record).
+    fn keeps(&self, path: &str) -> bool {
+        self.always
+            .iter()
+            .chain(&self.if_originating)
+            .any(|f| f.path == path)
+    }
+}
+
+/// One configured purpose, compiled.
+#[derive(Debug, Clone)]
+pub struct PurposePolicy {
+    pub legal: LegalPurpose,
+    pub ttl: Ttl,
+    /// Fields the operator removed on top of the table.
+    pub removed: Vec<&'static FieldSpec>,
+    plans: Vec<(Column, ColumnPlan)>,
+}
+
+impl PurposePolicy {
+    /// Compiles a purpose. The ttl and removals must have been validated
+    /// (see `config`); removals can only narrow.
+    pub fn new(legal: LegalPurpose, ttl: Ttl, removed: Vec<&'static FieldSpec>) -> PurposePolicy {
+        let plans = columns_of(legal.purpose)
+            .iter()
+            .map(|&c| (c, ColumnPlan::new(c, &removed)))
+            .collect();
+        PurposePolicy {
+            legal,
+            ttl,
+            removed,
+            plans,
+        }
+    }
+
+    fn plan(&self, column: Column) -> &ColumnPlan {
+        &self
+            .plans
+            .iter()
+            .find(|(c, _)| *c == column)
+            .expect("every column of the purpose is compiled")
+            .1
+    }
+
+    /// Whether the compiled policy keeps `path` in `column` (after removals).
+    pub fn keeps(&self, column: Column, path: &str) -> bool {
+        self.plans
+            .iter()
+            .any(|(c, p)| *c == column && p.keeps(path))
+    }
+}
+
+/// The columns that apply to a purpose.
+pub fn columns_of(purpose: Purpose) -> &'static [Column] {
+    match purpose {
+        Purpose::Billing => &[Column::BillingTelephony, Column::BillingOther],
+        Purpose::Security => &[Column::Security],
+        Purpose::Unspecified => &[],
+    }
+}
+
+/// The whole policy in force.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub purposes: Vec<PurposePolicy>,
+    /// How far in the future an `event_time` may be before the event is refused.
+    pub max_clock_skew: Duration,
+}
+
+/// The default clock skew allowed for `event_time` (5 minutes).
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
+
+impl Policy {
+    /// Both purposes at their legal limits, no operator removals: the defaults of `demo`.
+    pub fn legal_maximum() -> Policy {
+        Policy {
+            purposes: vec![
+                PurposePolicy::new(BILLING, Ttl::Months(12), vec![]),
+                PurposePolicy::new(SECURITY, Ttl::Months(3), vec![]),
+            ],
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+        }
+    }
+
+    pub fn version(&self) -> &'static str {
+        POLICY_VERSION
+    }
+
+    /// Applies the policy to one event at `now`.
+    pub fn apply(&self, event: &CdrEvent, now: DateTime<Utc>) -> Evaluation {
+        let refused = match self.validate(event, now) {
+            Ok(t) => Err(t),
+            Err(r) => Ok(r),
+        };
+        let outcomes = self
+            .purposes
+            .iter()
+            .map(|p| {
+                let outcome = match refused {
+                    Ok(reason) => Outcome::Drop(reason),
+                    Err(event_time) => Self::apply_purpose(p, event, event_time, now),
+                };
+                (p.legal.purpose, outcome)
+            })
+            .collect();
+        Evaluation { outcomes }
+    }
+
+    /// The checks that refuse an event for every purpose; returns its `event_time`.
+    fn validate(&self, event: &CdrEvent, now: DateTime<Utc>) -> Result<DateTime<Utc>, DropReason> {
+        if event.event_id.is_empty() {
+            return Err(DropReason::Invalid(Invalid::MissingEventId));
+        }
+        let ts = event
+            .event_time
+            .as_ref()
+            .ok_or(DropReason::Invalid(Invalid::MissingEventTime))?;
+        let t = schema::to_datetime(ts)
+            .filter(|t| (1..=9999).contains(&t.year()))
+            .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        if t > now + self.max_clock_skew {
+            return Err(DropReason::FutureEventTime);
+        }
+        Ok(t)
+    }
+
+    fn apply_purpose(
+        p: &PurposePolicy,
+        event: &CdrEvent,
+        event_time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let purpose = p.legal.purpose;
+        if !event.declared_purposes.is_empty()
+            && !event.declared_purposes.contains(&(purpose as i32))
+        {
+            return Outcome::Drop(DropReason::NotDeclared);
+        }
+        let column = match route(purpose, event) {
+            Some(c) => c,
+            None => return Outcome::Drop(DropReason::NotBillable),
+        };
+        let Some(expires_at) = expiry::expires_at(event_time, p.ttl, p.legal.limit_months) else {
+            return Outcome::Drop(DropReason::Invalid(Invalid::EventTimeOutOfRange));
+        };
+        if expires_at <= now {
+            return Outcome::Drop(DropReason::Expired);
+        }
+        let mut out = p.plan(column).build(event);
+        out.retention = Some(Retention {
+            purpose: purpose as i32,
+            expires_at: Some(schema::to_timestamp(expires_at)),
+            legal_basis: p.legal.legal_basis.to_string(),
+            policy_version: POLICY_VERSION.to_string(),
+        });
+        Outcome::Forward(OutputRecord {
+            purpose,
+            key: event.event_id.clone(),
+            timestamp_ms: event_time.timestamp_millis(),
+            expires_at,
+            legal_basis: p.legal.legal_basis,
+            policy_version: POLICY_VERSION,
+            event: out,
+        })
+    }
+}
+
+/// Which column of the table an event falls in for a purpose; `None` when the purpose
+/// does not take it. Security takes every event; billing takes chargeable voice, SMS,
+/// data and supplementary-service events, never signalling.
+pub fn route(purpose: Purpose, event: &CdrEvent) -> Option<Column> {
+    match purpose {
+        Purpose::Security => Some(Column::Security),
+        Purpose::Billing => {
+            let chargeable = event.charging.as_ref().is_some_and(|c| c.chargeable);
+            if !chargeable {
+                return None;
+            }
+            match EventType::try_from(event.event_type).ok()? {
+                EventType::VoiceCall | EventType::Sms => Some(Column::BillingTelephony),
+                EventType::DataSession | EventType::SupplementaryService => {
+                    Some(Column::BillingOther)
+                }
+                EventType::Signalling | EventType::Unspecified => None,
+            }
+        }
+        Purpose::Unspecified => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
