@@ -45,8 +45,14 @@ pub struct RawConfig {
 pub struct KafkaSection {
     pub bootstrap_servers: String,
     pub group_id: String,
-    /// Any librdkafka property, passed through (TLS, SASL, timeouts, ...).
+    /// Any librdkafka property, passed through to every client (TLS, SASL, timeouts, ...).
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only (`fetch.wait.max.ms`, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the producer only (`linger.ms`, `compression.type`, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub producer_properties: BTreeMap<String, String>,
 }
 
 impl Default for KafkaSection {
@@ -55,6 +61,8 @@ impl Default for KafkaSection {
             bootstrap_servers: "127.0.0.1:9092".into(),
             group_id: "cdr-purpose-filter".into(),
             properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
         }
     }
 }
@@ -143,10 +151,24 @@ pub enum TopicsMode {
     Enforce,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicsSection {
     pub mode: TopicsMode,
+    /// Partitions of the topics the filter creates.
+    pub partitions: i32,
+    /// Replication factor of the topics the filter creates; -1: the broker's default.
+    pub replication_factor: i32,
+}
+
+impl Default for TopicsSection {
+    fn default() -> Self {
+        TopicsSection {
+            mode: TopicsMode::Enforce,
+            partitions: 6,
+            replication_factor: -1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -157,10 +179,24 @@ pub enum Guarantee {
     ExactlyOnce,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliverySection {
     pub guarantee: Guarantee,
+    /// Input records in flight (sent, not yet acknowledged) before consuming pauses.
+    pub max_in_flight: usize,
+    /// How long shutdown may take to drain, flush and commit.
+    pub shutdown_timeout: String,
+}
+
+impl Default for DeliverySection {
+    fn default() -> Self {
+        DeliverySection {
+            guarantee: Guarantee::AtLeastOnce,
+            max_in_flight: 20_000,
+            shutdown_timeout: "30s".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -357,8 +393,10 @@ pub struct Settings {
     pub output_format: OutputFormat,
     pub purposes: Vec<PurposeSettings>,
     pub dead_letter: DeadLetterSection,
-    pub topics_mode: TopicsMode,
+    pub topics: TopicsSection,
     pub guarantee: Guarantee,
+    pub max_in_flight: usize,
+    pub shutdown_timeout: std::time::Duration,
     pub metrics_listen: SocketAddr,
     pub policy: Policy,
     /// The configuration as read, defaults filled in (for `config check`).
@@ -431,12 +469,18 @@ impl Settings {
         if raw.kafka.group_id.trim().is_empty() {
             problem("kafka.group_id", "must not be empty".into());
         }
-        for (name, why) in OWNED_PROPERTIES {
-            if raw.kafka.properties.contains_key(*name) {
-                problem(
-                    &format!("kafka.properties.\"{name}\""),
-                    format!("is set by the filter and cannot be overridden: {why}"),
-                );
+        for (section, props) in [
+            ("properties", &raw.kafka.properties),
+            ("consumer_properties", &raw.kafka.consumer_properties),
+            ("producer_properties", &raw.kafka.producer_properties),
+        ] {
+            for (name, why) in OWNED_PROPERTIES {
+                if props.contains_key(*name) {
+                    problem(
+                        &format!("kafka.{section}.\"{name}\""),
+                        format!("is set by the filter and cannot be overridden: {why}"),
+                    );
+                }
             }
         }
 
@@ -574,6 +618,27 @@ impl Settings {
             }
         };
 
+        let shutdown_timeout = match Ttl::parse(&raw.delivery.shutdown_timeout) {
+            Ok(Ttl::Fixed(d)) if d > Duration::zero() => d.to_std().ok(),
+            Ok(_) => {
+                problem("delivery.shutdown_timeout", "must be a fixed duration longer than 0, e.g. \"30s\"".into());
+                None
+            }
+            Err(e) => {
+                problem("delivery.shutdown_timeout", e.to_string());
+                None
+            }
+        };
+        if raw.delivery.max_in_flight == 0 {
+            problem("delivery.max_in_flight", "must be at least 1".into());
+        }
+        if raw.topics.partitions < 1 {
+            problem("topics.partitions", "must be at least 1".into());
+        }
+        if raw.topics.replication_factor == 0 || raw.topics.replication_factor < -1 {
+            problem("topics.replication_factor", "must be -1 (the broker's default) or at least 1".into());
+        }
+
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -584,8 +649,10 @@ impl Settings {
             output_format: raw.output.format,
             purposes,
             dead_letter: raw.dead_letter,
-            topics_mode: raw.topics.mode,
+            topics: raw.topics,
             guarantee: raw.delivery.guarantee,
+            max_in_flight: raw.delivery.max_in_flight,
+            shutdown_timeout: shutdown_timeout.expect("checked"),
             metrics_listen: metrics_listen.expect("checked"),
             policy: Policy {
                 purposes: compiled,
@@ -606,9 +673,12 @@ impl Settings {
     /// The effective configuration as TOML, secrets masked.
     pub fn effective_toml(&self) -> String {
         let mut shown = self.effective.clone();
-        for (k, v) in shown.kafka.properties.iter_mut() {
-            if is_secret(k) {
-                *v = "********".into();
+        let k = &mut shown.kafka;
+        for props in [&mut k.properties, &mut k.consumer_properties, &mut k.producer_properties] {
+            for (k, v) in props.iter_mut() {
+                if is_secret(k) {
+                    *v = "********".into();
+                }
             }
         }
         toml::to_string_pretty(&shown).expect("the configuration serializes to TOML")

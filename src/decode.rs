@@ -86,10 +86,11 @@ pub fn decode_json(bytes: &[u8]) -> Result<CdrEvent, DecodeError> {
     serde_json::from_slice(bytes).map_err(json_error)
 }
 
-/// True when the bytes look like a JSON object: `{ ... }` around optional whitespace.
+/// True when the bytes look like a JSON object: `{` after optional whitespace. (A
+/// top-level `{` in protobuf would be field 15 as a group, which this schema never
+/// writes; the rare protobuf message that still matches is caught by the fallback.)
 fn looks_like_json(bytes: &[u8]) -> bool {
-    let trimmed = bytes.trim_ascii();
-    trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}')
+    bytes.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// Decodes one record in the configured format. `retention` is cleared: it is set by the

@@ -225,7 +225,8 @@ impl Generator {
                 currency: "EUR".into(),
                 rating_group: self.rng.random_range(1..100),
             }),
-            content: Some(content),
+            // Only the types that carry content have a `content` message.
+            content: (content != Content::default()).then_some(content),
             extensions: [
                 ("vendor.trace_id".to_string(), self.digits(20)),
                 ("vendor.subscriber_hint".to_string(), self.msisdn()),

@@ -30,6 +30,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The long-running filter: consume, filter, republish.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The whole pipeline on an embedded broker with generated events; prints a summary.
+    Demo {
+        /// Generated events to send through the filter.
+        #[arg(long, default_value_t = 5000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Apply the policy to events from a file or stdin, without Kafka: one JSON line per
     /// (event, purpose).
     DryRun(DryRunArgs),
@@ -112,7 +125,12 @@ pub struct GenArgs {
 /// Usage and configuration errors exit with 2, everything else with 1.
 pub fn exit_code_of(e: &anyhow::Error) -> u8 {
     let usage = e.chain().any(|c| {
-        c.downcast_ref::<ConfigError>().is_some() || c.downcast_ref::<UsageError>().is_some()
+        c.downcast_ref::<ConfigError>().is_some()
+            || c.downcast_ref::<UsageError>().is_some()
+            || matches!(
+                c.downcast_ref::<crate::pipeline::PipelineError>(),
+                Some(crate::pipeline::PipelineError::ClientConfig(_))
+            )
     });
     if usage {
         2
@@ -136,11 +154,31 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Ut
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn run_filter(settings: config::Settings) -> anyhow::Result<()> {
+    let shutdown = crate::shutdown::install();
+    let context = crate::kafka::Context::default();
+    crate::topics::prepare(&settings, context.clone()).await?;
+    let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
+    crate::pipeline::run(&settings, shutdown, stats, context).await?;
+    Ok(())
+}
+
 pub fn init_tracing(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
+    // The demo prints a summary: only warnings by default.
+    let default = match cli.command {
+        Command::Demo { .. } => "error",
+        _ => "info",
+    };
     let filter = match &cli.log {
         Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -166,5 +204,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => gen::run(args),
+        Command::Run { config } => {
+            let settings = config::load(&config)?;
+            runtime()?.block_on(run_filter(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { events, seed } => {
+            let report = runtime()?.block_on(crate::demo::run(events, seed))?;
+            print!("{}", report.render());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -1,0 +1,123 @@
+//! Kafka clients: the configuration every client shares, and a context that turns
+//! librdkafka's callbacks into log lines — one per state change, not one per retry.
+
+use crate::config::{is_secret, Settings};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The client id every client of the filter announces.
+pub const CLIENT_ID: &str = "cdr-purpose-filter";
+
+/// Bootstrap servers, client id, and the user's `[kafka.properties]`.
+pub fn base_config(settings: &Settings) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &settings.kafka.bootstrap_servers)
+        .set("client.id", CLIENT_ID);
+    for (k, v) in &settings.kafka.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// A printable view of a client configuration, secrets masked.
+pub fn describe(config: &ClientConfig) -> String {
+    let mut items: Vec<_> = config
+        .config_map()
+        .iter()
+        .map(|(k, v)| {
+            if is_secret(k) {
+                format!("{k}=********")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    items.sort();
+    items.join(", ")
+}
+
+/// Shared state of the clients' health, read by readiness and the pipeline.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// True while librdkafka reports every broker down.
+    pub brokers_down: AtomicBool,
+    /// True once the consumer has partitions assigned.
+    pub assigned: AtomicBool,
+}
+
+/// The context of every client: logs librdkafka's messages through `tracing`, tracks
+/// whether brokers are reachable (logging only the transitions), and logs rebalances.
+#[derive(Clone, Default)]
+pub struct Context {
+    pub health: Arc<Health>,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // librdkafka's messages name brokers and topics, never record contents.
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {log_message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let all_down = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        );
+        if all_down {
+            if !self.health.brokers_down.swap(true, Ordering::SeqCst) {
+                tracing::error!("all brokers are down: {reason}; librdkafka keeps reconnecting with backoff");
+            }
+        } else {
+            // Transport errors repeat at every reconnect attempt: debug, not a flood.
+            tracing::debug!("kafka client error: {error}: {reason}");
+        }
+    }
+}
+
+impl Context {
+    /// Called when a broker answered again: logs the recovery once.
+    pub fn broker_answered(&self) {
+        if self.health.brokers_down.swap(false, Ordering::SeqCst) {
+            tracing::info!("brokers reachable again");
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.health.assigned.store(tpl.count() > 0, Ordering::SeqCst);
+                tracing::info!(partitions = tpl.count(), "partitions assigned: {}", partitions(tpl));
+            }
+            Rebalance::Revoke(tpl) => {
+                self.health.assigned.store(false, Ordering::SeqCst);
+                tracing::info!(partitions = tpl.count(), "partitions revoked: {}", partitions(tpl));
+            }
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+}
+
+fn partitions(tpl: &rdkafka::TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

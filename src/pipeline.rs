@@ -1,0 +1,512 @@
+//! The Kafka pipeline, the main job: consume → [`decode`] → [`policy`] → [`encode`] →
+//! produce, at least once.
+//!
+//! One consumer in the group and one idempotent producer. Records are handled in the
+//! order they are consumed; their outputs are sent without waiting, and a per-message
+//! future resolves once every output (or dead letter) of that input record is
+//! acknowledged. An input offset is stored — and later committed — only when that
+//! record and every earlier one of its partition are complete, so a crash at any point
+//! loses nothing: on restart processing resumes from the committed offsets.
+//!
+//! Back-pressure: at most `max_in_flight` input records are in flight; past that, and
+//! whenever the producer's queue is full, the pipeline waits for acknowledgements
+//! instead of consuming (memory stays bounded when the input is larger than memory).
+
+use crate::config::{DeadLetterMode, Settings};
+use crate::dead_letter::Pointer;
+use crate::decode;
+use crate::encode::{self, OutputFormat};
+use crate::kafka::{self, Context};
+use crate::policy::Outcome;
+use crate::telemetry::{self, Stats};
+use chrono::Utc;
+use futures::stream::{FuturesUnordered, StreamExt};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why the pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The client configuration was refused by librdkafka: the user's to fix.
+    #[error("kafka client configuration refused: {0}")]
+    ClientConfig(#[source] KafkaError),
+    #[error("cannot subscribe to the input topics: {0}")]
+    Subscribe(#[source] KafkaError),
+    #[error("shutdown deadline of {deadline:?} passed with {pending} input record(s) not acknowledged; they will be processed again after restart")]
+    ShutdownDeadline { deadline: Duration, pending: usize },
+    #[error("final offset commit failed: {0}; the last records may be processed again after restart")]
+    Commit(#[source] KafkaError),
+}
+
+/// Builds the consumer: manual offset store, commits of stored offsets only.
+pub fn consumer(settings: &Settings, context: Context) -> Result<StreamConsumer<Context>, PipelineError> {
+    let mut c = kafka::base_config(settings);
+    for (k, v) in &settings.kafka.consumer_properties {
+        c.set(k, v);
+    }
+    c.set("group.id", &settings.kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false");
+    if c.get("auto.offset.reset").is_none() {
+        c.set("auto.offset.reset", "earliest");
+    }
+    tracing::debug!("consumer configuration: {}", kafka::describe(&c));
+    c.create_with_context(context).map_err(PipelineError::ClientConfig)
+}
+
+/// Builds the idempotent producer. Deliveries are retried by librdkafka without a time
+/// limit unless `message.timeout.ms` is set: an outage stalls, it does not lose.
+pub fn producer(settings: &Settings, context: Context) -> Result<FutureProducer<Context>, PipelineError> {
+    let mut c = kafka::base_config(settings);
+    for (k, v) in &settings.kafka.producer_properties {
+        c.set(k, v);
+    }
+    c.set("enable.idempotence", "true");
+    if c.get("message.timeout.ms").is_none() {
+        c.set("message.timeout.ms", "0");
+    }
+    tracing::debug!("producer configuration: {}", kafka::describe(&c));
+    c.create_with_context(context).map_err(PipelineError::ClientConfig)
+}
+
+/// One input record in flight.
+#[derive(Debug)]
+struct Entry {
+    seq: u64,
+    offset: i64,
+    done: bool,
+}
+
+/// Offsets in flight, per input partition, in consumption order.
+#[derive(Default)]
+struct Tracker {
+    index: HashMap<(Arc<str>, i32), usize>,
+    partitions: Vec<(Arc<str>, i32, VecDeque<Entry>)>,
+    in_flight: usize,
+    next_seq: u64,
+}
+
+impl Tracker {
+    fn partition(&mut self, topic: &str, partition: i32) -> usize {
+        if let Some(&i) = self.index.get(&(Arc::from(topic), partition)) {
+            return i;
+        }
+        let topic: Arc<str> = Arc::from(topic);
+        self.partitions.push((topic.clone(), partition, VecDeque::new()));
+        self.index.insert((topic, partition), self.partitions.len() - 1);
+        self.partitions.len() - 1
+    }
+
+    fn push(&mut self, p: usize, offset: i64) -> u64 {
+        self.next_seq += 1;
+        self.in_flight += 1;
+        self.partitions[p].2.push_back(Entry {
+            seq: self.next_seq,
+            offset,
+            done: false,
+        });
+        self.next_seq
+    }
+
+    /// Marks a record complete; returns the offset that may now be stored, if any.
+    fn complete(&mut self, p: usize, seq: u64) -> Option<(Arc<str>, i32, i64)> {
+        let (topic, partition, queue) = &mut self.partitions[p];
+        if let Ok(i) = queue.binary_search_by_key(&seq, |e| e.seq) {
+            queue[i].done = true;
+            self.in_flight -= 1;
+        }
+        let mut storable = None;
+        while queue.front().is_some_and(|e| e.done) {
+            storable = queue.pop_front().map(|e| e.offset);
+        }
+        storable.map(|o| (topic.clone(), *partition, o))
+    }
+}
+
+/// What a per-record future resolves to: its partition slot and sequence number, and
+/// whether every output was acknowledged.
+type Completion = (usize, u64, bool);
+
+/// The source position of an input record, for dead letters and logs.
+#[derive(Debug, Clone)]
+struct Source {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+}
+
+fn headers_of(pairs: &[(&'static str, String)]) -> OwnedHeaders {
+    pairs
+        .iter()
+        .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            })
+        })
+}
+
+/// Delivery errors that retrying cannot fix: the record itself is refused by the broker.
+fn is_permanent(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+        )
+    )
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(8)).min(30_000))
+}
+
+/// Waits for a record's deliveries; re-sends failures with backoff until they succeed,
+/// and dead-letters outputs the broker refuses for good (too large).
+async fn await_deliveries(
+    producer: Arc<FutureProducer<Context>>,
+    context: Context,
+    deliveries: Vec<DeliveryFuture>,
+    source: Source,
+    dead_letter_topic: Arc<str>,
+    stats: Arc<Stats>,
+    slot: (usize, u64),
+) -> Completion {
+    let mut failed: Vec<(KafkaError, OwnedMessage)> = Vec::new();
+    for d in futures::future::join_all(deliveries).await {
+        match d {
+            Ok(Ok(_)) => context.broker_answered(),
+            Ok(Err((e, msg))) => failed.push((e, msg)),
+            // The producer was dropped or purged: not delivered, offset not stored.
+            Err(_canceled) => return (slot.0, slot.1, false),
+        }
+    }
+    let mut attempt = 0;
+    while !failed.is_empty() {
+        attempt += 1;
+        let mut resend = Vec::new();
+        for (e, msg) in failed.drain(..) {
+            if is_permanent(&e) {
+                let pointer = Pointer::new(
+                    &source.topic,
+                    source.partition,
+                    source.offset,
+                    "output_too_large",
+                    format!("the broker refused the {} output record: {e}", msg.topic()),
+                );
+                telemetry::dead_lettered(&stats, &source.topic, source.partition, source.offset, "output_too_large", &pointer.message);
+                let value = pointer.value(DeadLetterMode::Pointer, None);
+                let headers = headers_of(&pointer.headers());
+                let record = FutureRecord::<[u8], _>::to(&dead_letter_topic)
+                    .payload(&value)
+                    .timestamp(Utc::now().timestamp_millis())
+                    .headers(headers);
+                resend.push(producer.send(record, Timeout::Never).await);
+            } else {
+                telemetry::produce_retry(msg.topic(), &e.to_string(), attempt);
+                tokio::time::sleep(backoff(attempt)).await;
+                let mut record = FutureRecord::to(msg.topic())
+                    .payload(msg.payload().unwrap_or_default())
+                    .timestamp(msg.timestamp().to_millis().unwrap_or_default());
+                if let Some(k) = msg.key() {
+                    record = record.key(k);
+                }
+                if let Some(h) = msg.headers() {
+                    record = record.headers(h.clone());
+                }
+                resend.push(producer.send(record, Timeout::Never).await);
+            }
+        }
+        for r in resend {
+            if let Err((e, msg)) = r {
+                failed.push((e, msg));
+            }
+        }
+    }
+    (slot.0, slot.1, true)
+}
+
+/// The state of a run.
+struct Run<'a> {
+    settings: &'a Settings,
+    producer: Arc<FutureProducer<Context>>,
+    context: Context,
+    stats: Arc<Stats>,
+    tracker: Tracker,
+    pending: FuturesUnordered<futures::future::BoxFuture<'static, Completion>>,
+    topics: Vec<(crate::schema::Purpose, Arc<str>)>,
+    dead_letter_topic: Arc<str>,
+    buf: Vec<u8>,
+}
+
+impl Run<'_> {
+    fn topic_of(&self, purpose: crate::schema::Purpose) -> Arc<str> {
+        self.topics
+            .iter()
+            .find(|(p, _)| *p == purpose)
+            .map(|(_, t)| t.clone())
+            .expect("every configured purpose has a topic")
+    }
+
+    /// Stores the offset a completion makes storable.
+    fn on_complete(&mut self, consumer: &StreamConsumer<Context>, (p, seq, ok): Completion) {
+        if !ok {
+            return;
+        }
+        telemetry::input_completed(&self.stats);
+        if let Some((topic, partition, offset)) = self.tracker.complete(p, seq) {
+            // Stores offset + 1: the next record to read. Fails harmlessly for a
+            // partition revoked meanwhile; its new owner reprocesses from the commit.
+            if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+                tracing::debug!(%topic, partition, offset, "offset not stored: {e}");
+            }
+        }
+    }
+
+    /// Enqueues a record, waiting for acknowledgements while the producer's queue is full.
+    async fn send(&mut self, consumer: &StreamConsumer<Context>, mut record: FutureRecord<'_, str, [u8]>) -> DeliveryFuture {
+        loop {
+            match self.producer.send_result(record) {
+                Ok(d) => return d,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    match self.pending.next().await {
+                        Some(c) => self.on_complete(consumer, c),
+                        None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+                Err((e, r)) => {
+                    // Enqueue errors other than a full queue (unknown topic in the local
+                    // metadata cache, ...) are retried like failed deliveries.
+                    tracing::warn!(topic = r.topic, "enqueue failed, retrying in 1s: {e}");
+                    record = r;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, consumer: &StreamConsumer<Context>, msg: &rdkafka::message::BorrowedMessage<'_>) {
+        let topic = msg.topic();
+        let (partition, offset) = (msg.partition(), msg.offset());
+        let source = Source {
+            topic: Arc::from(topic),
+            partition,
+            offset,
+        };
+        let payload = msg.payload().unwrap_or_default();
+        let mut deliveries = Vec::with_capacity(2);
+        let decoded = decode::decode(payload, self.settings.input_format);
+        let refusal: Option<(&'static str, String)> = match decoded {
+            Err(e) => {
+                telemetry::event_consumed(&self.stats, topic, "unknown");
+                telemetry::decode_error(e.kind());
+                Some(("undecodable", e.to_string()))
+            }
+            Ok((event, format)) => {
+                telemetry::event_consumed(&self.stats, topic, format.as_str());
+                let evaluation = self.settings.policy.apply(&event, Utc::now());
+                if let Some(r) = evaluation.refusal() {
+                    Some((r.as_str(), r.message().to_string()))
+                } else {
+                    for (purpose, outcome) in evaluation.outcomes {
+                        match outcome {
+                            Outcome::Forward(r) => {
+                                let format: OutputFormat = self.settings.output_format;
+                                encode::encode_event(&r.event, format, &mut self.buf);
+                                let headers = headers_of(&encode::headers(&r, format));
+                                let topic = self.topic_of(purpose);
+                                let value = std::mem::take(&mut self.buf);
+                                let record = FutureRecord::to(&*topic)
+                                    .key(r.key.as_str())
+                                    .payload(value.as_slice())
+                                    .timestamp(r.timestamp_ms)
+                                    .headers(headers);
+                                let d = self.send(consumer, record).await;
+                                self.buf = value;
+                                telemetry::record_produced(&self.stats, purpose.name());
+                                deliveries.push(d);
+                            }
+                            Outcome::Drop(reason) => {
+                                telemetry::record_dropped(&self.stats, purpose.name(), reason.as_str());
+                            }
+                        }
+                    }
+                    None
+                }
+            }
+        };
+        if let Some((reason, message)) = refusal {
+            let pointer = Pointer::new(topic, partition, offset, reason, message);
+            telemetry::dead_lettered(&self.stats, topic, partition, offset, reason, &pointer.message);
+            let value = pointer.value(self.settings.dead_letter.mode, Some(payload));
+            let headers = headers_of(&pointer.headers());
+            let dlt = self.dead_letter_topic.clone();
+            let record = FutureRecord::to(&*dlt)
+                .payload(value.as_slice())
+                .timestamp(Utc::now().timestamp_millis())
+                .headers(headers);
+            let d = self.send(consumer, record).await;
+            deliveries.push(d);
+        }
+        let p = self.tracker.partition(topic, partition);
+        let seq = self.tracker.push(p, offset);
+        let fut = await_deliveries(
+            self.producer.clone(),
+            self.context.clone(),
+            deliveries,
+            source,
+            self.dead_letter_topic.clone(),
+            self.stats.clone(),
+            (p, seq),
+        );
+        self.pending.push(Box::pin(fut));
+    }
+}
+
+/// Waits until a broker answers a metadata request, retrying with backoff; false when
+/// shutdown came first.
+pub async fn wait_for_brokers(consumer: &Arc<StreamConsumer<Context>>, shutdown: &CancellationToken) -> bool {
+    let mut attempt: u32 = 0;
+    loop {
+        let c = consumer.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(None, Duration::from_secs(5)).map(|m| m.brokers().len())
+        })
+        .await
+        .expect("metadata task");
+        match result {
+            Ok(n) => {
+                tracing::info!(brokers = n, "connected to the Kafka cluster");
+                return true;
+            }
+            Err(e) => {
+                attempt += 1;
+                let wait = backoff(attempt + 2);
+                tracing::warn!(attempt, "Kafka cluster unreachable: {e}; retrying in {wait:?}");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs the filter until `shutdown` is cancelled, then drains, flushes and commits.
+pub async fn run(
+    settings: &Settings,
+    shutdown: CancellationToken,
+    stats: Arc<Stats>,
+    context: Context,
+) -> Result<(), PipelineError> {
+    let consumer = Arc::new(consumer(settings, context.clone())?);
+    let producer = Arc::new(producer(settings, context.clone())?);
+    if !wait_for_brokers(&consumer, &shutdown).await {
+        return Ok(());
+    }
+    let topics: Vec<&str> = settings.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(PipelineError::Subscribe)?;
+    tracing::info!(
+        input = ?settings.input_topics,
+        outputs = ?settings.purposes.iter().map(|p| (p.purpose.name(), p.topic.as_str())).collect::<Vec<_>>(),
+        dead_letter = %settings.dead_letter.topic,
+        group = %settings.kafka.group_id,
+        "filter running"
+    );
+    let mut run = Run {
+        settings,
+        producer: producer.clone(),
+        context: context.clone(),
+        stats: stats.clone(),
+        tracker: Tracker::default(),
+        pending: FuturesUnordered::new(),
+        topics: settings
+            .purposes
+            .iter()
+            .map(|p| (p.purpose, Arc::from(p.topic.as_str())))
+            .collect(),
+        dead_letter_topic: Arc::from(settings.dead_letter.topic.as_str()),
+        buf: Vec::with_capacity(1024),
+    };
+    let mut recv_errors: u32 = 0;
+    loop {
+        if run.tracker.in_flight >= settings.max_in_flight {
+            // Back-pressure: wait for acknowledgements before consuming more.
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(c) = run.pending.next() => run.on_complete(&consumer, c),
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(c) = run.pending.next(), if !run.pending.is_empty() => run.on_complete(&consumer, c),
+            msg = consumer.recv() => match msg {
+                Ok(msg) => {
+                    recv_errors = 0;
+                    context.broker_answered();
+                    run.handle(&consumer, &msg).await;
+                }
+                Err(e) => {
+                    recv_errors += 1;
+                    if recv_errors == 1 || recv_errors.is_power_of_two() {
+                        tracing::warn!(errors = recv_errors, "consumer error: {e}");
+                    }
+                    tokio::time::sleep(backoff(recv_errors.min(6))).await;
+                }
+            },
+        }
+    }
+
+    // Shutdown: stop consuming, drain, flush, commit.
+    let pending = run.tracker.in_flight;
+    tracing::info!(pending, "shutting down: draining in-flight records");
+    let deadline = tokio::time::Instant::now() + settings.shutdown_timeout;
+    while !run.pending.is_empty() {
+        match tokio::time::timeout_at(deadline, run.pending.next()).await {
+            Ok(Some(c)) => run.on_complete(&consumer, c),
+            Ok(None) => break,
+            Err(_) => break,
+        }
+    }
+    let unacked = run.tracker.in_flight;
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let p = producer.clone();
+    let _ = tokio::task::spawn_blocking(move || p.flush(remaining)).await;
+    let c = consumer.clone();
+    let commit = tokio::task::spawn_blocking(move || c.commit_consumer_state(CommitMode::Sync))
+        .await
+        .expect("commit task");
+    drop(run);
+    match commit {
+        Ok(()) => {}
+        // Nothing was stored since the last commit: nothing to do.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => return Err(PipelineError::Commit(e)),
+    }
+    tracing::info!(
+        consumed = stats.consumed(),
+        completed = stats.completed.load(Ordering::Relaxed),
+        "stopped: offsets committed"
+    );
+    if unacked > 0 {
+        return Err(PipelineError::ShutdownDeadline {
+            deadline: settings.shutdown_timeout,
+            pending: unacked,
+        });
+    }
+    Ok(())
+}
