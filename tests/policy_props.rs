@@ -8,8 +8,7 @@
 use cdr_purpose_filter::expiry::Ttl;
 use cdr_purpose_filter::policy::table::{self, Column, Rule, FIELDS};
 use cdr_purpose_filter::policy::{
-    self, DropReason, Invalid, Outcome, OutputRecord, Policy, PurposePolicy,
-    DEFAULT_MAX_CLOCK_SKEW,
+    self, DropReason, Invalid, Outcome, OutputRecord, Policy, PurposePolicy, DEFAULT_MAX_CLOCK_SKEW,
 };
 use cdr_purpose_filter::schema::{
     CdrEvent, Charging, Content, Direction, EventType, Location, Network, Party, Purpose,
@@ -137,7 +136,11 @@ fn any_f64() -> BoxedStrategy<f64> {
 fn any_party() -> impl Strategy<Value = Option<Party>> {
     option::weighted(
         0.8,
-        (text(), text(), prop_oneof![Just(0u32), 1..65_536u32, any::<u32>()])
+        (
+            text(),
+            text(),
+            prop_oneof![Just(0u32), 1..65_536u32, any::<u32>()],
+        )
             .prop_map(|(number, ip, port)| Party { number, ip, port }),
     )
 }
@@ -153,13 +156,11 @@ fn any_event() -> impl Strategy<Value = CdrEvent> {
     );
     let served = option::weighted(
         0.85,
-        (text(), text(), text(), text()).prop_map(|(imsi, msisdn, account_id, ue_ip)| {
-            Subscriber {
-                imsi,
-                msisdn,
-                account_id,
-                ue_ip,
-            }
+        (text(), text(), text(), text()).prop_map(|(imsi, msisdn, account_id, ue_ip)| Subscriber {
+            imsi,
+            msisdn,
+            account_id,
+            ue_ip,
         }),
     );
     let terminal = option::weighted(
@@ -253,18 +254,14 @@ fn any_event() -> impl Strategy<Value = CdrEvent> {
     );
     let retention = option::weighted(
         0.3,
-        (
-            -1..4i32,
-            option::of(any_timestamp()),
-            text(),
-            text(),
-        )
-            .prop_map(|(purpose, expires_at, legal_basis, policy_version)| Retention {
+        (-1..4i32, option::of(any_timestamp()), text(), text()).prop_map(
+            |(purpose, expires_at, legal_basis, policy_version)| Retention {
                 purpose,
                 expires_at,
                 legal_basis,
                 policy_version,
-            }),
+            },
+        ),
     );
     let rest = (
         network,
@@ -304,8 +301,7 @@ fn any_event() -> impl Strategy<Value = CdrEvent> {
 
 /// Operator removals: a few rows of the table (never a required one).
 fn removals() -> BoxedStrategy<Vec<&'static table::FieldSpec>> {
-    let removable: Vec<&'static table::FieldSpec> =
-        FIELDS.iter().filter(|f| !f.required).collect();
+    let removable: Vec<&'static table::FieldSpec> = FIELDS.iter().filter(|f| !f.required).collect();
     prop_oneof![
         3 => Just(Vec::new()),
         1 => prop::sample::subsequence(removable, 0..=4),
@@ -313,8 +309,8 @@ fn removals() -> BoxedStrategy<Vec<&'static table::FieldSpec>> {
     .boxed()
 }
 
-/// A policy a valid configuration could produce: the legal maximum, or one or both
-/// purposes with a ttl within the law and some operator removals.
+/// A policy: the legal maximum, or one or both purposes with some ttl (mostly within the
+/// law, sometimes past it, which the expiry must cap) and some operator removals.
 fn any_policy() -> impl Strategy<Value = Policy> {
     let billing = option::weighted(
         0.85,
@@ -325,6 +321,10 @@ fn any_policy() -> impl Strategy<Value = Policy> {
                 Ttl::Fixed(Duration::days(365)),
                 Ttl::Fixed(Duration::days(30)),
                 Ttl::Fixed(Duration::hours(1)),
+                // Longer than the law: refused by `config`, and capped by the expiry
+                // whatever the ttl says (reading 3); kept here as defence in depth.
+                Ttl::Fixed(Duration::days(366)),
+                Ttl::Months(13),
             ]),
             removals(),
         ),
@@ -336,6 +336,8 @@ fn any_policy() -> impl Strategy<Value = Policy> {
                 Ttl::Months(3),
                 Ttl::Fixed(Duration::days(89)),
                 Ttl::Fixed(Duration::days(7)),
+                Ttl::Fixed(Duration::days(92)),
+                Ttl::Months(4),
             ]),
             removals(),
         ),
@@ -599,7 +601,9 @@ fn expected_expiry(event_time: DateTime<Utc>, ttl: Ttl, limit_months: u32) -> Da
         .checked_add_months(Months::new(limit_months))
         .expect("in range");
     let by_ttl = match ttl {
-        Ttl::Months(m) => event_time.checked_add_months(Months::new(m)).expect("in range"),
+        Ttl::Months(m) => event_time
+            .checked_add_months(Months::new(m))
+            .expect("in range"),
         Ttl::Fixed(d) => event_time + d,
     };
     by_ttl.min(by_law)
@@ -852,7 +856,10 @@ proptest! {
 fn snake_case_of_proto3_json_names() {
     assert_eq!(snake_case("ueIp"), "ue_ip");
     assert_eq!(snake_case("cellId"), "cell_id");
-    assert_eq!(snake_case("supplementaryServices"), "supplementary_services");
+    assert_eq!(
+        snake_case("supplementaryServices"),
+        "supplementary_services"
+    );
     assert_eq!(snake_case("imeisv"), "imeisv");
     let e = CdrEvent {
         event_id: "e".into(),
@@ -860,10 +867,13 @@ fn snake_case_of_proto3_json_names() {
             ue_ip: "10.0.0.1".into(),
             ..Default::default()
         }),
-        supplementary_services: vec![Default::default(), SupplementaryService {
-            code: "CFU".into(),
-            provider: String::new(),
-        }],
+        supplementary_services: vec![
+            Default::default(),
+            SupplementaryService {
+                code: "CFU".into(),
+                provider: String::new(),
+            },
+        ],
         ..Default::default()
     };
     let l = leaves(&to_json(&e));
@@ -901,7 +911,10 @@ fn the_allowlist_oracle_catches_a_leak() {
     let records: Vec<&OutputRecord> = forwarded(&evaluation.outcomes).collect();
     assert_eq!(records.len(), 2, "{:?}", evaluation.outcomes);
     for record in &records {
-        assert_eq!(disallowed_paths(&policy, &event, record), Vec::<String>::new());
+        assert_eq!(
+            disallowed_paths(&policy, &event, record),
+            Vec::<String>::new()
+        );
     }
 
     let billing = records[0].clone();
@@ -913,15 +926,26 @@ fn the_allowlist_oracle_catches_a_leak() {
     for path in ["location.cell_id", "called.number", "served.account_id"] {
         assert!(kept.contains(path), "{path} kept for telephony billing");
     }
-    assert!(!kept.contains("calling.number"), "terminating: not the caller");
+    assert!(
+        !kept.contains("calling.number"),
+        "terminating: not the caller"
+    );
 
     let mut leaked = billing.clone();
     leaked.event.content = event.content.clone();
     leaked.event.calling = event.calling.clone();
     leaked.event.extensions = event.extensions.clone();
     let bad = disallowed_paths(&policy, &event, &leaked);
-    for path in ["content.sms_text", "calling.number", "calling.ip", "calling.port"] {
-        assert!(bad.iter().any(|b| b == path), "{path} not flagged in {bad:?}");
+    for path in [
+        "content.sms_text",
+        "calling.number",
+        "calling.ip",
+        "calling.port",
+    ] {
+        assert!(
+            bad.iter().any(|b| b == path),
+            "{path} not flagged in {bad:?}"
+        );
     }
     assert!(bad.iter().any(|b| b.starts_with("extensions.")), "{bad:?}");
 
@@ -953,7 +977,11 @@ fn the_strategies_reach_every_outcome() {
                     if originating && r.event.calling.is_some() {
                         seen.insert(format!("{} forward with calling", purpose.name()));
                     }
-                    format!("{} forward {:?}", purpose.name(), policy::route(purpose, &event))
+                    format!(
+                        "{} forward {:?}",
+                        purpose.name(),
+                        policy::route(purpose, &event)
+                    )
                 }
                 Outcome::Drop(DropReason::Invalid(i)) => format!("invalid {i:?}"),
                 Outcome::Drop(r) => format!("{} {}", purpose.name(), r.as_str()),

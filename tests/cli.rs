@@ -1,0 +1,464 @@
+//! Tests of the `cdr-purpose-filter` binary: `policy show`, `gen`, `dry-run` and
+//! `config check`, against the contract (cdr-event.md) and the library in-process.
+
+use cdr_purpose_filter::config;
+use cdr_purpose_filter::decode::{self, InputFormat};
+use cdr_purpose_filter::gen::Generator;
+use cdr_purpose_filter::policy::table::{Column, FIELDS};
+use cdr_purpose_filter::policy::{Outcome, Policy};
+use cdr_purpose_filter::schema::CdrEvent;
+use chrono::{DateTime, Utc};
+use prost::Message;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cdr-purpose-filter");
+const NOW: &str = "2026-11-28T12:00:00Z";
+const COUNT: usize = 1000;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(NOW).unwrap().to_utc()
+}
+
+fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml")
+}
+
+/// The binary, with no configuration override inherited from the test's environment.
+fn command() -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CDR_PURPOSE_FILTER_") {
+            c.env_remove(&k);
+        }
+    }
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    c.output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        stderr(o)
+    );
+}
+
+fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(bytes).unwrap();
+    f.flush().unwrap();
+    f
+}
+
+// ---------------------------------------------------------------------------------------
+// policy show
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn policy_show_markdown_has_one_row_per_field_with_legal_references() {
+    let o = run(command().args(["policy", "show", "--format", "markdown"]));
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("R10-14/2012"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| `")).collect();
+    assert_eq!(rows.len(), FIELDS.len(), "{out}");
+    for (f, row) in FIELDS.iter().zip(&rows) {
+        assert!(
+            row.starts_with(&format!("| `{}` |", f.path)),
+            "row of {} is {row}",
+            f.path
+        );
+        // | `path` | category | bt | bo | sec |
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "{row}");
+        assert_eq!(cells[1], f.category, "{row}");
+        for (cell, column) in cells[2..].iter().zip(Column::ALL) {
+            let c = f.cell(column);
+            assert!(
+                cell.starts_with(&format!("{} — ", c.rule.symbol())),
+                "{} / {column:?}: {cell}",
+                f.path
+            );
+            assert!(cell.contains(c.basis), "{} / {column:?}: {cell}", f.path);
+        }
+    }
+    let row_of = |path: &str| {
+        rows.iter()
+            .find(|r| r.starts_with(&format!("| `{path}` |")))
+            .unwrap_or_else(|| panic!("no row for {path}"))
+            .to_string()
+    };
+    assert!(row_of("content.sms_text").contains("L34-1"));
+    assert!(row_of("location.cell_id").contains("R10-14 II"));
+    assert!(row_of("terminal.imei").contains("R10-14 IV"));
+    assert!(row_of("extensions").contains("L34-1"));
+}
+
+#[test]
+fn policy_show_json_lists_every_field() {
+    let o = run(command().args(["policy", "show", "--format", "json"]));
+    assert_exit(&o, 0);
+    let doc: Value = serde_json::from_str(&stdout(&o)).expect("policy show --format json");
+    assert_eq!(doc["policy_version"], "R10-14/2012");
+    let fields = doc["fields"].as_array().expect("a fields array");
+    assert_eq!(fields.len(), FIELDS.len());
+    for (f, row) in FIELDS.iter().zip(fields) {
+        assert_eq!(row["field"], f.path);
+        assert_eq!(row["required"], f.required, "{}", f.path);
+        for (column, name) in
+            Column::ALL
+                .iter()
+                .zip(["billing_telephony", "billing_other", "security"])
+        {
+            let cell = f.cell(*column);
+            assert_eq!(
+                row[name]["rule"],
+                serde_json::to_value(cell.rule).unwrap(),
+                "{} / {name}",
+                f.path
+            );
+            assert_eq!(row[name]["basis"], cell.basis, "{} / {name}", f.path);
+        }
+    }
+    let purposes = doc["purposes"].as_array().expect("a purposes array");
+    let limits: Vec<(&str, u64)> = purposes
+        .iter()
+        .map(|p| {
+            (
+                p["purpose"].as_str().unwrap(),
+                p["limit_months"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(limits, [("billing", 12), ("security", 3)]);
+}
+
+#[test]
+fn policy_show_table_lists_every_field() {
+    let o = run(command().args(["policy", "show", "--format", "table"]));
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    for f in FIELDS {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{} ", f.path))),
+            "no line for {}",
+            f.path
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// gen and dry-run
+// ---------------------------------------------------------------------------------------
+
+fn gen(format: &str, seed: u64) -> Vec<u8> {
+    let o = run(command().args([
+        "gen",
+        "--count",
+        &COUNT.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--now",
+        NOW,
+        "--format",
+        format,
+    ]));
+    assert_exit(&o, 0);
+    o.stdout
+}
+
+fn dry_run(input: &Path, format: &str) -> Vec<Value> {
+    let o = run(command()
+        .args(["dry-run", "--config"])
+        .arg(example_config())
+        .args(["--now", NOW, "--format", format])
+        .arg(input));
+    assert_exit(&o, 0);
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn generated_events() -> Vec<CdrEvent> {
+    let mut g = Generator::new(1, now());
+    (0..COUNT).map(|_| g.next_event()).collect()
+}
+
+/// A JSON value as it reads after a print and a parse: the form of dry-run's lines.
+fn reparsed(v: &Value) -> Value {
+    serde_json::from_str(&serde_json::to_string(v).unwrap()).unwrap()
+}
+
+/// Checks dry-run's lines against `Policy::apply` on the same events, in-process.
+fn assert_agrees_with_the_library(lines: &[Value], events: &[CdrEvent]) {
+    let settings = config::load(&example_config()).expect("the example configuration is valid");
+    let policy: &Policy = &settings.policy;
+    let per_event = policy.purposes.len();
+    assert_eq!(per_event, 2, "the example configures billing and security");
+    assert_eq!(lines.len(), per_event * events.len());
+    let mut forwards = 0;
+    let mut drops = 0;
+    let mut forwards_of_content = 0;
+    for (event, lines) in events.iter().zip(lines.chunks(per_event)) {
+        let evaluation = policy.apply(event, now());
+        for ((purpose, outcome), line) in evaluation.outcomes.iter().zip(lines) {
+            let obj = line.as_object().expect("a JSON object per line");
+            for key in [
+                "event_id",
+                "purpose",
+                "outcome",
+                "reason",
+                "expires_at",
+                "record",
+            ] {
+                assert!(obj.contains_key(key), "no {key} in {line}");
+            }
+            assert_eq!(line["event_id"], event.event_id.as_str(), "{line}");
+            assert_eq!(line["purpose"], purpose.name(), "{line}");
+            match outcome {
+                Outcome::Forward(r) => {
+                    forwards += 1;
+                    assert_eq!(line["outcome"], "forward", "{line}");
+                    assert_eq!(line["reason"], Value::Null, "{line}");
+                    let expires_at = line["expires_at"].as_str().expect("an expiry");
+                    assert_eq!(
+                        DateTime::parse_from_rfc3339(expires_at).unwrap().to_utc(),
+                        r.expires_at,
+                        "{line}"
+                    );
+                    let record = line["record"].as_object().expect("a record");
+                    for key in ["content", "extensions", "declaredPurposes"] {
+                        assert!(!record.contains_key(key), "{key} in {line}");
+                    }
+                    assert_eq!(
+                        record["retention"]["purpose"],
+                        purpose.name().to_uppercase()
+                    );
+                    let expected = serde_json::to_value(&r.event).unwrap();
+                    assert_eq!(line["record"], reparsed(&expected), "{line}");
+                    if event.content.is_some() {
+                        forwards_of_content += 1;
+                    }
+                }
+                Outcome::Drop(reason) => {
+                    drops += 1;
+                    assert_eq!(line["outcome"], "drop", "{line}");
+                    assert_eq!(line["reason"], reason.as_str(), "{line}");
+                    assert_eq!(line["expires_at"], Value::Null, "{line}");
+                    assert_eq!(line["record"], Value::Null, "{line}");
+                }
+            }
+        }
+    }
+    assert!(forwards > COUNT / 2, "{forwards} forwards");
+    assert!(drops > 0, "no drop at all");
+    assert!(forwards_of_content > 0, "no forwarded event had content");
+}
+
+#[test]
+fn dry_run_of_gen_json_agrees_with_the_library() {
+    let bytes = gen("json", 1);
+    let file = temp_file(&bytes);
+    // The same events as the generator in-process.
+    let text = std::str::from_utf8(&bytes).unwrap();
+    let events: Vec<CdrEvent> = text
+        .lines()
+        .map(|l| decode::decode(l.as_bytes(), InputFormat::Json).unwrap().0)
+        .collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let in_process = generated_events();
+    let want: Vec<&str> = in_process.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, want);
+
+    let lines = dry_run(file.path(), "json");
+    assert_agrees_with_the_library(&lines, &events);
+    // `auto` reads JSON lines too.
+    assert_eq!(dry_run(file.path(), "auto"), lines);
+}
+
+#[test]
+fn dry_run_of_gen_protobuf_agrees_with_the_library() {
+    let bytes = gen("protobuf", 1);
+    let mut buf = &bytes[..];
+    let mut events = Vec::new();
+    while !buf.is_empty() {
+        events.push(CdrEvent::decode_length_delimited(&mut buf).expect("length-delimited"));
+    }
+    assert_eq!(events, generated_events(), "gen = Generator::new(1, now)");
+
+    let file = temp_file(&bytes);
+    let lines = dry_run(file.path(), "protobuf");
+    assert_agrees_with_the_library(&lines, &events);
+
+    // Same events, same lines, whatever the input format.
+    let json = temp_file(&gen("json", 1));
+    let from_json = dry_run(json.path(), "json");
+    let ids = |ls: &[Value]| {
+        ls.iter()
+            .map(|l| {
+                (
+                    l["event_id"].clone(),
+                    l["outcome"].clone(),
+                    l["reason"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&lines), ids(&from_json));
+}
+
+#[test]
+fn gen_is_deterministic() {
+    for format in ["json", "protobuf"] {
+        let a = gen(format, 1);
+        assert!(!a.is_empty());
+        assert_eq!(a, gen(format, 1), "{format}: same seed, same bytes");
+        assert_ne!(a, gen(format, 2), "{format}: another seed, other events");
+    }
+    let json = gen("json", 1);
+    assert_eq!(json.iter().filter(|&&b| b == b'\n').count(), COUNT);
+}
+
+#[test]
+fn gen_out_writes_the_same_bytes_as_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let o = run(command()
+        .args(["gen", "--count", "50", "--seed", "1", "--now", NOW, "--out"])
+        .arg(&path));
+    assert_exit(&o, 0);
+    let o2 = run(command().args(["gen", "--count", "50", "--seed", "1", "--now", NOW]));
+    assert_exit(&o2, 0);
+    assert_eq!(std::fs::read(&path).unwrap(), o2.stdout);
+}
+
+// ---------------------------------------------------------------------------------------
+// config check
+// ---------------------------------------------------------------------------------------
+
+fn config_check(path: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = command();
+    c.args(["config", "check", "--config"]).arg(path);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run(&mut c)
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    temp_file(text.as_bytes())
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration() {
+    let o = config_check(&example_config(), &[]);
+    assert_exit(&o, 0);
+    let effective: toml::Value = toml::from_str(&stdout(&o)).expect("config check prints TOML");
+    assert_eq!(
+        effective["purposes"]["billing"]["ttl"].as_str(),
+        Some("365d")
+    );
+    assert_eq!(
+        effective["purposes"]["security"]["ttl"].as_str(),
+        Some("89d")
+    );
+    assert_eq!(
+        effective["purposes"]["billing"]["topic"].as_str(),
+        Some("cdr.billing")
+    );
+}
+
+#[test]
+fn config_check_refuses_a_billing_ttl_over_365_days() {
+    let f = config_file("[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"366d\"\n");
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("purposes.billing.ttl"), "{err}");
+    assert!(err.contains("365"), "{err}");
+
+    // 365d itself is accepted.
+    let f = config_file("[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"365d\"\n");
+    assert_exit(&config_check(f.path(), &[]), 0);
+}
+
+#[test]
+fn config_check_refuses_an_unknown_key() {
+    let f = config_file("[purposes.billing]\nttl = \"365d\"\nretention_days = 30\n");
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("retention_days"), "{err}");
+
+    let f = config_file("[purposes.billing]\nttl = \"365d\"\n\n[colour]\nname = \"blue\"\n");
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("colour"), "{}", stderr(&o));
+}
+
+#[test]
+fn config_check_refuses_keeping_what_the_law_removes() {
+    let f = config_file("[purposes.security]\nkeep = [\"terminal.imei\"]\n");
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("purposes.security.keep"), "{err}");
+    assert!(err.contains("terminal.imei"), "{err}");
+    assert!(err.contains("R10-14 IV"), "{err}");
+
+    // What the law allows may be listed.
+    let f = config_file("[purposes.security]\nkeep = [\"calling.number\"]\n");
+    assert_exit(&config_check(f.path(), &[]), 0);
+}
+
+#[test]
+fn config_check_of_a_missing_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-config.toml");
+    let o = config_check(&missing, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("no-such-config.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn config_check_refuses_an_environment_override_past_the_limit() {
+    let o = config_check(
+        &example_config(),
+        &[("CDR_PURPOSE_FILTER_PURPOSES__BILLING__TTL", "400d")],
+    );
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("purposes.billing.ttl"), "{err}");
+    assert!(err.contains("400d"), "{err}");
+
+    // A lawful override is applied.
+    let o = config_check(
+        &example_config(),
+        &[("CDR_PURPOSE_FILTER_PURPOSES__BILLING__TTL", "180d")],
+    );
+    assert_exit(&o, 0);
+    let effective: toml::Value = toml::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        effective["purposes"]["billing"]["ttl"].as_str(),
+        Some("180d")
+    );
+}
