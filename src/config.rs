@@ -621,7 +621,10 @@ impl Settings {
         let shutdown_timeout = match Ttl::parse(&raw.delivery.shutdown_timeout) {
             Ok(Ttl::Fixed(d)) if d > Duration::zero() => d.to_std().ok(),
             Ok(_) => {
-                problem("delivery.shutdown_timeout", "must be a fixed duration longer than 0, e.g. \"30s\"".into());
+                problem(
+                    "delivery.shutdown_timeout",
+                    "must be a fixed duration longer than 0, e.g. \"30s\"".into(),
+                );
                 None
             }
             Err(e) => {
@@ -636,7 +639,10 @@ impl Settings {
             problem("topics.partitions", "must be at least 1".into());
         }
         if raw.topics.replication_factor == 0 || raw.topics.replication_factor < -1 {
-            problem("topics.replication_factor", "must be -1 (the broker's default) or at least 1".into());
+            problem(
+                "topics.replication_factor",
+                "must be -1 (the broker's default) or at least 1".into(),
+            );
         }
 
         if !problems.is_empty() {
@@ -674,7 +680,11 @@ impl Settings {
     pub fn effective_toml(&self) -> String {
         let mut shown = self.effective.clone();
         let k = &mut shown.kafka;
-        for props in [&mut k.properties, &mut k.consumer_properties, &mut k.producer_properties] {
+        for props in [
+            &mut k.properties,
+            &mut k.consumer_properties,
+            &mut k.producer_properties,
+        ] {
             for (k, v) in props.iter_mut() {
                 if is_secret(k) {
                     *v = "********".into();

@@ -78,6 +78,9 @@ mod tests {
         assert!(!text.contains("+33612345678"));
         let back: Pointer = serde_json::from_str(&text).unwrap();
         assert_eq!(back, p);
-        assert_eq!(p.value(DeadLetterMode::Payload, Some(payload)), payload.to_vec());
+        assert_eq!(
+            p.value(DeadLetterMode::Payload, Some(payload)),
+            payload.to_vec()
+        );
     }
 }

@@ -114,7 +114,7 @@ pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
             report.protobuf_in += 1;
             OutputFormat::Protobuf
         };
-        encode::encode_event(&event, format, &mut buf);
+        encode::encode_event(&event, format, &mut buf)?;
         let record = FutureRecord::to(INPUT)
             .key(event.event_id.as_str())
             .payload(buf.as_slice());
@@ -139,7 +139,9 @@ pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
     let token = CancellationToken::new();
     let filter = {
         let (settings, stats, token) = (settings.clone(), stats.clone(), token.clone());
-        tokio::spawn(async move { pipeline::run(&settings, token, stats, Context::default()).await })
+        tokio::spawn(
+            async move { pipeline::run(&settings, token, stats, Context::default()).await },
+        )
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     while stats.completed() < report.events_in {
@@ -233,7 +235,12 @@ pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
     report.sample = afters
         .into_iter()
         .find(|(_, by_purpose)| by_purpose.len() == 2)
-        .map(|(id, by_purpose)| (serde_json::to_string(&inputs[&id]).unwrap_or_default(), by_purpose));
+        .map(|(id, by_purpose)| {
+            (
+                serde_json::to_string(&inputs[&id]).unwrap_or_default(),
+                by_purpose,
+            )
+        });
     report.elapsed = started.elapsed();
     if read < expected {
         anyhow::bail!("demo: read back {read} of {expected} output records");
@@ -245,7 +252,11 @@ impl DemoReport {
     /// The summary printed by `demo`.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "cdr-purpose-filter demo — policy {}, librdkafka mock cluster\n", crate::policy::table::POLICY_VERSION);
+        let _ = writeln!(
+            s,
+            "cdr-purpose-filter demo — policy {}, librdkafka mock cluster\n",
+            crate::policy::table::POLICY_VERSION
+        );
         let _ = writeln!(
             s,
             "events in:        {} ({} JSON, {} protobuf, {} malformed)",
@@ -275,10 +286,17 @@ impl DemoReport {
         let _ = writeln!(
             s,
             "Kafka timestamps equal to event_time: {}",
-            if self.timestamp_mismatches == 0 { "all".to_string() } else { format!("{} mismatches", self.timestamp_mismatches) }
+            if self.timestamp_mismatches == 0 {
+                "all".to_string()
+            } else {
+                format!("{} mismatches", self.timestamp_mismatches)
+            }
         );
         if let Some((before, afters)) = &self.sample {
-            let _ = writeln!(s, "\nsample event (an originating SMS), as it came in:\n  {before}");
+            let _ = writeln!(
+                s,
+                "\nsample event (an originating SMS), as it came in:\n  {before}"
+            );
             for (purpose, after) in afters {
                 let _ = writeln!(s, "the same event as written to {purpose}:\n  {after}");
             }

@@ -43,14 +43,36 @@ pub mod header {
     pub const CONTENT_TYPE: &str = "content-type";
 }
 
-/// Appends the encoded event to `buf` (cleared first).
-pub fn encode_event(event: &CdrEvent, format: OutputFormat, buf: &mut Vec<u8>) {
+/// Why an event could not be encoded. Holds no value of the event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode the record as {format}: {reason}")]
+pub struct EncodeError {
+    pub format: &'static str,
+    pub reason: String,
+}
+
+/// Writes the encoded event into `buf` (cleared first).
+///
+/// Protobuf never fails. JSON fails for values that proto3 JSON cannot express and that
+/// protobuf input can still carry: an enum number this schema does not know, a timestamp
+/// outside 0001–9999. The caller dead-letters such a record instead of crashing.
+pub fn encode_event(
+    event: &CdrEvent,
+    format: OutputFormat,
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     buf.clear();
     match format {
-        OutputFormat::Protobuf => event.encode(buf).expect("a Vec grows to fit any message"),
-        OutputFormat::Json => serde_json::to_writer(&mut *buf, event).expect(
-            "every CdrEvent serializes to JSON (pbjson writes NaN and infinities as strings)",
-        ),
+        OutputFormat::Protobuf => {
+            event.encode(buf).expect("a Vec grows to fit any message");
+            Ok(())
+        }
+        // serde's message names the problem (an invalid variant, a timestamp out of
+        // range); the values concerned are enum numbers and dates, not personal data.
+        OutputFormat::Json => serde_json::to_writer(&mut *buf, event).map_err(|e| EncodeError {
+            format: "JSON",
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -66,6 +88,9 @@ pub fn headers(record: &OutputRecord, format: OutputFormat) -> [(&'static str, S
 }
 
 /// The canonical JSON of an event as a `serde_json::Value` (dry-run's `record`).
-pub fn to_json_value(event: &CdrEvent) -> serde_json::Value {
-    serde_json::to_value(event).expect("every CdrEvent serializes to JSON")
+pub fn to_json_value(event: &CdrEvent) -> Result<serde_json::Value, EncodeError> {
+    serde_json::to_value(event).map_err(|e| EncodeError {
+        format: "JSON",
+        reason: e.to_string(),
+    })
 }

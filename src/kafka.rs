@@ -64,8 +64,12 @@ impl ClientContext for Context {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
             | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {log_message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", "{fac}: {log_message}")
+            }
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::info!(target: "librdkafka", "{fac}: {log_message}")
             }
@@ -80,7 +84,9 @@ impl ClientContext for Context {
         );
         if all_down {
             if !self.health.brokers_down.swap(true, Ordering::SeqCst) {
-                tracing::error!("all brokers are down: {reason}; librdkafka keeps reconnecting with backoff");
+                tracing::error!(
+                    "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff"
+                );
             }
         } else {
             // Transport errors repeat at every reconnect attempt: debug, not a flood.
@@ -102,12 +108,22 @@ impl ConsumerContext for Context {
     fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.health.assigned.store(tpl.count() > 0, Ordering::SeqCst);
-                tracing::info!(partitions = tpl.count(), "partitions assigned: {}", partitions(tpl));
+                self.health
+                    .assigned
+                    .store(tpl.count() > 0, Ordering::SeqCst);
+                tracing::info!(
+                    partitions = tpl.count(),
+                    "partitions assigned: {}",
+                    partitions(tpl)
+                );
             }
             Rebalance::Revoke(tpl) => {
                 self.health.assigned.store(false, Ordering::SeqCst);
-                tracing::info!(partitions = tpl.count(), "partitions revoked: {}", partitions(tpl));
+                tracing::info!(
+                    partitions = tpl.count(),
+                    "partitions revoked: {}",
+                    partitions(tpl)
+                );
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
         }

@@ -9,16 +9,16 @@
 
 pub mod cli;
 pub mod config;
+pub mod dead_letter;
 pub mod decode;
+pub mod demo;
 pub mod encode;
 pub mod expiry;
 pub mod gen;
-pub mod policy;
-pub mod schema;
-pub mod dead_letter;
 pub mod kafka;
 pub mod pipeline;
+pub mod policy;
+pub mod schema;
+pub mod shutdown;
 pub mod telemetry;
 pub mod topics;
-pub mod shutdown;
-pub mod demo;

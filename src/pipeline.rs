@@ -42,12 +42,17 @@ pub enum PipelineError {
     Subscribe(#[source] KafkaError),
     #[error("shutdown deadline of {deadline:?} passed with {pending} input record(s) not acknowledged; they will be processed again after restart")]
     ShutdownDeadline { deadline: Duration, pending: usize },
-    #[error("final offset commit failed: {0}; the last records may be processed again after restart")]
+    #[error(
+        "final offset commit failed: {0}; the last records may be processed again after restart"
+    )]
     Commit(#[source] KafkaError),
 }
 
 /// Builds the consumer: manual offset store, commits of stored offsets only.
-pub fn consumer(settings: &Settings, context: Context) -> Result<StreamConsumer<Context>, PipelineError> {
+pub fn consumer(
+    settings: &Settings,
+    context: Context,
+) -> Result<StreamConsumer<Context>, PipelineError> {
     let mut c = kafka::base_config(settings);
     for (k, v) in &settings.kafka.consumer_properties {
         c.set(k, v);
@@ -59,12 +64,16 @@ pub fn consumer(settings: &Settings, context: Context) -> Result<StreamConsumer<
         c.set("auto.offset.reset", "earliest");
     }
     tracing::debug!("consumer configuration: {}", kafka::describe(&c));
-    c.create_with_context(context).map_err(PipelineError::ClientConfig)
+    c.create_with_context(context)
+        .map_err(PipelineError::ClientConfig)
 }
 
 /// Builds the idempotent producer. Deliveries are retried by librdkafka without a time
 /// limit unless `message.timeout.ms` is set: an outage stalls, it does not lose.
-pub fn producer(settings: &Settings, context: Context) -> Result<FutureProducer<Context>, PipelineError> {
+pub fn producer(
+    settings: &Settings,
+    context: Context,
+) -> Result<FutureProducer<Context>, PipelineError> {
     let mut c = kafka::base_config(settings);
     for (k, v) in &settings.kafka.producer_properties {
         c.set(k, v);
@@ -74,7 +83,8 @@ pub fn producer(settings: &Settings, context: Context) -> Result<FutureProducer<
         c.set("message.timeout.ms", "0");
     }
     tracing::debug!("producer configuration: {}", kafka::describe(&c));
-    c.create_with_context(context).map_err(PipelineError::ClientConfig)
+    c.create_with_context(context)
+        .map_err(PipelineError::ClientConfig)
 }
 
 /// One input record in flight.
@@ -100,8 +110,10 @@ impl Tracker {
             return i;
         }
         let topic: Arc<str> = Arc::from(topic);
-        self.partitions.push((topic.clone(), partition, VecDeque::new()));
-        self.index.insert((topic, partition), self.partitions.len() - 1);
+        self.partitions
+            .push((topic.clone(), partition, VecDeque::new()));
+        self.index
+            .insert((topic, partition), self.partitions.len() - 1);
         self.partitions.len() - 1
     }
 
@@ -204,7 +216,14 @@ async fn await_deliveries(
                     "output_too_large",
                     format!("the broker refused the {} output record: {e}", msg.topic()),
                 );
-                telemetry::dead_lettered(&stats, &source.topic, source.partition, source.offset, "output_too_large", &pointer.message);
+                telemetry::dead_lettered(
+                    &stats,
+                    &source.topic,
+                    source.partition,
+                    source.offset,
+                    "output_too_large",
+                    &pointer.message,
+                );
                 let value = pointer.value(DeadLetterMode::Pointer, None);
                 let headers = headers_of(&pointer.headers());
                 let record = FutureRecord::<[u8], _>::to(&dead_letter_topic)
@@ -246,7 +265,6 @@ struct Run<'a> {
     pending: FuturesUnordered<futures::future::BoxFuture<'static, Completion>>,
     topics: Vec<(crate::schema::Purpose, Arc<str>)>,
     dead_letter_topic: Arc<str>,
-    buf: Vec<u8>,
 }
 
 impl Run<'_> {
@@ -274,7 +292,11 @@ impl Run<'_> {
     }
 
     /// Enqueues a record, waiting for acknowledgements while the producer's queue is full.
-    async fn send(&mut self, consumer: &StreamConsumer<Context>, mut record: FutureRecord<'_, str, [u8]>) -> DeliveryFuture {
+    async fn send(
+        &mut self,
+        consumer: &StreamConsumer<Context>,
+        mut record: FutureRecord<'_, str, [u8]>,
+    ) -> DeliveryFuture {
         loop {
             match self.producer.send_result(record) {
                 Ok(d) => return d,
@@ -296,7 +318,11 @@ impl Run<'_> {
         }
     }
 
-    async fn handle(&mut self, consumer: &StreamConsumer<Context>, msg: &rdkafka::message::BorrowedMessage<'_>) {
+    async fn handle(
+        &mut self,
+        consumer: &StreamConsumer<Context>,
+        msg: &rdkafka::message::BorrowedMessage<'_>,
+    ) {
         let topic = msg.topic();
         let (partition, offset) = (msg.partition(), msg.offset());
         let source = Source {
@@ -319,40 +345,63 @@ impl Run<'_> {
                 if let Some(r) = evaluation.refusal() {
                     Some((r.as_str(), r.message().to_string()))
                 } else {
-                    for (purpose, outcome) in evaluation.outcomes {
+                    // Encode every output first: a record that cannot be encoded for one
+                    // purpose is dead-lettered whole, never half-forwarded.
+                    let format: OutputFormat = self.settings.output_format;
+                    let mut outputs = Vec::with_capacity(2);
+                    let mut failure = None;
+                    for (purpose, outcome) in &evaluation.outcomes {
                         match outcome {
                             Outcome::Forward(r) => {
-                                let format: OutputFormat = self.settings.output_format;
-                                encode::encode_event(&r.event, format, &mut self.buf);
-                                let headers = headers_of(&encode::headers(&r, format));
+                                let mut value = Vec::with_capacity(512);
+                                match encode::encode_event(&r.event, format, &mut value) {
+                                    Ok(()) => outputs.push((*purpose, r, value)),
+                                    Err(e) => failure = Some(e),
+                                }
+                            }
+                            Outcome::Drop(reason) => {
+                                telemetry::record_dropped(
+                                    &self.stats,
+                                    purpose.name(),
+                                    reason.as_str(),
+                                );
+                            }
+                        }
+                    }
+                    match failure {
+                        Some(e) => Some(("unencodable", e.to_string())),
+                        None => {
+                            for (purpose, r, value) in outputs {
+                                let headers = headers_of(&encode::headers(r, format));
                                 let topic = self.topic_of(purpose);
-                                let value = std::mem::take(&mut self.buf);
-                                let record = FutureRecord::to(&*topic)
+                                let record = FutureRecord::to(&topic)
                                     .key(r.key.as_str())
                                     .payload(value.as_slice())
                                     .timestamp(r.timestamp_ms)
                                     .headers(headers);
-                                let d = self.send(consumer, record).await;
-                                self.buf = value;
+                                deliveries.push(self.send(consumer, record).await);
                                 telemetry::record_produced(&self.stats, purpose.name());
-                                deliveries.push(d);
                             }
-                            Outcome::Drop(reason) => {
-                                telemetry::record_dropped(&self.stats, purpose.name(), reason.as_str());
-                            }
+                            None
                         }
                     }
-                    None
                 }
             }
         };
         if let Some((reason, message)) = refusal {
             let pointer = Pointer::new(topic, partition, offset, reason, message);
-            telemetry::dead_lettered(&self.stats, topic, partition, offset, reason, &pointer.message);
+            telemetry::dead_lettered(
+                &self.stats,
+                topic,
+                partition,
+                offset,
+                reason,
+                &pointer.message,
+            );
             let value = pointer.value(self.settings.dead_letter.mode, Some(payload));
             let headers = headers_of(&pointer.headers());
             let dlt = self.dead_letter_topic.clone();
-            let record = FutureRecord::to(&*dlt)
+            let record = FutureRecord::to(&dlt)
                 .payload(value.as_slice())
                 .timestamp(Utc::now().timestamp_millis())
                 .headers(headers);
@@ -376,12 +425,16 @@ impl Run<'_> {
 
 /// Waits until a broker answers a metadata request, retrying with backoff; false when
 /// shutdown came first.
-pub async fn wait_for_brokers(consumer: &Arc<StreamConsumer<Context>>, shutdown: &CancellationToken) -> bool {
+pub async fn wait_for_brokers(
+    consumer: &Arc<StreamConsumer<Context>>,
+    shutdown: &CancellationToken,
+) -> bool {
     let mut attempt: u32 = 0;
     loop {
         let c = consumer.clone();
         let result = tokio::task::spawn_blocking(move || {
-            c.fetch_metadata(None, Duration::from_secs(5)).map(|m| m.brokers().len())
+            c.fetch_metadata(None, Duration::from_secs(5))
+                .map(|m| m.brokers().len())
         })
         .await
         .expect("metadata task");
@@ -393,7 +446,10 @@ pub async fn wait_for_brokers(consumer: &Arc<StreamConsumer<Context>>, shutdown:
             Err(e) => {
                 attempt += 1;
                 let wait = backoff(attempt + 2);
-                tracing::warn!(attempt, "Kafka cluster unreachable: {e}; retrying in {wait:?}");
+                tracing::warn!(
+                    attempt,
+                    "Kafka cluster unreachable: {e}; retrying in {wait:?}"
+                );
                 tokio::select! {
                     _ = shutdown.cancelled() => return false,
                     _ = tokio::time::sleep(wait) => {}
@@ -416,7 +472,9 @@ pub async fn run(
         return Ok(());
     }
     let topics: Vec<&str> = settings.input_topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics).map_err(PipelineError::Subscribe)?;
+    consumer
+        .subscribe(&topics)
+        .map_err(PipelineError::Subscribe)?;
     tracing::info!(
         input = ?settings.input_topics,
         outputs = ?settings.purposes.iter().map(|p| (p.purpose.name(), p.topic.as_str())).collect::<Vec<_>>(),
@@ -437,7 +495,6 @@ pub async fn run(
             .map(|p| (p.purpose, Arc::from(p.topic.as_str())))
             .collect(),
         dead_letter_topic: Arc::from(settings.dead_letter.topic.as_str()),
-        buf: Vec::with_capacity(1024),
     };
     let mut recv_errors: u32 = 0;
     loop {

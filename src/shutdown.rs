@@ -9,7 +9,10 @@ pub fn install() -> CancellationToken {
     let t = token.clone();
     tokio::spawn(async move {
         let name = next_signal().await;
-        tracing::info!(signal = name, "shutdown requested; a second signal exits at once");
+        tracing::info!(
+            signal = name,
+            "shutdown requested; a second signal exits at once"
+        );
         t.cancel();
         let name = next_signal().await;
         tracing::warn!(signal = name, "second signal: exiting now without draining");

@@ -60,7 +60,14 @@ pub fn record_dropped(stats: &Stats, purpose: &'static str, reason: &'static str
 }
 
 /// A record went to the dead-letter topic. Logged with its position, never its content.
-pub fn dead_lettered(stats: &Stats, topic: &str, partition: i32, offset: i64, reason: &'static str, message: &str) {
+pub fn dead_lettered(
+    stats: &Stats,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    reason: &'static str,
+    message: &str,
+) {
     Stats::bump(&stats.dead_letters, reason);
     tracing::warn!(topic, partition, offset, reason, "dead-lettered: {message}");
     counter!(DEAD_LETTERS, "reason" => reason).increment(1);

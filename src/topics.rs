@@ -90,7 +90,12 @@ pub async fn prepare(settings: &Settings, context: Context) -> Result<(), Topics
         .map_err(TopicsError::Metadata)?;
     let missing: Vec<&TopicSpec> = wanted
         .iter()
-        .filter(|t| !metadata.topics().iter().any(|m| m.name() == t.name && m.error().is_none()))
+        .filter(|t| {
+            !metadata
+                .topics()
+                .iter()
+                .any(|m| m.name() == t.name && m.error().is_none())
+        })
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -113,7 +118,10 @@ pub async fn prepare(settings: &Settings, context: Context) -> Result<(), Topics
         })
         .collect();
     let results = admin
-        .create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+        .create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
         .await
         .map_err(TopicsError::Client)?;
     for r in results {

@@ -67,8 +67,24 @@ impl<W: Write> DryRun<'_, W> {
         let evaluation = self.policy.apply(&event, self.now);
         for (purpose, outcome) in &evaluation.outcomes {
             let purpose = purpose.name();
-            let line = match outcome {
-                Outcome::Forward(r) => {
+            let encoded = match outcome {
+                Outcome::Forward(r) => encode::to_json_value(&r.event).map(Some),
+                Outcome::Drop(_) => Ok(None),
+            };
+            let line = match (outcome, encoded) {
+                (Outcome::Forward(_), Err(e)) => {
+                    *self
+                        .summary
+                        .outcomes
+                        .entry((purpose, "unencodable"))
+                        .or_default() += 1;
+                    json!({
+                        "event_id": event.event_id, "purpose": purpose, "outcome": "drop",
+                        "reason": "unencodable", "message": e.to_string(),
+                        "expires_at": null, "record": null,
+                    })
+                }
+                (Outcome::Forward(r), Ok(record)) => {
                     *self
                         .summary
                         .outcomes
@@ -82,12 +98,12 @@ impl<W: Write> DryRun<'_, W> {
                     json!({
                         "event_id": event.event_id, "purpose": purpose, "outcome": "forward",
                         "reason": null, "expires_at": rfc3339(r.expires_at),
-                        "record": encode::to_json_value(&r.event),
+                        "record": record,
                         "topic": self.topics.get(purpose), "key": r.key,
                         "timestamp_ms": r.timestamp_ms, "headers": headers,
                     })
                 }
-                Outcome::Drop(reason) => {
+                (Outcome::Drop(reason), _) => {
                     *self
                         .summary
                         .outcomes

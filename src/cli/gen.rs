@@ -7,7 +7,60 @@ use prost::Message;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
+/// Produces the events to a Kafka topic, keyed by event_id, waiting for every ack.
+fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Result<ExitCode> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let settings = crate::config::load(config)?;
+    let now = parse_now(args.now.as_deref())?;
+    let mut c = crate::kafka::base_config(&settings);
+    for (k, v) in &settings.kafka.producer_properties {
+        c.set(k, v);
+    }
+    let producer: BaseProducer = c.set("enable.idempotence", "true").create()?;
+    let mut generator = Generator::new(args.seed, now);
+    let mut buf = Vec::with_capacity(1024);
+    let started = std::time::Instant::now();
+    for i in 0..args.count {
+        let event = generator.next_event();
+        encode::encode_event(&event, args.format, &mut buf)?;
+        let mut record = BaseRecord::to(topic)
+            .key(event.event_id.as_str())
+            .payload(buf.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    r,
+                )) => {
+                    record = r;
+                    producer.poll(std::time::Duration::from_millis(10));
+                }
+                Err((e, _)) => anyhow::bail!("gen: producing to {topic} failed: {e}"),
+            }
+        }
+        producer.poll(std::time::Duration::ZERO);
+        if (i + 1) % 100_000 == 0 {
+            eprintln!("gen: {} events produced", i + 1);
+        }
+    }
+    producer
+        .flush(std::time::Duration::from_secs(120))
+        .map_err(|e| anyhow::anyhow!("gen: flushing to {topic} failed: {e}"))?;
+    eprintln!(
+        "gen: produced {} events to {topic} in {:.1} s",
+        args.count,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(config), Some(topic)) = (&args.config, &args.topic) {
+        return to_kafka(&args, config, topic);
+    }
     let now = parse_now(args.now.as_deref())?;
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(
@@ -24,7 +77,8 @@ pub(super) fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
             let event = generator.next_event();
             match args.format {
                 OutputFormat::Json => {
-                    encode::encode_event(&event, OutputFormat::Json, &mut buf);
+                    encode::encode_event(&event, OutputFormat::Json, &mut buf)
+                        .map_err(io::Error::other)?;
                     buf.push(b'\n');
                 }
                 OutputFormat::Protobuf => {

@@ -118,8 +118,24 @@ pub struct GenArgs {
     #[arg(long)]
     pub now: Option<String>,
     /// Output file (default: stdout). JSON lines, or length-delimited protobuf.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["config", "topic"])]
     pub out: Option<PathBuf>,
+    /// Produce to Kafka instead, with the client settings of this configuration.
+    #[arg(long, requires = "topic")]
+    pub config: Option<PathBuf>,
+    /// The topic to produce to (with --config).
+    #[arg(long, requires = "config")]
+    pub topic: Option<String>,
+}
+
+/// Writes to stdout; a reader that closed the pipe (`| head`) is not an error.
+pub(crate) fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Usage and configuration errors exit with 2, everything else with 1.
@@ -199,7 +215,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ConfigCommand::Check { config },
         } => {
             let settings = config::load(&config)?;
-            print!("{}", settings.effective_toml());
+            print_stdout(&settings.effective_toml())?;
             eprintln!("configuration {} is valid", config.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -211,7 +227,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { events, seed } => {
             let report = runtime()?.block_on(crate::demo::run(events, seed))?;
-            print!("{}", report.render());
+            print_stdout(&report.render())?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -4,8 +4,9 @@ use super::TableFormat;
 use crate::config::Settings;
 use crate::expiry;
 use crate::policy::table::{Column, Rule, FIELDS, POLICY_VERSION};
-use crate::policy::{self, LegalPurpose, PurposePolicy};
+use crate::policy::{LegalPurpose, PurposePolicy};
 use serde_json::json;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 const TITLE: &str = "CPCE article R10-14, version in force 2012–2021 (refers to R10-13 I b, c, d)";
@@ -89,6 +90,7 @@ fn cell_text(purposes: &[PurposePolicy], column: Column, path: &str, rule: Rule)
 pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::Result<ExitCode> {
     let purposes = purposes(settings);
     let configured = settings.is_some();
+    let mut out = String::new();
     match format {
         TableFormat::Json => {
             let fields: Vec<_> = FIELDS
@@ -121,26 +123,34 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
                 "unlisted_fields": "removed for every purpose",
                 "fields": fields,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         TableFormat::Markdown => {
-            println!("# Policy {POLICY_VERSION}\n\n{TITLE}.\n\n## Purposes\n");
+            writeln!(
+                out,
+                "# Policy {POLICY_VERSION}\n\n{TITLE}.\n\n## Purposes\n"
+            )?;
             for p in &purposes {
-                println!("- {}", purpose_line(p, configured));
+                writeln!(out, "- {}", purpose_line(p, configured))?;
             }
-            println!("\n## Routing\n");
+            writeln!(out, "\n## Routing\n")?;
             for r in ROUTING {
-                println!("- {r}");
+                writeln!(out, "- {r}")?;
             }
-            println!("\n## Readings\n");
+            writeln!(out, "\n## Readings\n")?;
             for (i, (t, r)) in READINGS.iter().enumerate() {
-                println!("{}. **{t}.** {r}", i + 1);
+                writeln!(out, "{}. **{t}.** {r}", i + 1)?;
             }
-            println!(
+            writeln!(
+                out,
+
                 "\n## Fields\n\nY = kept, N = removed. Every field not in this table is removed for every purpose.\n"
-            );
-            println!("| Field | Category | Billing, telephony | Billing, other | Security |");
-            println!("|---|---|---|---|---|");
+            )?;
+            writeln!(
+                out,
+                "| Field | Category | Billing, telephony | Billing, other | Security |"
+            )?;
+            writeln!(out, "|---|---|---|---|---|")?;
             for f in FIELDS {
                 let cells: Vec<String> = Column::ALL
                     .iter()
@@ -153,21 +163,28 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
                         )
                     })
                     .collect();
-                println!("| `{}` | {} | {} |", f.path, f.category, cells.join(" | "));
+                writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    f.path,
+                    f.category,
+                    cells.join(" | ")
+                )?;
             }
         }
         TableFormat::Table => {
-            println!("Policy {POLICY_VERSION}: {TITLE}\n");
+            writeln!(out, "Policy {POLICY_VERSION}: {TITLE}\n")?;
             for p in &purposes {
-                println!("  {}", purpose_line(p, configured));
+                writeln!(out, "  {}", purpose_line(p, configured))?;
             }
-            println!();
+            writeln!(out)?;
             let titles: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();
-            println!(
+            writeln!(
+                out,
                 "{:<32} {:<14} {:<20} {:<20} {:<20} Legal reference",
                 "Field", "Category", titles[0], titles[1], titles[2]
-            );
-            println!("{}", "-".repeat(140));
+            )?;
+            writeln!(out, "{}", "-".repeat(140))?;
             for f in FIELDS {
                 let cells: Vec<String> = Column::ALL
                     .iter()
@@ -175,7 +192,8 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
                     .collect();
                 let mut bases: Vec<&str> = Column::ALL.iter().map(|&c| f.cell(c).basis).collect();
                 bases.dedup();
-                println!(
+                writeln!(
+                    out,
                     "{:<32} {:<14} {:<20} {:<20} {:<20} {}",
                     f.path,
                     f.category,
@@ -183,19 +201,21 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
                     cells[1],
                     cells[2],
                     bases.join(" | ")
-                );
+                )?;
             }
-            println!("\nEvery field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.");
-            println!("\nRouting:");
+            writeln!(
+                out,
+                "\nEvery field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.")?;
+            writeln!(out, "\nRouting:")?;
             for r in ROUTING {
-                println!("  - {r}");
+                writeln!(out, "  - {r}")?;
             }
-            println!("\nReadings:");
+            writeln!(out, "\nReadings:")?;
             for (i, (t, r)) in READINGS.iter().enumerate() {
-                println!("  {}. {t}: {r}", i + 1);
+                writeln!(out, "  {}. {t}: {r}", i + 1)?;
             }
         }
     }
-    let _ = policy::columns_of;
+    super::print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }
