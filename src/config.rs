@@ -187,6 +187,12 @@ pub struct DeliverySection {
     pub max_in_flight: usize,
     /// How long shutdown may take to drain, flush and commit.
     pub shutdown_timeout: String,
+    /// Exactly-once: the producer's `transactional.id`, stable per instance (e.g. the pod
+    /// name of a StatefulSet). Default: `<group_id>-<hostname>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactional_id: Option<String>,
+    /// Exactly-once: the longest a transaction stays open collecting records.
+    pub transaction_interval: String,
 }
 
 impl Default for DeliverySection {
@@ -195,6 +201,8 @@ impl Default for DeliverySection {
             guarantee: Guarantee::AtLeastOnce,
             max_in_flight: 20_000,
             shutdown_timeout: "30s".into(),
+            transactional_id: None,
+            transaction_interval: "100ms".into(),
         }
     }
 }
@@ -397,6 +405,8 @@ pub struct Settings {
     pub guarantee: Guarantee,
     pub max_in_flight: usize,
     pub shutdown_timeout: std::time::Duration,
+    pub transactional_id: String,
+    pub transaction_interval: std::time::Duration,
     pub metrics_listen: SocketAddr,
     pub policy: Policy,
     /// The configuration as read, defaults filled in (for `config check`).
@@ -632,6 +642,34 @@ impl Settings {
                 None
             }
         };
+        let transaction_interval = match Ttl::parse(&raw.delivery.transaction_interval) {
+            Ok(Ttl::Fixed(d)) if d > Duration::zero() && d <= Duration::seconds(60) => {
+                d.to_std().ok()
+            }
+            Ok(_) => {
+                problem(
+                    "delivery.transaction_interval",
+                    "must be a fixed duration between 1ms and 60s, e.g. \"100ms\"".into(),
+                );
+                None
+            }
+            Err(e) => {
+                problem("delivery.transaction_interval", e.to_string());
+                None
+            }
+        };
+        let transactional_id = raw.delivery.transactional_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|| "instance".into());
+            format!("{}-{host}", raw.kafka.group_id)
+        });
+        if transactional_id.trim().is_empty() {
+            problem("delivery.transactional_id", "must not be empty".into());
+        }
         if raw.delivery.max_in_flight == 0 {
             problem("delivery.max_in_flight", "must be at least 1".into());
         }
@@ -659,6 +697,8 @@ impl Settings {
             guarantee: raw.delivery.guarantee,
             max_in_flight: raw.delivery.max_in_flight,
             shutdown_timeout: shutdown_timeout.expect("checked"),
+            transactional_id,
+            transaction_interval: transaction_interval.expect("checked"),
             metrics_listen: metrics_listen.expect("checked"),
             policy: Policy {
                 purposes: compiled,

@@ -2,7 +2,7 @@
 //! events, then a readable summary. Needs nothing installed; runs the same
 //! [`pipeline::run`] as `run`.
 
-use crate::config::{self, Settings};
+use crate::config::{self, Guarantee, Settings};
 use crate::decode;
 use crate::encode::{self, OutputFormat};
 use crate::gen::Generator;
@@ -46,9 +46,14 @@ pub struct DemoReport {
     /// Output records whose Kafka timestamp is not the event time (should be 0).
     pub timestamp_mismatches: u64,
     pub elapsed: Duration,
+    pub guarantee: Option<Guarantee>,
 }
 
-fn settings_for(bootstrap: &str) -> Settings {
+fn settings_for(bootstrap: &str, guarantee: Guarantee) -> Settings {
+    let guarantee = match guarantee {
+        Guarantee::AtLeastOnce => "at-least-once",
+        Guarantee::ExactlyOnce => "exactly-once",
+    };
     let toml = format!(
         r#"
 [kafka]
@@ -62,6 +67,9 @@ topics = ["{INPUT}"]
 [purposes.security]
 [topics]
 mode = "off"
+[delivery]
+guarantee = "{guarantee}"
+transactional_id = "cdr-purpose-filter-demo"
 "#
     );
     Settings::validate(config::parse(&toml, &[]).expect("demo config parses"))
@@ -85,11 +93,11 @@ fn malformed(now: DateTime<Utc>) -> Vec<Vec<u8>> {
 }
 
 /// Runs the demo: `count` generated events (plus a few malformed ones).
-pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
+pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let mock = MockCluster::new(1).map_err(|e| anyhow::anyhow!("mock cluster: {e}"))?;
     let bootstrap = mock.bootstrap_servers();
-    let settings = settings_for(&bootstrap);
+    let settings = settings_for(&bootstrap, guarantee);
     for t in [INPUT, "cdr.billing", "cdr.security", "cdr.dead-letter"] {
         mock.create_topic(t, PARTITIONS, 1)
             .map_err(|e| anyhow::anyhow!("mock topic {t}: {e}"))?;
@@ -138,10 +146,8 @@ pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
     let stats = Arc::new(Stats::default());
     let token = CancellationToken::new();
     let filter = {
-        let (settings, stats, token) = (settings.clone(), stats.clone(), token.clone());
-        tokio::spawn(
-            async move { pipeline::run(&settings, token, stats, Context::default()).await },
-        )
+        let (settings, stats, token) = (Arc::new(settings.clone()), stats.clone(), token.clone());
+        tokio::spawn(async move { pipeline::run(settings, token, stats, Context::default()).await })
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     while stats.completed() < report.events_in {
@@ -170,6 +176,7 @@ pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
         .set("group.id", "cdr-demo-reader")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
         .create()?;
     reader.subscribe(&["cdr.billing", "cdr.security", "cdr.dead-letter"])?;
     let mut read = 0u64;
@@ -242,6 +249,7 @@ pub async fn run(count: u64, seed: u64) -> anyhow::Result<DemoReport> {
             )
         });
     report.elapsed = started.elapsed();
+    report.guarantee = Some(guarantee);
     if read < expected {
         anyhow::bail!("demo: read back {read} of {expected} output records");
     }
@@ -254,8 +262,9 @@ impl DemoReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "cdr-purpose-filter demo — policy {}, librdkafka mock cluster\n",
-            crate::policy::table::POLICY_VERSION
+            "cdr-purpose-filter demo — policy {}, {:?}, librdkafka mock cluster\n",
+            crate::policy::table::POLICY_VERSION,
+            self.guarantee.unwrap_or_default()
         );
         let _ = writeln!(
             s,

@@ -23,7 +23,7 @@ pub enum TtlParseError {
     #[error("empty duration")]
     Empty,
     #[error(
-        "`{0}` is not a number followed by a unit (s, m, h, d, w, mo, y), e.g. \"365d\" or \"3mo\""
+        "`{0}` is not a number followed by a unit (ms, s, m, h, d, w, mo, y), e.g. \"365d\" or \"3mo\""
     )]
     Syntax(String),
     #[error("`{0}` is too large")]
@@ -56,6 +56,9 @@ impl Ttl {
                 .ok_or_else(overflow)
         };
         match unit.trim() {
+            "ms" => Duration::try_milliseconds(n)
+                .map(Ttl::Fixed)
+                .ok_or_else(overflow),
             "s" => fixed(1),
             "m" | "min" => fixed(60),
             "h" => fixed(3_600),
@@ -99,7 +102,9 @@ impl fmt::Display for Ttl {
             Ttl::Months(m) => write!(f, "{m}mo"),
             Ttl::Fixed(d) => {
                 let s = d.num_seconds();
-                if s % 86_400 == 0 {
+                if d.subsec_nanos() != 0 {
+                    write!(f, "{}ms", d.num_milliseconds())
+                } else if s % 86_400 == 0 {
                     write!(f, "{}d", s / 86_400)
                 } else if s % 3_600 == 0 {
                     write!(f, "{}h", s / 3_600)
@@ -213,6 +218,10 @@ mod tests {
         assert_eq!(Ttl::parse("2160h"), Ok(Ttl::Fixed(Duration::hours(2160))));
         assert_eq!(Ttl::parse("5m"), Ok(Ttl::Fixed(Duration::minutes(5))));
         assert_eq!(Ttl::parse("30s"), Ok(Ttl::Fixed(Duration::seconds(30))));
+        assert_eq!(
+            Ttl::parse("100ms"),
+            Ok(Ttl::Fixed(Duration::milliseconds(100)))
+        );
         assert_eq!(Ttl::parse("2w"), Ok(Ttl::Fixed(Duration::days(14))));
         assert_eq!(Ttl::parse("3mo"), Ok(Ttl::Months(3)));
         assert_eq!(Ttl::parse("1y"), Ok(Ttl::Months(12)));
@@ -238,7 +247,7 @@ mod tests {
     #[test]
     fn display_round_trips() {
         assert_eq!(Ttl::parse("2160h").unwrap().to_string(), "90d");
-        for s in ["365d", "25h", "5m", "30s", "3mo", "1y", "18mo"] {
+        for s in ["365d", "25h", "5m", "30s", "100ms", "3mo", "1y", "18mo"] {
             assert_eq!(Ttl::parse(s).unwrap().to_string(), s);
         }
     }

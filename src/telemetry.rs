@@ -14,6 +14,7 @@ pub const RECORDS_DROPPED: &str = "cdr_records_dropped_total";
 pub const DEAD_LETTERS: &str = "cdr_dead_letters_total";
 pub const DECODE_ERRORS: &str = "cdr_decode_errors_total";
 pub const PRODUCE_RETRIES: &str = "cdr_produce_retries_total";
+pub const TRANSACTIONS_ABORTED: &str = "cdr_transactions_aborted_total";
 
 /// Counts kept in process, for `demo`'s summary and the end-of-run log line.
 #[derive(Debug, Default)]
@@ -89,4 +90,9 @@ pub fn produce_retry(topic: &str, error: &str, attempt: u32) {
         tracing::warn!(topic, attempt, "delivery failed, retrying: {error}");
     }
     counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(1);
+}
+
+/// A transaction was aborted (its batch is processed again).
+pub fn transaction_aborted() {
+    counter!(TRANSACTIONS_ABORTED).increment(1);
 }

@@ -65,9 +65,9 @@ pub fn desired(settings: &Settings) -> Vec<TopicSpec> {
 /// Why topics could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicsError {
-    #[error("kafka admin client: {0}")]
+    #[error("kafka admin client")]
     Client(#[source] KafkaError),
-    #[error("cannot list topics: {0}")]
+    #[error("cannot list topics")]
     Metadata(#[source] KafkaError),
     #[error("cannot create topic {topic}: {error}")]
     Create { topic: String, error: String },

@@ -42,6 +42,9 @@ pub enum Command {
         events: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Run the filter with transactions (`delivery.guarantee = "exactly-once"`).
+        #[arg(long)]
+        exactly_once: bool,
     },
     /// Apply the policy to events from a file or stdin, without Kafka: one JSON line per
     /// (event, purpose).
@@ -181,7 +184,7 @@ async fn run_filter(settings: config::Settings) -> anyhow::Result<()> {
     let context = crate::kafka::Context::default();
     crate::topics::prepare(&settings, context.clone()).await?;
     let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
-    crate::pipeline::run(&settings, shutdown, stats, context).await?;
+    crate::pipeline::run(std::sync::Arc::new(settings), shutdown, stats, context).await?;
     Ok(())
 }
 
@@ -225,8 +228,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(run_filter(settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { events, seed } => {
-            let report = runtime()?.block_on(crate::demo::run(events, seed))?;
+        Command::Demo {
+            events,
+            seed,
+            exactly_once,
+        } => {
+            let guarantee = if exactly_once {
+                config::Guarantee::ExactlyOnce
+            } else {
+                config::Guarantee::AtLeastOnce
+            };
+            let report = runtime()?.block_on(crate::demo::run(events, seed, guarantee))?;
             print_stdout(&report.render())?;
             Ok(ExitCode::SUCCESS)
         }

@@ -12,20 +12,20 @@
 //! whenever the producer's queue is full, the pipeline waits for acknowledgements
 //! instead of consuming (memory stays bounded when the input is larger than memory).
 
-use crate::config::{DeadLetterMode, Settings};
-use crate::dead_letter::Pointer;
-use crate::decode;
-use crate::encode::{self, OutputFormat};
+mod exactly_once;
+pub mod records;
+
+use crate::config::{Guarantee, Settings};
 use crate::kafka::{self, Context};
-use crate::policy::Outcome;
 use crate::telemetry::{self, Stats};
 use chrono::Utc;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
+use records::{Outgoing, Source, Transform};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,16 +36,16 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The client configuration was refused by librdkafka: the user's to fix.
-    #[error("kafka client configuration refused: {0}")]
+    #[error("kafka client configuration refused")]
     ClientConfig(#[source] KafkaError),
-    #[error("cannot subscribe to the input topics: {0}")]
+    #[error("cannot subscribe to the input topics")]
     Subscribe(#[source] KafkaError),
     #[error("shutdown deadline of {deadline:?} passed with {pending} input record(s) not acknowledged; they will be processed again after restart")]
     ShutdownDeadline { deadline: Duration, pending: usize },
-    #[error(
-        "final offset commit failed: {0}; the last records may be processed again after restart"
-    )]
+    #[error("final offset commit failed; the last records may be processed again after restart")]
     Commit(#[source] KafkaError),
+    #[error("Kafka transactions failed (delivery.guarantee = \"exactly-once\" needs a broker that supports them)")]
+    Transactions(#[source] KafkaError),
 }
 
 /// Builds the consumer: manual offset store, commits of stored offsets only.
@@ -147,27 +147,8 @@ impl Tracker {
 /// whether every output was acknowledged.
 type Completion = (usize, u64, bool);
 
-/// The source position of an input record, for dead letters and logs.
-#[derive(Debug, Clone)]
-struct Source {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-}
-
-fn headers_of(pairs: &[(&'static str, String)]) -> OwnedHeaders {
-    pairs
-        .iter()
-        .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
-            h.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            })
-        })
-}
-
 /// Delivery errors that retrying cannot fix: the record itself is refused by the broker.
-fn is_permanent(e: &KafkaError) -> bool {
+pub(crate) fn is_permanent(e: &KafkaError) -> bool {
     matches!(
         e.rdkafka_error_code(),
         Some(
@@ -179,7 +160,7 @@ fn is_permanent(e: &KafkaError) -> bool {
     )
 }
 
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((100u64 << attempt.min(8)).min(30_000))
 }
 
@@ -190,7 +171,7 @@ async fn await_deliveries(
     context: Context,
     deliveries: Vec<DeliveryFuture>,
     source: Source,
-    dead_letter_topic: Arc<str>,
+    transform: Arc<Transform>,
     stats: Arc<Stats>,
     slot: (usize, u64),
 ) -> Completion {
@@ -209,27 +190,12 @@ async fn await_deliveries(
         let mut resend = Vec::new();
         for (e, msg) in failed.drain(..) {
             if is_permanent(&e) {
-                let pointer = Pointer::new(
-                    &source.topic,
-                    source.partition,
-                    source.offset,
-                    "output_too_large",
-                    format!("the broker refused the {} output record: {e}", msg.topic()),
-                );
-                telemetry::dead_lettered(
-                    &stats,
-                    &source.topic,
-                    source.partition,
-                    source.offset,
-                    "output_too_large",
-                    &pointer.message,
-                );
-                let value = pointer.value(DeadLetterMode::Pointer, None);
-                let headers = headers_of(&pointer.headers());
-                let record = FutureRecord::<[u8], _>::to(&dead_letter_topic)
-                    .payload(&value)
-                    .timestamp(Utc::now().timestamp_millis())
-                    .headers(headers);
+                let message = format!("the broker refused the {} output record: {e}", msg.topic());
+                let o = transform.dead_letter(&source, "output_too_large", message, None, &stats);
+                let record = FutureRecord::<str, _>::to(&o.topic)
+                    .payload(&o.value)
+                    .timestamp(o.timestamp_ms)
+                    .headers(o.headers);
                 resend.push(producer.send(record, Timeout::Never).await);
             } else {
                 telemetry::produce_retry(msg.topic(), &e.to_string(), attempt);
@@ -256,26 +222,18 @@ async fn await_deliveries(
 }
 
 /// The state of a run.
-struct Run<'a> {
-    settings: &'a Settings,
+struct Run {
     producer: Arc<FutureProducer<Context>>,
     context: Context,
     stats: Arc<Stats>,
     tracker: Tracker,
     pending: FuturesUnordered<futures::future::BoxFuture<'static, Completion>>,
-    topics: Vec<(crate::schema::Purpose, Arc<str>)>,
-    dead_letter_topic: Arc<str>,
+    transform: Arc<Transform>,
+    /// Reused between records.
+    outgoing: Vec<Outgoing>,
 }
 
-impl Run<'_> {
-    fn topic_of(&self, purpose: crate::schema::Purpose) -> Arc<str> {
-        self.topics
-            .iter()
-            .find(|(p, _)| *p == purpose)
-            .map(|(_, t)| t.clone())
-            .expect("every configured purpose has a topic")
-    }
-
+impl Run {
     /// Stores the offset a completion makes storable.
     fn on_complete(&mut self, consumer: &StreamConsumer<Context>, (p, seq, ok): Completion) {
         if !ok {
@@ -292,14 +250,16 @@ impl Run<'_> {
     }
 
     /// Enqueues a record, waiting for acknowledgements while the producer's queue is full.
+    /// A record the client refuses for good (larger than `message.max.bytes`) is returned
+    /// as an error, for the caller to dead-letter.
     async fn send(
         &mut self,
         consumer: &StreamConsumer<Context>,
         mut record: FutureRecord<'_, str, [u8]>,
-    ) -> DeliveryFuture {
+    ) -> Result<DeliveryFuture, KafkaError> {
         loop {
             match self.producer.send_result(record) {
-                Ok(d) => return d,
+                Ok(d) => return Ok(d),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
                     match self.pending.next().await {
@@ -307,9 +267,10 @@ impl Run<'_> {
                         None => tokio::time::sleep(Duration::from_millis(10)).await,
                     }
                 }
+                Err((e, _)) if is_permanent(&e) => return Err(e),
                 Err((e, r)) => {
-                    // Enqueue errors other than a full queue (unknown topic in the local
-                    // metadata cache, ...) are retried like failed deliveries.
+                    // Other enqueue errors (unknown topic in the local metadata cache,
+                    // ...) are retried like failed deliveries.
                     tracing::warn!(topic = r.topic, "enqueue failed, retrying in 1s: {e}");
                     record = r;
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -330,84 +291,38 @@ impl Run<'_> {
             partition,
             offset,
         };
-        let payload = msg.payload().unwrap_or_default();
-        let mut deliveries = Vec::with_capacity(2);
-        let decoded = decode::decode(payload, self.settings.input_format);
-        let refusal: Option<(&'static str, String)> = match decoded {
-            Err(e) => {
-                telemetry::event_consumed(&self.stats, topic, "unknown");
-                telemetry::decode_error(e.kind());
-                Some(("undecodable", e.to_string()))
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        self.transform.process(
+            &source,
+            msg.payload().unwrap_or_default(),
+            Utc::now(),
+            &self.stats,
+            &mut outgoing,
+        );
+        let mut deliveries = Vec::with_capacity(outgoing.len());
+        while let Some(o) = outgoing.pop() {
+            let mut record = FutureRecord::to(&o.topic)
+                .payload(o.value.as_slice())
+                .timestamp(o.timestamp_ms)
+                .headers(o.headers.clone());
+            if let Some(k) = &o.key {
+                record = record.key(k.as_str());
             }
-            Ok((event, format)) => {
-                telemetry::event_consumed(&self.stats, topic, format.as_str());
-                let evaluation = self.settings.policy.apply(&event, Utc::now());
-                if let Some(r) = evaluation.refusal() {
-                    Some((r.as_str(), r.message().to_string()))
-                } else {
-                    // Encode every output first: a record that cannot be encoded for one
-                    // purpose is dead-lettered whole, never half-forwarded.
-                    let format: OutputFormat = self.settings.output_format;
-                    let mut outputs = Vec::with_capacity(2);
-                    let mut failure = None;
-                    for (purpose, outcome) in &evaluation.outcomes {
-                        match outcome {
-                            Outcome::Forward(r) => {
-                                let mut value = Vec::with_capacity(512);
-                                match encode::encode_event(&r.event, format, &mut value) {
-                                    Ok(()) => outputs.push((*purpose, r, value)),
-                                    Err(e) => failure = Some(e),
-                                }
-                            }
-                            Outcome::Drop(reason) => {
-                                telemetry::record_dropped(
-                                    &self.stats,
-                                    purpose.name(),
-                                    reason.as_str(),
-                                );
-                            }
-                        }
-                    }
-                    match failure {
-                        Some(e) => Some(("unencodable", e.to_string())),
-                        None => {
-                            for (purpose, r, value) in outputs {
-                                let headers = headers_of(&encode::headers(r, format));
-                                let topic = self.topic_of(purpose);
-                                let record = FutureRecord::to(&topic)
-                                    .key(r.key.as_str())
-                                    .payload(value.as_slice())
-                                    .timestamp(r.timestamp_ms)
-                                    .headers(headers);
-                                deliveries.push(self.send(consumer, record).await);
-                                telemetry::record_produced(&self.stats, purpose.name());
-                            }
-                            None
-                        }
-                    }
+            match self.send(consumer, record).await {
+                Ok(d) => deliveries.push(d),
+                Err(e) => {
+                    let message = format!("the client refused the {} output record: {e}", o.topic);
+                    outgoing.push(self.transform.dead_letter(
+                        &source,
+                        "output_too_large",
+                        message,
+                        None,
+                        &self.stats,
+                    ));
                 }
             }
-        };
-        if let Some((reason, message)) = refusal {
-            let pointer = Pointer::new(topic, partition, offset, reason, message);
-            telemetry::dead_lettered(
-                &self.stats,
-                topic,
-                partition,
-                offset,
-                reason,
-                &pointer.message,
-            );
-            let value = pointer.value(self.settings.dead_letter.mode, Some(payload));
-            let headers = headers_of(&pointer.headers());
-            let dlt = self.dead_letter_topic.clone();
-            let record = FutureRecord::to(&dlt)
-                .payload(value.as_slice())
-                .timestamp(Utc::now().timestamp_millis())
-                .headers(headers);
-            let d = self.send(consumer, record).await;
-            deliveries.push(d);
         }
+        self.outgoing = outgoing;
         let p = self.tracker.partition(topic, partition);
         let seq = self.tracker.push(p, offset);
         let fut = await_deliveries(
@@ -415,7 +330,7 @@ impl Run<'_> {
             self.context.clone(),
             deliveries,
             source,
-            self.dead_letter_topic.clone(),
+            self.transform.clone(),
             self.stats.clone(),
             (p, seq),
         );
@@ -461,11 +376,16 @@ pub async fn wait_for_brokers(
 
 /// Runs the filter until `shutdown` is cancelled, then drains, flushes and commits.
 pub async fn run(
-    settings: &Settings,
+    settings: Arc<Settings>,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
     context: Context,
 ) -> Result<(), PipelineError> {
+    if settings.guarantee == Guarantee::ExactlyOnce {
+        return exactly_once::run(settings, shutdown, stats, context).await;
+    }
+    let transform = Arc::new(Transform::new(settings.clone()));
+    let settings = &*settings;
     let consumer = Arc::new(consumer(settings, context.clone())?);
     let producer = Arc::new(producer(settings, context.clone())?);
     if !wait_for_brokers(&consumer, &shutdown).await {
@@ -483,18 +403,13 @@ pub async fn run(
         "filter running"
     );
     let mut run = Run {
-        settings,
         producer: producer.clone(),
         context: context.clone(),
         stats: stats.clone(),
         tracker: Tracker::default(),
         pending: FuturesUnordered::new(),
-        topics: settings
-            .purposes
-            .iter()
-            .map(|p| (p.purpose, Arc::from(p.topic.as_str())))
-            .collect(),
-        dead_letter_topic: Arc::from(settings.dead_letter.topic.as_str()),
+        transform,
+        outgoing: Vec::with_capacity(4),
     };
     let mut recv_errors: u32 = 0;
     loop {

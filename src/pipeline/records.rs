@@ -1,0 +1,187 @@
+//! From one consumed record to the records to produce: decode → policy → encode, or a
+//! dead-letter pointer. Shared by both delivery guarantees; no I/O.
+
+use crate::config::Settings;
+use crate::dead_letter::Pointer;
+use crate::decode;
+use crate::encode;
+use crate::policy::Outcome;
+use crate::schema::Purpose;
+use crate::telemetry::{self, Stats};
+use chrono::{DateTime, Utc};
+use rdkafka::message::{Header, OwnedHeaders};
+use std::sync::Arc;
+
+/// A record to produce.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub topic: Arc<str>,
+    pub key: Option<String>,
+    pub value: Vec<u8>,
+    pub headers: OwnedHeaders,
+    pub timestamp_ms: i64,
+}
+
+/// The position of a consumed record.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+pub(crate) fn headers_of(pairs: &[(&'static str, String)]) -> OwnedHeaders {
+    pairs
+        .iter()
+        .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            })
+        })
+}
+
+/// The transformation of the pipeline, with its topics resolved once.
+pub struct Transform {
+    settings: Arc<Settings>,
+    topics: Vec<(Purpose, Arc<str>)>,
+    dead_letter_topic: Arc<str>,
+}
+
+impl Transform {
+    pub fn new(settings: Arc<Settings>) -> Transform {
+        let topics = settings
+            .purposes
+            .iter()
+            .map(|p| (p.purpose, Arc::from(p.topic.as_str())))
+            .collect();
+        let dead_letter_topic = Arc::from(settings.dead_letter.topic.as_str());
+        Transform {
+            settings,
+            topics,
+            dead_letter_topic,
+        }
+    }
+
+    pub fn dead_letter_topic(&self) -> &Arc<str> {
+        &self.dead_letter_topic
+    }
+
+    fn topic_of(&self, purpose: Purpose) -> Arc<str> {
+        self.topics
+            .iter()
+            .find(|(p, _)| *p == purpose)
+            .map(|(_, t)| t.clone())
+            .expect("every configured purpose has a topic")
+    }
+
+    /// A dead-letter pointer record for a source position.
+    pub fn dead_letter(
+        &self,
+        source: &Source,
+        reason: &'static str,
+        message: String,
+        payload: Option<&[u8]>,
+        stats: &Stats,
+    ) -> Outgoing {
+        let pointer = Pointer::new(
+            &source.topic,
+            source.partition,
+            source.offset,
+            reason,
+            message,
+        );
+        telemetry::dead_lettered(
+            stats,
+            &source.topic,
+            source.partition,
+            source.offset,
+            reason,
+            &pointer.message,
+        );
+        Outgoing {
+            topic: self.dead_letter_topic.clone(),
+            key: None,
+            value: pointer.value(self.settings.dead_letter.mode, payload),
+            headers: headers_of(&pointer.headers()),
+            timestamp_ms: Utc::now().timestamp_millis(),
+        }
+    }
+
+    /// Appends to `out` the records one consumed record becomes: one per purpose
+    /// forwarded, or one dead letter when the record is refused.
+    pub fn process(
+        &self,
+        source: &Source,
+        payload: &[u8],
+        now: DateTime<Utc>,
+        stats: &Stats,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let settings = &self.settings;
+        let refusal: Option<(&'static str, String)> =
+            match decode::decode(payload, settings.input_format) {
+                Err(e) => {
+                    telemetry::event_consumed(stats, &source.topic, "unknown");
+                    telemetry::decode_error(e.kind());
+                    Some(("undecodable", e.to_string()))
+                }
+                Ok((event, format)) => {
+                    telemetry::event_consumed(stats, &source.topic, format.as_str());
+                    let evaluation = settings.policy.apply(&event, now);
+                    if let Some(r) = evaluation.refusal() {
+                        Some((r.as_str(), r.message().to_string()))
+                    } else {
+                        // Encode every output first: a record that cannot be encoded for one
+                        // purpose is dead-lettered whole, never half-forwarded.
+                        let format = settings.output_format;
+                        let start = out.len();
+                        let mut failure = None;
+                        let mut forwarded = Vec::with_capacity(2);
+                        for (purpose, outcome) in &evaluation.outcomes {
+                            match outcome {
+                                Outcome::Forward(r) => {
+                                    let mut value = Vec::with_capacity(512);
+                                    match encode::encode_event(&r.event, format, &mut value) {
+                                        Ok(()) => {
+                                            forwarded.push(purpose.name());
+                                            out.push(Outgoing {
+                                                topic: self.topic_of(*purpose),
+                                                key: Some(r.key.clone()),
+                                                value,
+                                                headers: headers_of(&encode::headers(r, format)),
+                                                timestamp_ms: r.timestamp_ms,
+                                            });
+                                        }
+                                        Err(e) => failure = Some(e),
+                                    }
+                                }
+                                Outcome::Drop(reason) => {
+                                    telemetry::record_dropped(
+                                        stats,
+                                        purpose.name(),
+                                        reason.as_str(),
+                                    );
+                                }
+                            }
+                        }
+                        match failure {
+                            Some(e) => {
+                                out.truncate(start);
+                                Some(("unencodable", e.to_string()))
+                            }
+                            None => {
+                                for p in forwarded {
+                                    telemetry::record_produced(stats, p);
+                                }
+                                None
+                            }
+                        }
+                    }
+                }
+            };
+        if let Some((reason, message)) = refusal {
+            out.push(self.dead_letter(source, reason, message, Some(payload), stats));
+        }
+    }
+}
