@@ -48,6 +48,9 @@ pub struct Health {
     pub brokers_down: AtomicBool,
     /// True once the consumer has partitions assigned.
     pub assigned: AtomicBool,
+    /// True when the output topics were last found compliant (or `topics.mode = "off"`).
+    /// Set by `topics`.
+    pub topics_verified: AtomicBool,
 }
 
 /// The context of every client: logs librdkafka's messages through `tracing`, tracks
