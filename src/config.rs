@@ -130,6 +130,8 @@ pub enum DeadLetterMode {
 pub struct DeadLetterSection {
     pub topic: String,
     pub mode: DeadLetterMode,
+    /// Retention of dead letters; never longer than the shortest purpose's ttl.
+    pub ttl: String,
 }
 
 impl Default for DeadLetterSection {
@@ -137,6 +139,7 @@ impl Default for DeadLetterSection {
         DeadLetterSection {
             topic: "cdr.dead-letter".into(),
             mode: DeadLetterMode::Pointer,
+            ttl: "7d".into(),
         }
     }
 }
@@ -159,6 +162,8 @@ pub struct TopicsSection {
     pub partitions: i32,
     /// Replication factor of the topics the filter creates; -1: the broker's default.
     pub replication_factor: i32,
+    /// How often the running filter re-checks the topics' settings.
+    pub check_interval: String,
 }
 
 impl Default for TopicsSection {
@@ -167,6 +172,7 @@ impl Default for TopicsSection {
             mode: TopicsMode::Enforce,
             partitions: 6,
             replication_factor: -1,
+            check_interval: "10m".into(),
         }
     }
 }
@@ -384,6 +390,23 @@ pub fn parse(toml_text: &str, env: &[(String, String)]) -> Result<RawConfig, Con
     Ok(raw)
 }
 
+/// The validated dead-letter settings.
+#[derive(Debug, Clone)]
+pub struct DeadLetterSettings {
+    pub topic: String,
+    pub mode: DeadLetterMode,
+    pub ttl: Ttl,
+}
+
+/// The validated topic-management settings.
+#[derive(Debug, Clone)]
+pub struct TopicsSettings {
+    pub mode: TopicsMode,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub check_interval: std::time::Duration,
+}
+
 /// A validated purpose.
 #[derive(Debug, Clone)]
 pub struct PurposeSettings {
@@ -400,8 +423,8 @@ pub struct Settings {
     pub input_format: InputFormat,
     pub output_format: OutputFormat,
     pub purposes: Vec<PurposeSettings>,
-    pub dead_letter: DeadLetterSection,
-    pub topics: TopicsSection,
+    pub dead_letter: DeadLetterSettings,
+    pub topics: TopicsSettings,
     pub guarantee: Guarantee,
     pub max_in_flight: usize,
     pub shutdown_timeout: std::time::Duration,
@@ -670,6 +693,76 @@ impl Settings {
         if transactional_id.trim().is_empty() {
             problem("delivery.transactional_id", "must not be empty".into());
         }
+        let fixed =
+            |key: &str, text: &str, min: Duration, problem: &mut dyn FnMut(&str, String)| {
+                match Ttl::parse(text) {
+                    Ok(Ttl::Fixed(d)) if d >= min => Some(d),
+                    Ok(_) => {
+                        problem(
+                            key,
+                            format!("must be a fixed duration of at least {}", Ttl::Fixed(min)),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        problem(key, e.to_string());
+                        None
+                    }
+                }
+            };
+        let check_interval = fixed(
+            "topics.check_interval",
+            &raw.topics.check_interval,
+            Duration::seconds(10),
+            &mut problem,
+        )
+        .and_then(|d| d.to_std().ok());
+        let dead_letter_ttl = fixed(
+            "dead_letter.ttl",
+            &raw.dead_letter.ttl,
+            Duration::minutes(1),
+            &mut problem,
+        )
+        .map(Ttl::Fixed);
+        if let Some(Ttl::Fixed(dl)) = dead_letter_ttl {
+            for p in &purposes {
+                if dl > Duration::milliseconds(crate::topics::ttl_ms(p.ttl)) {
+                    problem(
+                        "dead_letter.ttl",
+                        format!(
+                            "{} is longer than the {} ttl {}: dead letters must not outlive the records they point to",
+                            Ttl::Fixed(dl),
+                            p.purpose.name(),
+                            p.ttl
+                        ),
+                    );
+                }
+            }
+        }
+        // Every output topic's ttl must be meetable by some segment size, with Kafka's
+        // default broker settings (the running filter re-checks with the broker's own).
+        if let (Some(skew), Some(Ttl::Fixed(dl))) = (max_clock_skew, dead_letter_ttl) {
+            let broker = crate::topics::bound::BrokerSettings::default();
+            let limits = purposes
+                .iter()
+                .map(|p| {
+                    (
+                        format!("purposes.{}.ttl", p.purpose.name()),
+                        crate::topics::ttl_ms(p.ttl),
+                    )
+                })
+                .chain(std::iter::once((
+                    "dead_letter.ttl".to_string(),
+                    dl.num_milliseconds(),
+                )));
+            for (key, limit) in limits {
+                if let Err(e) =
+                    crate::topics::bound::desired(limit, &broker, skew.num_milliseconds(), false)
+                {
+                    problem(&key, e.to_string());
+                }
+            }
+        }
         if raw.delivery.max_in_flight == 0 {
             problem("delivery.max_in_flight", "must be at least 1".into());
         }
@@ -692,8 +785,17 @@ impl Settings {
             input_format: raw.input.format,
             output_format: raw.output.format,
             purposes,
-            dead_letter: raw.dead_letter,
-            topics: raw.topics,
+            dead_letter: DeadLetterSettings {
+                topic: raw.dead_letter.topic,
+                mode: raw.dead_letter.mode,
+                ttl: dead_letter_ttl.expect("checked"),
+            },
+            topics: TopicsSettings {
+                mode: raw.topics.mode,
+                partitions: raw.topics.partitions,
+                replication_factor: raw.topics.replication_factor,
+                check_interval: check_interval.expect("checked"),
+            },
             guarantee: raw.delivery.guarantee,
             max_in_flight: raw.delivery.max_in_flight,
             shutdown_timeout: shutdown_timeout.expect("checked"),

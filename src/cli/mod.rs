@@ -3,6 +3,7 @@
 mod dry_run;
 mod gen;
 mod policy_show;
+mod topics;
 
 use crate::config::{self, ConfigError};
 use crate::decode::InputFormat;
@@ -61,6 +62,49 @@ pub enum Command {
     },
     /// Synthetic events (every type and direction, content and extensions filled in).
     Gen(GenArgs),
+    /// The output topics' retention settings: what would change, change it, verify it,
+    /// or render it as manifests.
+    Topics(TopicsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(subcommand)]
+    pub command: TopicsCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsCommon {
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long, value_enum, default_value_t = TopicsFormat::Table)]
+    pub format: TopicsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopicsFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Current vs desired settings of every output topic, the residency bound, the verdict.
+    Plan(TopicsCommon),
+    /// Create missing topics, correct drifted settings (never raising a retention).
+    Apply(TopicsCommon),
+    /// Verify only: exit 0 compliant, 1 not compliant, 2 error.
+    Check(TopicsCommon),
+    /// The desired settings as manifests (no broker needed).
+    Render {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum)]
+        format: crate::topics::render::RenderFormat,
+        /// Strimzi: the `strimzi.io/cluster` label.
+        #[arg(long, default_value = "my-cluster")]
+        cluster: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +191,10 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
         c.downcast_ref::<ConfigError>().is_some()
             || c.downcast_ref::<UsageError>().is_some()
             || matches!(
+                c.downcast_ref::<crate::topics::TopicsError>(),
+                Some(crate::topics::TopicsError::Unmeetable { .. })
+            )
+            || matches!(
                 c.downcast_ref::<crate::pipeline::PipelineError>(),
                 Some(crate::pipeline::PipelineError::ClientConfig(_))
             )
@@ -173,7 +221,7 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Ut
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -182,10 +230,48 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn run_filter(settings: config::Settings) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::install();
     let context = crate::kafka::Context::default();
-    crate::topics::prepare(&settings, context.clone()).await?;
-    let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
-    crate::pipeline::run(std::sync::Arc::new(settings), shutdown, stats, context).await?;
-    Ok(())
+    // Metrics and probes first: /healthz answers while topics are prepared, and the
+    // recorder is in place before the first event is counted.
+    let handle = crate::telemetry::install()?;
+    let stop_server = tokio_util::sync::CancellationToken::new();
+    let (_, server) = crate::telemetry::server::start(
+        settings.metrics_listen,
+        handle,
+        context.health.clone(),
+        shutdown.clone(),
+        stop_server.clone(),
+    )
+    .await?;
+    let result = async {
+        crate::topics::prepare(&settings, context.clone()).await?;
+        let settings = std::sync::Arc::new(settings);
+        tokio::spawn(crate::topics::watch(
+            settings.clone(),
+            context.clone(),
+            shutdown.clone(),
+        ));
+        context
+            .health
+            .topics_verified
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
+        crate::pipeline::run(settings, shutdown, stats, context).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    // The last scrape can still see the final counts while the pipeline drained.
+    stop_server.cancel();
+    let _ = server.await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -223,6 +309,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => gen::run(args),
+        Command::Topics(args) => topics::run(args),
         Command::Run { config } => {
             let settings = config::load(&config)?;
             runtime()?.block_on(run_filter(settings))?;

@@ -1,0 +1,138 @@
+//! `topics plan|apply|check|render`: the output topics' retention settings.
+
+use super::{print_stdout, TopicsArgs, TopicsCommand, TopicsFormat};
+use crate::config;
+use crate::kafka::Context;
+use crate::topics::{self, render, TopicReport};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+/// `363d 23h 49m` from milliseconds.
+pub fn human_ms(ms: i64) -> String {
+    let s = ms / 1000;
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60);
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d}d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}m"));
+    }
+    if sec > 0 || parts.is_empty() {
+        parts.push(format!("{sec}s"));
+    }
+    parts.join(" ")
+}
+
+fn table(reports: &[TopicReport], title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}\n");
+    for r in reports {
+        let verdict = if r.compliant {
+            "COMPLIANT"
+        } else {
+            "NOT COMPLIANT"
+        };
+        let bound = match (r.exists, r.bound_ms) {
+            (false, _) => "topic missing".to_string(),
+            (true, None) => "unbounded (records never deleted by time)".to_string(),
+            (true, Some(b)) => human_ms(b),
+        };
+        let _ = writeln!(
+            out,
+            "{} ({}): {verdict}\n  residency bound {bound}, limit {}",
+            r.topic,
+            r.role,
+            human_ms(r.limit_ms)
+        );
+        let _ = writeln!(
+            out,
+            "  {:<32} {:<22} {:<22} ok",
+            "setting", "current", "desired"
+        );
+        for row in &r.rows {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:<22} {:<22} {}",
+                row.setting,
+                row.current.as_deref().unwrap_or("-"),
+                row.desired,
+                if row.ok { "yes" } else { "NO" }
+            );
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> anyhow::Result<()> {
+    let text = match format {
+        TopicsFormat::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "compliant": reports.iter().all(|r| r.compliant),
+                "topics": reports,
+            }))? + "\n"
+        }
+        _ => table(reports, title),
+    };
+    print_stdout(&text)?;
+    Ok(())
+}
+
+pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
+    let (path, format) = match &args.command {
+        TopicsCommand::Plan(c) | TopicsCommand::Apply(c) | TopicsCommand::Check(c) => {
+            (&c.config, c.format)
+        }
+        TopicsCommand::Render { config, .. } => (config, TopicsFormat::Table),
+    };
+    let settings = config::load(path)?;
+    if let TopicsCommand::Render {
+        format, cluster, ..
+    } = &args.command
+    {
+        let text = match format {
+            render::RenderFormat::Strimzi => render::strimzi(&settings, cluster)?,
+            render::RenderFormat::Properties => render::properties(&settings)?,
+        };
+        print_stdout(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let admin = topics::admin(&settings, Context::default())?;
+        match &args.command {
+            TopicsCommand::Plan(_) => {
+                let reports = topics::judge(&settings, &topics::inspect(&settings, &admin).await?)?;
+                show(
+                    &reports,
+                    format,
+                    "Output topics: current vs desired settings (`topics apply` makes the changes)",
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            TopicsCommand::Check(_) => {
+                let reports = topics::judge(&settings, &topics::inspect(&settings, &admin).await?)?;
+                show(&reports, format, "Output topics check")?;
+                Ok(if reports.iter().all(|r| r.compliant) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            TopicsCommand::Apply(_) => {
+                let reports = topics::apply(&settings, &admin).await?;
+                show(&reports, format, "Output topics after apply")?;
+                Ok(if reports.iter().all(|r| r.compliant) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+            TopicsCommand::Render { .. } => unreachable!("handled above"),
+        }
+    })
+}

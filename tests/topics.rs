@@ -1,0 +1,192 @@
+//! Topic retention against a real broker: creation with the desired settings, drift made
+//! by an independent admin client and its correction, exit codes of `topics check`,
+//! refusal of a ttl no topic can meet, and the checked-in manifests.
+
+mod common;
+
+use cdr_purpose_filter::topics::alter;
+use common::Topics;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn filter(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A topic's settings, read by a client of the test's own.
+async fn describe(topic: &str) -> BTreeMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let r = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let r = r.into_iter().next().unwrap().unwrap();
+    r.entries
+        .into_iter()
+        .filter_map(|e| e.value.map(|v| (e.name, v)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_creates_check_detects_drift_apply_restores() {
+    let t = Topics::new("ret");
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(dir.path(), "");
+
+    // Nothing exists yet: not compliant.
+    let check = filter(&["topics", "check"], &config);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(text(&check).contains("topic missing"), "{}", text(&check));
+
+    let apply = filter(&["topics", "apply"], &config);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    // Read back independently: the settings that bound residency.
+    let day = 86_400_000i64;
+    for (topic, limit) in [
+        (&t.billing, 365 * day),
+        (&t.security, 89 * day),
+        (&t.dead_letter, 7 * day),
+    ] {
+        let c = describe(topic).await;
+        assert_eq!(
+            c.get("cleanup.policy").map(String::as_str),
+            Some("delete"),
+            "{topic}"
+        );
+        assert_eq!(
+            c.get("message.timestamp.type").map(String::as_str),
+            Some("CreateTime"),
+            "{topic}"
+        );
+        let n = |k: &str| {
+            c.get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or_else(|| panic!("{topic} {k}"))
+        };
+        let bound =
+            n("retention.ms") + n("segment.ms") + 300_000 + n("file.delete.delay.ms") + 300_000;
+        assert!(bound <= limit, "{topic}: bound {bound} > {limit}");
+        assert!(
+            n("retention.ms") > limit * 9 / 10,
+            "{topic}: retention not needlessly short"
+        );
+    }
+    let check = filter(&["topics", "check"], &config);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+
+    // Drift, made by another client: infinite retention and compaction.
+    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    alter::set_topic_configs(
+        admin.inner(),
+        &[(
+            t.security.clone(),
+            vec![
+                ("retention.ms", "-1".to_string()),
+                ("cleanup.policy", "compact".to_string()),
+            ],
+        )],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let check = filter(&["topics", "check"], &config);
+    let out = text(&check);
+    assert_eq!(check.status.code(), Some(1), "{out}");
+    let security_part = &out[out.find(&t.security).unwrap()..];
+    assert!(security_part.contains("NOT COMPLIANT"), "{out}");
+    for line in ["cleanup.policy", "retention.ms"] {
+        let row = security_part
+            .lines()
+            .find(|l| l.trim_start().starts_with(line))
+            .unwrap();
+        assert!(row.trim_end().ends_with("NO"), "{line} flagged: {row}");
+    }
+    let json = filter(&["topics", "check", "--format", "json"], &config);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["compliant"], false);
+
+    let apply = filter(&["topics", "apply"], &config);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let c = describe(&t.security).await;
+    assert_eq!(c.get("cleanup.policy").map(String::as_str), Some("delete"));
+    assert_ne!(c.get("retention.ms").map(String::as_str), Some("-1"));
+    let check = filter(&["topics", "check"], &config);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_never_raises_a_retention() {
+    let t = Topics::new("lower");
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(dir.path(), "");
+    assert_eq!(filter(&["topics", "apply"], &config).status.code(), Some(0));
+    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    // An operator keeps security records one day only: stricter than the filter needs.
+    alter::set_topic_configs(
+        admin.inner(),
+        &[(
+            t.security.clone(),
+            vec![("retention.ms", "86400000".to_string())],
+        )],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(filter(&["topics", "check"], &config).status.code(), Some(0));
+    assert_eq!(filter(&["topics", "apply"], &config).status.code(), Some(0));
+    assert_eq!(
+        describe(&t.security)
+            .await
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("86400000")
+    );
+}
+
+#[test]
+fn a_ttl_no_topic_can_meet_is_refused_with_the_arithmetic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[purposes.security]\nttl = \"10m\"\n").unwrap();
+    let out = filter(&["config", "check"], &config);
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("purposes.security.ttl"), "{msg}");
+    assert!(msg.contains("780000 ms > 600000 ms"), "{msg}");
+    assert!(msg.contains("log.retention.check.interval.ms"), "{msg}");
+}
+
+#[test]
+fn checked_in_manifests_equal_what_render_produces() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = root.join("deploy/config.example.toml");
+    for (format, file) in [
+        ("strimzi", "deploy/strimzi/kafka-topics.yaml"),
+        ("properties", "deploy/kafka-configs/topics.properties"),
+    ] {
+        let out = filter(&["topics", "render", "--format", format], &config);
+        assert!(out.status.success(), "{}", text(&out));
+        let checked_in = std::fs::read_to_string(root.join(file)).unwrap();
+        assert_eq!(
+            checked_in,
+            String::from_utf8(out.stdout).unwrap(),
+            "{file} is stale: regenerate it with `cargo run -- topics render --config deploy/config.example.toml --format {format} > {file}`"
+        );
+    }
+}
