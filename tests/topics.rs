@@ -190,3 +190,84 @@ fn checked_in_manifests_equal_what_render_produces() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_mode_refuses_to_start_on_missing_topics() {
+    let t = Topics::new("verify");
+    common::create_topics(&[&t.input], 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(dir.path(), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("mode = \"create\"", "mode = \"verify\"");
+    std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("filter.log");
+    let mut f = common::Filter::start(&config, &log);
+    let code = f.wait(Duration::from_secs(60));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("not compliant") && log.contains(&t.billing) && log.contains("missing"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_running_filter_detects_and_corrects_drift_in_enforce_mode() {
+    let t = Topics::new("watch");
+    common::create_topics(&[&t.input], 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "mode = \"create\"",
+        "mode = \"enforce\"\ncheck_interval = \"10s\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("filter.log");
+    let _f = common::Filter::start(&config, &log);
+    // Wait for the filter to have created the topics.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while describe_opt(&t.security).await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "topics not created");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    alter::set_topic_configs(
+        admin.inner(),
+        &[(t.security.clone(), vec![("retention.ms", "-1".to_string())])],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    // Within a check interval or two, the filter puts it back and says so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = describe(&t.security).await;
+        if c.get("retention.ms").map(String::as_str) != Some("-1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "drift not corrected");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("correcting topic settings") && log.contains("retention.ms"),
+        "{log}"
+    );
+}
+
+/// A topic's settings, or None while it does not exist.
+async fn describe_opt(topic: &str) -> Option<BTreeMap<String, String>> {
+    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let md = admin
+        .inner()
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()?;
+    if md
+        .topics()
+        .first()
+        .is_none_or(|t| t.error().is_some() || t.partitions().is_empty())
+    {
+        return None;
+    }
+    Some(describe(topic).await)
+}
