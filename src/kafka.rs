@@ -6,6 +6,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,17 @@ pub fn base_config(settings: &Settings) -> ClientConfig {
         c.set(k, v);
     }
     c
+}
+
+/// How often librdkafka reports statistics (consumer lag, producer queue) to
+/// [`Context`], unless the user set `statistics.interval.ms`.
+pub const STATISTICS_INTERVAL_MS: &str = "5000";
+
+/// Turns on librdkafka statistics for a consumer or producer, unless configured.
+pub fn with_statistics(c: &mut ClientConfig) {
+    if c.get("statistics.interval.ms").is_none() {
+        c.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    }
 }
 
 /// A printable view of a client configuration, secrets masked.
@@ -94,6 +106,16 @@ impl ClientContext for Context {
         } else {
             // Transport errors repeat at every reconnect attempt: debug, not a flood.
             tracing::debug!("kafka client error: {error}: {reason}");
+        }
+    }
+
+    /// librdkafka statistics (`statistics.interval.ms`, set by the pipeline): consumer
+    /// lag and producer queue depth as metrics; a broker connection that is up again
+    /// ends a "brokers down" state even when no record flows.
+    fn stats(&self, statistics: Statistics) {
+        crate::telemetry::kafka_statistics(&statistics);
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.broker_answered();
         }
     }
 }

@@ -40,6 +40,7 @@ fn consumer(
         .set("enable.auto.offset.store", "false")
         // Never read an upstream producer's aborted records.
         .set("isolation.level", "read_committed");
+    kafka::with_statistics(&mut c);
     if c.get("auto.offset.reset").is_none() {
         c.set("auto.offset.reset", "earliest");
     }
@@ -57,6 +58,7 @@ fn producer(
     }
     c.set("enable.idempotence", "true")
         .set("transactional.id", &settings.transactional_id);
+    kafka::with_statistics(&mut c);
     c.create_with_context(context)
         .map_err(PipelineError::ClientConfig)
 }
@@ -73,6 +75,8 @@ struct Batch {
     positions: BTreeMap<(Arc<str>, i32), i64>,
     deliveries: Vec<DeliveryFuture>,
     records: usize,
+    /// When each record of the batch was received (processing latency).
+    received: Vec<std::time::Instant>,
 }
 
 impl Batch {
@@ -234,11 +238,13 @@ pub(super) async fn run(
         };
         recv_errors = 0;
         blocking(|| producer.begin_transaction()).map_err(PipelineError::Transactions)?;
+        telemetry::transaction_begun();
         let mut batch = Batch::default();
         let deadline = tokio::time::Instant::now() + settings.transaction_interval;
         let mut next = Some(first);
         loop {
             if let Some(msg) = next.take() {
+                batch.received.push(std::time::Instant::now());
                 let source = Source {
                     topic: Arc::from(msg.topic()),
                     partition: msg.partition(),
@@ -277,12 +283,14 @@ pub(super) async fn run(
         }
         match blocking(|| commit(&consumer, &producer, &batch)) {
             Ok(()) => {
+                telemetry::transaction_committed(&batch.received);
                 for _ in 0..batch.records {
                     telemetry::input_completed(&stats);
                 }
                 context.broker_answered();
             }
             Err(e) if is_fatal(&e) => {
+                telemetry::transaction_aborted();
                 let _ = blocking(|| producer.abort_transaction(TXN_TIMEOUT));
                 return Err(PipelineError::Transactions(e));
             }

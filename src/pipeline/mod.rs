@@ -60,6 +60,7 @@ pub fn consumer(
     c.set("group.id", &settings.kafka.group_id)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false");
+    kafka::with_statistics(&mut c);
     if c.get("auto.offset.reset").is_none() {
         c.set("auto.offset.reset", "earliest");
     }
@@ -79,6 +80,7 @@ pub fn producer(
         c.set(k, v);
     }
     c.set("enable.idempotence", "true");
+    kafka::with_statistics(&mut c);
     if c.get("message.timeout.ms").is_none() {
         c.set("message.timeout.ms", "0");
     }
@@ -284,6 +286,7 @@ impl Run {
         consumer: &StreamConsumer<Context>,
         msg: &rdkafka::message::BorrowedMessage<'_>,
     ) {
+        let received = std::time::Instant::now();
         let topic = msg.topic();
         let (partition, offset) = (msg.partition(), msg.offset());
         let source = Source {
@@ -334,7 +337,13 @@ impl Run {
             self.stats.clone(),
             (p, seq),
         );
-        self.pending.push(Box::pin(fut));
+        self.pending.push(Box::pin(async move {
+            let completion = fut.await;
+            if completion.2 {
+                telemetry::input_processed(received.elapsed());
+            }
+            completion
+        }));
     }
 }
 

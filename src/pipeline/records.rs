@@ -128,6 +128,7 @@ impl Transform {
                 }
                 Ok((event, format)) => {
                     telemetry::event_consumed(stats, &source.topic, format.as_str());
+                    telemetry::event_age(&event, now);
                     let evaluation = settings.policy.apply(&event, now);
                     if let Some(r) = evaluation.refusal() {
                         Some((r.as_str(), r.message().to_string()))
@@ -144,7 +145,7 @@ impl Transform {
                                     let mut value = Vec::with_capacity(512);
                                     match encode::encode_event(&r.event, format, &mut value) {
                                         Ok(()) => {
-                                            forwarded.push(purpose.name());
+                                            forwarded.push((purpose.name(), &r.event));
                                             out.push(Outgoing {
                                                 topic: self.topic_of(*purpose),
                                                 key: Some(r.key.clone()),
@@ -171,8 +172,9 @@ impl Transform {
                                 Some(("unencodable", e.to_string()))
                             }
                             None => {
-                                for p in forwarded {
+                                for (p, output) in forwarded {
                                     telemetry::record_produced(stats, p);
+                                    telemetry::fields_removed(p, &event, output);
                                 }
                                 None
                             }

@@ -312,6 +312,8 @@ topic = "{dlq}"
 mode = "create"
 partitions = 3
 replication_factor = 1
+[metrics]
+listen = "127.0.0.1:0"
 [delivery]
 shutdown_timeout = "20s"
 {extra}
