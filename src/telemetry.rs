@@ -122,6 +122,16 @@ fn describe() {
         BROKERS_DOWN,
         "1 while librdkafka reports every broker down."
     );
+    // Recorded by `topics` (the periodic retention check); described here with the rest.
+    describe_gauge!(
+        crate::topics::COMPLIANT,
+        "1 when the output topic's settings make the broker delete every record within its purpose's legal limit, 0 when not."
+    );
+    describe_gauge!(
+        crate::topics::RESIDENCY_BOUND,
+        Unit::Seconds,
+        "The longest a record can stay in the output topic, from its event time, given the topic's and broker's settings."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the labels say the filter's version and the policy version in force."
