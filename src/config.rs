@@ -516,6 +516,22 @@ impl Settings {
                 }
             }
         }
+        // Secrets kept elsewhere (`${env:NAME}`, `${file:/path}`) are read once, here;
+        // `effective` keeps the reference, so `config check` never shows the value.
+        let mut kafka = raw.kafka.clone();
+        for (section, props) in [
+            ("properties", &mut kafka.properties),
+            ("consumer_properties", &mut kafka.consumer_properties),
+            ("producer_properties", &mut kafka.producer_properties),
+        ] {
+            for (name, value) in props.iter_mut() {
+                match resolve_reference(value, |n| std::env::var(n).ok()) {
+                    Ok(Some(resolved)) => *value = resolved,
+                    Ok(None) => {}
+                    Err(e) => problem(&format!("kafka.{section}.\"{name}\""), e),
+                }
+            }
+        }
 
         if raw.input.topics.is_empty() {
             problem("input.topics", "must list at least one topic".into());
@@ -780,7 +796,7 @@ impl Settings {
             return Err(ConfigError::Invalid(problems));
         }
         Ok(Settings {
-            kafka: raw.kafka,
+            kafka,
             input_topics: raw.input.topics,
             input_format: raw.input.format,
             output_format: raw.output.format,
@@ -835,6 +851,43 @@ impl Settings {
         }
         toml::to_string_pretty(&shown).expect("the configuration serializes to TOML")
     }
+}
+
+/// A property value that says where a secret is kept instead of holding it:
+/// `${env:NAME}`, an environment variable, or `${file:/path}`, a file's content without
+/// its trailing newline (as Kubernetes mounts secrets). `Ok(None)` for a plain value.
+/// Errors name the variable or the file, never a value.
+pub fn resolve_reference(
+    value: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    let Some(inner) = value
+        .trim()
+        .strip_prefix("${")
+        .and_then(|v| v.strip_suffix('}'))
+    else {
+        return Ok(None);
+    };
+    if let Some(name) = inner.strip_prefix("env:") {
+        if name.is_empty() {
+            return Err("`${env:}` names no environment variable".into());
+        }
+        return env(name)
+            .map(Some)
+            .ok_or_else(|| format!("environment variable {name} (from `{value}`) is not set"));
+    }
+    if let Some(path) = inner.strip_prefix("file:") {
+        return match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                Ok(Some(text.strip_suffix('\r').unwrap_or(text).to_string()))
+            }
+            Err(e) => Err(format!("cannot read the secret file {path}: {e}")),
+        };
+    }
+    Err(format!(
+        "`{value}` is neither `${{env:NAME}}` nor `${{file:/path}}`"
+    ))
 }
 
 /// Property names whose values are never printed.

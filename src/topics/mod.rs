@@ -242,11 +242,12 @@ fn desired_rows(d: &Desired, with_after_max: bool) -> Vec<(&'static str, String)
     rows
 }
 
+/// Topic settings as (name, value) pairs.
+pub type ConfigPairs = Vec<(&'static str, String)>;
+
 /// The desired configuration of every target, with Kafka's default broker settings (for
 /// manifests rendered without a broker).
-pub fn desired_configs(
-    settings: &Settings,
-) -> Result<Vec<(Target, Vec<(&'static str, String)>)>, TopicsError> {
+pub fn desired_configs(settings: &Settings) -> Result<Vec<(Target, ConfigPairs)>, TopicsError> {
     let broker = BrokerSettings::default();
     targets(settings)
         .into_iter()
@@ -438,7 +439,7 @@ async fn create_missing(
 fn corrections(
     settings: &Settings,
     inspection: &Inspection,
-) -> Result<Vec<(String, Vec<(&'static str, String)>)>, TopicsError> {
+) -> Result<Vec<(String, ConfigPairs)>, TopicsError> {
     let mut changes = Vec::new();
     for report in judge(settings, inspection)? {
         if !report.exists || report.compliant {
