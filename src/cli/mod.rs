@@ -265,15 +265,6 @@ async fn run_filter(settings: config::Settings) -> anyhow::Result<()> {
     result
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
-    }
-}
-
 pub fn init_tracing(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     // The demo prints a summary: only warnings by default.
@@ -329,5 +320,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_stdout(&report.render())?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }
