@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -376,4 +376,227 @@ impl Drop for Filter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ---- Helpers of the fault, privacy and TLS tests (tests/faults.rs, tests/outage.rs,
+// tests/privacy.rs, tests/tls.rs).
+
+impl Filter {
+    /// The filter with extra arguments before `run` (e.g. `--log trace`) and extra
+    /// environment variables.
+    pub fn start_with(config: &Path, log: &Path, args: &[&str], env: &[(&str, &str)]) -> Filter {
+        let log = std::fs::File::create(log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"));
+        cmd.args(args)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if !args.iter().any(|a| a.starts_with("--log")) {
+            cmd.env("RUST_LOG", "info");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Filter {
+            child: cmd.spawn().expect("start the filter"),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the running filter (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the filter is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// Waits (up to `limit`) until the filter's log holds `needle`; false if it exited
+    /// or the time passed.
+    pub fn wait_for_log(&mut self, log: &Path, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .contains(needle)
+            {
+                return true;
+            }
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The address the filter logged it serves `/metrics`, `/healthz` and `/readyz` on
+    /// (tests configure port 0).
+    pub fn http_address(&mut self, log: &Path) -> std::net::SocketAddr {
+        assert!(
+            self.wait_for_log(log, "serving /metrics", Duration::from_secs(60)),
+            "the filter never served metrics; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        let text = std::fs::read_to_string(log).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("serving /metrics"))
+            .unwrap();
+        let at = line
+            .find("127.0.0.1:")
+            .expect("bound address in the log line");
+        line[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect::<String>()
+            .parse()
+            .expect("an address")
+    }
+}
+
+/// A plain HTTP/1.1 GET on the filter's telemetry server: (status, body); None when the
+/// connection fails.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+/// A free port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A broker of a test's own (tansu, in memory, on a free port), for faults that would
+/// disturb the other tests: paused, resumed, or put behind TLS. Stopped on drop.
+pub struct OwnBroker {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// The address it advertises to clients (host:port).
+    pub advertised: String,
+}
+
+impl OwnBroker {
+    /// Starts tansu on a free port, advertising `advertised_port` (another port, e.g. a
+    /// TLS proxy in front of it) or its own; waits until it accepts connections.
+    pub fn start(log: &Path, advertised_port: Option<u16>) -> OwnBroker {
+        let port = free_port();
+        let advertised = format!("127.0.0.1:{}", advertised_port.unwrap_or(port));
+        let child = Command::new("tansu")
+            .args(["broker", "--listener-url"])
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .arg("--advertised-listener-url")
+            .arg(format!("tcp://{advertised}"))
+            .args(["--storage-engine", "memory://tansu/"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("start tansu (scripts/test-broker.sh start installs it)");
+        let broker = OwnBroker {
+            child,
+            port,
+            advertised,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        broker
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{sig} tansu");
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws it (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.signal_quietly();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OwnBroker {
+    fn signal_quietly(&self) -> std::io::Result<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-CONT", &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status()
+    }
+}
+
+/// At least once, checked: every expected key present, nothing unexpected, and every
+/// duplicate a byte-identical replay (same key, value, timestamp and headers). Returns
+/// (records read, duplicates, missing).
+pub fn check_at_least_once(
+    topic: &str,
+    want: &BTreeSet<String>,
+    records: &[Output],
+) -> (usize, usize, usize) {
+    let mut seen: BTreeMap<String, Vec<&Output>> = BTreeMap::new();
+    for r in records {
+        seen.entry(r.key_str()).or_default().push(r);
+    }
+    let missing = want.iter().filter(|k| !seen.contains_key(*k)).count();
+    let mut duplicates = 0;
+    for (k, copies) in &seen {
+        assert!(want.contains(k), "{topic}: unexpected record {k}");
+        duplicates += copies.len() - 1;
+        for c in &copies[1..] {
+            assert_eq!(
+                c.payload, copies[0].payload,
+                "{topic}: a replay of {k} differs"
+            );
+            assert_eq!(c.timestamp, copies[0].timestamp, "{topic}: {k} timestamp");
+            assert_eq!(c.headers, copies[0].headers, "{topic}: {k} headers");
+        }
+    }
+    (records.len(), duplicates, missing)
 }

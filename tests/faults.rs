@@ -1,0 +1,207 @@
+//! Faults on the test broker: a storm of SIGKILLs at random points (at least once: no
+//! output lost, every duplicate a byte-identical replay), and a producer whose queue is
+//! full (back-pressure: consumption pauses, memory stays bounded, nothing is dropped).
+//! The broker outage is in `tests/outage.rs` (it needs a broker of its own).
+
+mod common;
+
+use cdr_purpose_filter::config;
+use cdr_purpose_filter::encode::{self, OutputFormat};
+use cdr_purpose_filter::gen::Generator;
+use cdr_purpose_filter::policy::Outcome;
+use cdr_purpose_filter::schema::CdrEvent;
+use chrono::Utc;
+use common::{Filter, Input, Topics};
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Generated events, alternately JSON and protobuf; `pad` bytes of SMS text each (content:
+/// never forwarded) make the input larger than what the filter may hold.
+fn load(n: usize, seed: u64, pad: usize) -> (Vec<CdrEvent>, Vec<Input>) {
+    let mut g = Generator::new(seed, Utc::now());
+    let filler = "x".repeat(pad);
+    let mut events = Vec::with_capacity(n);
+    let mut inputs = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut e = g.next_event();
+        if pad > 0 {
+            e.content.get_or_insert_with(Default::default).sms_text = filler.clone();
+        }
+        let mut buf = Vec::new();
+        let format = if i % 2 == 0 {
+            OutputFormat::Json
+        } else {
+            OutputFormat::Protobuf
+        };
+        encode::encode_event(&e, format, &mut buf).unwrap();
+        inputs.push(Input::value(buf));
+        events.push(e);
+    }
+    (events, inputs)
+}
+
+/// The event ids each output topic must receive, by the policy in force for `config`.
+fn expected(config: &Path, events: &[CdrEvent], t: &Topics) -> BTreeMap<String, BTreeSet<String>> {
+    let settings = config::load(config).unwrap();
+    let now = Utc::now();
+    let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in events {
+        for (p, o) in settings.policy.apply(e, now).outcomes {
+            if matches!(o, Outcome::Forward(_)) {
+                let topic = settings.topic_of(p).unwrap().to_string();
+                want.entry(topic).or_default().insert(e.event_id.clone());
+            }
+        }
+    }
+    for topic in [&t.billing, &t.security] {
+        want.entry(topic.clone()).or_default();
+    }
+    want
+}
+
+fn committed_total(t: &Topics) -> i64 {
+    common::committed(&t.group, &t.input)
+        .values()
+        .filter(|o| **o > 0)
+        .sum()
+}
+
+/// The kill -9 storm. 200,000 events; the filter is killed with SIGKILL several times,
+/// each time at a random moment after it started consuming, and restarted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
+    const EVENTS: usize = 200_000;
+    const KILLS: usize = 6;
+    let t = Topics::new("storm");
+    common::create_topics(&[&t.input], 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A small in-flight window and frequent commits: kills land between commits.
+    let config = t.config(dir.path(), "max_in_flight = 2000");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[kafka.consumer_properties]",
+        "[kafka.consumer_properties]\n\"auto.commit.interval.ms\" = \"300\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (events, inputs) = load(EVENTS, 71, 0);
+    common::produce(&t.input, &inputs);
+    drop(inputs);
+    let want = expected(&config, &events, &t);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    let mut at_kills = Vec::new();
+    for run in 0..KILLS {
+        let log = dir.path().join(format!("run-{run}.log"));
+        let mut filter = Filter::start(&config, &log);
+        assert!(
+            filter.wait_for_log(&log, "partitions assigned", Duration::from_secs(60)),
+            "run {run} never consumed; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        // A random point of the run: anywhere in the next 0.2–4 s of processing.
+        let delay = Duration::from_millis(rng.random_range(200..4000));
+        std::thread::sleep(delay);
+        filter.signal("KILL");
+        assert_eq!(filter.wait(Duration::from_secs(10)), Some(-1), "killed");
+        at_kills.push((delay.as_millis(), committed_total(&t)));
+    }
+    let committed_before_last = at_kills.last().unwrap().1;
+    assert!(
+        committed_before_last < EVENTS as i64,
+        "the storm ended before the input did ({committed_before_last} committed): \
+         the kills must land mid-stream"
+    );
+
+    let log = dir.path().join("final.log");
+    let mut last = Filter::start(&config, &log);
+    let started = Instant::now();
+    let mut report = Vec::new();
+    for topic in [&t.billing, &t.security] {
+        let wanted = &want[topic.as_str()];
+        let records = common::read_all(topic, wanted.len(), Duration::from_secs(400));
+        let (read, duplicates, missing) = common::check_at_least_once(topic, wanted, &records);
+        report.push(format!(
+            "{topic}: expected {}, read {read}, duplicates {duplicates}, missing {missing}",
+            wanted.len()
+        ));
+        assert_eq!(missing, 0, "{topic}: records lost in the storm");
+    }
+    let dead = common::read_all(&t.dead_letter, 0, Duration::from_secs(2));
+    assert!(dead.is_empty(), "good events dead-lettered: {}", dead.len());
+    last.signal("TERM");
+    assert_eq!(last.wait(Duration::from_secs(30)), Some(0), "clean stop");
+    assert_eq!(committed_total(&t), EVENTS as i64, "every input committed");
+    println!(
+        "kill -9 storm: {EVENTS} events, {KILLS} SIGKILLs at (ms after assignment, offsets \
+         committed): {at_kills:?}; final run took {:?}; {}",
+        started.elapsed(),
+        report.join("; ")
+    );
+}
+
+/// Slow or full output: a producer queue of 50 messages and an input of about 300 MB.
+/// The filter waits for acknowledgements instead of consuming (back-pressure): its peak
+/// memory stays far below the input's size, and every output arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_producer_queue_pauses_consumption_instead_of_growing_memory() {
+    const EVENTS: usize = 60_000;
+    const PAD: usize = 5_000;
+    let t = Topics::new("backpressure");
+    common::create_topics(&[&t.input], 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(
+        dir.path(),
+        r#"
+[kafka.producer_properties]
+"queue.buffering.max.messages" = "50"
+"queue.buffering.max.kbytes" = "64"
+"linger.ms" = "20"
+"#,
+    );
+    let (events, inputs) = load(EVENTS, 72, PAD);
+    let input_bytes: usize = inputs.iter().map(|i| i.payload.len()).sum();
+    common::produce(&t.input, &inputs);
+    drop(inputs);
+    let want = expected(&config, &events, &t);
+    drop(events);
+
+    let log = dir.path().join("filter.log");
+    let mut filter = Filter::start(&config, &log);
+    let mut report = Vec::new();
+    for topic in [&t.billing, &t.security] {
+        let wanted = &want[topic.as_str()];
+        let records = common::read_all(topic, wanted.len(), Duration::from_secs(400));
+        let (read, duplicates, missing) = common::check_at_least_once(topic, wanted, &records);
+        report.push(format!(
+            "{topic}: expected {}, read {read}, duplicates {duplicates}, missing {missing}",
+            wanted.len()
+        ));
+        assert_eq!(missing, 0, "{topic}: records dropped under back-pressure");
+    }
+    let peak_kib = filter.peak_rss_kib();
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    filter.signal("TERM");
+    assert_eq!(filter.wait(Duration::from_secs(30)), Some(0), "clean stop");
+    let input_mib = input_bytes / (1024 * 1024);
+    println!(
+        "back-pressure: {EVENTS} events, {input_mib} MiB of input; filter peak RSS {} MiB; \
+         {}",
+        peak_kib / 1024,
+        report.join("; ")
+    );
+    assert!(input_mib > 250, "the input is larger than the memory bound");
+    // librdkafka's consumer may prefetch up to 64 MiB (queued.max.messages.kbytes) and
+    // the debug binary itself takes some tens: 200 MiB is generous, and well below what
+    // holding the input would take.
+    assert!(
+        peak_kib < 200 * 1024,
+        "peak RSS {} MiB: the filter buffered the input; log:\n{log_text}",
+        peak_kib / 1024
+    );
+}
