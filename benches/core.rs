@@ -17,6 +17,10 @@ use std::sync::Arc;
 
 const BATCH: usize = 1000;
 
+/// The binary's allocator, so the bench measures what runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn settings(output: &str) -> Arc<Settings> {
     let toml = format!(
         "[output]\nformat = \"{output}\"\n[purposes.billing]\n[purposes.security]\n[topics]\nmode = \"off\"\n"
@@ -41,13 +45,22 @@ fn encoded(events: &[CdrEvent], format: OutputFormat) -> Vec<Vec<u8>> {
 }
 
 fn pipeline(c: &mut Criterion) {
+    // The Prometheus recorder, as in `run`: counting is part of the cost.
+    let _handle = cdr_purpose_filter::telemetry::install().expect("recorder");
     let events = events();
     let pb = encoded(&events, OutputFormat::Protobuf);
     let json = encoded(&events, OutputFormat::Json);
     let mean = pb.iter().map(Vec::len).sum::<usize>() / pb.len();
-    eprintln!("mean protobuf event size: {mean} bytes; mean JSON: {} bytes", json.iter().map(Vec::len).sum::<usize>() / json.len());
+    eprintln!(
+        "mean protobuf event size: {mean} bytes; mean JSON: {} bytes",
+        json.iter().map(Vec::len).sum::<usize>() / json.len()
+    );
     let stats = Stats::default();
-    let source = Source { topic: Arc::from("cdr.raw"), partition: 0, offset: 0 };
+    let source = Source {
+        topic: Arc::from("cdr.raw"),
+        partition: 0,
+        offset: 0,
+    };
     let mut group = c.benchmark_group("transform");
     group.throughput(Throughput::Elements(BATCH as u64));
     for (name, input, output) in [

@@ -165,10 +165,10 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
     }
     token.cancel();
     filter.await??;
-    report.dropped = stats.dropped.lock().expect("stats").clone();
+    report.dropped = stats.dropped();
     report.dead_letters = stats.dead_letters.lock().expect("stats").clone();
-    let expected: u64 = stats.produced.lock().expect("stats").values().sum::<u64>()
-        + report.dead_letters.values().sum::<u64>();
+    let expected: u64 =
+        stats.produced().values().sum::<u64>() + report.dead_letters.values().sum::<u64>();
 
     // Read the outputs back.
     let reader: BaseConsumer = ClientConfig::new()

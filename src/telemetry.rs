@@ -8,10 +8,12 @@
 pub mod server;
 
 use crate::policy::table::{FIELDS, POLICY_VERSION};
-use crate::schema::{self, CdrEvent};
+use crate::policy::DropReason;
+use crate::schema::{self, CdrEvent, Purpose};
 use chrono::{DateTime, Utc};
 use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Histogram, Unit,
 };
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use rdkafka::statistics::Statistics;
@@ -138,14 +140,42 @@ fn describe() {
     );
 }
 
-/// Counts kept in process, for `demo`'s summary and the end-of-run log line.
+/// Purposes and drop reasons as array indices, for the per-record counters.
+const PURPOSES: [Purpose; 2] = [Purpose::Billing, Purpose::Security];
+const REASONS: [&str; 5] = [
+    "invalid",
+    "future_event_time",
+    "expired",
+    "not_billable",
+    "not_declared",
+];
+
+fn purpose_index(p: Purpose) -> usize {
+    match p {
+        Purpose::Security => 1,
+        _ => 0,
+    }
+}
+
+fn reason_index(r: DropReason) -> usize {
+    match r {
+        DropReason::Invalid(_) => 0,
+        DropReason::FutureEventTime => 1,
+        DropReason::Expired => 2,
+        DropReason::NotBillable => 3,
+        DropReason::NotDeclared => 4,
+    }
+}
+
+/// Counts kept in process, for `demo`'s summary and the end-of-run log line. The
+/// per-record ones are plain atomics (no lock on the hot path).
 #[derive(Debug, Default)]
 pub struct Stats {
     pub consumed: AtomicU64,
     /// Input records whose outputs are all acknowledged (offset storable).
     pub completed: AtomicU64,
-    pub produced: Mutex<BTreeMap<&'static str, u64>>,
-    pub dropped: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    produced: [AtomicU64; 2],
+    dropped: [[AtomicU64; 5]; 2],
     pub dead_letters: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -158,28 +188,168 @@ impl Stats {
         self.completed.load(Ordering::Relaxed)
     }
 
+    /// Records produced, by purpose.
+    pub fn produced(&self) -> BTreeMap<&'static str, u64> {
+        PURPOSES
+            .iter()
+            .map(|p| {
+                (
+                    p.name(),
+                    self.produced[purpose_index(*p)].load(Ordering::Relaxed),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Drops, by (purpose, reason).
+    pub fn dropped(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        let mut m = BTreeMap::new();
+        for p in PURPOSES {
+            for (i, r) in REASONS.iter().enumerate() {
+                let n = self.dropped[purpose_index(p)][i].load(Ordering::Relaxed);
+                if n > 0 {
+                    m.insert((p.name(), *r), n);
+                }
+            }
+        }
+        m
+    }
+
     fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
         *map.lock().expect("stats lock").entry(key).or_default() += 1;
     }
 }
 
-/// An input record was received.
-pub fn event_consumed(stats: &Stats, topic: &str, format: &'static str) {
+/// The handles of the metrics counted for every record, registered once: a registry
+/// lookup with labels per record costs more than the policy itself. Create it after
+/// [`install`] (handles taken before a recorder is installed count nothing).
+pub struct Hot {
+    consumed: Vec<(String, [Counter; 3])>,
+    produced: [Counter; 2],
+    dropped: [[Counter; 5]; 2],
+    /// Per purpose: one counter per field group.
+    fields_removed: [Vec<Counter>; 2],
+    /// Per field group: the mask of its rows in the table (the table has < 64 rows).
+    group_masks: Vec<u64>,
+    event_age: Histogram,
+}
+
+const FORMATS: [&str; 3] = ["json", "protobuf", "unknown"];
+
+impl Hot {
+    pub fn new(input_topics: &[String]) -> Hot {
+        let consumed = input_topics
+            .iter()
+            .map(|t| {
+                let c = |f: &'static str| counter!(EVENTS_CONSUMED, "topic" => t.clone(), "format" => f);
+                (t.clone(), [c(FORMATS[0]), c(FORMATS[1]), c(FORMATS[2])])
+            })
+            .collect();
+        let per_purpose = |f: &dyn Fn(&'static str) -> Counter| [f("billing"), f("security")];
+        let mut groups: Vec<&'static str> = FIELDS.iter().map(|f| f.group()).collect();
+        groups.dedup();
+        let group_masks = groups
+            .iter()
+            .map(|g| {
+                FIELDS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.group() == *g)
+                    .fold(0u64, |m, (i, _)| m | 1 << i)
+            })
+            .collect();
+        let removed = |purpose: &'static str| {
+            groups
+                .iter()
+                .map(|g| counter!(FIELDS_REMOVED, "purpose" => purpose, "group" => *g))
+                .collect::<Vec<_>>()
+        };
+        Hot {
+            consumed,
+            produced: per_purpose(&|p| counter!(RECORDS_PRODUCED, "purpose" => p)),
+            dropped: [Purpose::Billing, Purpose::Security].map(|p| {
+                REASONS.map(|r| counter!(RECORDS_DROPPED, "purpose" => p.name(), "reason" => r))
+            }),
+            fields_removed: [removed("billing"), removed("security")],
+            group_masks,
+            event_age: histogram!(EVENT_AGE),
+        }
+    }
+
+    /// An input record was received.
+    pub fn consumed(&self, stats: &Stats, topic: &str, format: &'static str) {
+        stats.consumed.fetch_add(1, Ordering::Relaxed);
+        let f = FORMATS.iter().position(|x| *x == format).unwrap_or(2);
+        match self.consumed.iter().find(|(t, _)| t == topic) {
+            Some((_, c)) => c[f].increment(1),
+            // A topic matched by a pattern subscription: registered on the fly.
+            None => counter!(EVENTS_CONSUMED, "topic" => topic.to_string(), "format" => format)
+                .increment(1),
+        }
+    }
+
+    /// An output record was handed to the producer.
+    pub fn produced(&self, stats: &Stats, purpose: Purpose) {
+        let i = purpose_index(purpose);
+        stats.produced[i].fetch_add(1, Ordering::Relaxed);
+        self.produced[i].increment(1);
+    }
+
+    /// A purpose did not take an event (not a failure: the policy at work).
+    pub fn dropped(&self, stats: &Stats, purpose: Purpose, reason: DropReason) {
+        let (p, r) = (purpose_index(purpose), reason_index(reason));
+        stats.dropped[p][r].fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(
+            purpose = purpose.name(),
+            reason = reason.as_str(),
+            "record dropped"
+        );
+        self.dropped[p][r].increment(1);
+    }
+
+    /// A record was forwarded: counts, per field group, the values present in the input
+    /// and absent from the output, from the two presence masks (see [`presence`]).
+    pub fn fields_removed(&self, purpose: Purpose, input_mask: u64, output: &CdrEvent) {
+        let removed = input_mask & !presence(output);
+        if removed == 0 {
+            return;
+        }
+        let counters = &self.fields_removed[purpose_index(purpose)];
+        for (counter, mask) in counters.iter().zip(&self.group_masks) {
+            let n = (removed & mask).count_ones();
+            if n > 0 {
+                counter.increment(u64::from(n));
+            }
+        }
+    }
+
+    /// An event was decoded: its age at processing (now − event_time; 0 when in the
+    /// future within the allowed skew).
+    pub fn event_age(&self, event: &CdrEvent, now: DateTime<Utc>) {
+        if let Some(t) = event.event_time.as_ref().and_then(schema::to_datetime) {
+            let age = (now - t).num_milliseconds().max(0) as f64 / 1000.0;
+            self.event_age.record(age);
+        }
+    }
+}
+
+/// Which rows of the table an event holds a value for, as a bit mask (bit i = row i).
+pub fn presence(event: &CdrEvent) -> u64 {
+    debug_assert!(
+        FIELDS.len() <= 64,
+        "the presence mask holds one bit per row"
+    );
+    FIELDS.iter().enumerate().fold(
+        0,
+        |m, (i, f)| if f.is_present(event) { m | 1 << i } else { m },
+    )
+}
+
+/// An undecodable input record was received.
+pub fn undecodable_consumed(stats: &Stats, topic: &str) {
     stats.consumed.fetch_add(1, Ordering::Relaxed);
-    counter!(EVENTS_CONSUMED, "topic" => topic.to_string(), "format" => format).increment(1);
-}
-
-/// An output record was handed to the producer.
-pub fn record_produced(stats: &Stats, purpose: &'static str) {
-    Stats::bump(&stats.produced, purpose);
-    counter!(RECORDS_PRODUCED, "purpose" => purpose).increment(1);
-}
-
-/// A purpose did not take an event (not a failure: the policy at work).
-pub fn record_dropped(stats: &Stats, purpose: &'static str, reason: &'static str) {
-    Stats::bump(&stats.dropped, (purpose, reason));
-    tracing::trace!(purpose, reason, "record dropped");
-    counter!(RECORDS_DROPPED, "purpose" => purpose, "reason" => reason).increment(1);
+    counter!(EVENTS_CONSUMED, "topic" => topic.to_string(), "format" => "unknown").increment(1);
 }
 
 /// A record went to the dead-letter topic. Logged with its position, never its content.
@@ -241,40 +411,6 @@ pub fn input_processed(elapsed: Duration) {
     histogram!(PROCESSING).record(elapsed.as_secs_f64());
 }
 
-/// An event was decoded: its age at processing (now − event_time; 0 when in the future
-/// within the allowed skew). Events without a valid time are refused elsewhere.
-pub fn event_age(event: &CdrEvent, now: DateTime<Utc>) {
-    if let Some(t) = event.event_time.as_ref().and_then(schema::to_datetime) {
-        let age = (now - t).num_milliseconds().max(0) as f64 / 1000.0;
-        histogram!(EVENT_AGE).record(age);
-    }
-}
-
-/// A record was forwarded: counts, per field group, the values present in the input
-/// event and absent from the output. One pass over the table's presence checks (no
-/// encoding, no allocation); the table is ordered by group, so each group's count is
-/// flushed once.
-pub fn fields_removed(purpose: &'static str, input: &CdrEvent, output: &CdrEvent) {
-    let mut group = "";
-    let mut n: u64 = 0;
-    for f in FIELDS {
-        let g = f.group();
-        if g != group {
-            if n > 0 {
-                counter!(FIELDS_REMOVED, "purpose" => purpose, "group" => group).increment(n);
-            }
-            group = g;
-            n = 0;
-        }
-        if f.is_present(input) && !f.is_present(output) {
-            n += 1;
-        }
-    }
-    if n > 0 {
-        counter!(FIELDS_REMOVED, "purpose" => purpose, "group" => group).increment(n);
-    }
-}
-
 /// librdkafka statistics (every `statistics.interval.ms`): consumer lag per partition
 /// from the consumer's, queue depth from the producer's.
 pub fn kafka_statistics(s: &Statistics) {
@@ -307,4 +443,25 @@ pub fn kafka_statistics(s: &Statistics) {
 pub fn health_sampled(ready: bool, brokers_down: bool) {
     gauge!(READY).set(if ready { 1.0 } else { 0.0 });
     gauge!(BROKERS_DOWN).set(if brokers_down { 1.0 } else { 0.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_presence_mask_has_a_bit_per_row() {
+        assert!(FIELDS.len() <= 64);
+        let mut g = crate::gen::Generator::new(1, Utc::now());
+        let e = g.full_event(
+            crate::schema::EventType::Sms,
+            crate::schema::Direction::Originating,
+            Utc::now(),
+        );
+        let mask = presence(&e);
+        for (i, f) in FIELDS.iter().enumerate() {
+            assert_eq!(mask >> i & 1 == 1, f.is_present(&e), "{}", f.path);
+        }
+        assert_eq!(presence(&CdrEvent::default()), 0);
+    }
 }

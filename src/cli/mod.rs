@@ -35,6 +35,10 @@ pub enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
+        /// Benchmark floor only: forward every input record unchanged to every purpose
+        /// topic, without decoding or policy. Never on real data.
+        #[arg(long, hide = true)]
+        passthrough: bool,
     },
     /// The whole pipeline on an embedded broker with generated events; prints a summary.
     Demo {
@@ -227,7 +231,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn run_filter(settings: config::Settings) -> anyhow::Result<()> {
+async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::install();
     let context = crate::kafka::Context::default();
     // Metrics and probes first: /healthz answers while topics are prepared, and the
@@ -255,7 +259,14 @@ async fn run_filter(settings: config::Settings) -> anyhow::Result<()> {
             .topics_verified
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
-        crate::pipeline::run(settings, shutdown, stats, context).await?;
+        let transform = if passthrough {
+            tracing::warn!("pass-through benchmark mode: records are forwarded UNFILTERED");
+            crate::pipeline::records::Transform::passthrough(settings.clone())
+        } else {
+            crate::pipeline::records::Transform::new(settings.clone())
+        };
+        let transform = std::sync::Arc::new(transform);
+        crate::pipeline::run_with(settings, transform, shutdown, stats, context).await?;
         anyhow::Ok(())
     }
     .await;
@@ -301,9 +312,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Gen(args) => gen::run(args),
         Command::Topics(args) => topics::run(args),
-        Command::Run { config } => {
+        Command::Run {
+            config,
+            passthrough,
+        } => {
             let settings = config::load(&config)?;
-            runtime()?.block_on(run_filter(settings))?;
+            runtime()?.block_on(run_filter(settings, passthrough))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

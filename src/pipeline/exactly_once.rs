@@ -196,11 +196,11 @@ fn is_fatal(e: &KafkaError) -> bool {
 
 pub(super) async fn run(
     settings: Arc<Settings>,
+    transform: Arc<Transform>,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
     context: Context,
 ) -> Result<(), PipelineError> {
-    let transform = Transform::new(settings.clone());
     let consumer = Arc::new(consumer(&settings, context.clone())?);
     let producer = producer(&settings, context.clone())?;
     if !wait_for_brokers(&consumer, &shutdown).await {

@@ -390,10 +390,21 @@ pub async fn run(
     stats: Arc<Stats>,
     context: Context,
 ) -> Result<(), PipelineError> {
-    if settings.guarantee == Guarantee::ExactlyOnce {
-        return exactly_once::run(settings, shutdown, stats, context).await;
-    }
     let transform = Arc::new(Transform::new(settings.clone()));
+    run_with(settings, transform, shutdown, stats, context).await
+}
+
+/// [`run`] with a given transformation (the benchmark's pass-through floor uses this).
+pub async fn run_with(
+    settings: Arc<Settings>,
+    transform: Arc<Transform>,
+    shutdown: CancellationToken,
+    stats: Arc<Stats>,
+    context: Context,
+) -> Result<(), PipelineError> {
+    if settings.guarantee == Guarantee::ExactlyOnce {
+        return exactly_once::run(settings, transform, shutdown, stats, context).await;
+    }
     let settings = &*settings;
     let consumer = Arc::new(consumer(settings, context.clone())?);
     let producer = Arc::new(producer(settings, context.clone())?);

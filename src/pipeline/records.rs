@@ -43,6 +43,9 @@ pub(crate) fn headers_of(pairs: &[(&'static str, String)]) -> OwnedHeaders {
 
 /// The transformation of the pipeline, with its topics resolved once.
 pub struct Transform {
+    hot: telemetry::Hot,
+    /// Benchmark floor: forward every input record unchanged to every purpose topic.
+    passthrough: bool,
     settings: Arc<Settings>,
     topics: Vec<(Purpose, Arc<str>)>,
     dead_letter_topic: Arc<str>,
@@ -57,9 +60,21 @@ impl Transform {
             .collect();
         let dead_letter_topic = Arc::from(settings.dead_letter.topic.as_str());
         Transform {
+            hot: telemetry::Hot::new(&settings.input_topics),
+            passthrough: false,
             settings,
             topics,
             dead_letter_topic,
+        }
+    }
+
+    /// The benchmark floor: the same consumer and producer code, forwarding each input
+    /// record unchanged (no decoding, no policy) to every purpose topic — as many
+    /// records as the filter writes at most. Never use it on real data.
+    pub fn passthrough(settings: Arc<Settings>) -> Transform {
+        Transform {
+            passthrough: true,
+            ..Transform::new(settings)
         }
     }
 
@@ -119,16 +134,28 @@ impl Transform {
         out: &mut Vec<Outgoing>,
     ) {
         let settings = &self.settings;
+        if self.passthrough {
+            for (_, topic) in &self.topics {
+                out.push(Outgoing {
+                    topic: topic.clone(),
+                    key: None,
+                    value: payload.to_vec(),
+                    headers: OwnedHeaders::new(),
+                    timestamp_ms: now.timestamp_millis(),
+                });
+            }
+            return;
+        }
         let refusal: Option<(&'static str, String)> =
             match decode::decode(payload, settings.input_format) {
                 Err(e) => {
-                    telemetry::event_consumed(stats, &source.topic, "unknown");
+                    telemetry::undecodable_consumed(stats, &source.topic);
                     telemetry::decode_error(e.kind());
                     Some(("undecodable", e.to_string()))
                 }
                 Ok((event, format)) => {
-                    telemetry::event_consumed(stats, &source.topic, format.as_str());
-                    telemetry::event_age(&event, now);
+                    self.hot.consumed(stats, &source.topic, format.as_str());
+                    self.hot.event_age(&event, now);
                     let evaluation = settings.policy.apply(&event, now);
                     if let Some(r) = evaluation.refusal() {
                         Some((r.as_str(), r.message().to_string()))
@@ -145,7 +172,7 @@ impl Transform {
                                     let mut value = Vec::with_capacity(512);
                                     match encode::encode_event(&r.event, format, &mut value) {
                                         Ok(()) => {
-                                            forwarded.push((purpose.name(), &r.event));
+                                            forwarded.push((*purpose, &r.event));
                                             out.push(Outgoing {
                                                 topic: self.topic_of(*purpose),
                                                 key: Some(r.key.clone()),
@@ -158,11 +185,7 @@ impl Transform {
                                     }
                                 }
                                 Outcome::Drop(reason) => {
-                                    telemetry::record_dropped(
-                                        stats,
-                                        purpose.name(),
-                                        reason.as_str(),
-                                    );
+                                    self.hot.dropped(stats, *purpose, *reason);
                                 }
                             }
                         }
@@ -172,9 +195,10 @@ impl Transform {
                                 Some(("unencodable", e.to_string()))
                             }
                             None => {
+                                let input_mask = telemetry::presence(&event);
                                 for (p, output) in forwarded {
-                                    telemetry::record_produced(stats, p);
-                                    telemetry::fields_removed(p, &event, output);
+                                    self.hot.produced(stats, p);
+                                    self.hot.fields_removed(p, input_mask, output);
                                 }
                                 None
                             }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# End-to-end harness: pass-through floor vs the filter on the test broker.
+#   scripts/bench-e2e.sh            # 1,000,000 events
+#   E2E_EVENTS=200000 scripts/bench-e2e.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+addr=$(scripts/test-broker.sh start)
+trap 'scripts/test-broker.sh stop' EXIT
+CDR_TEST_BROKERS="$addr" cargo bench --bench e2e
