@@ -64,6 +64,11 @@ pub fn consumer(
     if c.get("auto.offset.reset").is_none() {
         c.set("auto.offset.reset", "earliest");
     }
+    // Bounded memory: librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB
+    // keeps the fetch pipeline full at these record sizes.
+    if c.get("queued.max.messages.kbytes").is_none() {
+        c.set("queued.max.messages.kbytes", "16384");
+    }
     tracing::debug!("consumer configuration: {}", kafka::describe(&c));
     c.create_with_context(context)
         .map_err(PipelineError::ClientConfig)
@@ -83,6 +88,11 @@ pub fn producer(
     kafka::with_statistics(&mut c);
     if c.get("message.timeout.ms").is_none() {
         c.set("message.timeout.ms", "0");
+    }
+    // Bounded memory: a full queue makes the pipeline wait (back-pressure) instead of
+    // buffering up to librdkafka's default of 1 GiB.
+    if c.get("queue.buffering.max.kbytes").is_none() {
+        c.set("queue.buffering.max.kbytes", "65536");
     }
     tracing::debug!("producer configuration: {}", kafka::describe(&c));
     c.create_with_context(context)
