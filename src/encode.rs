@@ -4,6 +4,7 @@ use crate::expiry::rfc3339;
 use crate::policy::OutputRecord;
 use crate::schema::CdrEvent;
 use prost::Message;
+use std::borrow::Cow;
 
 /// The output value format, from `output.format`.
 #[derive(
@@ -77,13 +78,17 @@ pub fn encode_event(
 }
 
 /// The headers of a record, in the contract's order.
-pub fn headers(record: &OutputRecord, format: OutputFormat) -> [(&'static str, String); 5] {
+/// Only the expiry is formatted; the other values are static.
+pub fn headers(
+    record: &OutputRecord,
+    format: OutputFormat,
+) -> [(&'static str, Cow<'static, str>); 5] {
     [
-        (header::PURPOSE, record.purpose.name().to_string()),
-        (header::EXPIRES_AT, rfc3339(record.expires_at)),
-        (header::LEGAL_BASIS, record.legal_basis.to_string()),
-        (header::POLICY_VERSION, record.policy_version.to_string()),
-        (header::CONTENT_TYPE, format.content_type().to_string()),
+        (header::PURPOSE, Cow::Borrowed(record.purpose.name())),
+        (header::EXPIRES_AT, Cow::Owned(rfc3339(record.expires_at))),
+        (header::LEGAL_BASIS, Cow::Borrowed(record.legal_basis)),
+        (header::POLICY_VERSION, Cow::Borrowed(record.policy_version)),
+        (header::CONTENT_TYPE, Cow::Borrowed(format.content_type())),
     ]
 }
 

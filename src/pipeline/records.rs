@@ -30,13 +30,13 @@ pub struct Source {
     pub offset: i64,
 }
 
-pub(crate) fn headers_of(pairs: &[(&'static str, String)]) -> OwnedHeaders {
+pub(crate) fn headers_of<V: AsRef<str>>(pairs: &[(&'static str, V)]) -> OwnedHeaders {
     pairs
         .iter()
         .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
             h.insert(Header {
                 key: k,
-                value: Some(v.as_bytes()),
+                value: Some(v.as_ref().as_bytes()),
             })
         })
 }
@@ -156,7 +156,9 @@ impl Transform {
                 Ok((event, format)) => {
                     self.hot.consumed(stats, &source.topic, format.as_str());
                     self.hot.event_age(&event, now);
-                    let evaluation = settings.policy.apply(&event, now);
+                    // Before the policy moves the kept fields out of the event.
+                    let input_mask = telemetry::presence(&event);
+                    let evaluation = settings.policy.apply_owned(event, now);
                     if let Some(r) = evaluation.refusal() {
                         Some((r.as_str(), r.message().to_string()))
                     } else {
@@ -195,7 +197,6 @@ impl Transform {
                                 Some(("unencodable", e.to_string()))
                             }
                             None => {
-                                let input_mask = telemetry::presence(&event);
                                 for (p, output) in forwarded {
                                     self.hot.produced(stats, p);
                                     self.hot.fields_removed(p, input_mask, output);

@@ -161,6 +161,22 @@ impl ColumnPlan {
         plan
     }
 
+    /// Like [`ColumnPlan::build`], moving the kept fields out of `event`.
+    fn build_taking(&self, event: &mut CdrEvent) -> CdrEvent {
+        // Read before `direction` itself is moved.
+        let originating = event.direction == Direction::Originating as i32;
+        let mut out = CdrEvent::default();
+        for f in &self.always {
+            (f.access.take)(event, &mut out);
+        }
+        if originating {
+            for f in &self.if_originating {
+                (f.access.take)(event, &mut out);
+            }
+        }
+        out
+    }
+
     fn build(&self, event: &CdrEvent) -> CdrEvent {
         let mut out = CdrEvent::default();
         for f in &self.always {
@@ -264,17 +280,52 @@ impl Policy {
 
     /// Applies the policy to one event at `now`.
     pub fn apply(&self, event: &CdrEvent, now: DateTime<Utc>) -> Evaluation {
-        let refused = match self.validate(event, now) {
-            Ok(t) => Err(t),
-            Err(r) => Ok(r),
+        self.evaluate(Source::Borrowed(event), now)
+    }
+
+    /// [`Policy::apply`] on an event the caller no longer needs: the last purpose that
+    /// keeps the event moves its fields instead of copying them. Same outcomes.
+    pub fn apply_owned(&self, event: CdrEvent, now: DateTime<Utc>) -> Evaluation {
+        self.evaluate(Source::Owned(event), now)
+    }
+
+    fn evaluate(&self, mut event: Source<'_>, now: DateTime<Utc>) -> Evaluation {
+        let event_time = match self.validate(event.get(), now) {
+            Ok(t) => t,
+            Err(reason) => {
+                return Evaluation {
+                    outcomes: self
+                        .purposes
+                        .iter()
+                        .map(|p| (p.legal.purpose, Outcome::Drop(reason)))
+                        .collect(),
+                }
+            }
         };
+        // Decide first, build after: the last forwarded purpose may take the fields.
+        let decisions: Vec<Result<(Column, DateTime<Utc>), DropReason>> = self
+            .purposes
+            .iter()
+            .map(|p| Self::decide(p, event.get(), event_time, now))
+            .collect();
+        let last = decisions.iter().rposition(Result::is_ok);
         let outcomes = self
             .purposes
             .iter()
-            .map(|p| {
-                let outcome = match refused {
-                    Ok(reason) => Outcome::Drop(reason),
-                    Err(event_time) => Self::apply_purpose(p, event, event_time, now),
+            .zip(decisions)
+            .enumerate()
+            .map(|(i, (p, d))| {
+                let outcome = match d {
+                    Err(reason) => Outcome::Drop(reason),
+                    Ok((column, expires_at)) => {
+                        let key = event.get().event_id.clone();
+                        let plan = p.plan(column);
+                        let out = match (&mut event, Some(i) == last) {
+                            (Source::Owned(e), true) => plan.build_taking(e),
+                            (e, _) => plan.build(e.get()),
+                        };
+                        Self::record(p, key, event_time, expires_at, out)
+                    }
                 };
                 (p.legal.purpose, outcome)
             })
@@ -300,29 +351,36 @@ impl Policy {
         Ok(t)
     }
 
-    fn apply_purpose(
+    /// Whether a purpose takes the event: its column and the record's expiry.
+    fn decide(
         p: &PurposePolicy,
         event: &CdrEvent,
         event_time: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Outcome {
+    ) -> Result<(Column, DateTime<Utc>), DropReason> {
         let purpose = p.legal.purpose;
         if !event.declared_purposes.is_empty()
             && !event.declared_purposes.contains(&(purpose as i32))
         {
-            return Outcome::Drop(DropReason::NotDeclared);
+            return Err(DropReason::NotDeclared);
         }
-        let column = match route(purpose, event) {
-            Some(c) => c,
-            None => return Outcome::Drop(DropReason::NotBillable),
-        };
-        let Some(expires_at) = expiry::expires_at(event_time, p.ttl, p.legal.limit_months) else {
-            return Outcome::Drop(DropReason::Invalid(Invalid::EventTimeOutOfRange));
-        };
+        let column = route(purpose, event).ok_or(DropReason::NotBillable)?;
+        let expires_at = expiry::expires_at(event_time, p.ttl, p.legal.limit_months)
+            .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
-            return Outcome::Drop(DropReason::Expired);
+            return Err(DropReason::Expired);
         }
-        let mut out = p.plan(column).build(event);
+        Ok((column, expires_at))
+    }
+
+    fn record(
+        p: &PurposePolicy,
+        key: String,
+        event_time: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        mut out: CdrEvent,
+    ) -> Outcome {
+        let purpose = p.legal.purpose;
         out.retention = Some(Retention {
             purpose: purpose as i32,
             expires_at: Some(schema::to_timestamp(expires_at)),
@@ -331,13 +389,30 @@ impl Policy {
         });
         Outcome::Forward(OutputRecord {
             purpose,
-            key: event.event_id.clone(),
+            key,
             timestamp_ms: event_time.timestamp_millis(),
             expires_at,
             legal_basis: p.legal.legal_basis,
             policy_version: POLICY_VERSION,
             event: out,
         })
+    }
+}
+
+/// The event a policy reads: borrowed, or owned and free to move fields out of.
+// Lives on the stack for one call; boxing the owned event would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Source<'a> {
+    Borrowed(&'a CdrEvent),
+    Owned(CdrEvent),
+}
+
+impl Source<'_> {
+    fn get(&self) -> &CdrEvent {
+        match self {
+            Source::Borrowed(e) => e,
+            Source::Owned(e) => e,
+        }
     }
 }
 

@@ -137,6 +137,9 @@ const fn remove(basis: &'static str) -> Cell {
 pub(crate) struct Access {
     /// Copies the field from the source into the output event.
     pub(crate) copy: fn(&CdrEvent, &mut CdrEvent),
+    /// Moves the field from the source into the output event (the source keeps a
+    /// default): for the last purpose of an event, no copy of its strings.
+    pub(crate) take: fn(&mut CdrEvent, &mut CdrEvent),
     /// True when the event holds a non-default value for the field.
     pub(crate) present: fn(&CdrEvent) -> bool,
 }
@@ -146,6 +149,7 @@ macro_rules! top {
     ($f:ident) => {
         Access {
             copy: |s: &CdrEvent, d: &mut CdrEvent| d.$f = s.$f.clone(),
+            take: |s: &mut CdrEvent, d: &mut CdrEvent| d.$f = std::mem::take(&mut s.$f),
             present: |s: &CdrEvent| is_set(&s.$f),
         }
     };
@@ -160,6 +164,13 @@ macro_rules! nested {
                 if let Some(src) = &s.$m {
                     if is_set(&src.$f) {
                         d.$m.get_or_insert_with(Default::default).$f = src.$f.clone();
+                    }
+                }
+            },
+            take: |s: &mut CdrEvent, d: &mut CdrEvent| {
+                if let Some(src) = s.$m.as_mut() {
+                    if is_set(&src.$f) {
+                        d.$m.get_or_insert_with(Default::default).$f = std::mem::take(&mut src.$f);
                     }
                 }
             },
@@ -186,6 +197,20 @@ macro_rules! each_service {
                     dst.$f = src.$f.clone();
                 }
             },
+            take: |s: &mut CdrEvent, d: &mut CdrEvent| {
+                if s.supplementary_services.is_empty() {
+                    return;
+                }
+                d.supplementary_services
+                    .resize_with(s.supplementary_services.len(), Default::default);
+                for (src, dst) in s
+                    .supplementary_services
+                    .iter_mut()
+                    .zip(d.supplementary_services.iter_mut())
+                {
+                    dst.$f = std::mem::take(&mut src.$f);
+                }
+            },
             present: |s: &CdrEvent| s.supplementary_services.iter().any(|x| is_set(&x.$f)),
         }
     };
@@ -196,18 +221,21 @@ macro_rules! never {
     ($f:ident) => {
         Access {
             copy: copy_nothing,
+            take: take_nothing,
             present: |s: &CdrEvent| is_set(&s.$f),
         }
     };
     ($m:ident . $f:ident) => {
         Access {
             copy: copy_nothing,
+            take: take_nothing,
             present: |s: &CdrEvent| s.$m.as_ref().is_some_and(|m| is_set(&m.$f)),
         }
     };
 }
 
 fn copy_nothing(_: &CdrEvent, _: &mut CdrEvent) {}
+fn take_nothing(_: &mut CdrEvent, _: &mut CdrEvent) {}
 
 /// True for a non-default (proto3: present) value.
 fn is_set<T: Default + PartialEq>(v: &T) -> bool {

@@ -456,3 +456,39 @@ fn the_policy_is_pure_given_now() {
     let e = event(EventType::DataSession, Direction::None);
     assert_eq!(policy.apply(&e, now()), policy.apply(&e, now()));
 }
+
+#[test]
+fn apply_owned_gives_the_same_outcomes_as_apply() {
+    let policy = Policy::legal_maximum();
+    let mut g = Generator::new(9, now());
+    let mut events: Vec<CdrEvent> = (0..3000).map(|_| g.next_event()).collect();
+    for t in TYPES {
+        for d in DIRECTIONS {
+            events.push(event(t, d));
+        }
+    }
+    let security_only = Policy {
+        purposes: vec![PurposePolicy::new(SECURITY, Ttl::Months(3), vec![])],
+        max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+    };
+    let mut forwarded_twice = 0;
+    for e in &events {
+        for p in [&policy, &security_only] {
+            let borrowed = p.apply(e, now());
+            assert_eq!(p.apply_owned(e.clone(), now()), borrowed, "{}", e.event_id);
+            if borrowed
+                .outcomes
+                .iter()
+                .filter(|(_, o)| matches!(o, Outcome::Forward(_)))
+                .count()
+                == 2
+            {
+                forwarded_twice += 1;
+            }
+        }
+    }
+    assert!(
+        forwarded_twice > 1000,
+        "both purposes forward often: {forwarded_twice}"
+    );
+}
