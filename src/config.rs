@@ -24,6 +24,9 @@ use std::path::Path;
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "CDR_PURPOSE_FILTER_";
 const ENV_PROPERTIES_PREFIX: &str = "CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__";
+/// Variables with the prefix that are the command line's, not configuration keys
+/// (`--log`'s).
+const ENV_NOT_KEYS: &[&str] = &["CDR_PURPOSE_FILTER_LOG"];
 
 /// The configuration as written (after defaults and environment overrides).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -334,7 +337,10 @@ impl EnvOverrides {
     fn new(env: &[(String, String)]) -> EnvOverrides {
         let mut root = Dict::new();
         for (k, v) in env {
-            if !k.starts_with(ENV_PREFIX) || k.starts_with(ENV_PROPERTIES_PREFIX) {
+            if !k.starts_with(ENV_PREFIX)
+                || k.starts_with(ENV_PROPERTIES_PREFIX)
+                || ENV_NOT_KEYS.contains(&k.as_str())
+            {
                 continue;
             }
             let path: Vec<String> = k[ENV_PREFIX.len()..]

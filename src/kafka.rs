@@ -63,6 +63,30 @@ pub struct Health {
     /// True when the output topics were last found compliant (or `topics.mode = "off"`).
     /// Set by `topics`.
     pub topics_verified: AtomicBool,
+    /// The last TLS or SASL failure librdkafka reported (wrong CA, bad certificate or
+    /// password): a configuration problem, not an outage. It makes a start that never
+    /// reached a broker stop with that reason instead of retrying forever.
+    pub transport_security_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Health {
+    /// The last TLS or SASL failure, if any.
+    pub fn transport_security_error(&self) -> Option<String> {
+        self.transport_security_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A TLS or SASL failure while connecting: the configuration's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to Kafka securely: {reason}; check kafka.properties (security.protocol, ssl.ca.location, certificates, keys, sasl.*)")]
+pub struct TransportSecurityError {
+    /// librdkafka's reason: the handshake or authentication failure, no secret.
+    pub reason: String,
+    #[source]
+    pub source: Option<anyhow::Error>,
 }
 
 /// The context of every client: logs librdkafka's messages through `tracing`, tracks
@@ -97,7 +121,18 @@ impl ClientContext for Context {
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::AllBrokersDown)
         );
-        if all_down {
+        if is_transport_security(error.rdkafka_error_code(), reason) {
+            // Every reconnect repeats it: logged when it changes, not each time.
+            let mut last = self
+                .health
+                .transport_security_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.as_deref() != Some(reason) {
+                tracing::error!("TLS/SASL failure: {reason}");
+                *last = Some(reason.to_string());
+            }
+        } else if all_down {
             if !self.health.brokers_down.swap(true, Ordering::SeqCst) {
                 tracing::error!(
                     "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff"
@@ -116,8 +151,79 @@ impl ClientContext for Context {
         crate::telemetry::kafka_statistics(&statistics);
         if statistics.brokers.values().any(|b| b.state == "UP") {
             self.broker_answered();
+            // A broker answered over the configured transport: whatever TLS/SASL failure
+            // came before is over.
+            *self
+                .health
+                .transport_security_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
         }
     }
+}
+
+/// Connects once, before the admin client and the pipeline, so that a TLS or SASL
+/// failure (a wrong CA, a bad certificate or password) stops the start with its reason.
+/// It uses a producer because its polling thread serves librdkafka's error callbacks;
+/// the admin client's does not, so its own failures come without a reason. An
+/// unreachable broker is not an error here: the callers wait for it.
+pub async fn check_transport(
+    settings: &Settings,
+    context: &Context,
+) -> Result<(), TransportSecurityError> {
+    use rdkafka::producer::{FutureProducer, Producer};
+    let Ok(producer) =
+        base_config(settings).create_with_context::<_, FutureProducer<Context>>(context.clone())
+    else {
+        // A configuration librdkafka refuses is reported by the clients that follow.
+        return Ok(());
+    };
+    let probe = tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(None, std::time::Duration::from_secs(10))
+            .map(|_| ())
+    });
+    tokio::pin!(probe);
+    let refused = |reason| TransportSecurityError {
+        reason,
+        source: None,
+    };
+    loop {
+        tokio::select! {
+            result = &mut probe => {
+                return match (result, context.health.transport_security_error()) {
+                    (Ok(Err(_)), Some(reason)) => Err(refused(reason)),
+                    _ => Ok(()),
+                };
+            }
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                if let Some(reason) = context.health.transport_security_error() {
+                    return Err(refused(reason));
+                }
+            }
+        }
+    }
+}
+
+/// A TLS or SASL failure: by its code, or by librdkafka's reason for a connection that
+/// failed in the handshake (reported as a transport failure).
+fn is_transport_security(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+    ) || [
+        "SSL handshake failed",
+        "certificate verify failed",
+        "SASL authentication error",
+        "Authentication failed",
+    ]
+    .iter()
+    .any(|s| reason.contains(s))
 }
 
 impl Context {

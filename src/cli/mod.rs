@@ -200,8 +200,13 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
             )
             || matches!(
                 c.downcast_ref::<crate::pipeline::PipelineError>(),
-                Some(crate::pipeline::PipelineError::ClientConfig(_))
+                Some(
+                    crate::pipeline::PipelineError::ClientConfig(_)
+                        | crate::pipeline::PipelineError::TransportSecurity(_)
+                )
             )
+            || c.downcast_ref::<crate::kafka::TransportSecurityError>()
+                .is_some()
     });
     if usage {
         2
@@ -234,6 +239,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::install();
     let context = crate::kafka::Context::default();
+    let health = context.health.clone();
     // Metrics and probes first: /healthz answers while topics are prepared, and the
     // recorder is in place before the first event is counted.
     let handle = crate::telemetry::install()?;
@@ -247,6 +253,7 @@ async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Re
     )
     .await?;
     let result = async {
+        crate::kafka::check_transport(&settings, &context).await?;
         crate::topics::prepare(&settings, context.clone()).await?;
         let settings = std::sync::Arc::new(settings);
         tokio::spawn(crate::topics::watch(
@@ -273,7 +280,29 @@ async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Re
     // The last scrape can still see the final counts while the pipeline drained.
     stop_server.cancel();
     let _ = server.await;
-    result
+    // A start that failed after TLS or SASL failed (a topic check timing out on a wrong
+    // CA, say) says so, rather than "broker transport failure".
+    match (result, health.transport_security_error()) {
+        (Err(e), Some(reason)) if !is_transport_security(&e) => {
+            Err(crate::kafka::TransportSecurityError {
+                reason,
+                source: Some(e),
+            }
+            .into())
+        }
+        (result, _) => result,
+    }
+}
+
+fn is_transport_security(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::kafka::TransportSecurityError>()
+            .is_some()
+            || matches!(
+                c.downcast_ref::<crate::pipeline::PipelineError>(),
+                Some(crate::pipeline::PipelineError::TransportSecurity(_))
+            )
+    })
 }
 
 pub fn init_tracing(cli: &Cli) {

@@ -207,3 +207,48 @@ fn an_unknown_environment_key_is_an_error_naming_the_variable() {
     assert!(msg.contains("tll"), "{msg}");
     assert!(msg.contains("environment variable"), "{msg}");
 }
+
+#[test]
+fn the_log_variable_of_the_command_line_is_not_a_configuration_key() {
+    let raw = parse(BOTH, &env(&[("CDR_PURPOSE_FILTER_LOG", "debug")])).unwrap();
+    assert!(Settings::validate(raw).is_ok());
+}
+
+#[test]
+fn secrets_come_from_the_environment_or_a_file_and_are_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let lookup = |n: &str| (n == "SASL_PW").then(|| "from-the-env".to_string());
+    assert_eq!(
+        resolve_reference("${env:SASL_PW}", lookup),
+        Ok(Some("from-the-env".into()))
+    );
+    assert_eq!(
+        resolve_reference(&format!("${{file:{}}}", file.display()), lookup),
+        Ok(Some("from-a-file".into())),
+        "the trailing newline is removed"
+    );
+    assert_eq!(resolve_reference("plain", lookup), Ok(None));
+    let e = resolve_reference("${env:MISSING_PW}", lookup).unwrap_err();
+    assert!(e.contains("MISSING_PW"), "{e}");
+    let e = resolve_reference("${file:/nonexistent/pw}", lookup).unwrap_err();
+    assert!(e.contains("/nonexistent/pw"), "{e}");
+    assert!(resolve_reference("${vault:x}", lookup).is_err());
+
+    let toml = format!(
+        "{BOTH}\n[kafka.properties]\n\"sasl.password\" = \"${{file:{}}}\"\n",
+        file.display()
+    );
+    let s = Settings::validate(parse(&toml, &[]).unwrap()).unwrap();
+    assert_eq!(s.kafka.properties["sasl.password"], "from-a-file");
+    let shown = s.effective_toml();
+    assert!(!shown.contains("from-a-file"), "{shown}");
+    let toml = format!(
+        "{BOTH}\n[kafka.properties]\n\"sasl.password\" = \"${{env:CDR_TEST_SURELY_UNSET_PW}}\"\n"
+    );
+    let e = Settings::validate(parse(&toml, &[]).unwrap()).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("kafka.properties.\"sasl.password\""), "{msg}");
+    assert!(msg.contains("CDR_TEST_SURELY_UNSET_PW"), "{msg}");
+}

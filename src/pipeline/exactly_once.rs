@@ -203,7 +203,7 @@ pub(super) async fn run(
 ) -> Result<(), PipelineError> {
     let consumer = Arc::new(consumer(&settings, context.clone())?);
     let producer = producer(&settings, context.clone())?;
-    if !wait_for_brokers(&consumer, &shutdown).await {
+    if !wait_for_brokers(&consumer, &shutdown).await? {
         return Ok(());
     }
     blocking(|| producer.init_transactions(TXN_TIMEOUT)).map_err(PipelineError::Transactions)?;

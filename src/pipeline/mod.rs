@@ -46,6 +46,9 @@ pub enum PipelineError {
     Commit(#[source] KafkaError),
     #[error("Kafka transactions failed (delivery.guarantee = \"exactly-once\" needs a broker that supports them)")]
     Transactions(#[source] KafkaError),
+    /// No broker was ever reached and TLS or SASL failed: the configuration's to fix.
+    #[error(transparent)]
+    TransportSecurity(#[from] kafka::TransportSecurityError),
 }
 
 /// Builds the consumer: manual offset store, commits of stored offsets only.
@@ -358,11 +361,12 @@ impl Run {
 }
 
 /// Waits until a broker answers a metadata request, retrying with backoff; false when
-/// shutdown came first.
+/// shutdown came first. A TLS or SASL failure (wrong CA, bad password) is not retried:
+/// it is an error, for the configuration to be fixed.
 pub async fn wait_for_brokers(
     consumer: &Arc<StreamConsumer<Context>>,
     shutdown: &CancellationToken,
-) -> bool {
+) -> Result<bool, PipelineError> {
     let mut attempt: u32 = 0;
     loop {
         let c = consumer.clone();
@@ -375,9 +379,16 @@ pub async fn wait_for_brokers(
         match result {
             Ok(n) => {
                 tracing::info!(brokers = n, "connected to the Kafka cluster");
-                return true;
+                return Ok(true);
             }
             Err(e) => {
+                if let Some(reason) = consumer.context().health.transport_security_error() {
+                    return Err(kafka::TransportSecurityError {
+                        reason,
+                        source: Some(e.into()),
+                    }
+                    .into());
+                }
                 attempt += 1;
                 let wait = backoff(attempt + 2);
                 tracing::warn!(
@@ -385,7 +396,7 @@ pub async fn wait_for_brokers(
                     "Kafka cluster unreachable: {e}; retrying in {wait:?}"
                 );
                 tokio::select! {
-                    _ = shutdown.cancelled() => return false,
+                    _ = shutdown.cancelled() => return Ok(false),
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
@@ -418,7 +429,7 @@ pub async fn run_with(
     let settings = &*settings;
     let consumer = Arc::new(consumer(settings, context.clone())?);
     let producer = Arc::new(producer(settings, context.clone())?);
-    if !wait_for_brokers(&consumer, &shutdown).await {
+    if !wait_for_brokers(&consumer, &shutdown).await? {
         return Ok(());
     }
     let topics: Vec<&str> = settings.input_topics.iter().map(String::as_str).collect();
