@@ -518,8 +518,8 @@ impl OwnBroker {
                 "RUST_LOG",
                 std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(log).unwrap())
             .spawn()
             .expect("start tansu (scripts/test-broker.sh start installs it)");
         let broker = OwnBroker {
@@ -602,4 +602,68 @@ pub fn check_at_least_once(
         }
     }
     (records.len(), duplicates, missing)
+}
+
+/// Reads a topic from the beginning until every key of `want` was seen (duplicates
+/// included: at least once may replay), then for one more second of quiet; or until
+/// `limit` passes, or nothing new arrived for a minute. Counting records is not enough when there are duplicates.
+pub fn read_keys(topic: &str, want: &BTreeSet<String>, limit: Duration) -> Vec<Output> {
+    let consumer: BaseConsumer = client_config()
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions_of(&consumer, topic) {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut missing: BTreeSet<&String> = want.iter().collect();
+    let deadline = Instant::now() + limit;
+    let mut last_new = Instant::now();
+    while Instant::now() < deadline {
+        if missing.is_empty() && last_new.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        // Nothing new for a minute: whatever is missing is not coming.
+        if last_new.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                last_new = Instant::now();
+                let key = m.key().map(<[u8]>::to_vec);
+                if let Some(k) = &key {
+                    missing.remove(&String::from_utf8_lossy(k).into_owned());
+                }
+                out.push(Output {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    key,
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    timestamp: m.timestamp().to_millis(),
+                    headers: m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|x| {
+                                    (
+                                        x.key.to_string(),
+                                        String::from_utf8_lossy(x.value.unwrap_or_default())
+                                            .into_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
 }
