@@ -132,7 +132,7 @@ def main():
         ("json-integer-overflow.json", json.dumps({"eventId": "hostile-jbig", "eventTime": "2026-11-28T10:00:00Z", "timing": {"durationMs": "18446744073709551616"}}).encode(), "undecodable"),
         ("json-port-overflow.json", json.dumps({"eventId": "hostile-jport", "eventTime": "2026-11-28T10:00:00Z", "calling": {"number": MSISDN, "port": 4294967296}}).encode(), "undecodable"),
         ("json-float-as-integer.json", json.dumps({"eventId": "hostile-jfloat", "eventTime": "2026-11-28T10:00:00Z", "timing": {"durationMs": 1.5}}).encode(), "undecodable"),
-        ("json-nan-coordinates.json", json.dumps({"eventId": "hostile-nan", "eventTime": "2026-11-28T10:00:00Z", "eventType": "VOICE_CALL", "location": {"latitude": "NaN", "longitude": "-Infinity"}, "served": {"msisdn": MSISDN}}).encode(), "accepted"),
+        ("json-nan-coordinates.json", json.dumps({"eventId": "hostile-nan", "eventTime": "2026-11-28T10:00:00Z", "eventType": "VOICE_CALL", "location": {"latitude": "NaN", "longitude": "-Infinity"}, "served": {"msisdn": MSISDN}, "charging": {"chargeable": True}}).encode(), "accepted"),
         ("json-nulls.json", json.dumps({"eventId": "hostile-nulls", "eventTime": "2026-11-28T10:00:00Z", "served": None, "content": None, "extensions": None}).encode(), "undecodable"),
         ("json-bom.json", b"\xef\xbb\xbf" + json.dumps({"eventId": "hostile-bom", "served": {"msisdn": MSISDN}}).encode(), "undecodable"),
         ("json-huge-strings.json", json.dumps({"eventId": "hostile-huge", "eventTime": "2026-11-28T10:00:00Z", "eventType": "SMS", "direction": "ORIGINATING", "served": {"msisdn": MSISDN, "imsi": IMSI}, "content": {"smsText": SMS + "x" * 200000}, "extensions": {"k" * 1000: "v" * 100000}}).encode(), "accepted"),

@@ -68,6 +68,23 @@ pub fn encode_event(
             event.encode(buf).expect("a Vec grows to fit any message");
             Ok(())
         }
+        // A NaN or infinite coordinate (protobuf and JSON input both carry them) would be
+        // written as `null`: not proto3 JSON ("NaN", "Infinity"), and a different value
+        // to a reader. Refused like the other values JSON cannot express (found by
+        // fuzzing: the JSON output did not read back).
+        OutputFormat::Json
+            if event
+                .location
+                .as_ref()
+                .is_some_and(|l| !l.latitude.is_finite() || !l.longitude.is_finite()) =>
+        {
+            Err(EncodeError {
+                format: "JSON",
+                reason: "a location coordinate is NaN or infinite, which this JSON encoder \
+                         cannot write"
+                    .into(),
+            })
+        }
         // serde's message names the problem (an invalid variant, a timestamp out of
         // range); the values concerned are enum numbers and dates, not personal data.
         OutputFormat::Json => serde_json::to_writer(&mut *buf, event).map_err(|e| EncodeError {
