@@ -36,6 +36,34 @@ pub fn with_statistics(c: &mut ClientConfig) {
     }
 }
 
+/// The consumer settings both delivery guarantees share: the user's properties, the
+/// group, statistics, and `auto.offset.reset=earliest` unless the user chose otherwise.
+pub fn consumer_config(settings: &Settings) -> ClientConfig {
+    let mut c = base_config(settings);
+    for (k, v) in &settings.kafka.consumer_properties {
+        c.set(k, v);
+    }
+    c.set("group.id", &settings.kafka.group_id)
+        .set("enable.auto.offset.store", "false");
+    with_statistics(&mut c);
+    if c.get("auto.offset.reset").is_none() {
+        c.set("auto.offset.reset", "earliest");
+    }
+    c
+}
+
+/// The producer settings both delivery guarantees share: the user's properties, an
+/// idempotent producer, statistics.
+pub fn producer_config(settings: &Settings) -> ClientConfig {
+    let mut c = base_config(settings);
+    for (k, v) in &settings.kafka.producer_properties {
+        c.set(k, v);
+    }
+    c.set("enable.idempotence", "true");
+    with_statistics(&mut c);
+    c
+}
+
 /// A printable view of a client configuration, secrets masked.
 pub fn describe(config: &ClientConfig) -> String {
     let mut items: Vec<_> = config

@@ -31,19 +31,10 @@ fn consumer(
     settings: &Settings,
     context: Context,
 ) -> Result<StreamConsumer<Context>, PipelineError> {
-    let mut c = kafka::base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
-        c.set(k, v);
-    }
-    c.set("group.id", &settings.kafka.group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
+    let mut c = kafka::consumer_config(settings);
+    c.set("enable.auto.commit", "false")
         // Never read an upstream producer's aborted records.
         .set("isolation.level", "read_committed");
-    kafka::with_statistics(&mut c);
-    if c.get("auto.offset.reset").is_none() {
-        c.set("auto.offset.reset", "earliest");
-    }
     c.create_with_context(context)
         .map_err(PipelineError::ClientConfig)
 }
@@ -52,13 +43,8 @@ fn producer(
     settings: &Settings,
     context: Context,
 ) -> Result<FutureProducer<Context>, PipelineError> {
-    let mut c = kafka::base_config(settings);
-    for (k, v) in &settings.kafka.producer_properties {
-        c.set(k, v);
-    }
-    c.set("enable.idempotence", "true")
-        .set("transactional.id", &settings.transactional_id);
-    kafka::with_statistics(&mut c);
+    let mut c = kafka::producer_config(settings);
+    c.set("transactional.id", &settings.transactional_id);
     c.create_with_context(context)
         .map_err(PipelineError::ClientConfig)
 }

@@ -56,17 +56,8 @@ pub fn consumer(
     settings: &Settings,
     context: Context,
 ) -> Result<StreamConsumer<Context>, PipelineError> {
-    let mut c = kafka::base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
-        c.set(k, v);
-    }
-    c.set("group.id", &settings.kafka.group_id)
-        .set("enable.auto.commit", "true")
-        .set("enable.auto.offset.store", "false");
-    kafka::with_statistics(&mut c);
-    if c.get("auto.offset.reset").is_none() {
-        c.set("auto.offset.reset", "earliest");
-    }
+    let mut c = kafka::consumer_config(settings);
+    c.set("enable.auto.commit", "true");
     // Bounded memory: librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB
     // keeps the fetch pipeline full at these record sizes.
     if c.get("queued.max.messages.kbytes").is_none() {
@@ -83,12 +74,7 @@ pub fn producer(
     settings: &Settings,
     context: Context,
 ) -> Result<FutureProducer<Context>, PipelineError> {
-    let mut c = kafka::base_config(settings);
-    for (k, v) in &settings.kafka.producer_properties {
-        c.set(k, v);
-    }
-    c.set("enable.idempotence", "true");
-    kafka::with_statistics(&mut c);
+    let mut c = kafka::producer_config(settings);
     if c.get("message.timeout.ms").is_none() {
         c.set("message.timeout.ms", "0");
     }
