@@ -178,12 +178,10 @@ fn partitions_of(consumer: &BaseConsumer, topic: &str) -> i32 {
     }
 }
 
-/// Reads a topic from the beginning until `want` records are read, or until nothing
-/// new arrives for `idle` after the count is reached or `limit` passes. Counts records:
-/// this broker's watermarks are not to be trusted on multi-partition topics.
-pub fn read_all(topic: &str, want: usize, limit: Duration) -> Vec<Output> {
+/// A consumer of a new group assigned every partition of `topic` from the beginning.
+fn from_beginning(topic: &str, group_prefix: &str) -> BaseConsumer {
     let consumer: BaseConsumer = client_config()
-        .set("group.id", unique("reader"))
+        .set("group.id", unique(group_prefix))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
         .create()
@@ -194,6 +192,39 @@ pub fn read_all(topic: &str, want: usize, limit: Duration) -> Vec<Output> {
             .unwrap();
     }
     consumer.assign(&tpl).unwrap();
+    consumer
+}
+
+impl Output {
+    fn of(m: &rdkafka::message::BorrowedMessage<'_>) -> Output {
+        Output {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            timestamp: m.timestamp().to_millis(),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_string(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Reads a topic from the beginning until `want` records are read, or until nothing
+/// new arrives for `idle` after the count is reached or `limit` passes. Counts records:
+/// this broker's watermarks are not to be trusted on multi-partition topics.
+pub fn read_all(topic: &str, want: usize, limit: Duration) -> Vec<Output> {
+    let consumer = from_beginning(topic, "reader");
     let mut out = Vec::new();
     let deadline = Instant::now() + limit;
     let mut last_new = Instant::now();
@@ -204,27 +235,7 @@ pub fn read_all(topic: &str, want: usize, limit: Duration) -> Vec<Output> {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_new = Instant::now();
-                out.push(Output {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                    timestamp: m.timestamp().to_millis(),
-                    headers: m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|x| {
-                                    (
-                                        x.key.to_string(),
-                                        String::from_utf8_lossy(x.value.unwrap_or_default())
-                                            .into_owned(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                });
+                out.push(Output::of(&m));
             }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
@@ -235,18 +246,7 @@ pub fn read_all(topic: &str, want: usize, limit: Duration) -> Vec<Output> {
 
 /// True as soon as `n` records can be read from a topic (within `limit`).
 pub fn wait_for_records(topic: &str, n: usize, limit: Duration) -> bool {
-    let consumer: BaseConsumer = client_config()
-        .set("group.id", unique("waiter"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions_of(&consumer, topic) {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
+    let consumer = from_beginning(topic, "waiter");
     let deadline = Instant::now() + limit;
     let mut seen = 0;
     while seen < n && Instant::now() < deadline {
@@ -615,18 +615,7 @@ pub fn check_at_least_once(
 /// included: at least once may replay), then for one more second of quiet; or until
 /// `limit` passes, or nothing new arrived for a minute. Counting records is not enough when there are duplicates.
 pub fn read_keys(topic: &str, want: &BTreeSet<String>, limit: Duration) -> Vec<Output> {
-    let consumer: BaseConsumer = client_config()
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions_of(&consumer, topic) {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
+    let consumer = from_beginning(topic, "reader");
     let mut out = Vec::new();
     let mut missing: BTreeSet<&String> = want.iter().collect();
     let deadline = Instant::now() + limit;
@@ -642,31 +631,11 @@ pub fn read_keys(topic: &str, want: &BTreeSet<String>, limit: Duration) -> Vec<O
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_new = Instant::now();
-                let key = m.key().map(<[u8]>::to_vec);
-                if let Some(k) = &key {
+                let out_record = Output::of(&m);
+                if let Some(k) = &out_record.key {
                     missing.remove(&String::from_utf8_lossy(k).into_owned());
                 }
-                out.push(Output {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    key,
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                    timestamp: m.timestamp().to_millis(),
-                    headers: m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|x| {
-                                    (
-                                        x.key.to_string(),
-                                        String::from_utf8_lossy(x.value.unwrap_or_default())
-                                            .into_owned(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                });
+                out.push(out_record);
             }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}
