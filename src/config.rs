@@ -8,7 +8,7 @@
 
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
-use crate::expiry::{self, Ttl};
+use crate::expiry::{self, LegalTime, Ttl};
 use crate::policy::{self, table, LegalPurpose, Policy, PurposePolicy};
 use crate::schema::Purpose;
 use chrono::Duration;
@@ -107,7 +107,7 @@ pub struct PurposeSection {
     /// Output topic; defaults to `cdr.<purpose>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
-    /// Retention; defaults to the shortest legal period (`365d`, `89d`).
+    /// Retention; defaults to the legal limit as a calendar unit (`12mo`, `3mo`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
     /// Fields (or whole groups) removed on top of the legal table.
@@ -233,6 +233,10 @@ impl Default for MetricsSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySection {
+    /// The version of R10-14: `R10-14/2021` (in force) or `R10-14/2012` (historical).
+    pub version: String,
+    /// The legal time zone calendar limits are also counted in (IANA name).
+    pub time_zone: String,
     /// How far in the future an `event_time` may be before the event is refused.
     pub max_clock_skew: String,
 }
@@ -240,6 +244,8 @@ pub struct PolicySection {
 impl Default for PolicySection {
     fn default() -> Self {
         PolicySection {
+            version: policy::Version::IN_FORCE.name().into(),
+            time_zone: LegalTime::PARIS.name().into(),
             max_clock_skew: "5m".into(),
         }
     }
@@ -551,21 +557,40 @@ impl Settings {
             problem("dead_letter.topic", e);
         }
 
+        let version = match policy::Version::parse(&raw.policy.version) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                problem("policy.version", e.to_string());
+                None
+            }
+        };
+        let legal_time = match LegalTime::parse(&raw.policy.time_zone) {
+            Ok(z) => Some(z),
+            Err(e) => {
+                problem("policy.time_zone", e.to_string());
+                None
+            }
+        };
+        // Checks that need them read the defaults when they are refused (already reported).
+        let table_version = version.unwrap_or(policy::Version::IN_FORCE);
+        let legal = legal_time.unwrap_or_default();
+
         let mut effective = raw.clone();
         let mut purposes = Vec::new();
         let mut compiled = Vec::new();
+        // Default ttls are the calendar units: they fit the limit in every legal time zone.
         let sections = [
             (
                 policy::BILLING,
                 raw.purposes.billing.as_ref(),
                 "cdr.billing",
-                365,
+                "12mo",
             ),
             (
                 policy::SECURITY,
                 raw.purposes.security.as_ref(),
                 "cdr.security",
-                89,
+                "3mo",
             ),
         ];
         if sections.iter().all(|(_, s, _, _)| s.is_none()) {
@@ -575,9 +600,9 @@ impl Settings {
                     .into(),
             );
         }
-        for (legal, section, default_topic, default_days) in sections {
+        for (legal_purpose, section, default_topic, default_ttl) in sections {
             let Some(section) = section else { continue };
-            let name = legal.purpose.name();
+            let name = legal_purpose.purpose.name();
             let key = |k: &str| format!("purposes.{name}.{k}");
             let topic = section
                 .topic
@@ -586,31 +611,17 @@ impl Settings {
             if let Err(e) = check_topic_name(&topic) {
                 problem(&key("topic"), e);
             }
-            if raw.input.topics.contains(&topic) {
-                problem(
-                    &key("topic"),
-                    format!(
-                        "`{topic}` is also an input topic: the filter would read its own output"
-                    ),
-                );
-            }
-            if topic == raw.dead_letter.topic {
-                problem(
-                    &key("topic"),
-                    format!("`{topic}` is also the dead-letter topic"),
-                );
-            }
             let ttl_text = section
                 .ttl
                 .clone()
-                .unwrap_or_else(|| format!("{default_days}d"));
+                .unwrap_or_else(|| default_ttl.to_string());
             let ttl = match Ttl::parse(&ttl_text) {
-                Ok(ttl) => match expiry::check_ttl(ttl, legal.limit_months) {
+                Ok(ttl) => match expiry::check_ttl(ttl, legal_purpose.limit_months, legal) {
                     Ok(()) => Some(ttl),
                     Err(e) => {
                         problem(
                             &key("ttl"),
-                            format!("{e} ({} limit: {})", name, legal.legal_basis),
+                            format!("{e} ({} limit: {})", name, legal_purpose.legal_basis),
                         );
                         None
                     }
@@ -620,17 +631,29 @@ impl Settings {
                     None
                 }
             };
-            let removed = check_removals(legal, section, &mut problem);
-            check_keeps(legal, section, &removed, &mut problem);
+            let removed = check_removals(table_version, legal_purpose, section, &mut problem);
+            let kept = check_keeps(
+                table_version,
+                legal_purpose,
+                section,
+                &removed,
+                &mut problem,
+            );
             if let Some(ttl) = ttl {
                 purposes.push(PurposeSettings {
-                    purpose: legal.purpose,
+                    purpose: legal_purpose.purpose,
                     topic: topic.clone(),
                     ttl,
                 });
-                compiled.push(PurposePolicy::new(legal, ttl, removed));
+                compiled.push(PurposePolicy::new(
+                    table_version,
+                    legal_purpose,
+                    ttl,
+                    removed,
+                    kept,
+                ));
             }
-            let eff = match legal.purpose {
+            let eff = match legal_purpose.purpose {
                 Purpose::Billing => effective.purposes.billing.as_mut(),
                 _ => effective.purposes.security.as_mut(),
             };
@@ -639,13 +662,8 @@ impl Settings {
                 eff.ttl = Some(ttl_text);
             }
         }
-        if let (Some(b), Some(s)) = (&raw.purposes.billing, &raw.purposes.security) {
-            if b.topic.is_some() && b.topic == s.topic {
-                problem(
-                    "purposes.security.topic",
-                    "billing and security must write to different topics".into(),
-                );
-            }
+        for (key, reason) in topic_collisions(&raw) {
+            problem(&key, reason);
         }
 
         let metrics_listen = match raw.metrics.listen.parse::<SocketAddr>() {
@@ -748,7 +766,7 @@ impl Settings {
         .map(Ttl::Fixed);
         if let Some(Ttl::Fixed(dl)) = dead_letter_ttl {
             for p in &purposes {
-                if dl > Duration::milliseconds(crate::topics::ttl_ms(p.ttl)) {
+                if dl > p.ttl.shortest(legal) {
                     problem(
                         "dead_letter.ttl",
                         format!(
@@ -770,7 +788,7 @@ impl Settings {
                 .map(|p| {
                     (
                         format!("purposes.{}.ttl", p.purpose.name()),
-                        crate::topics::ttl_ms(p.ttl),
+                        crate::topics::ttl_ms(p.ttl, legal),
                     )
                 })
                 .chain(std::iter::once((
@@ -825,6 +843,8 @@ impl Settings {
             transaction_interval: transaction_interval.expect("checked"),
             metrics_listen: metrics_listen.expect("checked"),
             policy: Policy {
+                version: version.expect("checked"),
+                legal_time: legal_time.expect("checked"),
                 purposes: compiled,
                 max_clock_skew: max_clock_skew.expect("checked"),
             },
@@ -905,7 +925,51 @@ pub fn is_secret(name: &str) -> bool {
         || n.ends_with(".key")
 }
 
+/// Every pair of topics that would be the same topic: two purposes (billing records —
+/// location, IMEI, bill data — would reach security readers, and one retention would
+/// apply to both), a purpose and the dead-letter topic, an output and an input (the
+/// filter would read its own output). Effective names are compared, defaults included.
+fn topic_collisions(raw: &RawConfig) -> Vec<(String, String)> {
+    let mut named: Vec<(String, String)> = Vec::new();
+    for (purpose, section, default) in [
+        ("billing", raw.purposes.billing.as_ref(), "cdr.billing"),
+        ("security", raw.purposes.security.as_ref(), "cdr.security"),
+    ] {
+        if let Some(section) = section {
+            let topic = section.topic.clone().unwrap_or_else(|| default.into());
+            named.push((format!("purposes.{purpose}.topic"), topic));
+        }
+    }
+    named.push(("dead_letter.topic".into(), raw.dead_letter.topic.clone()));
+    let outputs = named.len();
+    for (i, t) in raw.input.topics.iter().enumerate() {
+        named.push((format!("input.topics[{i}]"), t.clone()));
+    }
+    let mut problems = Vec::new();
+    for (i, (key_a, topic_a)) in named.iter().enumerate().take(outputs) {
+        for (key_b, topic_b) in &named[i + 1..] {
+            if topic_a != topic_b {
+                continue;
+            }
+            let why = if key_b.starts_with("input.") {
+                "the filter would read its own output"
+            } else if key_b == "dead_letter.topic" {
+                "dead letters and filtered records must not share a topic or its retention"
+            } else {
+                "each purpose needs its own topic: one purpose's records would reach the other's \
+                 readers and share its retention"
+            };
+            problems.push((
+                key_a.clone(),
+                format!("`{topic_a}` is also {key_b}: {why}"),
+            ));
+        }
+    }
+    problems
+}
+
 fn check_removals(
+    version: policy::Version,
     legal: LegalPurpose,
     section: &PurposeSection,
     problem: &mut impl FnMut(&str, String),
@@ -914,7 +978,7 @@ fn check_removals(
     let mut removed = Vec::new();
     for (i, field) in section.remove.iter().enumerate() {
         let key = format!("purposes.{name}.remove[{i}]");
-        let rows = table::select(field);
+        let rows = version.select(field);
         if rows.is_empty() {
             problem(
                 &key,
@@ -942,16 +1006,22 @@ fn check_removals(
     removed
 }
 
+/// Checks `keep`: a field the text removes for this purpose is refused (a configuration
+/// narrows, never widens); an optional field (rule O) is turned on — the returned rows.
+/// Naming a field the table keeps anyway only documents the operator's expectation.
 fn check_keeps(
+    version: policy::Version,
     legal: LegalPurpose,
     section: &PurposeSection,
     removed: &[&'static table::FieldSpec],
     problem: &mut impl FnMut(&str, String),
-) {
+) -> Vec<&'static table::FieldSpec> {
     let name = legal.purpose.name();
+    let columns = policy::columns_of(legal.purpose);
+    let mut kept = Vec::new();
     for (i, field) in section.keep.iter().enumerate() {
         let key = format!("purposes.{name}.keep[{i}]");
-        let rows = table::select(field);
+        let rows = version.select(field);
         if rows.is_empty() {
             problem(
                 &key,
@@ -960,10 +1030,7 @@ fn check_keeps(
             continue;
         }
         for row in rows {
-            let columns = policy::columns_of(legal.purpose);
-            let allowed = columns
-                .iter()
-                .any(|c| row.cell(*c).rule != table::Rule::Remove);
+            let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
             if !allowed {
                 let basis = row.cell(columns[0]).basis;
                 problem(
@@ -972,14 +1039,21 @@ fn check_keeps(
                         "`{}` may not be kept for {name}: {basis} ({}). \
                          A configuration may narrow the table, never widen it",
                         row.path,
-                        table::POLICY_VERSION
+                        version.name()
                     ),
                 );
             } else if removed.iter().any(|r| r.path == row.path) {
                 problem(&key, format!("`{}` is both kept and removed", row.path));
+            } else if columns
+                .iter()
+                .any(|c| row.cell(*c).rule == table::Rule::Optional)
+                && !kept.iter().any(|k: &&table::FieldSpec| k.path == row.path)
+            {
+                kept.push(row);
             }
         }
     }
+    kept
 }
 
 impl fmt::Display for Problem {

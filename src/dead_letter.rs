@@ -7,7 +7,6 @@
 //! data. `payload` mode, an explicit opt-in, adds the raw payload as the value.
 
 use crate::config::DeadLetterMode;
-use crate::policy::table::POLICY_VERSION;
 use serde::Serialize;
 
 /// Headers of a dead-letter record.
@@ -33,14 +32,22 @@ pub struct Pointer {
 }
 
 impl Pointer {
-    pub fn new(topic: &str, partition: i32, offset: i64, reason: &str, message: String) -> Pointer {
+    /// A pointer; `policy_version` is the configured version's name (`R10-14/2021`).
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: &str,
+        message: String,
+        policy_version: &str,
+    ) -> Pointer {
         Pointer {
             source_topic: topic.to_string(),
             source_partition: partition,
             source_offset: offset,
             reason: reason.to_string(),
             message,
-            policy_version: POLICY_VERSION.to_string(),
+            policy_version: policy_version.to_string(),
             filter_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -71,7 +78,14 @@ mod tests {
 
     #[test]
     fn pointer_mode_never_carries_the_payload() {
-        let p = Pointer::new("cdr.raw", 3, 42, "undecodable", "not JSON".into());
+        let p = Pointer::new(
+            "cdr.raw",
+            3,
+            42,
+            "undecodable",
+            "not JSON".into(),
+            "R10-14/2021",
+        );
         let payload = b"{\"msisdn\": \"+33612345678\"}";
         let v = p.value(DeadLetterMode::Pointer, Some(payload));
         let text = String::from_utf8(v).unwrap();

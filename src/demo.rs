@@ -8,7 +8,7 @@ use crate::encode::{self, OutputFormat};
 use crate::gen::Generator;
 use crate::kafka::Context;
 use crate::pipeline;
-use crate::policy::table::FIELDS;
+use crate::policy::table;
 use crate::schema::{self, CdrEvent};
 use crate::telemetry::Stats;
 use chrono::{DateTime, Utc};
@@ -225,7 +225,7 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
             report.timestamp_mismatches += 1;
         }
         let removed = report.removed.entry(purpose.clone()).or_default();
-        for f in FIELDS {
+        for f in table::schema_rows() {
             if f.is_present(input) && !f.is_present(&out) {
                 *removed.entry(f.group()).or_default() += 1;
             }
@@ -263,7 +263,7 @@ impl DemoReport {
         let _ = writeln!(
             s,
             "cdr-purpose-filter demo — policy {}, {:?}, librdkafka mock cluster\n",
-            crate::policy::table::POLICY_VERSION,
+            crate::policy::Version::IN_FORCE.name(),
             self.guarantee.unwrap_or_default()
         );
         let _ = writeln!(

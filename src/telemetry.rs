@@ -7,7 +7,7 @@
 
 pub mod server;
 
-use crate::policy::table::{FIELDS, POLICY_VERSION};
+use crate::policy::table;
 use crate::policy::DropReason;
 use crate::schema::{self, CdrEvent, Purpose};
 use chrono::{DateTime, Utc};
@@ -65,13 +65,13 @@ const PROCESSING_BUCKETS: &[f64] = &[
 
 /// Installs the Prometheus recorder behind the `metrics` facade (once per process),
 /// describes every metric and sets the build-info gauge. The handle renders the scrape.
-pub fn install() -> Result<PrometheusHandle, BuildError> {
+pub fn install(policy_version: &'static str) -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(EVENT_AGE.into()), AGE_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(PROCESSING.into()), PROCESSING_BUCKETS)?
         .install_recorder()?;
     describe();
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "policy_version" => POLICY_VERSION)
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "policy_version" => policy_version)
         .set(1.0);
     Ok(handle)
 }
@@ -82,7 +82,7 @@ fn describe() {
         RECORDS_PRODUCED,
         "Output records handed to the producer, by purpose."
     );
-    describe_counter!(RECORDS_DROPPED, "Events a purpose did not take, by purpose and reason (not_billable, not_declared, expired; invalid and future_event_time are also dead-lettered).");
+    describe_counter!(RECORDS_DROPPED, "Events a purpose did not take, by purpose and reason (not_billable, not_declared, not_originated, expired; invalid and future_event_time are also dead-lettered).");
     describe_counter!(
         DEAD_LETTERS,
         "Records sent to the dead-letter topic, by reason."
@@ -142,12 +142,13 @@ fn describe() {
 
 /// Purposes and drop reasons as array indices, for the per-record counters.
 const PURPOSES: [Purpose; 2] = [Purpose::Billing, Purpose::Security];
-const REASONS: [&str; 5] = [
+const REASONS: [&str; 6] = [
     "invalid",
     "future_event_time",
     "expired",
     "not_billable",
     "not_declared",
+    "not_originated",
 ];
 
 fn purpose_index(p: Purpose) -> usize {
@@ -164,6 +165,7 @@ fn reason_index(r: DropReason) -> usize {
         DropReason::Expired => 2,
         DropReason::NotBillable => 3,
         DropReason::NotDeclared => 4,
+        DropReason::NotOriginated => 5,
     }
 }
 
@@ -175,7 +177,7 @@ pub struct Stats {
     /// Input records whose outputs are all acknowledged (offset storable).
     pub completed: AtomicU64,
     produced: [AtomicU64; 2],
-    dropped: [[AtomicU64; 5]; 2],
+    dropped: [[AtomicU64; 6]; 2],
     pub dead_letters: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -227,7 +229,7 @@ impl Stats {
 pub struct Hot {
     consumed: Vec<(String, [Counter; 3])>,
     produced: [Counter; 2],
-    dropped: [[Counter; 5]; 2],
+    dropped: [[Counter; 6]; 2],
     /// Per purpose: one counter per field group.
     fields_removed: [Vec<Counter>; 2],
     /// Per field group: the mask of its rows in the table (the table has < 64 rows).
@@ -247,12 +249,12 @@ impl Hot {
             })
             .collect();
         let per_purpose = |f: &dyn Fn(&'static str) -> Counter| [f("billing"), f("security")];
-        let mut groups: Vec<&'static str> = FIELDS.iter().map(|f| f.group()).collect();
+        let mut groups: Vec<&'static str> = table::schema_rows().iter().map(|f| f.group()).collect();
         groups.dedup();
         let group_masks = groups
             .iter()
             .map(|g| {
-                FIELDS
+                table::schema_rows()
                     .iter()
                     .enumerate()
                     .filter(|(_, f)| f.group() == *g)
@@ -337,10 +339,10 @@ impl Hot {
 /// Which rows of the table an event holds a value for, as a bit mask (bit i = row i).
 pub fn presence(event: &CdrEvent) -> u64 {
     debug_assert!(
-        FIELDS.len() <= 64,
+        table::schema_rows().len() <= 64,
         "the presence mask holds one bit per row"
     );
-    FIELDS.iter().enumerate().fold(
+    table::schema_rows().iter().enumerate().fold(
         0,
         |m, (i, f)| if f.is_present(event) { m | 1 << i } else { m },
     )
@@ -451,7 +453,7 @@ mod tests {
 
     #[test]
     fn the_presence_mask_has_a_bit_per_row() {
-        assert!(FIELDS.len() <= 64);
+        assert!(table::schema_rows().len() <= 64);
         let mut g = crate::gen::Generator::new(1, Utc::now());
         let e = g.full_event(
             crate::schema::EventType::Sms,
@@ -459,7 +461,7 @@ mod tests {
             Utc::now(),
         );
         let mask = presence(&e);
-        for (i, f) in FIELDS.iter().enumerate() {
+        for (i, f) in table::schema_rows().iter().enumerate() {
             assert_eq!(mask >> i & 1 == 1, f.is_present(&e), "{}", f.path);
         }
         assert_eq!(presence(&CdrEvent::default()), 0);

@@ -20,10 +20,13 @@ struct Summary {
 }
 
 impl Summary {
-    fn print(&self) {
+    fn print(&self, policy: &crate::policy::Policy) {
         let mut s = format!(
-            "dry-run: {} records read, {} undecodable",
-            self.events, self.undecodable
+            "dry-run: policy {} ({} legal time): {} records read, {} undecodable",
+            policy.version(),
+            policy.legal_time,
+            self.events,
+            self.undecodable
         );
         for ((purpose, outcome), n) in &self.outcomes {
             s.push_str(&format!("; {purpose} {outcome}: {n}"));
@@ -223,6 +226,6 @@ pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(anyhow::anyhow!("dry-run: reading input failed: {e}")),
     }
-    run.summary.print();
+    run.summary.print(run.policy);
     Ok(ExitCode::SUCCESS)
 }

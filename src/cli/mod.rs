@@ -117,10 +117,22 @@ pub enum PolicyCommand {
     Show {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
-        /// Show the policy of this configuration (operator removals, ttls) instead of the
-        /// legal table alone.
+        /// Show the policy of this configuration (version, operator removals and kept
+        /// optional fields, ttls, legal time zone) instead of the legal table alone.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The version of R10-14 to show: R10-14/2021 (in force, the default) or
+        /// R10-14/2012 (historical). With --config, the configuration's version.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// The fields and routing two versions differ in, with both legal references
+    /// (e.g. `policy diff R10-14/2012 R10-14/2021`).
+    Diff {
+        from: String,
+        to: String,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
 }
 
@@ -242,7 +254,7 @@ async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Re
     let health = context.health.clone();
     // Metrics and probes first: /healthz answers while topics are prepared, and the
     // recorder is in place before the first event is counted.
-    let handle = crate::telemetry::install()?;
+    let handle = crate::telemetry::install(settings.policy.version())?;
     let stop_server = tokio_util::sync::CancellationToken::new();
     let (_, server) = crate::telemetry::server::start(
         settings.metrics_listen,
@@ -326,17 +338,36 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::DryRun(args) => dry_run::run(args),
         Command::Policy {
-            command: PolicyCommand::Show { format, config },
+            command:
+                PolicyCommand::Show {
+                    format,
+                    config,
+                    version,
+                },
         } => {
             let settings = config.as_deref().map(config::load).transpose()?;
-            policy_show::run(format, settings.as_ref())
+            let version = policy_show::choose_version(version.as_deref(), settings.as_ref())?;
+            policy_show::run(format, version, settings.as_ref())
+        }
+        Command::Policy {
+            command: PolicyCommand::Diff { from, to, format },
+        } => {
+            let parse = |v: &str| {
+                crate::policy::Version::parse(v).map_err(|e| UsageError(e.to_string()))
+            };
+            policy_show::diff(format, parse(&from)?, parse(&to)?)
         }
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
             let settings = config::load(&config)?;
             print_stdout(&settings.effective_toml())?;
-            eprintln!("configuration {} is valid", config.display());
+            eprintln!(
+                "configuration {} is valid (policy {}, legal time {})",
+                config.display(),
+                settings.policy.version(),
+                settings.policy.legal_time
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => gen::run(args),

@@ -1,65 +1,91 @@
-//! `policy show`: the table in force, as the compliance team reads it.
+//! `policy show` and `policy diff`: the tables of R10-14 as the compliance team reads them.
+//!
+//! Both read the same data the filter does: a version's field table
+//! ([`Version::fields`]) and its routing ([`crate::policy::route_kind`]).
 
 use super::TableFormat;
 use crate::config::Settings;
-use crate::expiry;
-use crate::policy::table::{Column, Rule, FIELDS, POLICY_VERSION};
-use crate::policy::{LegalPurpose, PurposePolicy};
+use crate::expiry::{self, LegalTime};
+use crate::policy::table::{Column, Rule};
+use crate::policy::{route_kind, LegalPurpose, PurposePolicy, Version};
+use crate::schema::{Direction, EventType, Purpose};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-const TITLE: &str = "CPCE article R10-14, version in force 2012–2021 (refers to R10-13 I b, c, d)";
-
-/// The readings the policy makes, with their reasons.
-pub const READINGS: &[(&str, &str)] = &[
-    (
-        "Necessity (R10-14 III)",
-        "A record that bills nothing (a failed attempt, a zero-rated event, a registration or \
-         location update) is not necessary to billing and does not go to billing: billing takes \
-         only events whose charging.chargeable is true.",
-    ),
-    (
-        "Origin vs user in billing (R10-14 I, II)",
-        "Billing may keep the user and, for telephony, the recipients — not a third party who \
-         called the user. The calling party is kept for billing only when the record is about \
-         that caller (direction = ORIGINATING).",
-    ),
-    (
-        "Calendar limits (R10-14 III, IV)",
-        "\"Un an\" and \"trois mois\" are calendar periods counted from event_time: 365 or 366 \
-         days, 89 to 92 days. A ttl in days must fit the shortest period (365d, 89d); a record's \
-         expiry is never later than event_time + the calendar limit.",
-    ),
+/// Event types and directions routing distinguishes, in the contract's order.
+const EVENT_TYPES: [EventType; 5] = [
+    EventType::VoiceCall,
+    EventType::Sms,
+    EventType::DataSession,
+    EventType::SupplementaryService,
+    EventType::Signalling,
+];
+const DIRECTIONS: [Direction; 4] = [
+    Direction::Originating,
+    Direction::Terminating,
+    Direction::Forwarded,
+    Direction::None,
 ];
 
-/// The routing rules.
-pub const ROUTING: &[&str] = &[
-    "security takes every event type (R10-14 IV)",
-    "billing takes VOICE_CALL, SMS, DATA_SESSION and SUPPLEMENTARY_SERVICE events whose \
-     charging.chargeable is true; never SIGNALLING (R10-14 III, reading 1)",
-    "VOICE_CALL and SMS use the column \"Billing, telephony\" (R10-14 II); DATA_SESSION and \
-     SUPPLEMENTARY_SERVICE use \"Billing, other\" (R10-14 I)",
-    "declared_purposes, when present on an event, narrows the purposes it goes to",
+/// Rules that hold in every version, after the billing matrix.
+const ROUTING_COMMON: &[&str] = &[
+    "security takes every event type, in every direction (R10-14 IV)",
+    "billing never takes an event whose charging.chargeable is not true (necessity, R10-14 III: not_billable), nor SIGNALLING",
+    "VOICE_CALL, SMS and SUPPLEMENTARY_SERVICE use the column \"Billing, telephony\" (R10-14 II: supplementary services are services of telephony); DATA_SESSION uses \"Billing, other\"",
+    "declared_purposes, when present on an event, narrows the purposes it goes to (not_declared)",
     "content, extensions, unknown fields, the input key and input headers never reach any output (L34-1)",
 ];
 
-/// The purposes shown: the configured ones, or both at their legal limits.
-fn purposes(settings: Option<&Settings>) -> Vec<PurposePolicy> {
-    match settings {
-        Some(s) => s.policy.purposes.clone(),
-        None => crate::policy::Policy::legal_maximum().purposes,
+/// What billing does with a chargeable event of a type and direction, in words.
+fn billing_verdict(version: Version, t: EventType, d: Direction) -> String {
+    match route_kind(version, Purpose::Billing, t as i32, d as i32, true) {
+        Ok(c) => format!("taken ({})", c.title()),
+        Err(r) => format!("dropped ({})", r.as_str()),
     }
 }
 
-fn purpose_line(p: &PurposePolicy, configured: bool) -> String {
+fn billing_basis(version: Version, t: EventType, d: Direction) -> &'static str {
+    match route_kind(version, Purpose::Billing, t as i32, d as i32, true) {
+        Err(crate::policy::DropReason::NotOriginated) => {
+            "R10-14 I (2021): only when a subscriber is at the origin of the communication"
+        }
+        Err(_) => "R10-14 III: not necessary to billing",
+        Ok(_) if version.billing_needs_origin() => {
+            "R10-14 I (2021): a subscriber is at the origin (FORWARDED: the forwarding subscriber originates the forwarded leg; DATA_SESSION / SUPPLEMENTARY_SERVICE with no direction: the subscriber's device starts it)"
+        }
+        Ok(Column::BillingTelephony) => "R10-14 I, II, III (telephony)",
+        Ok(_) => "R10-14 I, III",
+    }
+}
+
+fn type_name(t: EventType) -> &'static str {
+    t.as_str_name()
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    d.as_str_name()
+}
+
+/// The purposes shown: the configured ones, or both at their legal limits.
+fn purposes(version: Version, settings: Option<&Settings>) -> Vec<PurposePolicy> {
+    match settings {
+        Some(s) => s.policy.purposes.clone(),
+        None => crate::policy::Policy::legal_maximum_of(version).purposes,
+    }
+}
+
+fn purpose_line(p: &PurposePolicy, legal: LegalTime, configured: bool) -> String {
     let l: LegalPurpose = p.legal;
+    let shortest = legal.shortest_period(l.limit_months);
     let mut s = format!(
-        "{} — {}, at most {} calendar months (a ttl in days: at most {}d)",
+        "{} — {}, at most {} calendar months counted from event_time in UTC and {} legal time, the earlier (a ttl in days or hours: at most {}, i.e. {}d)",
         l.purpose.name(),
         l.legal_basis,
         l.limit_months,
-        expiry::shortest_period_days(l.limit_months)
+        legal,
+        expiry::human(shortest),
+        shortest.num_days()
     );
     if configured {
         s.push_str(&format!("; configured ttl {}", p.ttl));
@@ -70,30 +96,72 @@ fn purpose_line(p: &PurposePolicy, configured: bool) -> String {
                 names.join(", ")
             ));
         }
+        if !p.kept.is_empty() {
+            let names: Vec<_> = p.kept.iter().map(|f| f.path).collect();
+            s.push_str(&format!(
+                "; optional fields kept by the operator: {}",
+                names.join(", ")
+            ));
+        }
     }
     s
 }
 
-/// The cell text in force: the table's rule, or the operator's removal.
+/// The cell text in force: the table's rule, or the operator's choice.
 fn cell_text(purposes: &[PurposePolicy], column: Column, path: &str, rule: Rule) -> String {
     let purpose = match column {
-        Column::Security => crate::schema::Purpose::Security,
-        _ => crate::schema::Purpose::Billing,
+        Column::Security => Purpose::Security,
+        _ => Purpose::Billing,
     };
     match purposes.iter().find(|p| p.legal.purpose == purpose) {
         None => format!("{} (purpose not configured)", rule.symbol()),
-        Some(p) if rule != Rule::Remove && !p.keeps(column, path) => "N (operator)".into(),
+        Some(p) if rule == Rule::Optional && p.keeps(column, path) => "Y (operator keeps)".into(),
+        Some(p) if matches!(rule, Rule::Keep | Rule::KeepIfCaller) && !p.keeps(column, path) => {
+            "N (operator)".into()
+        }
         Some(_) => rule.symbol().into(),
     }
 }
 
-pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::Result<ExitCode> {
-    let purposes = purposes(settings);
+/// Which version to show: `--version`, else the configuration's, else the one in force.
+pub(super) fn choose_version(
+    asked: Option<&str>,
+    settings: Option<&Settings>,
+) -> Result<Version, super::UsageError> {
+    let asked = asked
+        .map(Version::parse)
+        .transpose()
+        .map_err(|e| super::UsageError(format!("--version: {e}")))?;
+    match (asked, settings) {
+        (Some(v), Some(s)) if v != s.policy.version => Err(super::UsageError(format!(
+            "--version {v} differs from the configuration's policy.version {}",
+            s.policy.version
+        ))),
+        (Some(v), _) => Ok(v),
+        (None, Some(s)) => Ok(s.policy.version),
+        (None, None) => Ok(Version::IN_FORCE),
+    }
+}
+
+pub(super) fn run(
+    format: TableFormat,
+    version: Version,
+    settings: Option<&Settings>,
+) -> anyhow::Result<ExitCode> {
+    let purposes = purposes(version, settings);
+    let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
     let configured = settings.is_some();
+    let table = version.fields();
+    let readings = version.readings();
+    let in_force = if version == Version::IN_FORCE {
+        "the text in force"
+    } else {
+        "historical text"
+    };
     let mut out = String::new();
     match format {
         TableFormat::Json => {
-            let fields: Vec<_> = FIELDS
+            let fields: Vec<_> = table
                 .iter()
                 .map(|f| {
                     let mut row = json!({"field": f.path, "category": f.category, "required": f.required});
@@ -107,19 +175,34 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
                     Ok(row)
                 })
                 .collect::<Result<_, serde_json::Error>>()?;
+            let billing: Vec<_> = EVENT_TYPES
+                .iter()
+                .flat_map(|&t| DIRECTIONS.iter().map(move |&d| (t, d)))
+                .map(|(t, d)| {
+                    json!({
+                        "event_type": type_name(t), "direction": direction_name(d),
+                        "chargeable": billing_verdict(version, t, d),
+                        "basis": billing_basis(version, t, d),
+                    })
+                })
+                .collect();
             let doc = json!({
-                "policy_version": POLICY_VERSION,
-                "law": TITLE,
+                "policy_version": version.name(),
+                "in_force": version == Version::IN_FORCE,
+                "law": version.description(),
+                "time_zone": legal.name(),
                 "purposes": purposes.iter().map(|p| json!({
                     "purpose": p.legal.purpose.name(),
                     "legal_basis": p.legal.legal_basis,
                     "limit_months": p.legal.limit_months,
-                    "shortest_period_days": expiry::shortest_period_days(p.legal.limit_months),
+                    "shortest_period_seconds": legal.shortest_period(p.legal.limit_months).num_seconds(),
                     "ttl": p.ttl.to_string(),
                     "operator_removed": p.removed.iter().map(|f| f.path).collect::<Vec<_>>(),
+                    "operator_kept_optional": p.kept.iter().map(|f| f.path).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
-                "routing": ROUTING,
-                "readings": READINGS.iter().map(|(t, r)| json!({"reading": t, "reason": r})).collect::<Vec<_>>(),
+                "routing": ROUTING_COMMON,
+                "billing_routing": billing,
+                "readings": readings.iter().map(|(t, r)| json!({"reading": t, "reason": r})).collect::<Vec<_>>(),
                 "unlisted_fields": "removed for every purpose",
                 "fields": fields,
             });
@@ -128,30 +211,47 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
         TableFormat::Markdown => {
             writeln!(
                 out,
-                "# Policy {POLICY_VERSION}\n\n{TITLE}.\n\n## Purposes\n"
+                "# Policy {} ({in_force})\n\n{}.\n\n## Purposes\n",
+                version.name(),
+                version.description()
             )?;
             for p in &purposes {
-                writeln!(out, "- {}", purpose_line(p, configured))?;
+                writeln!(out, "- {}", purpose_line(p, legal, configured))?;
             }
             writeln!(out, "\n## Routing\n")?;
-            for r in ROUTING {
+            for r in ROUTING_COMMON {
                 writeln!(out, "- {r}")?;
             }
+            writeln!(
+                out,
+                "\nBilling, for a chargeable event:\n\n| Event type | Direction | Billing | Basis |\n|---|---|---|---|"
+            )?;
+            for t in EVENT_TYPES {
+                for d in DIRECTIONS {
+                    writeln!(
+                        out,
+                        "| {} | {} | {} | {} |",
+                        type_name(t),
+                        direction_name(d),
+                        billing_verdict(version, t, d),
+                        billing_basis(version, t, d)
+                    )?;
+                }
+            }
             writeln!(out, "\n## Readings\n")?;
-            for (i, (t, r)) in READINGS.iter().enumerate() {
+            for (i, (t, r)) in readings.iter().enumerate() {
                 writeln!(out, "{}. **{t}.** {r}", i + 1)?;
             }
             writeln!(
                 out,
-
-                "\n## Fields\n\nY = kept, N = removed. Every field not in this table is removed for every purpose.\n"
+                "\n## Fields\n\nY = kept, N = removed, O = optional (allowed by the text, removed unless the operator keeps it with `keep`), \"Y if about the caller\" = kept on a record about the calling party (ORIGINATING, or DATA_SESSION / SUPPLEMENTARY_SERVICE with no direction). Every field not in this table is removed for every purpose.\n"
             )?;
             writeln!(
                 out,
                 "| Field | Category | Billing, telephony | Billing, other | Security |"
             )?;
             writeln!(out, "|---|---|---|---|---|")?;
-            for f in FIELDS {
+            for f in table {
                 let cells: Vec<String> = Column::ALL
                     .iter()
                     .map(|&c| {
@@ -173,19 +273,24 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
             }
         }
         TableFormat::Table => {
-            writeln!(out, "Policy {POLICY_VERSION}: {TITLE}\n")?;
+            writeln!(
+                out,
+                "Policy {} ({in_force}): {}\n",
+                version.name(),
+                version.description()
+            )?;
             for p in &purposes {
-                writeln!(out, "  {}", purpose_line(p, configured))?;
+                writeln!(out, "  {}", purpose_line(p, legal, configured))?;
             }
             writeln!(out)?;
             let titles: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();
             writeln!(
                 out,
-                "{:<32} {:<14} {:<20} {:<20} {:<20} Legal reference",
+                "{:<32} {:<24} {:<22} {:<22} {:<22} Legal reference",
                 "Field", "Category", titles[0], titles[1], titles[2]
             )?;
-            writeln!(out, "{}", "-".repeat(140))?;
-            for f in FIELDS {
+            writeln!(out, "{}", "-".repeat(150))?;
+            for f in table {
                 let cells: Vec<String> = Column::ALL
                     .iter()
                     .map(|&c| cell_text(&purposes, c, f.path, f.cell(c).rule))
@@ -194,7 +299,7 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
                 bases.dedup();
                 writeln!(
                     out,
-                    "{:<32} {:<14} {:<20} {:<20} {:<20} {}",
+                    "{:<32} {:<24} {:<22} {:<22} {:<22} {}",
                     f.path,
                     f.category,
                     cells[0],
@@ -205,14 +310,117 @@ pub(super) fn run(format: TableFormat, settings: Option<&Settings>) -> anyhow::R
             }
             writeln!(
                 out,
-                "\nEvery field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.")?;
+                "\nY = kept, N = removed, O = optional (kept only with `keep`). Every field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.")?;
             writeln!(out, "\nRouting:")?;
-            for r in ROUTING {
+            for r in ROUTING_COMMON {
                 writeln!(out, "  - {r}")?;
             }
+            writeln!(out, "  Billing, for a chargeable event:")?;
+            for t in EVENT_TYPES {
+                for d in DIRECTIONS {
+                    writeln!(
+                        out,
+                        "    {:<22} {:<12} {}",
+                        type_name(t),
+                        direction_name(d),
+                        billing_verdict(version, t, d)
+                    )?;
+                }
+            }
             writeln!(out, "\nReadings:")?;
-            for (i, (t, r)) in READINGS.iter().enumerate() {
+            for (i, (t, r)) in readings.iter().enumerate() {
                 writeln!(out, "  {}. {t}: {r}", i + 1)?;
+            }
+        }
+    }
+    super::print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One difference between two versions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Difference {
+    /// `field` or `billing routing`.
+    pub kind: &'static str,
+    /// The field path, or `EVENT_TYPE DIRECTION`.
+    pub what: String,
+    /// The column title, or `Billing` for routing.
+    pub column: &'static str,
+    pub from: String,
+    pub from_basis: String,
+    pub to: String,
+    pub to_basis: String,
+}
+
+/// The rows and routing two versions differ in (legal references of both).
+pub fn differences(from: Version, to: Version) -> Vec<Difference> {
+    let mut diffs = Vec::new();
+    for (a, b) in from.fields().iter().zip(to.fields()) {
+        debug_assert_eq!(a.path, b.path);
+        for c in Column::ALL {
+            let (ca, cb) = (a.cell(c), b.cell(c));
+            if ca.rule != cb.rule {
+                diffs.push(Difference {
+                    kind: "field",
+                    what: a.path.to_string(),
+                    column: c.title(),
+                    from: ca.rule.symbol().to_string(),
+                    from_basis: ca.basis.to_string(),
+                    to: cb.rule.symbol().to_string(),
+                    to_basis: cb.basis.to_string(),
+                });
+            }
+        }
+    }
+    for t in EVENT_TYPES {
+        for d in DIRECTIONS {
+            let (va, vb) = (billing_verdict(from, t, d), billing_verdict(to, t, d));
+            if va != vb {
+                diffs.push(Difference {
+                    kind: "billing routing",
+                    what: format!("{} {}", type_name(t), direction_name(d)),
+                    column: "Billing",
+                    from: va,
+                    from_basis: billing_basis(from, t, d).to_string(),
+                    to: vb,
+                    to_basis: billing_basis(to, t, d).to_string(),
+                });
+            }
+        }
+    }
+    diffs
+}
+
+pub(super) fn diff(format: TableFormat, from: Version, to: Version) -> anyhow::Result<ExitCode> {
+    let diffs = differences(from, to);
+    let mut out = String::new();
+    match format {
+        TableFormat::Json => {
+            let doc = json!({"from": from.name(), "to": to.name(), "differences": diffs});
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        TableFormat::Markdown => {
+            writeln!(
+                out,
+                "# Policy {from} → {to}: {} differences\n\n| What | Column | {from} | {to} |\n|---|---|---|---|",
+                diffs.len()
+            )?;
+            for d in &diffs {
+                writeln!(
+                    out,
+                    "| `{}` | {} | {} — {} | {} — {} |",
+                    d.what, d.column, d.from, d.from_basis, d.to, d.to_basis
+                )?;
+            }
+        }
+        TableFormat::Table => {
+            writeln!(out, "Policy {from} → {to}: {} differences\n", diffs.len())?;
+            for d in &diffs {
+                writeln!(
+                    out,
+                    "{:<34} {:<20} {} → {}\n{:<55} {from}: {}\n{:<55} {to}: {}",
+                    d.what, d.column, d.from, d.to, "", d.from_basis, "", d.to_basis
+                )?;
             }
         }
     }

@@ -105,6 +105,7 @@ impl Transform {
             source.offset,
             reason,
             message,
+            self.settings.policy.version(),
         );
         telemetry::dead_lettered(
             stats,

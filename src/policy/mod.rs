@@ -3,14 +3,18 @@
 //! `Policy::apply(event, now)` decides, for each configured purpose, whether the event is
 //! forwarded (and builds the output record: key, timestamp, expiry, legal basis, and the
 //! event reduced to the fields that purpose may keep) or dropped, with a reason.
-//! The table it reads is [`table::FIELDS`].
+//! The table it reads is the configured version's ([`Version::fields`]), and its routing is
+//! [`route`].
 
 pub mod table;
+pub mod version;
 
-use crate::expiry::{self, Ttl};
+pub use version::Version;
+
+use crate::expiry::{self, LegalTime, Ttl};
 use crate::schema::{self, CdrEvent, Direction, EventType, Purpose, Retention};
 use chrono::{DateTime, Datelike, Duration, Utc};
-use table::{Column, FieldSpec, Rule, FIELDS, POLICY_VERSION};
+use table::{Column, FieldSpec, Rule};
 
 /// The legal definition of a purpose: its limit and its basis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,9 @@ pub enum DropReason {
     NotBillable,
     /// `declared_purposes` does not name this purpose.
     NotDeclared,
+    /// Billing under R10-14/2021 only: a subscriber of the operator did not originate the
+    /// communication (TERMINATING, or voice/SMS with no direction).
+    NotOriginated,
 }
 
 /// What makes an event invalid. Carries no value of the event: safe to log.
@@ -76,6 +83,7 @@ impl DropReason {
             DropReason::Expired => "expired",
             DropReason::NotBillable => "not_billable",
             DropReason::NotDeclared => "not_declared",
+            DropReason::NotOriginated => "not_originated",
         }
     }
 
@@ -94,6 +102,9 @@ impl DropReason {
                 "not necessary to billing: not chargeable, or an event type billing never takes"
             }
             DropReason::NotDeclared => "declared_purposes does not name this purpose",
+            DropReason::NotOriginated => {
+                "billing (R10-14/2021 I): no subscriber of the operator originated the communication"
+            }
         }
     }
 }
@@ -138,24 +149,42 @@ impl Evaluation {
     }
 }
 
-/// The copy plan of one column once the operator's removals are applied.
+/// Whether a record is about the calling party (reading 2): direction ORIGINATING, or a
+/// DATA_SESSION / SUPPLEMENTARY_SERVICE record with no direction — the subscriber who
+/// started it is the caller there.
+pub fn about_the_caller(event_type: i32, direction: i32) -> bool {
+    let no_direction = direction == Direction::None as i32 || direction == Direction::Unspecified as i32;
+    direction == Direction::Originating as i32
+        || (no_direction
+            && (event_type == EventType::DataSession as i32
+                || event_type == EventType::SupplementaryService as i32))
+}
+
+/// The copy plan of one column once the operator's removals and kept optional fields are
+/// applied.
 #[derive(Debug, Clone, Default)]
 struct ColumnPlan {
     always: Vec<&'static FieldSpec>,
-    if_originating: Vec<&'static FieldSpec>,
+    if_caller: Vec<&'static FieldSpec>,
 }
 
 impl ColumnPlan {
-    fn new(column: Column, removed: &[&'static FieldSpec]) -> ColumnPlan {
+    fn new(
+        column: Column,
+        table: &'static [FieldSpec],
+        removed: &[&'static FieldSpec],
+        kept: &[&'static FieldSpec],
+    ) -> ColumnPlan {
         let mut plan = ColumnPlan::default();
-        for f in FIELDS {
+        for f in table {
             if removed.iter().any(|r| r.path == f.path) {
                 continue;
             }
             match f.cell(column).rule {
                 Rule::Keep => plan.always.push(f),
-                Rule::KeepIfOriginating => plan.if_originating.push(f),
-                Rule::Remove => {}
+                Rule::KeepIfCaller => plan.if_caller.push(f),
+                Rule::Optional if kept.iter().any(|k| k.path == f.path) => plan.always.push(f),
+                Rule::Optional | Rule::Remove => {}
             }
         }
         plan
@@ -164,13 +193,13 @@ impl ColumnPlan {
     /// Like [`ColumnPlan::build`], moving the kept fields out of `event`.
     fn build_taking(&self, event: &mut CdrEvent) -> CdrEvent {
         // Read before `direction` itself is moved.
-        let originating = event.direction == Direction::Originating as i32;
+        let caller = about_the_caller(event.event_type, event.direction);
         let mut out = CdrEvent::default();
         for f in &self.always {
             (f.access.take)(event, &mut out);
         }
-        if originating {
-            for f in &self.if_originating {
+        if caller {
+            for f in &self.if_caller {
                 (f.access.take)(event, &mut out);
             }
         }
@@ -182,19 +211,19 @@ impl ColumnPlan {
         for f in &self.always {
             (f.access.copy)(event, &mut out);
         }
-        if event.direction == Direction::Originating as i32 {
-            for f in &self.if_originating {
+        if about_the_caller(event.event_type, event.direction) {
+            for f in &self.if_caller {
                 (f.access.copy)(event, &mut out);
             }
         }
         out
     }
 
-    /// Whether this plan keeps a field (for an ORIGINATING record).
+    /// Whether this plan keeps a field (for a record about the caller).
     fn keeps(&self, path: &str) -> bool {
         self.always
             .iter()
-            .chain(&self.if_originating)
+            .chain(&self.if_caller)
             .any(|f| f.path == path)
     }
 }
@@ -206,21 +235,31 @@ pub struct PurposePolicy {
     pub ttl: Ttl,
     /// Fields the operator removed on top of the table.
     pub removed: Vec<&'static FieldSpec>,
+    /// Optional fields (rule O) the operator turned on with `keep`.
+    pub kept: Vec<&'static FieldSpec>,
     plans: Vec<(Column, ColumnPlan)>,
 }
 
 impl PurposePolicy {
-    /// Compiles a purpose. The ttl and removals must have been validated
-    /// (see `config`); removals can only narrow.
-    pub fn new(legal: LegalPurpose, ttl: Ttl, removed: Vec<&'static FieldSpec>) -> PurposePolicy {
+    /// Compiles a purpose under a version's table. The ttl, removals and keeps must have
+    /// been validated (see `config`): removals only narrow, and `kept` only turns optional
+    /// fields on (a field the table removes stays removed).
+    pub fn new(
+        version: Version,
+        legal: LegalPurpose,
+        ttl: Ttl,
+        removed: Vec<&'static FieldSpec>,
+        kept: Vec<&'static FieldSpec>,
+    ) -> PurposePolicy {
         let plans = columns_of(legal.purpose)
             .iter()
-            .map(|&c| (c, ColumnPlan::new(c, &removed)))
+            .map(|&c| (c, ColumnPlan::new(c, version.fields(), &removed, &kept)))
             .collect();
         PurposePolicy {
             legal,
             ttl,
             removed,
+            kept,
             plans,
         }
     }
@@ -254,6 +293,10 @@ pub fn columns_of(purpose: Purpose) -> &'static [Column] {
 /// The whole policy in force.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The version of the text: its table (compiled into `purposes`) and its routing.
+    pub version: Version,
+    /// The legal time zone calendar limits are also counted in.
+    pub legal_time: LegalTime,
     pub purposes: Vec<PurposePolicy>,
     /// How far in the future an `event_time` may be before the event is refused.
     pub max_clock_skew: Duration,
@@ -263,19 +306,28 @@ pub struct Policy {
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 impl Policy {
-    /// Both purposes at their legal limits, no operator removals: the defaults of `demo`.
+    /// Both purposes at their legal limits under the text in force, Paris legal time, no
+    /// operator removals: the defaults of `demo`.
     pub fn legal_maximum() -> Policy {
+        Policy::legal_maximum_of(Version::IN_FORCE)
+    }
+
+    /// [`Policy::legal_maximum`] under a given version.
+    pub fn legal_maximum_of(version: Version) -> Policy {
         Policy {
+            version,
+            legal_time: LegalTime::PARIS,
             purposes: vec![
-                PurposePolicy::new(BILLING, Ttl::Months(12), vec![]),
-                PurposePolicy::new(SECURITY, Ttl::Months(3), vec![]),
+                PurposePolicy::new(version, BILLING, Ttl::Months(12), vec![], vec![]),
+                PurposePolicy::new(version, SECURITY, Ttl::Months(3), vec![], vec![]),
             ],
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
     }
 
+    /// The version's name (`R10-14/2021`).
     pub fn version(&self) -> &'static str {
-        POLICY_VERSION
+        self.version.name()
     }
 
     /// Applies the policy to one event at `now`.
@@ -306,7 +358,7 @@ impl Policy {
         let decisions: Vec<Result<(Column, DateTime<Utc>), DropReason>> = self
             .purposes
             .iter()
-            .map(|p| Self::decide(p, event.get(), event_time, now))
+            .map(|p| self.decide(p, event.get(), event_time, now))
             .collect();
         let last = decisions.iter().rposition(Result::is_ok);
         let outcomes = self
@@ -324,7 +376,7 @@ impl Policy {
                             (Source::Owned(e), true) => plan.build_taking(e),
                             (e, _) => plan.build(e.get()),
                         };
-                        Self::record(p, key, event_time, expires_at, out)
+                        self.record(p, key, event_time, expires_at, out)
                     }
                 };
                 (p.legal.purpose, outcome)
@@ -353,6 +405,7 @@ impl Policy {
 
     /// Whether a purpose takes the event: its column and the record's expiry.
     fn decide(
+        &self,
         p: &PurposePolicy,
         event: &CdrEvent,
         event_time: DateTime<Utc>,
@@ -364,9 +417,10 @@ impl Policy {
         {
             return Err(DropReason::NotDeclared);
         }
-        let column = route(purpose, event).ok_or(DropReason::NotBillable)?;
-        let expires_at = expiry::expires_at(event_time, p.ttl, p.legal.limit_months)
-            .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        let column = route(self.version, purpose, event)?;
+        let expires_at =
+            expiry::expires_at(event_time, p.ttl, p.legal.limit_months, self.legal_time)
+                .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);
         }
@@ -374,6 +428,7 @@ impl Policy {
     }
 
     fn record(
+        &self,
         p: &PurposePolicy,
         key: String,
         event_time: DateTime<Utc>,
@@ -385,7 +440,7 @@ impl Policy {
             purpose: purpose as i32,
             expires_at: Some(schema::to_timestamp(expires_at)),
             legal_basis: p.legal.legal_basis.to_string(),
-            policy_version: POLICY_VERSION.to_string(),
+            policy_version: self.version.name().to_string(),
         });
         Outcome::Forward(OutputRecord {
             purpose,
@@ -393,7 +448,7 @@ impl Policy {
             timestamp_ms: event_time.timestamp_millis(),
             expires_at,
             legal_basis: p.legal.legal_basis,
-            policy_version: POLICY_VERSION,
+            policy_version: self.version.name(),
             event: out,
         })
     }
@@ -416,26 +471,69 @@ impl Source<'_> {
     }
 }
 
-/// Which column of the table an event falls in for a purpose; `None` when the purpose
-/// does not take it. Security takes every event; billing takes chargeable voice, SMS,
-/// data and supplementary-service events, never signalling.
-pub fn route(purpose: Purpose, event: &CdrEvent) -> Option<Column> {
+/// Which column of the version's table an event falls in for a purpose, or why the
+/// purpose does not take it. Security takes every event. Billing takes VOICE_CALL, SMS and
+/// SUPPLEMENTARY_SERVICE events (telephony column) and DATA_SESSION events (other column)
+/// that are chargeable (necessity, III), never SIGNALLING; under R10-14/2021 only those a
+/// subscriber originated (see [`route_kind`]).
+pub fn route(version: Version, purpose: Purpose, event: &CdrEvent) -> Result<Column, DropReason> {
+    let chargeable = event.charging.as_ref().is_some_and(|c| c.chargeable);
+    route_kind(
+        version,
+        purpose,
+        event.event_type,
+        event.direction,
+        chargeable,
+    )
+}
+
+/// [`route`] on the fields routing reads (raw enum values: unknown ones route like
+/// unspecified). Exposed for `policy show`, `policy diff` and `audit`.
+pub fn route_kind(
+    version: Version,
+    purpose: Purpose,
+    event_type: i32,
+    direction: i32,
+    chargeable: bool,
+) -> Result<Column, DropReason> {
     match purpose {
-        Purpose::Security => Some(Column::Security),
+        Purpose::Security => Ok(Column::Security),
         Purpose::Billing => {
-            let chargeable = event.charging.as_ref().is_some_and(|c| c.chargeable);
-            if !chargeable {
-                return None;
-            }
-            match EventType::try_from(event.event_type).ok()? {
-                EventType::VoiceCall | EventType::Sms => Some(Column::BillingTelephony),
-                EventType::DataSession | EventType::SupplementaryService => {
-                    Some(Column::BillingOther)
+            let kind = EventType::try_from(event_type).unwrap_or(EventType::Unspecified);
+            let column = match kind {
+                EventType::VoiceCall | EventType::Sms | EventType::SupplementaryService => {
+                    Column::BillingTelephony
                 }
-                EventType::Signalling | EventType::Unspecified => None,
+                EventType::DataSession => Column::BillingOther,
+                EventType::Signalling | EventType::Unspecified => {
+                    return Err(DropReason::NotBillable)
+                }
+            };
+            if version.billing_needs_origin() && !subscriber_originated(kind, direction) {
+                return Err(DropReason::NotOriginated);
             }
+            if !chargeable {
+                return Err(DropReason::NotBillable);
+            }
+            Ok(column)
         }
-        Purpose::Unspecified => None,
+        Purpose::Unspecified => Err(DropReason::NotDeclared),
+    }
+}
+
+/// R10-14/2021 I: "lorsqu'un de leurs abonnés est à l'origine de la communication".
+/// ORIGINATING and FORWARDED records (the forwarding subscriber originates the forwarded
+/// leg); DATA_SESSION and SUPPLEMENTARY_SERVICE events with no direction (the subscriber's
+/// own device starts or requests them). Never TERMINATING; a voice call or SMS with no
+/// direction does not say who originated it, so it is not taken either.
+fn subscriber_originated(kind: EventType, direction: i32) -> bool {
+    match Direction::try_from(direction).unwrap_or(Direction::Unspecified) {
+        Direction::Originating | Direction::Forwarded => true,
+        Direction::Terminating => false,
+        Direction::None | Direction::Unspecified => matches!(
+            kind,
+            EventType::DataSession | EventType::SupplementaryService
+        ),
     }
 }
 

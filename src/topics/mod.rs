@@ -40,14 +40,10 @@ pub struct Target {
     pub limit_ms: i64,
 }
 
-/// `retention` bound for a ttl: a calendar ttl counts its shortest period.
-pub fn ttl_ms(ttl: crate::expiry::Ttl) -> i64 {
-    match ttl {
-        crate::expiry::Ttl::Fixed(d) => d.num_milliseconds(),
-        crate::expiry::Ttl::Months(m) => {
-            i64::from(crate::expiry::shortest_period_days(m)) * 86_400_000
-        }
-    }
+/// `retention` bound for a ttl: a calendar ttl counts its shortest period in both readings
+/// of the legal time (`3mo` in Paris: 88 days 23 hours).
+pub fn ttl_ms(ttl: crate::expiry::Ttl, legal: crate::expiry::LegalTime) -> i64 {
+    ttl.shortest(legal).num_milliseconds()
 }
 
 /// The topics the filter writes, with their limits.
@@ -58,14 +54,14 @@ pub fn targets(settings: &Settings) -> Vec<Target> {
         .map(|p| Target {
             topic: p.topic.clone(),
             role: p.purpose.name(),
-            limit_ms: ttl_ms(p.ttl),
+            limit_ms: ttl_ms(p.ttl, settings.policy.legal_time),
         })
         .collect();
     let shortest = t.iter().map(|t| t.limit_ms).min().unwrap_or(i64::MAX);
     t.push(Target {
         topic: settings.dead_letter.topic.clone(),
         role: "dead-letter",
-        limit_ms: ttl_ms(settings.dead_letter.ttl).min(shortest),
+        limit_ms: ttl_ms(settings.dead_letter.ttl, settings.policy.legal_time).min(shortest),
     });
     t
 }
