@@ -5,7 +5,7 @@
 
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::encode::{self, OutputFormat};
-use cdr_purpose_filter::expiry::{self, Ttl};
+use cdr_purpose_filter::expiry::{self, LegalTime, Ttl};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
 use cdr_purpose_filter::schema::{self, CdrEvent};
@@ -46,7 +46,7 @@ fn encoded(events: &[CdrEvent], format: OutputFormat) -> Vec<Vec<u8>> {
 
 fn pipeline(c: &mut Criterion) {
     // The Prometheus recorder, as in `run`: counting is part of the cost.
-    let _handle = cdr_purpose_filter::telemetry::install().expect("recorder");
+    let _handle = cdr_purpose_filter::telemetry::install("R10-14/2021").expect("recorder");
     let events = events();
     let pb = encoded(&events, OutputFormat::Protobuf);
     let json = encoded(&events, OutputFormat::Json);
@@ -104,8 +104,13 @@ fn policy(c: &mut Criterion) {
             .collect();
         b.iter(|| {
             for t in &times {
-                black_box(expiry::expires_at(*t, Ttl::Fixed(Duration::days(365)), 12));
-                black_box(expiry::expires_at(*t, Ttl::Months(3), 3));
+                black_box(expiry::expires_at(
+                    *t,
+                    Ttl::Fixed(Duration::days(364)),
+                    12,
+                    LegalTime::PARIS,
+                ));
+                black_box(expiry::expires_at(*t, Ttl::Months(3), 3, LegalTime::PARIS));
             }
         })
     });

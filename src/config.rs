@@ -959,10 +959,7 @@ fn topic_collisions(raw: &RawConfig) -> Vec<(String, String)> {
                 "each purpose needs its own topic: one purpose's records would reach the other's \
                  readers and share its retention"
             };
-            problems.push((
-                key_a.clone(),
-                format!("`{topic_a}` is also {key_b}: {why}"),
-            ));
+            problems.push((key_a.clone(), format!("`{topic_a}` is also {key_b}: {why}")));
         }
     }
     problems

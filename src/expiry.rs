@@ -63,16 +63,19 @@ impl LegalTime {
             LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),
             LocalResult::None => {
                 let day = Duration::days(1);
-                [local.checked_sub_signed(day)?, local.checked_add_signed(day)?]
-                    .iter()
-                    .map(|near| {
-                        let off = self.0.offset_from_utc_datetime(near).fix();
-                        local.checked_sub_signed(Duration::seconds(off.local_minus_utc().into()))
-                    })
-                    .collect::<Option<Vec<_>>>()?
-                    .into_iter()
-                    .min()
-                    .map(|n| n.and_utc())
+                [
+                    local.checked_sub_signed(day)?,
+                    local.checked_add_signed(day)?,
+                ]
+                .iter()
+                .map(|near| {
+                    let off = self.0.offset_from_utc_datetime(near).fix();
+                    local.checked_sub_signed(Duration::seconds(off.local_minus_utc().into()))
+                })
+                .collect::<Option<Vec<_>>>()?
+                .into_iter()
+                .min()
+                .map(|n| n.and_utc())
             }
         }
     }
@@ -113,7 +116,12 @@ impl fmt::Display for LegalTime {
 pub fn human(d: Duration) -> String {
     let mut parts = Vec::new();
     let mut s = d.num_seconds();
-    for (unit, secs) in [("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)] {
+    for (unit, secs) in [
+        ("day", 86_400),
+        ("hour", 3_600),
+        ("minute", 60),
+        ("second", 1),
+    ] {
         let n = s / secs;
         s %= secs;
         if n > 0 {
@@ -425,11 +433,20 @@ mod tests {
 
     #[test]
     fn day_ttls_must_fit_the_shortest_period() {
-        assert_eq!(check_ttl(Ttl::parse("365d").unwrap(), 12, LegalTime::UTC), Ok(()));
-        assert_eq!(check_ttl(Ttl::parse("8760h").unwrap(), 12, LegalTime::UTC), Ok(()));
+        assert_eq!(
+            check_ttl(Ttl::parse("365d").unwrap(), 12, LegalTime::UTC),
+            Ok(())
+        );
+        assert_eq!(
+            check_ttl(Ttl::parse("8760h").unwrap(), 12, LegalTime::UTC),
+            Ok(())
+        );
         let err = check_ttl(Ttl::parse("366d").unwrap(), 12, LegalTime::UTC).unwrap_err();
         assert!(err.to_string().contains("365 days"), "{err}");
-        assert_eq!(check_ttl(Ttl::parse("89d").unwrap(), 3, LegalTime::UTC), Ok(()));
+        assert_eq!(
+            check_ttl(Ttl::parse("89d").unwrap(), 3, LegalTime::UTC),
+            Ok(())
+        );
         let err = check_ttl(Ttl::parse("90d").unwrap(), 3, LegalTime::UTC).unwrap_err();
         assert!(err.to_string().contains("89 days"), "{err}");
         assert!(
@@ -440,8 +457,14 @@ mod tests {
 
     #[test]
     fn calendar_ttls_must_fit_the_limit() {
-        assert_eq!(check_ttl(Ttl::parse("1y").unwrap(), 12, LegalTime::UTC), Ok(()));
-        assert_eq!(check_ttl(Ttl::parse("3mo").unwrap(), 3, LegalTime::UTC), Ok(()));
+        assert_eq!(
+            check_ttl(Ttl::parse("1y").unwrap(), 12, LegalTime::UTC),
+            Ok(())
+        );
+        assert_eq!(
+            check_ttl(Ttl::parse("3mo").unwrap(), 3, LegalTime::UTC),
+            Ok(())
+        );
         assert!(matches!(
             check_ttl(Ttl::parse("4mo").unwrap(), 3, LegalTime::UTC),
             Err(TtlLimitError::CalendarTooLong { .. })
@@ -542,7 +565,10 @@ mod tests {
         let t = paris(2027, 1, 30, 23, 30);
         let limit = LegalTime::PARIS.add_months(t, 3).unwrap();
         assert_eq!(limit, paris(2027, 4, 29, 22, 30));
-        assert_eq!(LegalTime::UTC.add_months(t, 3), Some(paris(2027, 4, 30, 23, 30)));
+        assert_eq!(
+            LegalTime::UTC.add_months(t, 3),
+            Some(paris(2027, 4, 30, 23, 30))
+        );
         assert_eq!(
             expires_at(t, Ttl::Months(3), 3, LegalTime::PARIS),
             Some(paris(2027, 4, 29, 22, 30))
@@ -584,8 +610,14 @@ mod tests {
     fn shortest_periods_in_legal_time() {
         let p = LegalTime::PARIS;
         assert_eq!(p.largest_offset_gain(), Duration::hours(1));
-        assert_eq!(p.shortest_period(3), Duration::days(88) + Duration::hours(23));
-        assert_eq!(p.shortest_period(12), Duration::days(364) + Duration::hours(23));
+        assert_eq!(
+            p.shortest_period(3),
+            Duration::days(88) + Duration::hours(23)
+        );
+        assert_eq!(
+            p.shortest_period(12),
+            Duration::days(364) + Duration::hours(23)
+        );
         assert_eq!(LegalTime::UTC.shortest_period(3), Duration::days(89));
         for name in ["America/Cayenne", "Indian/Reunion"] {
             let z = LegalTime::parse(name).unwrap();
@@ -607,7 +639,10 @@ mod tests {
         );
         let err = check_ttl(Ttl::parse("365d").unwrap(), 12, p).unwrap_err();
         assert!(err.to_string().contains("364 days 23 hours"), "{err}");
-        assert!(err.to_string().contains("12mo (or 1y), or at most 364d"), "{err}");
+        assert!(
+            err.to_string().contains("12mo (or 1y), or at most 364d"),
+            "{err}"
+        );
         assert_eq!(check_ttl(Ttl::parse("88d").unwrap(), 3, p), Ok(()));
         assert_eq!(check_ttl(Ttl::parse("2135h").unwrap(), 3, p), Ok(()));
         assert!(check_ttl(Ttl::parse("2136h").unwrap(), 3, p).is_err());
@@ -617,7 +652,10 @@ mod tests {
 
     #[test]
     fn human_lengths() {
-        assert_eq!(human(Duration::days(88) + Duration::hours(23)), "88 days 23 hours");
+        assert_eq!(
+            human(Duration::days(88) + Duration::hours(23)),
+            "88 days 23 hours"
+        );
         assert_eq!(human(Duration::hours(1)), "1 hour");
         assert_eq!(human(Duration::zero()), "0 seconds");
     }

@@ -249,7 +249,8 @@ impl Hot {
             })
             .collect();
         let per_purpose = |f: &dyn Fn(&'static str) -> Counter| [f("billing"), f("security")];
-        let mut groups: Vec<&'static str> = table::schema_rows().iter().map(|f| f.group()).collect();
+        let mut groups: Vec<&'static str> =
+            table::schema_rows().iter().map(|f| f.group()).collect();
         groups.dedup();
         let group_masks = groups
             .iter()
@@ -342,10 +343,13 @@ pub fn presence(event: &CdrEvent) -> u64 {
         table::schema_rows().len() <= 64,
         "the presence mask holds one bit per row"
     );
-    table::schema_rows().iter().enumerate().fold(
-        0,
-        |m, (i, f)| if f.is_present(event) { m | 1 << i } else { m },
-    )
+    table::schema_rows()
+        .iter()
+        .enumerate()
+        .fold(
+            0,
+            |m, (i, f)| if f.is_present(event) { m | 1 << i } else { m },
+        )
 }
 
 /// An undecodable input record was received.

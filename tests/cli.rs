@@ -4,7 +4,8 @@
 use cdr_purpose_filter::config;
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::gen::Generator;
-use cdr_purpose_filter::policy::table::{Column, FIELDS};
+use cdr_purpose_filter::policy::table::Column;
+use cdr_purpose_filter::policy::Version;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::CdrEvent;
 use chrono::{DateTime, Utc};
@@ -74,42 +75,160 @@ fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
 
 #[test]
 fn policy_show_markdown_has_one_row_per_field_with_legal_references() {
-    let o = run(command().args(["policy", "show", "--format", "markdown"]));
-    assert_exit(&o, 0);
-    let out = stdout(&o);
-    assert!(out.contains("R10-14/2012"), "{out}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| `")).collect();
-    assert_eq!(rows.len(), FIELDS.len(), "{out}");
-    for (f, row) in FIELDS.iter().zip(&rows) {
-        assert!(
-            row.starts_with(&format!("| `{}` |", f.path)),
-            "row of {} is {row}",
-            f.path
-        );
-        // | `path` | category | bt | bo | sec |
-        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
-        assert_eq!(cells.len(), 5, "{row}");
-        assert_eq!(cells[1], f.category, "{row}");
-        for (cell, column) in cells[2..].iter().zip(Column::ALL) {
-            let c = f.cell(column);
+    for version in Version::ALL {
+        let o = run(command().args([
+            "policy",
+            "show",
+            "--format",
+            "markdown",
+            "--version",
+            version.name(),
+        ]));
+        assert_exit(&o, 0);
+        let out = stdout(&o);
+        assert!(out.starts_with(&format!("# Policy {version}")), "{out}");
+        let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| `")).collect();
+        let table = version.fields();
+        assert_eq!(rows.len(), table.len(), "{out}");
+        for (f, row) in table.iter().zip(&rows) {
             assert!(
-                cell.starts_with(&format!("{} — ", c.rule.symbol())),
-                "{} / {column:?}: {cell}",
+                row.starts_with(&format!("| `{}` |", f.path)),
+                "row of {} is {row}",
                 f.path
             );
-            assert!(cell.contains(c.basis), "{} / {column:?}: {cell}", f.path);
+            // | `path` | category | bt | bo | sec |
+            let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+            assert_eq!(cells.len(), 5, "{row}");
+            assert_eq!(cells[1], f.category, "{row}");
+            for (cell, column) in cells[2..].iter().zip(Column::ALL) {
+                let c = f.cell(column);
+                assert!(
+                    cell.starts_with(&format!("{} — ", c.rule.symbol())),
+                    "{} / {column:?}: {cell}",
+                    f.path
+                );
+                assert!(cell.contains(c.basis), "{} / {column:?}: {cell}", f.path);
+            }
+        }
+        let row_of = |path: &str| {
+            rows.iter()
+                .find(|r| r.starts_with(&format!("| `{path}` |")))
+                .unwrap_or_else(|| panic!("no row for {path}"))
+                .to_string()
+        };
+        assert!(row_of("content.sms_text").contains("L34-1"));
+        assert!(row_of("location.cell_id").contains("R10-14 II"));
+        assert!(row_of("terminal.imei").contains("R10-14 IV"));
+        assert!(row_of("extensions").contains("L34-1"));
+        assert!(row_of("location.latitude").contains("O (optional) — "));
+        // The routing of billing, with the reading of the version.
+        let terminating_call = out
+            .lines()
+            .find(|l| l.starts_with("| VOICE_CALL | TERMINATING |"))
+            .unwrap_or_else(|| panic!("no routing row in {out}"));
+        match version {
+            Version::R2021 => assert!(
+                terminating_call.contains("dropped (not_originated)"),
+                "{terminating_call}"
+            ),
+            Version::R2012 => assert!(
+                terminating_call.contains("taken (Billing, telephony)"),
+                "{terminating_call}"
+            ),
         }
     }
-    let row_of = |path: &str| {
-        rows.iter()
-            .find(|r| r.starts_with(&format!("| `{path}` |")))
-            .unwrap_or_else(|| panic!("no row for {path}"))
-            .to_string()
+}
+
+#[test]
+fn policy_show_defaults_to_the_text_in_force_and_refuses_an_unknown_version() {
+    let o = run(command().args(["policy", "show", "--format", "json"]));
+    assert_exit(&o, 0);
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["policy_version"], "R10-14/2021");
+    assert_eq!(doc["in_force"], true);
+    let o = run(command().args(["policy", "show", "--version", "R10-14/2099"]));
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("R10-14/2099"), "{err}");
+    assert!(
+        err.contains("R10-14/2021") && err.contains("R10-14/2012"),
+        "{err}"
+    );
+    // A configuration names its own version; --version must agree with it.
+    let f = config_file("[policy]\nversion = \"R10-14/2012\"\n[purposes.billing]\n");
+    let o = run(command()
+        .args(["policy", "show", "--format", "json", "--config"])
+        .arg(f.path()));
+    assert_exit(&o, 0);
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["policy_version"], "R10-14/2012");
+    let o = run(command()
+        .args(["policy", "show", "--version", "R10-14/2021", "--config"])
+        .arg(f.path()));
+    assert_exit(&o, 2);
+}
+
+#[test]
+fn policy_diff_lists_the_rows_and_routing_that_differ_with_both_references() {
+    let o = run(command().args([
+        "policy",
+        "diff",
+        "R10-14/2012",
+        "R10-14/2021",
+        "--format",
+        "json",
+    ]));
+    assert_exit(&o, 0);
+    let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let diffs = doc["differences"].as_array().unwrap();
+    let has = |what: &str, column: &str, from: &str, to: &str| {
+        diffs.iter().any(|d| {
+            d["what"] == what
+                && d["column"] == column
+                && d["from"].as_str().unwrap().starts_with(from)
+                && d["to"].as_str().unwrap().starts_with(to)
+        })
     };
-    assert!(row_of("content.sms_text").contains("L34-1"));
-    assert!(row_of("location.cell_id").contains("R10-14 II"));
-    assert!(row_of("terminal.imei").contains("R10-14 IV"));
-    assert!(row_of("extensions").contains("L34-1"));
+    assert!(
+        has("terminal.imeisv", "Billing, telephony", "O", "N"),
+        "{diffs:#?}"
+    );
+    assert!(
+        has("terminal.imeisv", "Billing, other", "O", "N"),
+        "{diffs:#?}"
+    );
+    for t in ["VOICE_CALL", "SMS", "DATA_SESSION", "SUPPLEMENTARY_SERVICE"] {
+        assert!(
+            has(
+                &format!("{t} TERMINATING"),
+                "Billing",
+                "taken",
+                "dropped (not_originated)"
+            ),
+            "{t}: {diffs:#?}"
+        );
+    }
+    assert!(has(
+        "VOICE_CALL NONE",
+        "Billing",
+        "taken",
+        "dropped (not_originated)"
+    ));
+    // Rows that agree are not listed; both references are given.
+    assert!(!diffs
+        .iter()
+        .any(|d| d["what"] == "served.imsi" && d["from"] == d["to"]));
+    assert!(diffs
+        .iter()
+        .all(|d| d["from_basis"].as_str().is_some_and(|b| !b.is_empty())
+            && d["to_basis"].as_str().is_some_and(|b| !b.is_empty())));
+    assert!(!diffs.iter().any(|d| d["what"] == "DATA_SESSION NONE"));
+    // The table format too, and an unknown version is a usage error.
+    let o = run(command().args(["policy", "diff", "R10-14/2012", "R10-14/2021"]));
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("not_originated"));
+    let o = run(command().args(["policy", "diff", "R10-14/2012", "R10-14/2030"]));
+    assert_exit(&o, 2);
 }
 
 #[test]
@@ -117,10 +236,11 @@ fn policy_show_json_lists_every_field() {
     let o = run(command().args(["policy", "show", "--format", "json"]));
     assert_exit(&o, 0);
     let doc: Value = serde_json::from_str(&stdout(&o)).expect("policy show --format json");
-    assert_eq!(doc["policy_version"], "R10-14/2012");
+    assert_eq!(doc["policy_version"], "R10-14/2021");
+    let table = Version::R2021.fields();
     let fields = doc["fields"].as_array().expect("a fields array");
-    assert_eq!(fields.len(), FIELDS.len());
-    for (f, row) in FIELDS.iter().zip(fields) {
+    assert_eq!(fields.len(), table.len());
+    for (f, row) in table.iter().zip(fields) {
         assert_eq!(row["field"], f.path);
         assert_eq!(row["required"], f.required, "{}", f.path);
         for (column, name) in
@@ -153,15 +273,24 @@ fn policy_show_json_lists_every_field() {
 
 #[test]
 fn policy_show_table_lists_every_field() {
-    let o = run(command().args(["policy", "show", "--format", "table"]));
-    assert_exit(&o, 0);
-    let out = stdout(&o);
-    for f in FIELDS {
-        assert!(
-            out.lines().any(|l| l.starts_with(&format!("{} ", f.path))),
-            "no line for {}",
-            f.path
-        );
+    for version in Version::ALL {
+        let o = run(command().args([
+            "policy",
+            "show",
+            "--format",
+            "table",
+            "--version",
+            version.name(),
+        ]));
+        assert_exit(&o, 0);
+        let out = stdout(&o);
+        for f in version.fields() {
+            assert!(
+                out.lines().any(|l| l.starts_with(&format!("{} ", f.path))),
+                "no line for {}",
+                f.path
+            );
+        }
     }
 }
 
@@ -375,11 +504,21 @@ fn config_check_prints_the_effective_configuration() {
     let effective: toml::Value = toml::from_str(&stdout(&o)).expect("config check prints TOML");
     assert_eq!(
         effective["purposes"]["billing"]["ttl"].as_str(),
-        Some("365d")
+        Some("12mo")
     );
     assert_eq!(
         effective["purposes"]["security"]["ttl"].as_str(),
-        Some("89d")
+        Some("3mo")
+    );
+    assert_eq!(effective["policy"]["version"].as_str(), Some("R10-14/2021"));
+    assert_eq!(
+        effective["policy"]["time_zone"].as_str(),
+        Some("Europe/Paris")
+    );
+    assert!(
+        stderr(&o).contains("policy R10-14/2021, legal time Europe/Paris"),
+        "{}",
+        stderr(&o)
     );
     assert_eq!(
         effective["purposes"]["billing"]["topic"].as_str(),
@@ -388,28 +527,55 @@ fn config_check_prints_the_effective_configuration() {
 }
 
 #[test]
-fn config_check_refuses_a_billing_ttl_over_365_days() {
-    let f = config_file("[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"366d\"\n");
+fn config_check_refuses_a_day_ttl_longer_than_the_shortest_year_in_legal_time() {
+    // In Paris legal time the shortest year is 364 days 23 hours (across the spring change).
+    let f = config_file("[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"365d\"\n");
     let o = config_check(f.path(), &[]);
     assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(err.contains("purposes.billing.ttl"), "{err}");
-    assert!(err.contains("365"), "{err}");
+    assert!(err.contains("364 days 23 hours"), "{err}");
+    assert!(err.contains("12mo"), "{err}");
 
-    // 365d itself is accepted.
-    let f = config_file("[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"365d\"\n");
+    // 364d is accepted, and 365d in UTC legal time.
+    let f = config_file("[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"364d\"\n");
+    assert_exit(&config_check(f.path(), &[]), 0);
+    let f = config_file(
+        "[policy]\ntime_zone = \"UTC\"\n[purposes.billing]\ntopic = \"cdr.billing\"\nttl = \"365d\"\n",
+    );
     assert_exit(&config_check(f.path(), &[]), 0);
 }
 
 #[test]
+fn config_check_and_start_refuse_two_purposes_in_one_topic() {
+    let f = config_file("[purposes.billing]\ntopic = \"cdr.security\"\n[purposes.security]\n");
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("purposes.billing.topic") && err.contains("purposes.security.topic"),
+        "{err}"
+    );
+    assert!(err.contains("cdr.security"), "{err}");
+    // `run` refuses it before touching a broker.
+    let o = run(command().args(["run", "--config"]).arg(f.path()));
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("purposes.billing.topic"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn config_check_refuses_an_unknown_key() {
-    let f = config_file("[purposes.billing]\nttl = \"365d\"\nretention_days = 30\n");
+    let f = config_file("[purposes.billing]\nttl = \"12mo\"\nretention_days = 30\n");
     let o = config_check(f.path(), &[]);
     assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(err.contains("retention_days"), "{err}");
 
-    let f = config_file("[purposes.billing]\nttl = \"365d\"\n\n[colour]\nname = \"blue\"\n");
+    let f = config_file("[purposes.billing]\nttl = \"12mo\"\n\n[colour]\nname = \"blue\"\n");
     let o = config_check(f.path(), &[]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("colour"), "{}", stderr(&o));

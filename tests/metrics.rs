@@ -9,7 +9,7 @@ mod common;
 use cdr_purpose_filter::config;
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;
-use cdr_purpose_filter::policy::table::FIELDS;
+use cdr_purpose_filter::policy::table;
 use cdr_purpose_filter::policy::Outcome;
 use cdr_purpose_filter::schema::CdrEvent;
 use chrono::Utc;
@@ -349,7 +349,7 @@ async fn metrics_count_what_the_filter_did_and_hold_no_personal_data() {
         for r in records.iter() {
             let out = r.event();
             let input = by_id[out.event_id.as_str()];
-            for f in FIELDS {
+            for f in table::schema_rows() {
                 if f.is_present(input) && !f.is_present(&out) {
                     *want_removed
                         .entry((purpose.to_string(), f.group().to_string()))

@@ -146,7 +146,7 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
             );
             assert_eq!(r.headers["cdr-purpose"], purpose.name());
             assert_eq!(r.headers["content-type"], "application/x-protobuf");
-            assert_eq!(r.headers["cdr-policy-version"], "R10-14/2012");
+            assert_eq!(r.headers["cdr-policy-version"], "R10-14/2021");
             let retention = out.retention.clone().unwrap();
             assert_eq!(retention.purpose, purpose as i32);
             let expires = schema::to_datetime(retention.expires_at.as_ref().unwrap()).unwrap();
@@ -155,13 +155,15 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
                 cdr_purpose_filter::expiry::rfc3339(expires)
             );
             // Field by field, against the table.
-            let column = cdr_purpose_filter::policy::route(purpose, input).unwrap();
-            let originating = input.direction == schema::Direction::Originating as i32;
-            for f in table::FIELDS {
+            let version = cdr_purpose_filter::policy::Version::R2021;
+            let column = cdr_purpose_filter::policy::route(version, purpose, input).unwrap();
+            let caller =
+                cdr_purpose_filter::policy::about_the_caller(input.event_type, input.direction);
+            for f in version.fields() {
                 let allowed = match f.cell(column).rule {
                     table::Rule::Keep => true,
-                    table::Rule::KeepIfOriginating => originating,
-                    table::Rule::Remove => false,
+                    table::Rule::KeepIfCaller => caller,
+                    table::Rule::Optional | table::Rule::Remove => false,
                 };
                 assert_eq!(
                     f.is_present(&out),

@@ -1,20 +1,23 @@
 //! Property tests of the pure policy, `Policy::apply(&event, now)`, on arbitrary events.
 //!
 //! The oracles here are independent of the filter's own copy code: what may reach an
-//! output is read from the *rules* of `table::FIELDS` and checked against the canonical
+//! output is read from the *rules* of the version's table and checked against the canonical
 //! JSON of each output record, leaf by leaf; expiry, routing and refusals are derived again
 //! from the law's text (r10-14.md) and the contract (cdr-event.md).
 
-use cdr_purpose_filter::expiry::Ttl;
-use cdr_purpose_filter::policy::table::{self, Column, Rule, FIELDS};
+use cdr_purpose_filter::expiry::{LegalTime, Ttl};
+use cdr_purpose_filter::policy::table::{self, Column, Rule};
 use cdr_purpose_filter::policy::{
-    self, DropReason, Invalid, Outcome, OutputRecord, Policy, PurposePolicy, DEFAULT_MAX_CLOCK_SKEW,
+    self, DropReason, Invalid, Outcome, OutputRecord, Policy, PurposePolicy, Version,
+    DEFAULT_MAX_CLOCK_SKEW,
 };
 use cdr_purpose_filter::schema::{
     CdrEvent, Charging, Content, Direction, EventType, Location, Network, Party, Purpose,
     Retention, Subscriber, SupplementaryService, Terminal, Timestamp, Timing,
 };
+use chrono::offset::LocalResult;
 use chrono::{DateTime, Duration, Months, TimeZone, Utc};
+use chrono_tz::Tz;
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -299,19 +302,61 @@ fn any_event() -> impl Strategy<Value = CdrEvent> {
     )
 }
 
-/// Operator removals: a few rows of the table (never a required one).
-fn removals() -> BoxedStrategy<Vec<&'static table::FieldSpec>> {
-    let removable: Vec<&'static table::FieldSpec> = FIELDS.iter().filter(|f| !f.required).collect();
-    prop_oneof![
+/// Operator removals: a few rows of the table (never a required one); and optional fields
+/// turned on with `keep`.
+fn removals_and_keeps(
+    version: Version,
+) -> BoxedStrategy<(
+    Vec<&'static table::FieldSpec>,
+    Vec<&'static table::FieldSpec>,
+)> {
+    let removable: Vec<&'static table::FieldSpec> =
+        version.fields().iter().filter(|f| !f.required).collect();
+    let optional: Vec<&'static table::FieldSpec> = version
+        .fields()
+        .iter()
+        .filter(|f| {
+            Column::ALL
+                .iter()
+                .any(|c| f.cell(*c).rule == Rule::Optional)
+        })
+        .collect();
+    let removed = prop_oneof![
         3 => Just(Vec::new()),
         1 => prop::sample::subsequence(removable, 0..=4),
-    ]
-    .boxed()
+    ];
+    let kept = prop_oneof![
+        2 => Just(Vec::new()),
+        1 => prop::sample::subsequence(optional.clone(), 0..=optional.len()),
+    ];
+    (removed, kept)
+        .prop_map(
+            |(removed, kept): (Vec<&'static table::FieldSpec>, Vec<_>)| {
+                let kept = kept
+                    .into_iter()
+                    .filter(|k: &&table::FieldSpec| !removed.iter().any(|r| r.path == k.path))
+                    .collect();
+                (removed, kept)
+            },
+        )
+        .boxed()
 }
 
-/// A policy: the legal maximum, or one or both purposes with some ttl (mostly within the
-/// law, sometimes past it, which the expiry must cap) and some operator removals.
+/// The legal time zones the properties run in.
+const ZONES: [&str; 4] = ["Europe/Paris", "UTC", "America/Cayenne", "Indian/Reunion"];
+
+/// A policy: the legal maximum of a version, or one or both purposes with some ttl (mostly
+/// within the law, sometimes past it, which the expiry must cap), some operator removals
+/// and kept optional fields, in some legal time zone.
 fn any_policy() -> impl Strategy<Value = Policy> {
+    (
+        prop::sample::select(Version::ALL.to_vec()),
+        prop::sample::select(ZONES.to_vec()),
+    )
+        .prop_flat_map(|(version, zone)| any_policy_of(version, LegalTime::parse(zone).unwrap()))
+}
+
+fn any_policy_of(version: Version, legal_time: LegalTime) -> impl Strategy<Value = Policy> {
     let billing = option::weighted(
         0.85,
         (
@@ -326,7 +371,7 @@ fn any_policy() -> impl Strategy<Value = Policy> {
                 Ttl::Fixed(Duration::days(366)),
                 Ttl::Months(13),
             ]),
-            removals(),
+            removals_and_keeps(version),
         ),
     );
     let security = option::weighted(
@@ -339,25 +384,43 @@ fn any_policy() -> impl Strategy<Value = Policy> {
                 Ttl::Fixed(Duration::days(92)),
                 Ttl::Months(4),
             ]),
-            removals(),
+            removals_and_keeps(version),
         ),
     );
     let configured = (billing, security)
         .prop_filter("at least one purpose", |(b, s)| b.is_some() || s.is_some())
-        .prop_map(|(b, s)| {
+        .prop_map(move |(b, s)| {
             let mut purposes = Vec::new();
-            if let Some((ttl, removed)) = b {
-                purposes.push(PurposePolicy::new(policy::BILLING, ttl, removed));
+            if let Some((ttl, (removed, kept))) = b {
+                purposes.push(PurposePolicy::new(
+                    version,
+                    policy::BILLING,
+                    ttl,
+                    removed,
+                    kept,
+                ));
             }
-            if let Some((ttl, removed)) = s {
-                purposes.push(PurposePolicy::new(policy::SECURITY, ttl, removed));
+            if let Some((ttl, (removed, kept))) = s {
+                purposes.push(PurposePolicy::new(
+                    version,
+                    policy::SECURITY,
+                    ttl,
+                    removed,
+                    kept,
+                ));
             }
             Policy {
+                version,
+                legal_time,
                 purposes,
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             }
         });
-    prop_oneof![1 => Just(Policy::legal_maximum()), 3 => configured]
+    let maximum = Policy {
+        legal_time,
+        ..Policy::legal_maximum_of(version)
+    };
+    prop_oneof![1 => Just(maximum), 3 => configured]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -480,15 +543,32 @@ fn to_json(e: &CdrEvent) -> Value {
     serde_json::to_value(json_safe(e)).expect("a json-safe CdrEvent serializes")
 }
 
-/// The paths a purpose may keep for an event, read from the rules of the table (not from
-/// its copy functions), narrowed by the operator's removals.
-fn allowed_paths(p: &PurposePolicy, column: Column, originating: bool) -> BTreeSet<&'static str> {
-    FIELDS
+/// "About the caller" (r10-14.md): ORIGINATING, or DATA_SESSION / SUPPLEMENTARY_SERVICE
+/// with no direction.
+fn about_the_caller(e: &CdrEvent) -> bool {
+    let started_by_subscriber = e.event_type == EventType::DataSession as i32
+        || e.event_type == EventType::SupplementaryService as i32;
+    e.direction == Direction::Originating as i32
+        || (started_by_subscriber && (e.direction == Direction::None as i32 || e.direction == 0))
+}
+
+/// The paths a purpose may keep for an event, read from the rules of the version's table
+/// (not from its copy functions), narrowed by the operator's removals, with the optional
+/// fields the operator keeps.
+fn allowed_paths(
+    version: Version,
+    p: &PurposePolicy,
+    column: Column,
+    caller: bool,
+) -> BTreeSet<&'static str> {
+    version
+        .fields()
         .iter()
         .filter(|f| !p.removed.iter().any(|r| r.path == f.path))
         .filter(|f| match f.cell(column).rule {
             Rule::Keep => true,
-            Rule::KeepIfOriginating => originating,
+            Rule::KeepIfCaller => caller,
+            Rule::Optional => p.kept.iter().any(|k| k.path == f.path),
             Rule::Remove => false,
         })
         .map(|f| f.path)
@@ -510,10 +590,10 @@ fn leaf_allowed(leaf: &Leaf, allowed: &BTreeSet<&'static str>) -> bool {
 
 /// The full paths of `record` that the purpose may not keep for `event`.
 fn disallowed_paths(policy: &Policy, event: &CdrEvent, record: &OutputRecord) -> Vec<String> {
-    let column = policy::route(record.purpose, event).expect("a forwarded record has a column");
+    let column = expected_column(policy.version, record.purpose, event)
+        .expect("a forwarded record has a column");
     let p = purpose_policy(policy, record.purpose);
-    let originating = event.direction == Direction::Originating as i32;
-    let allowed = allowed_paths(p, column, originating);
+    let allowed = allowed_paths(policy.version, p, column, about_the_caller(event));
     leaves(&to_json(&record.event))
         .into_iter()
         .filter(|(_, leaf)| !leaf_allowed(leaf, &allowed))
@@ -571,56 +651,110 @@ fn expected_refusal(e: &CdrEvent) -> Option<DropReason> {
     None
 }
 
-/// The column the law puts an event in for a purpose (r10-14.md, "Event routing").
-fn expected_column(purpose: Purpose, e: &CdrEvent) -> Option<Column> {
+/// The column the law puts an event in for a purpose (r10-14.md, "Event routing";
+/// r10-14-2021.md, "The differences that matter", 1), or the reasons it does not.
+fn expected_column(
+    version: Version,
+    purpose: Purpose,
+    e: &CdrEvent,
+) -> Result<Column, Vec<DropReason>> {
     match purpose {
-        Purpose::Security => Some(Column::Security),
+        Purpose::Security => Ok(Column::Security),
         Purpose::Billing => {
-            if !e.charging.as_ref().is_some_and(|c| c.chargeable) {
-                return None;
+            let t = e.event_type;
+            let column = if t == EventType::VoiceCall as i32
+                || t == EventType::Sms as i32
+                || t == EventType::SupplementaryService as i32
+            {
+                Column::BillingTelephony
+            } else if t == EventType::DataSession as i32 {
+                Column::BillingOther
+            } else {
+                return Err(vec![DropReason::NotBillable]);
+            };
+            let mut reasons = Vec::new();
+            if version == Version::R2021 {
+                let d = e.direction;
+                // Unknown direction values: nobody is known to have originated it.
+                let originated =
+                    if d == Direction::Originating as i32 || d == Direction::Forwarded as i32 {
+                        true
+                    } else if d == Direction::None as i32 || d == 0 {
+                        t == EventType::DataSession as i32
+                            || t == EventType::SupplementaryService as i32
+                    } else {
+                        false
+                    };
+                if !originated {
+                    reasons.push(DropReason::NotOriginated);
+                }
             }
-            match e.event_type {
-                t if t == EventType::VoiceCall as i32 || t == EventType::Sms as i32 => {
-                    Some(Column::BillingTelephony)
-                }
-                t if t == EventType::DataSession as i32
-                    || t == EventType::SupplementaryService as i32 =>
-                {
-                    Some(Column::BillingOther)
-                }
-                _ => None,
+            if !e.charging.as_ref().is_some_and(|c| c.chargeable) {
+                reasons.push(DropReason::NotBillable);
+            }
+            if reasons.is_empty() {
+                Ok(column)
+            } else {
+                Err(reasons)
             }
         }
-        Purpose::Unspecified => None,
+        Purpose::Unspecified => Err(vec![]),
     }
 }
 
-/// The expiry: the ttl, never later than the calendar limit counted from `event_time`.
-fn expected_expiry(event_time: DateTime<Utc>, ttl: Ttl, limit_months: u32) -> DateTime<Utc> {
-    let by_law = event_time
-        .checked_add_months(Months::new(limit_months))
+/// `t` + `months` read in a time zone's wall clock: the same local time `months` later; a
+/// wall-clock time the zone skips (spring change) is read one hour later less one hour.
+fn local_months(t: DateTime<Utc>, months: u32, tz: Tz) -> DateTime<Utc> {
+    let local = t.with_timezone(&tz).naive_local();
+    let target = local
+        .checked_add_months(Months::new(months))
         .expect("in range");
+    match tz.from_local_datetime(&target) {
+        LocalResult::Single(d) => d.with_timezone(&Utc),
+        LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
+        LocalResult::None => {
+            let later = tz
+                .from_local_datetime(&(target + Duration::hours(1)))
+                .earliest()
+                .expect("an hour after a gap exists");
+            later.with_timezone(&Utc) - Duration::hours(1)
+        }
+    }
+}
+
+/// The calendar limit: the earlier of the UTC and the legal-time readings.
+fn calendar_limit(t: DateTime<Utc>, months: u32, legal: LegalTime) -> DateTime<Utc> {
+    let utc = t.checked_add_months(Months::new(months)).expect("in range");
+    utc.min(local_months(t, months, legal.0))
+}
+
+/// The expiry: the ttl, never later than the calendar limit counted from `event_time`.
+fn expected_expiry(
+    event_time: DateTime<Utc>,
+    ttl: Ttl,
+    limit_months: u32,
+    legal: LegalTime,
+) -> DateTime<Utc> {
+    let by_law = calendar_limit(event_time, limit_months, legal);
     let by_ttl = match ttl {
-        Ttl::Months(m) => event_time
-            .checked_add_months(Months::new(m))
-            .expect("in range"),
+        Ttl::Months(m) => calendar_limit(event_time, m, legal),
         Ttl::Fixed(d) => event_time + d,
     };
     by_ttl.min(by_law)
 }
 
 /// The drop reasons that may apply to a non-refused event for a purpose (empty: forward).
-fn expected_drops(p: &PurposePolicy, e: &CdrEvent) -> Vec<DropReason> {
+fn expected_drops(policy: &Policy, p: &PurposePolicy, e: &CdrEvent) -> Vec<DropReason> {
     let purpose = p.legal.purpose;
     let mut reasons = Vec::new();
     if !e.declared_purposes.is_empty() && !e.declared_purposes.contains(&(purpose as i32)) {
         reasons.push(DropReason::NotDeclared);
     }
-    if expected_column(purpose, e).is_none() {
-        reasons.push(DropReason::NotBillable);
+    if let Err(why) = expected_column(policy.version, purpose, e) {
+        reasons.extend(why);
     }
     let t = event_time_of(e).expect("not refused");
-    if expected_expiry(t, p.ttl, legal(purpose).0) <= now() {
+    if expected_expiry(t, p.ttl, legal(purpose).0, policy.legal_time) <= now() {
         reasons.push(DropReason::Expired);
     }
     reasons
@@ -669,9 +803,13 @@ proptest! {
                 "{} record carries {:?}", record.purpose.name(), bad
             );
 
-            let column = policy::route(record.purpose, &event).expect("forwarded");
-            let originating = event.direction == Direction::Originating as i32;
-            let allowed = allowed_paths(purpose_policy(&policy, record.purpose), column, originating);
+            let column = expected_column(policy.version, record.purpose, &event).expect("forwarded");
+            let allowed = allowed_paths(
+                policy.version,
+                purpose_policy(&policy, record.purpose),
+                column,
+                about_the_caller(&event),
+            );
             let output = leaves(&to_json(&record.event));
             let mut input = event.clone();
             input.retention = None;
@@ -737,12 +875,15 @@ proptest! {
             let p = purpose_policy(&policy, purpose);
             let (limit_months, basis) = legal(purpose);
             let event_time = event_time_of(&event).expect("a forwarded event has a valid event_time");
-            let by_law = event_time.checked_add_months(Months::new(limit_months)).unwrap();
+            let by_law = calendar_limit(event_time, limit_months, policy.legal_time);
 
             prop_assert!(record.expires_at <= by_law, "{} past the legal limit {}", record.expires_at, by_law);
             prop_assert!(record.expires_at > now());
             prop_assert!(record.expires_at > event_time);
-            prop_assert_eq!(record.expires_at, expected_expiry(event_time, p.ttl, limit_months));
+            prop_assert_eq!(
+                record.expires_at,
+                expected_expiry(event_time, p.ttl, limit_months, policy.legal_time)
+            );
             if p.ttl == Ttl::Months(limit_months) {
                 prop_assert_eq!(record.expires_at, by_law);
             }
@@ -757,9 +898,9 @@ proptest! {
                 })
             );
             prop_assert_eq!(retention.legal_basis.as_str(), basis);
-            prop_assert_eq!(retention.policy_version.as_str(), "R10-14/2012");
+            prop_assert_eq!(retention.policy_version.as_str(), policy.version.name());
             prop_assert_eq!(record.legal_basis, basis);
-            prop_assert_eq!(record.policy_version, "R10-14/2012");
+            prop_assert_eq!(record.policy_version, policy.version.name());
             if let Some(input) = &event.retention {
                 // The input's retention never survives, even in part.
                 if input.legal_basis != basis {
@@ -830,12 +971,15 @@ proptest! {
             return Ok(());
         }
         for (p, (purpose, outcome)) in policy.purposes.iter().zip(&evaluation.outcomes) {
-            let reasons = expected_drops(p, &event);
+            let reasons = expected_drops(&policy, p, &event);
             match outcome {
                 Outcome::Forward(r) => {
                     prop_assert!(reasons.is_empty(), "{} forwarded, expected a drop for {:?}", purpose.name(), reasons);
                     prop_assert_eq!(r.purpose, *purpose);
-                    prop_assert_eq!(policy::route(*purpose, &event), expected_column(*purpose, &event));
+                    prop_assert_eq!(
+                        policy::route(policy.version, *purpose, &event).ok(),
+                        expected_column(policy.version, *purpose, &event).ok()
+                    );
                 }
                 Outcome::Drop(reason) => {
                     prop_assert!(
@@ -906,7 +1050,8 @@ fn the_allowlist_oracle_catches_a_leak() {
         now() - Duration::hours(1),
     );
     event.charging.as_mut().unwrap().chargeable = true;
-    let policy = Policy::legal_maximum();
+    // R10-14/2012: billing takes a terminating SMS (R10-14/2021 would not).
+    let policy = Policy::legal_maximum_of(Version::R2012);
     let evaluation = policy.apply(&event, now());
     let records: Vec<&OutputRecord> = forwarded(&evaluation.outcomes).collect();
     assert_eq!(records.len(), 2, "{:?}", evaluation.outcomes);
@@ -980,7 +1125,7 @@ fn the_strategies_reach_every_outcome() {
                     format!(
                         "{} forward {:?}",
                         purpose.name(),
-                        policy::route(purpose, &event)
+                        policy::route(policy.version, purpose, &event).ok()
                     )
                 }
                 Outcome::Drop(DropReason::Invalid(i)) => format!("invalid {i:?}"),
@@ -998,6 +1143,7 @@ fn the_strategies_reach_every_outcome() {
         "billing forward with calling",
         "billing not_billable",
         "billing not_declared",
+        "billing not_originated",
         "security not_declared",
         "billing expired",
         "security expired",

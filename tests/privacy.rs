@@ -87,14 +87,15 @@ fn leaks(bytes: &[u8], values: &[&str]) -> Vec<String> {
 
 /// The fields a purpose may keep for an event, by the table (no operator removals).
 fn may_keep(purpose: schema::Purpose, event: &CdrEvent, path: &str) -> bool {
-    let Some(column) = policy::route(purpose, event) else {
+    let version = policy::Version::IN_FORCE;
+    let Ok(column) = policy::route(version, purpose, event) else {
         return false;
     };
-    let row = table::FIELDS.iter().find(|f| f.path == path).unwrap();
+    let row = version.field(path).unwrap();
     match row.cell(column).rule {
         table::Rule::Keep => true,
-        table::Rule::KeepIfOriginating => event.direction == Direction::Originating as i32,
-        table::Rule::Remove => false,
+        table::Rule::KeepIfCaller => policy::about_the_caller(event.event_type, event.direction),
+        table::Rule::Optional | table::Rule::Remove => false,
     }
 }
 
@@ -207,7 +208,7 @@ async fn identifiers_never_reach_logs_metrics_dead_letters_or_purposes_that_may_
     ] {
         let want = events
             .iter()
-            .filter(|e| policy::route(purpose, e).is_some())
+            .filter(|e| policy::route(policy::Version::IN_FORCE, purpose, e).is_ok())
             .count();
         let records = common::read_all(topic, want, Duration::from_secs(120));
         assert!(!records.is_empty(), "{topic}: nothing forwarded");

@@ -35,8 +35,14 @@ fn defaults() {
     assert_eq!(s.output_format, OutputFormat::Protobuf);
     assert_eq!(s.topic_of(Purpose::Billing), Some("cdr.billing"));
     assert_eq!(s.topic_of(Purpose::Security), Some("cdr.security"));
-    assert_eq!(s.purposes[0].ttl, Ttl::Fixed(Duration::days(365)));
-    assert_eq!(s.purposes[1].ttl, Ttl::Fixed(Duration::days(89)));
+    // The calendar units: they fit the legal limit in every legal time zone.
+    assert_eq!(s.purposes[0].ttl, Ttl::Months(12));
+    assert_eq!(s.purposes[1].ttl, Ttl::Months(3));
+    assert_eq!(s.policy.version, policy::Version::R2021);
+    assert_eq!(s.policy.legal_time, LegalTime::PARIS);
+    let shown = s.effective_toml();
+    assert!(shown.contains("version = \"R10-14/2021\""), "{shown}");
+    assert!(shown.contains("time_zone = \"Europe/Paris\""), "{shown}");
     assert_eq!(s.dead_letter.topic, "cdr.dead-letter");
     assert_eq!(s.dead_letter.mode, DeadLetterMode::Pointer);
     assert_eq!(s.topics.mode, TopicsMode::Enforce);
@@ -64,19 +70,43 @@ fn omitting_a_section_disables_its_purpose() {
 
 #[test]
 fn a_ttl_past_the_limit_is_refused_with_the_arithmetic() {
-    let p = problems("[purposes.billing]\nttl = \"366d\"\n");
+    let p = problems("[purposes.billing]\nttl = \"365d\"\n");
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].key, "purposes.billing.ttl");
-    assert!(p[0].reason.contains("365 days"), "{}", p[0].reason);
-    let p = problems("[purposes.security]\nttl = \"90d\"\n");
+    assert!(p[0].reason.contains("364 days 23 hours"), "{}", p[0].reason);
+    assert!(
+        p[0].reason.contains("12mo (or 1y), or at most 364d"),
+        "{}",
+        p[0].reason
+    );
+    let p = problems("[purposes.security]\nttl = \"89d\"\n");
     assert_eq!(p[0].key, "purposes.security.ttl");
-    assert!(p[0].reason.contains("89 days"), "{}", p[0].reason);
+    assert!(
+        p[0].reason
+            .contains("88 days 23 hours = 89 days less the 1 hour daylight-saving change"),
+        "{}",
+        p[0].reason
+    );
+    assert!(
+        p[0].reason.contains("3mo, or at most 88d"),
+        "{}",
+        p[0].reason
+    );
+    // In UTC legal time the shortest periods are whole days.
+    check("[policy]\ntime_zone = \"UTC\"\n[purposes.security]\nttl = \"89d\"\n[purposes.billing]\nttl = \"365d\"\n").unwrap();
+    check("[policy]\ntime_zone = \"Indian/Reunion\"\n[purposes.security]\nttl = \"89d\"\n")
+        .unwrap();
+    check("[purposes.security]\nttl = \"88d\"\n").unwrap();
     let p = problems("[purposes.security]\nttl = \"4mo\"\n");
     assert!(p[0].reason.contains("3 months"), "{}", p[0].reason);
     let p = problems("[purposes.security]\nttl = \"ninety days\"\n");
     assert_eq!(p[0].key, "purposes.security.ttl");
     check("[purposes.security]\nttl = \"3mo\"\n[purposes.billing]\nttl = \"1y\"\n").unwrap();
-    check("[purposes.security]\nttl = \"2136h\"\n").unwrap();
+    check("[purposes.security]\nttl = \"2135h\"\n").unwrap();
+    assert_eq!(
+        problems("[purposes.security]\nttl = \"2136h\"\n")[0].key,
+        "purposes.security.ttl"
+    );
 }
 
 #[test]
@@ -90,8 +120,23 @@ fn a_widening_is_refused_naming_the_field_and_the_rule() {
     let p = problems("[purposes.billing]\nkeep = [\"content\"]\n");
     assert_eq!(p.len(), 5, "one per content field: {p:?}");
     assert!(p[0].reason.contains("L34-1"));
-    // Location is allowed for telephony billing: keeping it is no widening.
-    check("[purposes.billing]\nkeep = [\"location\"]\n").unwrap();
+    // Location is allowed for telephony billing: keeping it is no widening, and it turns
+    // the optional coordinates on.
+    let s = check("[purposes.billing]\nkeep = [\"location\"]\n").unwrap();
+    let kept: Vec<_> = s.policy.purposes[0].kept.iter().map(|f| f.path).collect();
+    assert_eq!(kept, ["location.latitude", "location.longitude"]);
+    // imeisv: optional in 2012, removed in 2021 (R10-13 IV 3° is the IMEI only).
+    let p = problems("[purposes.billing]\nkeep = [\"terminal.imeisv\"]\n");
+    assert_eq!(p[0].key, "purposes.billing.keep[0]");
+    assert!(p[0].reason.contains("R10-14/2021"), "{}", p[0].reason);
+    let s = check(
+        "[policy]\nversion = \"R10-14/2012\"\n[purposes.billing]\nkeep = [\"terminal.imeisv\"]\n",
+    )
+    .unwrap();
+    assert!(s.policy.purposes[0].keeps(
+        crate::policy::table::Column::BillingOther,
+        "terminal.imeisv"
+    ));
 }
 
 #[test]
@@ -105,7 +150,7 @@ fn removals_must_name_table_fields_and_not_required_ones() {
     ));
     assert!(b.keeps(
         crate::policy::table::Column::BillingTelephony,
-        "terminal.imeisv"
+        "served.imsi"
     ));
     let p = problems("[purposes.billing]\nremove = [\"terminal.colour\", \"event_id\"]\n");
     assert_eq!(p.len(), 2);
@@ -153,7 +198,53 @@ fn topics_are_checked() {
         "{p:?}"
     );
     let p = problems("[purposes.billing]\ntopic = \"x\"\n[purposes.security]\ntopic = \"x\"\n");
+    assert_eq!(p[0].key, "purposes.billing.topic");
+    assert!(
+        p[0].reason.contains("purposes.security.topic"),
+        "{}",
+        p[0].reason
+    );
+}
+
+#[test]
+fn two_purposes_never_share_a_topic_defaults_included() {
+    // Billing on security's default topic: billing records would reach security readers.
+    let p = problems("[purposes.billing]\ntopic = \"cdr.security\"\n[purposes.security]\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "purposes.billing.topic");
+    assert_eq!(
+        p[0].reason,
+        "`cdr.security` is also purposes.security.topic: each purpose needs its own topic: one \
+         purpose's records would reach the other's readers and share its retention"
+    );
+    let p = problems("[purposes.security]\ntopic = \"cdr.billing\"\n[purposes.billing]\n");
+    assert_eq!(p[0].key, "purposes.billing.topic");
+    // The dead-letter topic, and the input, by their defaults too.
+    let p = problems("[purposes.security]\ntopic = \"cdr.dead-letter\"\n");
     assert_eq!(p[0].key, "purposes.security.topic");
+    assert!(p[0].reason.contains("dead_letter.topic"), "{}", p[0].reason);
+    let p = problems("[dead_letter]\ntopic = \"cdr.raw\"\n[purposes.security]\n");
+    assert_eq!(p[0].key, "dead_letter.topic");
+    assert!(p[0].reason.contains("input.topics[0]"), "{}", p[0].reason);
+    // A purpose that is not configured has no topic.
+    check("[purposes.billing]\ntopic = \"cdr.security\"\n").unwrap();
+}
+
+#[test]
+fn the_policy_version_and_time_zone_are_checked() {
+    let s = check("[policy]\nversion = \"R10-14/2012\"\n[purposes.billing]\n").unwrap();
+    assert_eq!(s.policy.version, policy::Version::R2012);
+    let p = problems("[policy]\nversion = \"R10-14/2024\"\n[purposes.billing]\n");
+    assert_eq!(p[0].key, "policy.version");
+    assert_eq!(
+        p[0].reason,
+        "`R10-14/2024` is not a known policy version; known: \"R10-14/2021\" (in force), \"R10-14/2012\""
+    );
+    let p = problems("[policy]\ntime_zone = \"Paris\"\n[purposes.billing]\n");
+    assert_eq!(p[0].key, "policy.time_zone");
+    assert!(p[0].reason.contains("IANA"), "{}", p[0].reason);
+    let s = check("[policy]\ntime_zone = \"America/Cayenne\"\n[purposes.billing]\n").unwrap();
+    assert_eq!(s.policy.legal_time.name(), "America/Cayenne");
 }
 
 #[test]

@@ -153,7 +153,8 @@ impl Evaluation {
 /// DATA_SESSION / SUPPLEMENTARY_SERVICE record with no direction — the subscriber who
 /// started it is the caller there.
 pub fn about_the_caller(event_type: i32, direction: i32) -> bool {
-    let no_direction = direction == Direction::None as i32 || direction == Direction::Unspecified as i32;
+    let no_direction =
+        direction == Direction::None as i32 || direction == Direction::Unspecified as i32;
     direction == Direction::Originating as i32
         || (no_direction
             && (event_type == EventType::DataSession as i32
@@ -526,14 +527,15 @@ pub fn route_kind(
 /// leg); DATA_SESSION and SUPPLEMENTARY_SERVICE events with no direction (the subscriber's
 /// own device starts or requests them). Never TERMINATING; a voice call or SMS with no
 /// direction does not say who originated it, so it is not taken either.
+/// A direction value unknown to this schema says nothing about who originated: not taken.
 fn subscriber_originated(kind: EventType, direction: i32) -> bool {
-    match Direction::try_from(direction).unwrap_or(Direction::Unspecified) {
-        Direction::Originating | Direction::Forwarded => true,
-        Direction::Terminating => false,
-        Direction::None | Direction::Unspecified => matches!(
+    match Direction::try_from(direction) {
+        Ok(Direction::Originating | Direction::Forwarded) => true,
+        Ok(Direction::None | Direction::Unspecified) => matches!(
             kind,
             EventType::DataSession | EventType::SupplementaryService
         ),
+        Ok(Direction::Terminating) | Err(_) => false,
     }
 }
 

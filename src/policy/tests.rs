@@ -62,130 +62,416 @@ fn dropped(policy: &Policy, e: &CdrEvent, purpose: Purpose) -> Option<DropReason
         })
 }
 
-/// The column an event type falls in for billing, per the routing rule.
-fn billing_column(t: EventType) -> Option<Column> {
-    match t {
-        EventType::VoiceCall | EventType::Sms => Some(Column::BillingTelephony),
-        EventType::DataSession | EventType::SupplementaryService => Some(Column::BillingOther),
-        _ => None,
+/// A policy of one version with the given purposes, Paris legal time.
+fn policy_of(version: Version, purposes: Vec<PurposePolicy>) -> Policy {
+    Policy {
+        version,
+        legal_time: LegalTime::PARIS,
+        purposes,
+        max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
     }
 }
 
+/// Billing's verdict for a chargeable event, spelled out from the references by hand
+/// (r10-14.md "Event routing"; r10-14-2021.md "The differences that matter", 1).
+fn expected_billing(version: Version, t: EventType, d: Direction) -> Result<Column, DropReason> {
+    let column = match t {
+        EventType::VoiceCall | EventType::Sms | EventType::SupplementaryService => {
+            Column::BillingTelephony
+        }
+        EventType::DataSession => Column::BillingOther,
+        _ => return Err(DropReason::NotBillable),
+    };
+    if version == Version::R2021 {
+        let originated = match d {
+            Direction::Originating | Direction::Forwarded => true,
+            Direction::Terminating => false,
+            _ => matches!(t, EventType::DataSession | EventType::SupplementaryService),
+        };
+        if !originated {
+            return Err(DropReason::NotOriginated);
+        }
+    }
+    Ok(column)
+}
+
+/// "About the caller" (r10-14.md): ORIGINATING, or DATA_SESSION / SUPPLEMENTARY_SERVICE
+/// with no direction.
+fn expected_about_the_caller(t: EventType, d: Direction) -> bool {
+    d == Direction::Originating
+        || (d == Direction::None
+            && matches!(t, EventType::DataSession | EventType::SupplementaryService))
+}
+
 #[test]
-fn every_row_every_type_every_direction_every_purpose() {
-    let policy = Policy::legal_maximum();
+fn every_row_every_type_every_direction_every_purpose_in_both_versions() {
     let mut checked = 0;
-    for t in TYPES {
-        for d in DIRECTIONS {
-            let e = event(t, d);
-            for purpose in [Purpose::Billing, Purpose::Security] {
-                let column = match purpose {
-                    Purpose::Security => Some(Column::Security),
-                    _ => billing_column(t),
-                };
-                let Some(column) = column else {
-                    assert_eq!(
-                        dropped(&policy, &e, purpose),
-                        Some(DropReason::NotBillable),
-                        "{t:?} {d:?} {purpose:?}"
-                    );
-                    continue;
-                };
-                let out = forwarded(&policy, &e, purpose)
-                    .unwrap_or_else(|| panic!("{t:?} {d:?} {purpose:?} must be forwarded"));
-                for f in FIELDS.iter().filter(|f| f.path != "declared_purposes") {
-                    let expected = match f.cell(column).rule {
-                        Rule::Keep => true,
-                        Rule::KeepIfOriginating => d == Direction::Originating,
-                        Rule::Remove => false,
+    for version in Version::ALL {
+        let policy = Policy::legal_maximum_of(version);
+        for t in TYPES {
+            for d in DIRECTIONS {
+                let e = event(t, d);
+                for purpose in [Purpose::Billing, Purpose::Security] {
+                    let column = match purpose {
+                        Purpose::Security => Ok(Column::Security),
+                        _ => expected_billing(version, t, d),
                     };
-                    assert!(f.is_present(&e), "fixture lacks {}", f.path);
-                    assert_eq!(
-                        f.is_present(&out.event),
-                        expected,
-                        "{} for {t:?} {d:?} {purpose:?} ({column:?})",
-                        f.path
-                    );
-                    checked += 1;
+                    let column = match column {
+                        Ok(c) => c,
+                        Err(reason) => {
+                            assert_eq!(
+                                dropped(&policy, &e, purpose),
+                                Some(reason),
+                                "{version} {t:?} {d:?} {purpose:?}"
+                            );
+                            continue;
+                        }
+                    };
+                    let out = forwarded(&policy, &e, purpose).unwrap_or_else(|| {
+                        panic!("{version} {t:?} {d:?} {purpose:?} must be forwarded")
+                    });
+                    for f in version
+                        .fields()
+                        .iter()
+                        .filter(|f| f.path != "declared_purposes")
+                    {
+                        let expected = match f.cell(column).rule {
+                            Rule::Keep => true,
+                            Rule::KeepIfCaller => expected_about_the_caller(t, d),
+                            Rule::Optional | Rule::Remove => false,
+                        };
+                        assert!(f.is_present(&e), "fixture lacks {}", f.path);
+                        assert_eq!(
+                            f.is_present(&out.event),
+                            expected,
+                            "{version}: {} for {t:?} {d:?} {purpose:?} ({column:?})",
+                            f.path
+                        );
+                        checked += 1;
+                    }
+                    assert!(out.event.content.is_none());
+                    assert!(out.event.extensions.is_empty());
+                    assert_eq!(out.policy_version, version.name());
                 }
-                assert!(out.event.content.is_none());
-                assert!(out.event.extensions.is_empty());
             }
         }
     }
-    assert!(checked > 1000, "{checked}");
+    assert!(checked > 2000, "{checked}");
 }
 
-/// The table's rows, as the reference describes them, spelled out once more by hand.
+/// The tables' rows, as the references describe them, spelled out once more by hand.
 #[test]
-fn the_table_matches_the_reference() {
-    use Rule::{Keep as Y, KeepIfOriginating as O, Remove as N};
-    let expect: &[(&str, [Rule; 3])] = &[
+fn the_tables_match_the_references() {
+    use Rule::{Keep as Y, KeepIfCaller as C, Optional as O, Remove as N};
+    // Rows the two versions agree on.
+    let common: &[(&str, [Rule; 3])] = &[
         ("event_id", [Y, Y, Y]),
         ("direction", [Y, Y, Y]),
+        ("served.imsi", [Y, Y, Y]),
         ("served.msisdn", [Y, Y, Y]),
+        ("served.ue_ip", [Y, Y, Y]),
         ("served.account_id", [Y, Y, N]),
         ("terminal.imei", [Y, Y, N]),
-        ("calling.number", [O, O, Y]),
-        ("calling.ip", [O, O, Y]),
+        ("calling.number", [C, C, Y]),
+        ("calling.ip", [C, C, Y]),
+        ("calling.port", [C, C, Y]),
         ("called.number", [Y, N, Y]),
         ("called.port", [Y, N, Y]),
         ("timing.duration_ms", [Y, Y, Y]),
         ("network.apn", [Y, Y, Y]),
         ("supplementary_services.provider", [Y, Y, Y]),
         ("location.cell_id", [Y, N, N]),
-        ("location.latitude", [Y, N, N]),
+        ("location.latitude", [O, N, N]),
+        ("location.longitude", [O, N, N]),
         ("charging.chargeable", [Y, N, N]),
         ("charging.amount_minor", [Y, N, N]),
-        ("charging.rating_group", [Y, Y, N]),
+        // A technical characteristic (R10-13 I c / V 1°): kept wherever c is.
+        ("charging.rating_group", [Y, Y, Y]),
         ("content.sms_text", [N, N, N]),
         ("content.sni", [N, N, N]),
         ("extensions", [N, N, N]),
         ("declared_purposes", [N, N, N]),
     ];
-    for (path, rules) in expect {
-        let f = table::field(path).unwrap_or_else(|| panic!("no row {path}"));
-        for (c, r) in Column::ALL.iter().zip(rules) {
-            assert_eq!(f.cell(*c).rule, *r, "{path} {c:?}");
+    let imeisv: [(Version, [Rule; 3]); 2] = [
+        (Version::R2012, [O, O, N]),
+        // R10-13 IV 3° lists the terminal identification number, not the software version.
+        (Version::R2021, [N, N, N]),
+    ];
+    for (version, sv) in imeisv {
+        for (path, rules) in common.iter().chain([("terminal.imeisv", sv)].iter()) {
+            let f = version
+                .field(path)
+                .unwrap_or_else(|| panic!("{version}: no row {path}"));
+            for (c, r) in Column::ALL.iter().zip(rules) {
+                assert_eq!(f.cell(*c).rule, *r, "{version} {path} {c:?}");
+            }
+        }
+        for g in [
+            "served",
+            "terminal",
+            "calling",
+            "called",
+            "timing",
+            "network",
+            "location",
+            "charging",
+            "content",
+            "supplementary_services",
+        ] {
+            assert!(!version.select(g).is_empty(), "{g}");
+        }
+        assert_eq!(version.select("content").len(), 5);
+        assert_eq!(version.select("network").len(), 9);
+        assert_eq!(version.select("location").len(), 6);
+    }
+}
+
+#[test]
+fn both_tables_list_the_same_paths_in_the_same_order() {
+    let a: Vec<_> = Version::R2012.fields().iter().map(|f| f.path).collect();
+    let b: Vec<_> = Version::R2021.fields().iter().map(|f| f.path).collect();
+    assert_eq!(a, b);
+    assert_eq!(
+        table::schema_rows()
+            .iter()
+            .map(|f| f.path)
+            .collect::<Vec<_>>(),
+        a
+    );
+    // Each version is its own table, with its own references.
+    assert!(Version::R2021
+        .fields()
+        .iter()
+        .any(|f| f.billing_telephony.basis.contains("R10-13 IV")));
+    assert!(!Version::R2012
+        .fields()
+        .iter()
+        .any(|f| f.billing_telephony.basis.contains("R10-13 IV")));
+}
+
+#[test]
+fn the_rating_group_has_the_verdict_of_its_category_in_every_column() {
+    for version in Version::ALL {
+        let rg = version.field("charging.rating_group").unwrap();
+        let same: Vec<_> = version
+            .fields()
+            .iter()
+            .filter(|f| f.category == rg.category && f.path != rg.path)
+            .collect();
+        assert!(same.len() > 5, "{version}: {}", rg.category);
+        for c in Column::ALL {
+            for f in &same {
+                assert_eq!(
+                    f.cell(c).rule,
+                    rg.cell(c).rule,
+                    "{version} {} {c:?}",
+                    f.path
+                );
+            }
         }
     }
-    // Every content field and every group is in the table.
-    for g in [
-        "served",
-        "terminal",
-        "calling",
-        "called",
-        "timing",
-        "network",
-        "location",
-        "charging",
-        "content",
-        "supplementary_services",
-    ] {
-        assert!(!table::select(g).is_empty(), "{g}");
-    }
-    assert_eq!(table::select("content").len(), 5);
-    assert_eq!(table::select("network").len(), 9);
-    assert_eq!(table::select("location").len(), 6);
 }
 
 #[test]
 fn every_row_that_keeps_copies_and_every_legal_reference_is_named() {
     let e = event(EventType::VoiceCall, Direction::Originating);
-    for f in FIELDS {
-        let keeps = Column::ALL.iter().any(|c| f.cell(*c).rule != Rule::Remove);
-        let mut out = CdrEvent::default();
-        (f.access.copy)(&e, &mut out);
-        assert_eq!(f.is_present(&out), keeps, "{}", f.path);
-        for c in Column::ALL {
-            let basis = f.cell(c).basis;
-            assert!(
-                basis.contains("R10-14") || basis.contains("L34-1") || basis.contains("routing"),
-                "{} {c:?}: {basis}",
-                f.path
-            );
+    for version in Version::ALL {
+        for f in version.fields() {
+            let keeps = Column::ALL.iter().any(|c| f.cell(*c).rule.allows());
+            let mut out = CdrEvent::default();
+            (f.access.copy)(&e, &mut out);
+            assert_eq!(f.is_present(&out), keeps, "{version} {}", f.path);
+            for c in Column::ALL {
+                let basis = f.cell(c).basis;
+                assert!(
+                    basis.contains("R10-14")
+                        || basis.contains("L34-1")
+                        || basis.contains("routing"),
+                    "{version} {} {c:?}: {basis}",
+                    f.path
+                );
+            }
         }
     }
+}
+
+#[test]
+fn terminating_records_never_go_to_billing_under_2021() {
+    let p2021 = Policy::legal_maximum_of(Version::R2021);
+    let p2012 = Policy::legal_maximum_of(Version::R2012);
+    for t in [
+        EventType::VoiceCall,
+        EventType::Sms,
+        EventType::DataSession,
+        EventType::SupplementaryService,
+    ] {
+        let mut e = event(t, Direction::Terminating);
+        assert_eq!(
+            dropped(&p2021, &e, Purpose::Billing),
+            Some(DropReason::NotOriginated),
+            "{t:?}"
+        );
+        assert!(forwarded(&p2021, &e, Purpose::Security).is_some());
+        // The 2012 text took them (without the calling party: a third party).
+        let out = forwarded(&p2012, &e, Purpose::Billing).unwrap().event;
+        assert!(out.calling.is_none(), "{t:?}");
+        // Chargeable or not.
+        e.charging.as_mut().unwrap().chargeable = false;
+        assert_eq!(
+            dropped(&p2021, &e, Purpose::Billing),
+            Some(DropReason::NotOriginated)
+        );
+        assert_eq!(
+            dropped(&p2012, &e, Purpose::Billing),
+            Some(DropReason::NotBillable)
+        );
+    }
+    assert_eq!(DropReason::NotOriginated.as_str(), "not_originated");
+    assert!(!DropReason::NotOriginated.is_refusal());
+}
+
+#[test]
+fn forwarded_calls_and_subscriber_started_sessions_go_to_billing_under_2021() {
+    let p = Policy::legal_maximum_of(Version::R2021);
+    let f = forwarded(
+        &p,
+        &event(EventType::VoiceCall, Direction::Forwarded),
+        Purpose::Billing,
+    )
+    .unwrap();
+    assert!(
+        f.event.calling.is_none(),
+        "the original caller is a third party"
+    );
+    assert!(f.event.called.is_some());
+    for t in [EventType::DataSession, EventType::SupplementaryService] {
+        let out = forwarded(&p, &event(t, Direction::None), Purpose::Billing).unwrap();
+        // The subscriber who started it is the caller: kept.
+        assert!(out.event.calling.is_some(), "{t:?}");
+    }
+    // A voice call with no direction does not say who originated it.
+    assert_eq!(
+        dropped(
+            &p,
+            &event(EventType::VoiceCall, Direction::None),
+            Purpose::Billing
+        ),
+        Some(DropReason::NotOriginated)
+    );
+}
+
+#[test]
+fn supplementary_services_take_the_telephony_column() {
+    for version in Version::ALL {
+        let p = Policy::legal_maximum_of(version);
+        let out = forwarded(
+            &p,
+            &event(EventType::SupplementaryService, Direction::Originating),
+            Purpose::Billing,
+        )
+        .unwrap()
+        .event;
+        assert!(out.location.as_ref().is_some_and(|l| !l.cell_id.is_empty()));
+        assert!(out.called.is_some(), "recipients (R10-14 II)");
+        assert!(out.charging.as_ref().is_some_and(|c| c.amount_minor != 0));
+        let data = forwarded(
+            &p,
+            &event(EventType::DataSession, Direction::Originating),
+            Purpose::Billing,
+        )
+        .unwrap()
+        .event;
+        assert!(data.location.is_none() && data.called.is_none());
+    }
+}
+
+#[test]
+fn optional_fields_are_removed_unless_the_operator_keeps_them() {
+    let e = event(EventType::VoiceCall, Direction::Originating);
+    for version in Version::ALL {
+        let default = Policy::legal_maximum_of(version);
+        let out = forwarded(&default, &e, Purpose::Billing).unwrap().event;
+        assert!(!version.field("terminal.imeisv").unwrap().is_present(&out));
+        let loc = out.location.unwrap();
+        assert!(!loc.cell_id.is_empty());
+        assert_eq!((loc.latitude, loc.longitude), (0.0, 0.0), "{version}");
+
+        let kept = version.select("location");
+        let with = policy_of(
+            version,
+            vec![PurposePolicy::new(
+                version,
+                BILLING,
+                Ttl::Months(12),
+                vec![],
+                kept,
+            )],
+        );
+        let loc = forwarded(&with, &e, Purpose::Billing)
+            .unwrap()
+            .event
+            .location
+            .unwrap();
+        assert!(loc.latitude != 0.0 && loc.longitude != 0.0, "{version}");
+    }
+    // R10-14/2012: imeisv is optional; kept on demand.
+    let v = Version::R2012;
+    let with = policy_of(
+        v,
+        vec![PurposePolicy::new(
+            v,
+            BILLING,
+            Ttl::Months(12),
+            vec![],
+            vec![v.field("terminal.imeisv").unwrap()],
+        )],
+    );
+    let out = forwarded(&with, &e, Purpose::Billing).unwrap().event;
+    assert!(v.field("terminal.imeisv").unwrap().is_present(&out));
+}
+
+#[test]
+fn security_keeps_the_rating_group() {
+    for version in Version::ALL {
+        let p = Policy::legal_maximum_of(version);
+        let e = event(EventType::DataSession, Direction::Originating);
+        let out = forwarded(&p, &e, Purpose::Security).unwrap().event;
+        let c = out.charging.unwrap();
+        assert_eq!(c.rating_group, e.charging.as_ref().unwrap().rating_group);
+        assert!(!c.chargeable && c.amount_minor == 0 && c.currency.is_empty());
+    }
+}
+
+#[test]
+fn expiry_counts_calendar_months_in_paris_legal_time() {
+    // r10-14-2021.md: an event at 2027-01-30T23:30Z with 3mo expires no later than
+    // 2027-04-29T22:30Z (30 April 00:30 Paris time).
+    let t = Utc.with_ymd_and_hms(2027, 1, 30, 23, 30, 0).unwrap();
+    let now = t + Duration::hours(1);
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.event_time = Some(schema::to_timestamp(t));
+    let expiry_of = |p: &Policy| {
+        p.apply(&e, now)
+            .outcomes
+            .into_iter()
+            .find_map(|(p, o)| match o {
+                Outcome::Forward(r) if p == Purpose::Security => Some(r.expires_at),
+                _ => None,
+            })
+    };
+    assert_eq!(
+        expiry_of(&Policy::legal_maximum()),
+        Some(Utc.with_ymd_and_hms(2027, 4, 29, 22, 30, 0).unwrap())
+    );
+    // In UTC alone it is 25 hours later.
+    let utc = Policy {
+        legal_time: LegalTime::UTC,
+        ..Policy::legal_maximum()
+    };
+    assert_eq!(
+        expiry_of(&utc),
+        Some(Utc.with_ymd_and_hms(2027, 4, 30, 23, 30, 0).unwrap())
+    );
 }
 
 #[test]
@@ -255,10 +541,17 @@ fn declared_purposes_narrow() {
 
 #[test]
 fn only_configured_purposes_are_used() {
-    let policy = Policy {
-        purposes: vec![PurposePolicy::new(SECURITY, Ttl::Months(3), vec![])],
-        max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-    };
+    let v = Version::IN_FORCE;
+    let policy = policy_of(
+        v,
+        vec![PurposePolicy::new(
+            v,
+            SECURITY,
+            Ttl::Months(3),
+            vec![],
+            vec![],
+        )],
+    );
     let ev = policy.apply(&event(EventType::VoiceCall, Direction::Originating), now());
     assert_eq!(ev.outcomes.len(), 1);
     assert_eq!(ev.outcomes[0].0, Purpose::Security);
@@ -360,7 +653,7 @@ fn the_output_record_carries_key_timestamp_and_retention() {
     let r = b.event.retention.unwrap();
     assert_eq!(r.purpose, Purpose::Billing as i32);
     assert_eq!(r.legal_basis, "CPCE R10-14 III");
-    assert_eq!(r.policy_version, "R10-14/2012");
+    assert_eq!(r.policy_version, "R10-14/2021");
     assert_eq!(r.expires_at, Some(schema::to_timestamp(b.expires_at)));
     let s = forwarded(&policy, &e, Purpose::Security).unwrap();
     assert_eq!(
@@ -372,14 +665,17 @@ fn the_output_record_carries_key_timestamp_and_retention() {
 
 #[test]
 fn a_shorter_ttl_shortens_expiry() {
-    let policy = Policy {
-        purposes: vec![PurposePolicy::new(
+    let v = Version::IN_FORCE;
+    let policy = policy_of(
+        v,
+        vec![PurposePolicy::new(
+            v,
             SECURITY,
             Ttl::Fixed(Duration::days(30)),
             vec![],
+            vec![],
         )],
-        max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-    };
+    );
     let e = event(EventType::VoiceCall, Direction::Originating);
     let r = forwarded(&policy, &e, Purpose::Security).unwrap();
     assert_eq!(
@@ -390,22 +686,28 @@ fn a_shorter_ttl_shortens_expiry() {
 
 #[test]
 fn operator_removals_narrow_the_output() {
-    let removed = vec![table::field("terminal.imei").unwrap()]
+    let v = Version::R2012;
+    let removed = vec![v.field("terminal.imei").unwrap()]
         .into_iter()
-        .chain(table::select("location"))
+        .chain(v.select("location"))
         .collect();
-    let policy = Policy {
-        purposes: vec![PurposePolicy::new(BILLING, Ttl::Months(12), removed)],
-        max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-    };
+    let kept = vec![v.field("terminal.imeisv").unwrap()];
+    let policy = policy_of(
+        v,
+        vec![PurposePolicy::new(
+            v,
+            BILLING,
+            Ttl::Months(12),
+            removed,
+            kept,
+        )],
+    );
     let e = event(EventType::VoiceCall, Direction::Originating);
     let out = forwarded(&policy, &e, Purpose::Billing).unwrap().event;
-    assert!(!table::field("terminal.imei").unwrap().is_present(&out));
-    assert!(table::field("terminal.imeisv").unwrap().is_present(&out));
+    assert!(!v.field("terminal.imei").unwrap().is_present(&out));
+    assert!(v.field("terminal.imeisv").unwrap().is_present(&out));
     assert!(out.location.is_none());
-    assert!(table::field("charging.amount_minor")
-        .unwrap()
-        .is_present(&out));
+    assert!(v.field("charging.amount_minor").unwrap().is_present(&out));
 }
 
 #[test]
@@ -467,10 +769,17 @@ fn apply_owned_gives_the_same_outcomes_as_apply() {
             events.push(event(t, d));
         }
     }
-    let security_only = Policy {
-        purposes: vec![PurposePolicy::new(SECURITY, Ttl::Months(3), vec![])],
-        max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-    };
+    let v = Version::IN_FORCE;
+    let security_only = policy_of(
+        v,
+        vec![PurposePolicy::new(
+            v,
+            SECURITY,
+            Ttl::Months(3),
+            vec![],
+            vec![],
+        )],
+    );
     let mut forwarded_twice = 0;
     for e in &events {
         for p in [&policy, &security_only] {

@@ -21,7 +21,8 @@ const RCPT_SEC: &str = "R10-14 IV c (recipients of the communication)";
 const SS_BILL: &str = "R10-14 I (R10-13 I d: supplementary services and their providers)";
 const SS_SEC: &str = "R10-14 IV d (supplementary services and their providers)";
 const LOC_TEL: &str = "R10-14 II (location of the communication, telephony)";
-const COORD_TEL: &str = "R10-14 II (location, telephony) — optional: the cell identifies the place billing needs (III)";
+const COORD_TEL: &str =
+    "R10-14 II (location, telephony) — optional: the cell identifies the place billing needs (III)";
 const LOC_OTHER: &str = "R10-14 I: location is allowed for telephony only (II)";
 const LOC_SEC: &str = "R10-14 IV: location is not listed";
 const BILL_TEL: &str = "R10-14 II (data that establishes the bill, telephony)";

@@ -11,7 +11,8 @@ const C_BILL: &str = "R10-14 I → R10-13 V 1° (technical characteristics, date
 const C_SEC: &str = "R10-14 IV b (technical data, date, time, duration)";
 const IP_BILL: &str = "R10-14 I → R10-13 IV 1° (IP address of the source of the connection)";
 const ID_BILL: &str = "R10-14 I → R10-13 IV 2° (user identifier)";
-const NUM_BILL: &str = "R10-14 I → R10-13 IV 4° (telephone number at the origin of the communication)";
+const NUM_BILL: &str =
+    "R10-14 I → R10-13 IV 4° (telephone number at the origin of the communication)";
 const USER_SEC: &str = "R10-14 IV a, c (origin or recipient of the communication)";
 const ACCOUNT_SEC: &str = "R10-14 IV: the billing account is neither origin nor recipient";
 const IMEI_BILL: &str = "R10-14 I → R10-13 IV 3° (terminal identification number)";
@@ -24,8 +25,7 @@ const ORIG_IP_BILL: &str =
     "R10-14 I → R10-13 IV 1° (source IP address and port) — reading 2: kept only on a record about the caller";
 const ORIG_SEC: &str = "R10-14 IV a (origin of the communication)";
 const RCPT_TEL: &str = "R10-14 II (recipients, telephony)";
-const RCPT_OTHER: &str =
-    "R10-14 I: recipients (R10-13 V 3°) are not listed; telephony only (II)";
+const RCPT_OTHER: &str = "R10-14 I: recipients (R10-13 V 3°) are not listed; telephony only (II)";
 const RCPT_SEC: &str = "R10-14 IV c (recipients of the communication)";
 const SS_BILL: &str = "R10-14 I → R10-13 V 2° (supplementary services and their providers)";
 const SS_SEC: &str = "R10-14 IV d (supplementary services and their providers)";
@@ -53,7 +53,7 @@ pub static FIELDS: &[FieldSpec] = &[
     row!("served.ue_ip", "IV 1° (source IP)", keep(IP_BILL), keep(IP_BILL), keep(USER_SEC), nested!(served.ue_ip)),
     row!("served.account_id", "IV 2° (user identifier)", keep(ID_BILL), keep(ID_BILL), remove(ACCOUNT_SEC), nested!(served.account_id)),
     row!("terminal.imei", "IV 3° (terminal)", keep(IMEI_BILL), keep(IMEI_BILL), remove(TERM_SEC), nested!(terminal.imei)),
-    row!("terminal.imeisv", "not listed", remove(IMEISV_BILL), remove(IMEISV_BILL), remove(TERM_SEC), nested!(terminal.imeisv)),
+    row!("terminal.imeisv", "not listed", remove(IMEISV_BILL), remove(IMEISV_BILL), remove(TERM_SEC), never!(terminal.imeisv)),
     row!("calling.number", "IV 4° (origin)", origin(ORIG_NUM_BILL), origin(ORIG_NUM_BILL), keep(ORIG_SEC), nested!(calling.number)),
     row!("calling.ip", "IV 1° (origin)", origin(ORIG_IP_BILL), origin(ORIG_IP_BILL), keep(ORIG_SEC), nested!(calling.ip)),
     row!("calling.port", "IV 1° (origin)", origin(ORIG_IP_BILL), origin(ORIG_IP_BILL), keep(ORIG_SEC), nested!(calling.port)),
