@@ -406,7 +406,7 @@ async fn metrics_count_what_the_filter_did_and_hold_no_personal_data() {
         .expect("cdr_build_info");
     assert_eq!(info.value, 1.0);
     assert_eq!(info.labels["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.labels["policy_version"], "R10-14/2012");
+    assert_eq!(info.labels["policy_version"], "R10-14/2021");
     assert_eq!(sum(&s, "cdr_ready", &[]), 1.0);
     assert_eq!(sum(&s, "cdr_kafka_brokers_down", &[]), 0.0);
     assert!(text.contains("# HELP cdr_events_consumed_total "), "{text}");
