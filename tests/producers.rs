@@ -596,10 +596,15 @@ fn text_logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
 // On the test broker
 // ---------------------------------------------------------------------------------------
 
-fn start(topics: &Topics, dir: &Path, extra: &str) -> (Filter, std::path::PathBuf) {
+fn start(
+    topics: &Topics,
+    dir: &Path,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> (Filter, std::path::PathBuf) {
     let config = topics.config(dir, extra);
     let log = dir.join("filter.log");
-    let filter = Filter::start_with(&config, &log, &["--log-format", "json"], &[]);
+    let filter = Filter::start_with(&config, &log, &["--log-format", "json"], env);
     (filter, log)
 }
 
@@ -640,7 +645,13 @@ async fn broker_run_reads_framed_records_and_writes_both_purpose_topics() {
     )));
     common::produce(&topics.input, &inputs);
     let dir = tempfile::tempdir().unwrap();
-    let (filter, log) = start(&topics, dir.path(), "[input]\nschema_ids = [42]\n");
+    // (The test configuration has an [input] table already.)
+    let (filter, log) = start(
+        &topics,
+        dir.path(),
+        "",
+        &[("CDR_PURPOSE_FILTER_INPUT__SCHEMA_IDS", "[42]")],
+    );
     let want: BTreeSet<String> = records
         .iter()
         .map(|(id, _)| id.clone())
@@ -691,6 +702,7 @@ async fn broker_run_writes_confluent_framed_output() {
             &topics,
             dir.path(),
             &format!("[output]\nformat = \"{format}\"\nframing = \"confluent\"\nschema_id = 77\n"),
+            &[],
         );
         let limit = std::time::Duration::from_secs(90);
         let billing = common::read_all(&topics.billing, 1, limit);
