@@ -912,3 +912,38 @@ fn process_metrics_are_scraped() {
         "{body}"
     );
 }
+
+#[test]
+fn topics_render_strimzi_in_either_api_version() {
+    let config = config_file(BOTH);
+    let render = |api: Option<&str>| {
+        let mut c = command();
+        c.args(["topics", "render", "--format", "strimzi", "--config"])
+            .arg(config.path());
+        if let Some(api) = api {
+            c.args(["--api", api]);
+        }
+        let o = run(&mut c);
+        assert_exit(&o, 0);
+        text(&o.stdout)
+    };
+    let v1 = render(Some("v1"));
+    assert_eq!(
+        v1.matches("apiVersion: kafka.strimzi.io/v1\n").count(),
+        3,
+        "{v1}"
+    );
+    let v1beta2 = render(Some("v1beta2"));
+    assert_eq!(
+        v1beta2
+            .matches("apiVersion: kafka.strimzi.io/v1beta2\n")
+            .count(),
+        3
+    );
+    assert_eq!(render(None), v1beta2, "v1beta2 stays the default");
+    assert_eq!(
+        v1.replace("/v1\n", "/v1beta2\n"),
+        v1beta2,
+        "only the version differs"
+    );
+}
