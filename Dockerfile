@@ -18,14 +18,19 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin cdr-purpose-filter \
  && install -D -s target/release/cdr-purpose-filter /out/cdr-purpose-filter \
- && /out/cdr-purpose-filter --version
+ && /out/cdr-purpose-filter --version \
+ && sed 's/^listen = "127.0.0.1:9898"/listen = "0.0.0.0:9898"/' deploy/config.example.toml >/out/filter.toml \
+ && grep -q '^listen = "0.0.0.0:9898"' /out/filter.toml \
+ && /out/cdr-purpose-filter config check --config /out/filter.toml >/dev/null
 
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/cdr-purpose-filter /usr/local/bin/cdr-purpose-filter
-COPY deploy/config.example.toml /etc/cdr-purpose-filter/filter.toml
+# The example configuration, listening on all interfaces: a container's probes and
+# scrapes come from outside it (the example's loopback default would refuse them).
+COPY --from=build /out/filter.toml /etc/cdr-purpose-filter/filter.toml
 # A numeric user (no entry in /etc/passwd needed): Kubernetes' runAsNonRoot can check it.
 USER 10001:10001
 EXPOSE 9898

@@ -60,7 +60,7 @@ step "Kubernetes built-in kinds (kubernetes-validate --strict, 1.30)"
 k8s_builtin=()
 for f in deploy/kubernetes/*.yaml; do
   case "$(basename "$f")" in
-    kustomization.yaml|podmonitor.yaml|scaledobject.yaml) ;;
+    kustomization.yaml|podmonitor.yaml|prometheusrule.yaml|scaledobject.yaml) ;;
     *) k8s_builtin+=("$f") ;;
   esac
 done
@@ -68,6 +68,33 @@ kubernetes-validate --strict -k 1.30.0 "${k8s_builtin[@]}"
 
 step "custom resources and compose file (JSON schemas)"
 node scripts/validate/crds-and-compose.js "$PWD" "$tools/node_modules"
+
+step "kubectl kustomize deploy/kubernetes (rendered: built-in kinds, generated ConfigMap)"
+if command -v kubectl >/dev/null 2>&1; then
+  rendered=$(mktemp --suffix=.yaml)
+  kubectl kustomize deploy/kubernetes >"$rendered"
+  python3 - "$rendered" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
+cms = [d for d in docs if d["kind"] == "ConfigMap"]
+assert len(cms) == 1 and "filter.toml" in cms[0]["data"], kinds
+dep = next(d for d in docs if d["kind"] == "Deployment")
+vols = [v["configMap"]["name"] for v in dep["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+assert vols == [cms[0]["metadata"]["name"]], (vols, cms[0]["metadata"]["name"])
+print("ok   rendered:", ", ".join(kinds))
+print("ok   the Deployment mounts the generated", cms[0]["metadata"]["name"])
+PY
+  python3 - "$rendered" >"$rendered.builtin.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and "." not in d["apiVersion"].split("/")[0]]
+yaml.safe_dump_all(docs, sys.stdout)
+PY
+  kubernetes-validate --strict -k 1.30.0 "$rendered.builtin.yaml"
+  rm -f "$rendered" "$rendered.builtin.yaml"
+else
+  echo "  (kubectl not installed: rendering skipped)"
+fi
 
 step "kustomization, dashboard, metric names, configurations"
 bin=${CDR_BIN:-target/debug/cdr-purpose-filter}

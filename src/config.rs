@@ -4,7 +4,12 @@
 //! Environment variables: `CDR_PURPOSE_FILTER_<SECTION>__<KEY>`, e.g.
 //! `CDR_PURPOSE_FILTER_PURPOSES__BILLING__TTL=180d`. Kafka client properties:
 //! `CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__SASL_PASSWORD` sets `sasl.password` (`_` stands
-//! for `.` in a property name).
+//! for `.` in a property name); likewise `..._KAFKA__CONSUMER_PROPERTIES__...` and
+//! `..._KAFKA__PRODUCER_PROPERTIES__...`. Values stay strings unless the key wants a
+//! number, a boolean or a list (`CDR_PURPOSE_FILTER_KAFKA__GROUP_ID=12345` is a string).
+//!
+//! The file is optional: with neither `--config` nor `CDR_PURPOSE_FILTER_CONFIG`, the
+//! configuration is the defaults plus the environment ([`load_from`]).
 
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
@@ -23,10 +28,21 @@ use std::path::Path;
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "CDR_PURPOSE_FILTER_";
-const ENV_PROPERTIES_PREFIX: &str = "CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__";
+/// Kafka property maps settable by environment variables, `_` standing for `.`.
+const ENV_PROPERTIES_PREFIXES: &[&str] = &[
+    "CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__",
+    "CDR_PURPOSE_FILTER_KAFKA__CONSUMER_PROPERTIES__",
+    "CDR_PURPOSE_FILTER_KAFKA__PRODUCER_PROPERTIES__",
+];
+/// The variable that names the configuration file (like `--config`).
+pub const ENV_CONFIG: &str = "CDR_PURPOSE_FILTER_CONFIG";
 /// Variables with the prefix that are the command line's, not configuration keys
-/// (`--log`'s).
-const ENV_NOT_KEYS: &[&str] = &["CDR_PURPOSE_FILTER_LOG"];
+/// (`--log`'s, `--log-format`'s, `--config`'s).
+const ENV_NOT_KEYS: &[&str] = &[
+    "CDR_PURPOSE_FILTER_LOG",
+    "CDR_PURPOSE_FILTER_LOG_FORMAT",
+    ENV_CONFIG,
+];
 
 /// The configuration as written (after defaults and environment overrides).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -75,6 +91,10 @@ impl Default for KafkaSection {
 pub struct InputSection {
     pub topics: Vec<String>,
     pub format: InputFormat,
+    /// Schema Registry ids accepted in framed records; empty: any. Framed records with
+    /// another id are dead-lettered (`unexpected_schema`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_ids: Vec<u32>,
 }
 
 impl Default for InputSection {
@@ -82,6 +102,7 @@ impl Default for InputSection {
         InputSection {
             topics: vec!["cdr.raw".into()],
             format: InputFormat::Auto,
+            schema_ids: Vec::new(),
         }
     }
 }
@@ -90,6 +111,22 @@ impl Default for InputSection {
 #[serde(deny_unknown_fields, default)]
 pub struct OutputSection {
     pub format: OutputFormat,
+    /// `confluent`: the Schema Registry wire format, with `schema_id`.
+    pub framing: OutputFraming,
+    /// The Schema Registry id of the output schema (required with `framing = "confluent"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_id: Option<u32>,
+}
+
+/// The framing of output values, from `output.framing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFraming {
+    /// The bare message or JSON document.
+    #[default]
+    None,
+    /// Magic byte, `output.schema_id`, for protobuf the message index of `CdrEvent`.
+    Confluent,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -326,10 +363,18 @@ fn format_figment(e: &figment::Error) -> String {
 
 /// Reads a configuration file, applies environment overrides and validates it.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    load_from(Some(path))
+}
+
+/// Like [`load`]; without a file, the defaults plus the environment.
+pub fn load_from(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    let text = match path {
+        Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?,
+        None => String::new(),
+    };
     let env: Vec<(String, String)> = std::env::vars().collect();
     let raw = parse(&text, &env)?;
     Settings::validate(raw)
@@ -344,7 +389,7 @@ impl EnvOverrides {
         let mut root = Dict::new();
         for (k, v) in env {
             if !k.starts_with(ENV_PREFIX)
-                || k.starts_with(ENV_PROPERTIES_PREFIX)
+                || ENV_PROPERTIES_PREFIXES.iter().any(|p| k.starts_with(p))
                 || ENV_NOT_KEYS.contains(&k.as_str())
             {
                 continue;
@@ -354,7 +399,13 @@ impl EnvOverrides {
                 .split("__")
                 .map(str::to_string)
                 .collect();
-            let value: Value = v.parse().unwrap_or_else(|_| Value::from(v.clone()));
+            // A string unless it is a list or a table: `extract_lossy` reads "6" or
+            // "true" where a number or a boolean is wanted, and a string key keeps
+            // "12345" as it was written.
+            let value = match v.parse::<Value>() {
+                Ok(parsed @ (Value::Array(..) | Value::Dict(..))) => parsed,
+                _ => Value::from(v.clone()),
+            };
             let mut dict = &mut root;
             for part in &path[..path.len() - 1] {
                 let entry = dict
@@ -389,14 +440,18 @@ pub fn parse(toml_text: &str, env: &[(String, String)]) -> Result<RawConfig, Con
     let mut raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
         .merge(Toml::string(toml_text))
         .merge(EnvOverrides::new(env))
-        .extract()
+        .extract_lossy()
         .map_err(|e| ConfigError::Parse(Box::new(e)))?;
     // Kafka properties from the environment: `_` stands for `.` in their names.
     for (k, v) in env {
-        if let Some(name) = k.strip_prefix(ENV_PROPERTIES_PREFIX) {
-            raw.kafka
-                .properties
-                .insert(name.to_ascii_lowercase().replace('_', "."), v.clone());
+        for (prefix, props) in ENV_PROPERTIES_PREFIXES.iter().zip([
+            &mut raw.kafka.properties,
+            &mut raw.kafka.consumer_properties,
+            &mut raw.kafka.producer_properties,
+        ]) {
+            if let Some(name) = k.strip_prefix(prefix) {
+                props.insert(name.to_ascii_lowercase().replace('_', "."), v.clone());
+            }
         }
     }
     Ok(raw)
@@ -433,7 +488,11 @@ pub struct Settings {
     pub kafka: KafkaSection,
     pub input_topics: Vec<String>,
     pub input_format: InputFormat,
+    /// Schema ids accepted in framed input; empty: any.
+    pub input_schema_ids: Vec<u32>,
     pub output_format: OutputFormat,
+    /// `Some(schema id)` with `output.framing = "confluent"`.
+    pub output_schema_id: Option<u32>,
     pub purposes: Vec<PurposeSettings>,
     pub dead_letter: DeadLetterSettings,
     pub topics: TopicsSettings,
@@ -556,6 +615,42 @@ impl Settings {
         if let Err(e) = check_topic_name(&raw.dead_letter.topic) {
             problem("dead_letter.topic", e);
         }
+        if !raw.input.schema_ids.is_empty()
+            && matches!(raw.input.format, InputFormat::Json | InputFormat::Protobuf)
+        {
+            problem(
+                "input.schema_ids",
+                "applies to Schema Registry framed records only: input.format must be \
+                 \"auto\", \"confluent-protobuf\" or \"confluent-json\""
+                    .into(),
+            );
+        }
+        let output_schema_id = match (raw.output.framing, raw.output.schema_id) {
+            (OutputFraming::Confluent, None) => {
+                problem(
+                    "output.schema_id",
+                    "is required with output.framing = \"confluent\": the id the Schema \
+                     Registry gave the output schema (see `cdr-purpose-filter schema`)"
+                        .into(),
+                );
+                None
+            }
+            (OutputFraming::None, Some(_)) => {
+                problem(
+                    "output.schema_id",
+                    "is only used with output.framing = \"confluent\"".into(),
+                );
+                None
+            }
+            (OutputFraming::Confluent, Some(id)) if id > i32::MAX as u32 => {
+                problem(
+                    "output.schema_id",
+                    format!("{id} is not a Schema Registry id (at most {})", i32::MAX),
+                );
+                None
+            }
+            (_, id) => id,
+        };
 
         let version = match policy::Version::parse(&raw.policy.version) {
             Ok(v) => Some(v),
@@ -823,7 +918,9 @@ impl Settings {
             kafka,
             input_topics: raw.input.topics,
             input_format: raw.input.format,
+            input_schema_ids: raw.input.schema_ids,
             output_format: raw.output.format,
+            output_schema_id,
             purposes,
             dead_letter: DeadLetterSettings {
                 topic: raw.dead_letter.topic,

@@ -23,8 +23,12 @@ pub struct Pointer {
     pub source_topic: String,
     pub source_partition: i32,
     pub source_offset: i64,
-    /// `undecodable`, `invalid`, `future_event_time`, `output_too_large`.
+    /// `undecodable`, `unexpected_schema`, `invalid`, `future_event_time`,
+    /// `output_too_large`.
     pub reason: String,
+    /// The Schema Registry id of a record refused as `unexpected_schema`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_id: Option<u32>,
     /// What was wrong, with no value of the record.
     pub message: String,
     pub policy_version: String,
@@ -46,6 +50,7 @@ impl Pointer {
             source_partition: partition,
             source_offset: offset,
             reason: reason.to_string(),
+            schema_id: None,
             message,
             policy_version: policy_version.to_string(),
             filter_version: env!("CARGO_PKG_VERSION").to_string(),

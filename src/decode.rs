@@ -1,10 +1,12 @@
 //! Stage 2 of the pipeline: raw bytes to `CdrEvent`, from protobuf or proto3 canonical
 //! JSON (both field-name styles, RFC 3339 timestamps, 64-bit integers as strings or
-//! numbers, enum names), or `auto`, which tells them apart per record.
+//! numbers, enum names), or `auto`, which tells them apart per record — bare, or in the
+//! Confluent Schema Registry wire format ([`crate::framing`]).
 //!
 //! Errors never quote the input: serde's messages can contain the offending value (a
 //! phone number, an SMS), so a JSON error is reduced to its class and position.
 
+use crate::framing::{self, BodyKind, FramingError};
 use crate::schema::CdrEvent;
 use prost::Message;
 
@@ -16,7 +18,24 @@ use prost::Message;
 pub enum InputFormat {
     Json,
     Protobuf,
+    /// Per record: JSON, protobuf, or either in the Schema Registry wire format.
     Auto,
+    /// Schema Registry wire format, protobuf: magic byte, schema id, message indexes.
+    #[serde(rename = "confluent-protobuf")]
+    ConfluentProtobuf,
+    /// Schema Registry wire format, JSON Schema: magic byte, schema id, JSON document.
+    #[serde(rename = "confluent-json")]
+    ConfluentJson,
+}
+
+impl InputFormat {
+    /// True for the formats that require the Schema Registry header.
+    pub fn is_framed(self) -> bool {
+        matches!(
+            self,
+            InputFormat::ConfluentProtobuf | InputFormat::ConfluentJson
+        )
+    }
 }
 
 /// The format a record was actually decoded as (a metrics label).
@@ -48,6 +67,11 @@ pub enum DecodeError {
         line: usize,
         column: usize,
     },
+    #[error("{0}")]
+    Framing(FramingError),
+    /// A framed record whose schema id is not in `input.schema_ids`.
+    #[error("schema id {schema_id} is not one of input.schema_ids")]
+    UnexpectedSchema { schema_id: u32 },
 }
 
 impl DecodeError {
@@ -57,8 +81,36 @@ impl DecodeError {
             DecodeError::Empty => "empty",
             DecodeError::Protobuf(_) => "protobuf",
             DecodeError::Json { .. } => "json",
+            DecodeError::Framing(_) => "framing",
+            DecodeError::UnexpectedSchema { .. } => "unexpected_schema",
         }
     }
+
+    /// The dead-letter reason: `unexpected_schema`, or `undecodable` for the others.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::UnexpectedSchema { .. } => "unexpected_schema",
+            _ => "undecodable",
+        }
+    }
+
+    /// The schema id of a record refused for it (for the dead-letter pointer).
+    pub fn schema_id(&self) -> Option<u32> {
+        match self {
+            DecodeError::UnexpectedSchema { schema_id } => Some(*schema_id),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub event: CdrEvent,
+    /// The format of the body.
+    pub detected: Detected,
+    /// The schema id of a record in the Schema Registry wire format.
+    pub schema_id: Option<u32>,
 }
 
 fn json_error(e: serde_json::Error) -> DecodeError {
@@ -96,13 +148,58 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 /// Decodes one record in the configured format. `retention` is cleared: it is set by the
 /// filter on output only.
 pub fn decode(bytes: &[u8], format: InputFormat) -> Result<(CdrEvent, Detected), DecodeError> {
+    decode_record(bytes, format, &[]).map(|d| (d.event, d.detected))
+}
+
+/// Decodes one record, bare or framed. A framed record whose schema id is not in
+/// `schema_ids` (when not empty) is refused before its body is read.
+pub fn decode_record(
+    bytes: &[u8],
+    format: InputFormat,
+    schema_ids: &[u32],
+) -> Result<Decoded, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
+    let kind = match format {
+        InputFormat::ConfluentProtobuf => Some(BodyKind::Protobuf),
+        InputFormat::ConfluentJson => Some(BodyKind::Json),
+        // `0x00` never starts a bare CdrEvent (field 0) nor a JSON object.
+        InputFormat::Auto if framing::is_framed(bytes) => Some(framing::guess_kind(bytes)),
+        _ => None,
+    };
+    let Some(kind) = kind else {
+        let (event, detected) = decode_bare(bytes, format)?;
+        return Ok(Decoded {
+            event,
+            detected,
+            schema_id: None,
+        });
+    };
+    let schema_id = framing::schema_id(bytes).map_err(DecodeError::Framing)?;
+    if !schema_ids.is_empty() && !schema_ids.contains(&schema_id) {
+        return Err(DecodeError::UnexpectedSchema { schema_id });
+    }
+    let unframed = framing::unframe(bytes, kind).map_err(DecodeError::Framing)?;
+    if unframed.body.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let (event, detected) = match kind {
+        BodyKind::Protobuf => decode_bare(unframed.body, InputFormat::Protobuf)?,
+        BodyKind::Json => decode_bare(unframed.body, InputFormat::Json)?,
+    };
+    Ok(Decoded {
+        event,
+        detected,
+        schema_id: Some(schema_id),
+    })
+}
+
+fn decode_bare(bytes: &[u8], format: InputFormat) -> Result<(CdrEvent, Detected), DecodeError> {
     let (mut event, detected) = match format {
         InputFormat::Json => (decode_json(bytes)?, Detected::Json),
         InputFormat::Protobuf => (decode_protobuf(bytes)?, Detected::Protobuf),
-        InputFormat::Auto if looks_like_json(bytes) => match decode_json(bytes) {
+        _ if looks_like_json(bytes) => match decode_json(bytes) {
             Ok(e) => (e, Detected::Json),
             // A protobuf message can, rarely, start with `{` and end with `}`.
             Err(json) => match decode_protobuf(bytes) {
@@ -110,7 +207,7 @@ pub fn decode(bytes: &[u8], format: InputFormat) -> Result<(CdrEvent, Detected),
                 Err(_) => return Err(json),
             },
         },
-        InputFormat::Auto => (decode_protobuf(bytes)?, Detected::Protobuf),
+        _ => (decode_protobuf(bytes)?, Detected::Protobuf),
     };
     event.retention = None;
     Ok((event, detected))
@@ -233,5 +330,77 @@ mod tests {
             Err(DecodeError::Protobuf(_)) | Err(DecodeError::Json { .. })
         ));
         assert!(decode(b"[1,2]", InputFormat::Json).is_err());
+    }
+
+    #[test]
+    fn auto_and_explicit_formats_read_the_schema_registry_wire_format() {
+        use crate::framing::{frame, BodyKind};
+        let (event, _) = decode(CAMEL.as_bytes(), InputFormat::Json).unwrap();
+        let pb = event.encode_to_vec();
+        let cases = [
+            (frame(42, BodyKind::Protobuf, &[0], &pb), Detected::Protobuf),
+            (
+                frame(42, BodyKind::Protobuf, &[10], &pb),
+                Detected::Protobuf,
+            ),
+            (
+                frame(42, BodyKind::Protobuf, &[3, 1, 4], &pb),
+                Detected::Protobuf,
+            ),
+            (
+                frame(42, BodyKind::Json, &[], CAMEL.as_bytes()),
+                Detected::Json,
+            ),
+        ];
+        for (framed, detected) in cases {
+            let explicit = if detected == Detected::Json {
+                InputFormat::ConfluentJson
+            } else {
+                InputFormat::ConfluentProtobuf
+            };
+            for format in [InputFormat::Auto, explicit] {
+                let d = decode_record(&framed, format, &[]).unwrap();
+                assert_eq!((d.detected, d.schema_id), (detected, Some(42)));
+                assert_eq!(d.event, event, "{format:?}");
+                let d = decode_record(&framed, format, &[7, 42]).unwrap();
+                assert_eq!(d.event, event);
+            }
+            // Bare formats do not strip a header.
+            assert!(decode(&framed, InputFormat::Protobuf).is_err());
+        }
+        // The explicit framed formats require the header.
+        assert_eq!(
+            decode_record(&pb, InputFormat::ConfluentProtobuf, &[]),
+            Err(DecodeError::Framing(FramingError::NoMagic))
+        );
+    }
+
+    #[test]
+    fn other_schema_ids_and_broken_bodies_are_refused() {
+        use crate::framing::{frame, BodyKind};
+        let (event, _) = decode(CAMEL.as_bytes(), InputFormat::Json).unwrap();
+        let pb = event.encode_to_vec();
+        let framed = frame(9, BodyKind::Protobuf, &[0], &pb);
+        let err = decode_record(&framed, InputFormat::Auto, &[1, 2]).unwrap_err();
+        assert_eq!(err, DecodeError::UnexpectedSchema { schema_id: 9 });
+        assert_eq!(
+            (err.reason(), err.schema_id()),
+            ("unexpected_schema", Some(9))
+        );
+        // A framed record whose body does not decode is undecodable like any other.
+        let broken = frame(9, BodyKind::Protobuf, &[0], &pb[..pb.len() / 2]);
+        let err = decode_record(&broken, InputFormat::Auto, &[]).unwrap_err();
+        assert_eq!(err.reason(), "undecodable");
+        let broken = frame(9, BodyKind::Json, &[], b"{\"eventId\": ");
+        let err = decode_record(&broken, InputFormat::ConfluentJson, &[]).unwrap_err();
+        assert!(matches!(err, DecodeError::Json { .. }), "{err:?}");
+        for bad in [
+            &b"\x00"[..],
+            b"\x00\x00\x00\x00\x09",
+            b"\x00\x00\x00\x00\x09\x01",
+        ] {
+            let err = decode_record(bad, InputFormat::Auto, &[]).unwrap_err();
+            assert_eq!(err.reason(), "undecodable", "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Stage 4 of the pipeline: an [`OutputRecord`] to the bytes and headers of the contract.
 
 use crate::expiry::rfc3339;
+use crate::framing::{self, BodyKind};
 use crate::policy::OutputRecord;
 use crate::schema::CdrEvent;
 use prost::Message;
@@ -62,7 +63,19 @@ pub fn encode_event(
     format: OutputFormat,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    encode_framed(event, format, &[], buf)
+}
+
+/// Like [`encode_event`], after a header (the Schema Registry prefix of
+/// [`confluent_header`], or nothing).
+pub fn encode_framed(
+    event: &CdrEvent,
+    format: OutputFormat,
+    header: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     buf.clear();
+    buf.extend_from_slice(header);
     match format {
         OutputFormat::Protobuf => {
             event.encode(buf).expect("a Vec grows to fit any message");
@@ -94,6 +107,24 @@ pub fn encode_event(
     }
 }
 
+/// The Schema Registry prefix of every output value with `output.framing = "confluent"`:
+/// magic byte, `schema_id`, and for protobuf the message indexes of `CdrEvent` in
+/// `cdr.proto`.
+pub fn confluent_header(format: OutputFormat, schema_id: u32) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(8);
+    let kind = match format {
+        OutputFormat::Protobuf => BodyKind::Protobuf,
+        OutputFormat::Json => BodyKind::Json,
+    };
+    framing::write_header(
+        &mut buf,
+        schema_id,
+        kind,
+        crate::schema::CDR_EVENT_MESSAGE_INDEXES,
+    );
+    buf
+}
+
 /// The headers of a record, in the contract's order.
 /// Only the expiry is formatted; the other values are static.
 pub fn headers(
@@ -115,4 +146,33 @@ pub fn to_json_value(event: &CdrEvent) -> Result<serde_json::Value, EncodeError>
         format: "JSON",
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confluent_output_carries_the_schema_id_and_the_index_of_cdr_event() {
+        // CdrEvent is the 11th message of cdr.proto: indexes [10], count 1 → 0x02,
+        // 10 → 0x14.
+        assert_eq!(crate::schema::CDR_EVENT_MESSAGE_INDEXES, &[10]);
+        let header = confluent_header(OutputFormat::Protobuf, 258);
+        assert_eq!(header, b"\x00\x00\x00\x01\x02\x02\x14");
+        assert_eq!(
+            confluent_header(OutputFormat::Json, 258),
+            b"\x00\x00\x00\x01\x02"
+        );
+        let event = CdrEvent {
+            event_id: "e1".into(),
+            ..Default::default()
+        };
+        let mut buf = vec![9, 9, 9];
+        encode_framed(&event, OutputFormat::Protobuf, &header, &mut buf).unwrap();
+        let u = framing::unframe(&buf, BodyKind::Protobuf).unwrap();
+        assert_eq!((u.schema_id, u.message_indexes()), (258, vec![10]));
+        assert_eq!(u.body, event.encode_to_vec());
+        encode_framed(&event, OutputFormat::Json, &[], &mut buf).unwrap();
+        assert_eq!(buf, br#"{"eventId":"e1"}"#);
+    }
 }

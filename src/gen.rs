@@ -2,20 +2,87 @@
 //!
 //! Realistic in shape (every event type and direction, failed attempts, roaming, content
 //! and vendor extensions filled in so that stripping is visible) and deterministic: the
-//! same seed and `now` give the same events. The identifiers are random digits in the
-//! French numbering plan, not real subscribers.
+//! same seed and `now` give the same events, across dependency updates too: the stream is
+//! ChaCha8 (rand_chacha, whose output is fixed by its specification) seeded from the seed's
+//! bytes, and every value is drawn from it by this module's own arithmetic ([`StableRng`]),
+//! not by `rand`'s distributions, which may change between versions. The identifiers are
+//! random digits in the French numbering plan, not real subscribers.
 
 use crate::schema::{
     self, CdrEvent, Charging, Content, Direction, EventType, Location, Network, Party, Purpose,
     Subscriber, SupplementaryService, Terminal, Timing,
 };
 use chrono::{DateTime, Duration, Utc};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::ops::{Range, RangeInclusive};
+
+/// A random stream that stays the same for a seed: ChaCha8 with the seed's bytes as key,
+/// integers in a range by a 64×64→128-bit multiply, floats from the top 53 bits.
+pub struct StableRng(ChaCha8Rng);
+
+/// Integer types [`StableRng::random_range`] draws.
+pub trait StableInt: Copy {
+    fn to_i128(self) -> i128;
+    fn from_i128(v: i128) -> Self;
+}
+
+macro_rules! stable_int {
+    ($($t:ty),*) => {$(
+        impl StableInt for $t {
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+            fn from_i128(v: i128) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+stable_int!(u8, u16, u32, u64, usize, i32, i64);
+
+/// A range [`StableRng::random_range`] draws from: its inclusive bounds.
+pub trait StableRange<T> {
+    fn bounds(self) -> (i128, i128);
+}
+
+impl<T: StableInt> StableRange<T> for Range<T> {
+    fn bounds(self) -> (i128, i128) {
+        (self.start.to_i128(), self.end.to_i128() - 1)
+    }
+}
+
+impl<T: StableInt> StableRange<T> for RangeInclusive<T> {
+    fn bounds(self) -> (i128, i128) {
+        (self.start().to_i128(), self.end().to_i128())
+    }
+}
+
+impl StableRng {
+    pub fn new(seed: u64) -> StableRng {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        StableRng(ChaCha8Rng::from_seed(key))
+    }
+
+    /// An integer in the range (which must not be empty).
+    pub fn random_range<T: StableInt, R: StableRange<T>>(&mut self, range: R) -> T {
+        let (lo, hi) = range.bounds();
+        assert!(lo <= hi, "empty range");
+        let span = (hi - lo + 1) as u128;
+        let x = (u128::from(self.0.next_u64()) * span) >> 64;
+        T::from_i128(lo + x as i128)
+    }
+
+    /// A float in [0, 1).
+    pub fn random<T: From<f64>>(&mut self) -> T {
+        T::from((self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
 
 /// A deterministic event generator.
 pub struct Generator {
-    rng: StdRng,
+    rng: StableRng,
     seed: u64,
     now: DateTime<Utc>,
     seq: u64,
@@ -26,7 +93,7 @@ impl Generator {
     pub fn new(seed: u64, now: DateTime<Utc>) -> Generator {
         let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         Generator {
-            rng: StdRng::seed_from_u64(seed),
+            rng: StableRng::new(seed),
             seed,
             now,
             seq: 0,

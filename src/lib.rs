@@ -14,6 +14,7 @@ pub mod decode;
 pub mod demo;
 pub mod encode;
 pub mod expiry;
+pub mod framing;
 pub mod gen;
 pub mod kafka;
 pub mod pipeline;

@@ -12,6 +12,15 @@ mod generated {
 
 pub use generated::*;
 
+include!(concat!(env!("OUT_DIR"), "/cdr_event_index.rs"));
+
+/// The schema file, as registered with a Schema Registry (`cdr-purpose-filter schema`).
+pub const PROTO: &str = include_str!("../proto/cdr/v1/cdr.proto");
+
+/// A JSON Schema of the canonical JSON of `CdrEvent`, generated from `cdr.proto`
+/// (`cdr-purpose-filter schema --format json-schema`).
+pub const JSON_SCHEMA: &str = include_str!(concat!(env!("OUT_DIR"), "/cdr_event.schema.json"));
+
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use std::fmt;
 

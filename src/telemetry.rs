@@ -71,9 +71,24 @@ pub fn install(policy_version: &'static str) -> Result<PrometheusHandle, BuildEr
         .set_buckets_for_metric(Matcher::Full(PROCESSING.into()), PROCESSING_BUCKETS)?
         .install_recorder()?;
     describe();
+    PROCESS
+        .get_or_init(metrics_process::Collector::default)
+        .describe();
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "policy_version" => policy_version)
         .set(1.0);
     Ok(handle)
+}
+
+/// Process metrics in the Prometheus client conventions (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, `process_open_fds`, `process_max_fds`,
+/// `process_start_time_seconds`, `process_threads`, ...), from metrics-process.
+static PROCESS: std::sync::OnceLock<metrics_process::Collector> = std::sync::OnceLock::new();
+
+/// Samples the process metrics (on each scrape).
+pub fn process_sampled() {
+    if let Some(c) = PROCESS.get() {
+        c.collect();
+    }
 }
 
 fn describe() {

@@ -2,12 +2,16 @@
 //! protobuf) → policy → encode (protobuf and JSON) — and through the pipeline's own
 //! transform, which also builds the dead-letter pointers. It must never panic, and what
 //! it forwards must hold no content, no extensions, and read back as it was written.
+//! The Schema Registry framing too: unframing never panics and borrows a suffix of the
+//! record; the input framed (with `[0]` or a longer message-index array) decodes as the
+//! bare input does; framed output unframes to the bare output.
 
 #![no_main]
 
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
+use cdr_purpose_filter::framing::{self, BodyKind};
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
 use cdr_purpose_filter::policy::Outcome;
 use cdr_purpose_filter::telemetry::Stats;
@@ -42,9 +46,64 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+fn check_framing(data: &[u8]) {
+    for kind in [BodyKind::Protobuf, BodyKind::Json] {
+        if let Ok(u) = framing::unframe(data, kind) {
+            assert!(data.ends_with(u.body), "the body is a suffix of the record");
+            assert_eq!(
+                u.body.as_ptr() as usize + u.body.len(),
+                data.as_ptr() as usize + data.len(),
+                "the body is borrowed"
+            );
+            let _ = u.message_indexes();
+        }
+    }
+    for (indexes, kind, bare) in [
+        (&[0][..], BodyKind::Protobuf, InputFormat::Protobuf),
+        (&[10, 2][..], BodyKind::Protobuf, InputFormat::Protobuf),
+        (&[][..], BodyKind::Json, InputFormat::Json),
+    ] {
+        let framed = framing::frame(7, kind, indexes, data);
+        let u = framing::unframe(&framed, kind).expect("a framed record unframes");
+        assert_eq!((u.schema_id, u.body), (7, data));
+        let explicit = match kind {
+            BodyKind::Protobuf => InputFormat::ConfluentProtobuf,
+            BodyKind::Json => InputFormat::ConfluentJson,
+        };
+        let framed_result = decode::decode(&framed, explicit).map(|(e, _)| e);
+        let bare_result = decode::decode(data, bare).map(|(e, _)| e);
+        // Compared as protobuf bytes: a NaN coordinate is not equal to itself.
+        let bytes = |e: cdr_purpose_filter::schema::CdrEvent| {
+            let mut buf = Vec::new();
+            encode::encode_event(&e, OutputFormat::Protobuf, &mut buf).expect("encodes");
+            buf
+        };
+        assert_eq!(
+            framed_result.map(bytes).ok(),
+            bare_result.map(bytes).ok(),
+            "framing changes nothing but the header"
+        );
+        let refused = decode::decode_record(&framed, InputFormat::Auto, &[8]);
+        assert!(
+            matches!(
+                refused,
+                Err(decode::DecodeError::UnexpectedSchema { schema_id: 7 })
+            ),
+            "another schema id is refused before the body is read"
+        );
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let f = fixture();
-    for format in [InputFormat::Auto, InputFormat::Json, InputFormat::Protobuf] {
+    check_framing(data);
+    for format in [
+        InputFormat::Auto,
+        InputFormat::Json,
+        InputFormat::Protobuf,
+        InputFormat::ConfluentProtobuf,
+        InputFormat::ConfluentJson,
+    ] {
         let Ok((event, _)) = decode::decode(data, format) else {
             continue;
         };
@@ -73,6 +132,12 @@ fuzz_target!(|data: &[u8]| {
             if encode::encode_event(&r.event, OutputFormat::Json, &mut buf).is_ok() {
                 decode::decode(&buf, InputFormat::Json).expect("JSON output decodes");
             }
+            let header = encode::confluent_header(OutputFormat::Protobuf, 9);
+            let mut framed = Vec::new();
+            encode::encode_framed(&r.event, OutputFormat::Protobuf, &header, &mut framed)
+                .expect("protobuf always encodes");
+            let u = framing::unframe(&framed, BodyKind::Protobuf).expect("framed output");
+            assert_eq!(u.body, &again[..], "framed output is the bare output");
         }
     }
     let source = Source {

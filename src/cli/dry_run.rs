@@ -1,4 +1,5 @@
-//! `dry-run`: the policy applied to events from a file or stdin, no Kafka.
+//! `dry-run`: the policy applied to events from a file or stdin, no Kafka — or to the
+//! records of a Kafka topic, read-only (`--from-topic`).
 
 use super::{parse_now, DryRunArgs};
 use crate::config;
@@ -37,6 +38,7 @@ impl Summary {
 
 struct DryRun<'a, W: Write> {
     policy: &'a Policy,
+    schema_ids: &'a [u32],
     now: chrono::DateTime<chrono::Utc>,
     topics: BTreeMap<&'static str, String>,
     out: W,
@@ -46,8 +48,8 @@ struct DryRun<'a, W: Write> {
 impl<W: Write> DryRun<'_, W> {
     fn record(&mut self, bytes: &[u8], format: InputFormat) -> io::Result<()> {
         self.summary.events += 1;
-        let event = match decode::decode(bytes, format) {
-            Ok((event, _)) => event,
+        let event = match decode::decode_record(bytes, format, self.schema_ids) {
+            Ok(decoded) => decoded.event,
             Err(e) => {
                 self.summary.undecodable += 1;
                 for p in &self.policy.purposes {
@@ -55,13 +57,16 @@ impl<W: Write> DryRun<'_, W> {
                     *self
                         .summary
                         .outcomes
-                        .entry((purpose, "undecodable"))
+                        .entry((purpose, e.reason()))
                         .or_default() += 1;
-                    let line = json!({
+                    let mut line = json!({
                         "event_id": null, "purpose": purpose, "outcome": "drop",
-                        "reason": "undecodable", "error": e.to_string(),
+                        "reason": e.reason(), "error": e.to_string(),
                         "expires_at": null, "record": null,
                     });
+                    if let Some(id) = e.schema_id() {
+                        line["schema_id"] = id.into();
+                    }
                     writeln!(self.out, "{line}")?;
                 }
                 return Ok(());
@@ -156,8 +161,49 @@ fn read_delimited(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option
 }
 
 pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
-    let settings = config::load(&args.config)?;
+    let settings = config::load_from(args.config.as_deref())?;
     let now = parse_now(args.now.as_deref())?;
+    let topics = settings
+        .purposes
+        .iter()
+        .map(|p| (p.purpose.name(), p.topic.clone()))
+        .collect();
+    let stdout = io::stdout().lock();
+    let mut run = DryRun {
+        policy: &settings.policy,
+        schema_ids: &settings.input_schema_ids,
+        now,
+        topics,
+        out: BufWriter::new(stdout),
+        summary: Summary::default(),
+    };
+    if let Some(topic) = &args.from_topic {
+        let format = match args.format {
+            InputFormat::Auto => settings.input_format,
+            given => given,
+        };
+        let result = super::from_topic::read(&settings, topic, args.count, |bytes| {
+            run.record(bytes, format)
+        });
+        let flushed = run.out.flush();
+        match (result, flushed) {
+            // `dry-run --from-topic ... | head` closes the pipe: not an error.
+            (Err(e), _)
+                if e.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+            {
+                return Ok(ExitCode::SUCCESS)
+            }
+            (Err(e), _) => return Err(e),
+            (Ok(()), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return Ok(ExitCode::SUCCESS)
+            }
+            (Ok(()), Err(e)) => return Err(e.into()),
+            (Ok(()), Ok(())) => {}
+        }
+        run.summary.print(run.policy);
+        return Ok(ExitCode::SUCCESS);
+    }
     let input: Box<dyn Read> = match &args.input {
         Some(p) => Box::new(
             std::fs::File::open(p)
@@ -168,7 +214,8 @@ pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let format = match (args.format, settings.input_format) {
         (InputFormat::Auto, InputFormat::Auto) => {
-            // Peek: a JSON line starts with `{` (or whitespace); anything else is protobuf.
+            // Peek: a JSON line starts with `{` (or whitespace); anything else is
+            // length-delimited records, each bare protobuf or Schema Registry framed.
             let first = input
                 .fill_buf()?
                 .iter()
@@ -177,34 +224,26 @@ pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
             if first.is_none_or(|b| b == b'{') {
                 InputFormat::Json
             } else {
-                InputFormat::Protobuf
+                InputFormat::Auto
             }
         }
         (InputFormat::Auto, configured) => configured,
         (given, _) => given,
     };
-    let topics = settings
-        .purposes
-        .iter()
-        .map(|p| (p.purpose.name(), p.topic.clone()))
-        .collect();
-    let stdout = io::stdout().lock();
-    let mut run = DryRun {
-        policy: &settings.policy,
-        now,
-        topics,
-        out: BufWriter::new(stdout),
-        summary: Summary::default(),
-    };
     let result = (|| -> io::Result<()> {
         match format {
-            InputFormat::Protobuf => {
+            // Binary records (a framed record's schema id can hold a newline byte):
+            // length-delimited.
+            InputFormat::Protobuf
+            | InputFormat::Auto
+            | InputFormat::ConfluentProtobuf
+            | InputFormat::ConfluentJson => {
                 let mut buf = Vec::new();
                 while read_delimited(&mut input, &mut buf)?.is_some() {
-                    run.record(&buf, InputFormat::Protobuf)?;
+                    run.record(&buf, format)?;
                 }
             }
-            _ => {
+            InputFormat::Json => {
                 let mut line = Vec::new();
                 loop {
                     line.clear();

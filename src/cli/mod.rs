@@ -1,9 +1,14 @@
 //! The command line (clap): one subcommand per job, each in its own module.
 
 mod dry_run;
+mod from_topic;
 mod gen;
+mod logs;
 mod policy_show;
+mod schema;
 mod topics;
+
+pub use logs::LogFormat;
 
 use crate::config::{self, ConfigError};
 use crate::decode::InputFormat;
@@ -25,6 +30,17 @@ pub struct Cli {
     #[arg(long, global = true, env = "CDR_PURPOSE_FILTER_LOG")]
     pub log: Option<String>,
 
+    /// Log lines as text, or as JSON objects (level, target, fields with the message),
+    /// one per line. Colours only when stderr is a terminal and NO_COLOR is not set.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CDR_PURPOSE_FILTER_LOG_FORMAT",
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,8 +49,9 @@ pub struct Cli {
 pub enum Command {
     /// The long-running filter: consume, filter, republish.
     Run {
-        #[arg(long)]
-        config: PathBuf,
+        /// Configuration file; without it, the defaults plus the environment.
+        #[arg(long, env = config::ENV_CONFIG)]
+        config: Option<PathBuf>,
         /// Benchmark floor only: forward every input record unchanged to every purpose
         /// topic, without decoding or policy. Never on real data.
         #[arg(long, hide = true)]
@@ -69,6 +86,17 @@ pub enum Command {
     /// The output topics' retention settings: what would change, change it, verify it,
     /// or render it as manifests.
     Topics(TopicsArgs),
+    /// The embedded schema, for registering with a Schema Registry: the `.proto` file,
+    /// or a JSON Schema of the canonical JSON.
+    Schema {
+        #[arg(long, value_enum, default_value_t = schema::SchemaFormat::Proto)]
+        format: schema::SchemaFormat,
+    },
+    /// Shell completions, printed to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: schema::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -79,8 +107,9 @@ pub struct TopicsArgs {
 
 #[derive(Debug, Args)]
 pub struct TopicsCommon {
-    #[arg(long)]
-    pub config: PathBuf,
+    /// Configuration file; without it, the defaults plus the environment.
+    #[arg(long, env = config::ENV_CONFIG)]
+    pub config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = TopicsFormat::Table)]
     pub format: TopicsFormat,
 }
@@ -101,13 +130,17 @@ pub enum TopicsCommand {
     Check(TopicsCommon),
     /// The desired settings as manifests (no broker needed).
     Render {
-        #[arg(long)]
-        config: PathBuf,
+        /// Configuration file; without it, the defaults plus the environment.
+        #[arg(long, env = config::ENV_CONFIG)]
+        config: Option<PathBuf>,
         #[arg(long, value_enum)]
         format: crate::topics::render::RenderFormat,
         /// Strimzi: the `strimzi.io/cluster` label.
         #[arg(long, default_value = "my-cluster")]
         cluster: String,
+        /// Strimzi: the `KafkaTopic` API version (`v1` needs Strimzi 0.49 or later).
+        #[arg(long, value_enum, default_value_t = crate::topics::render::StrimziApi::V1beta2)]
+        api: crate::topics::render::StrimziApi,
     },
 }
 
@@ -147,21 +180,34 @@ pub enum TableFormat {
 pub enum ConfigCommand {
     /// Validate a configuration and print the effective one (secrets masked).
     Check {
-        #[arg(long)]
-        config: PathBuf,
+        /// Configuration file; without it, the defaults plus the environment.
+        #[arg(long, env = config::ENV_CONFIG)]
+        config: Option<PathBuf>,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct DryRunArgs {
-    #[arg(long)]
-    pub config: PathBuf,
+    /// Configuration file; without it, the defaults plus the environment.
+    #[arg(long, env = config::ENV_CONFIG)]
+    pub config: Option<PathBuf>,
     /// Input file (default: stdin).
+    #[arg(conflicts_with = "from_topic")]
     pub input: Option<PathBuf>,
-    /// `json`: one JSON event per line; `protobuf`: length-delimited messages; `auto`:
-    /// the configuration's input format if it is not `auto`, else JSON lines.
+    /// `json`: one JSON event per line; `protobuf`: length-delimited messages;
+    /// `confluent-protobuf`, `confluent-json`: length-delimited Schema Registry framed
+    /// records; `auto`: the configuration's input format if it is not `auto`, else JSON
+    /// lines when the input starts with `{`, or else length-delimited records, each bare
+    /// or framed. With --from-topic: how each record is decoded.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     pub format: InputFormat,
+    /// Read the records of this Kafka topic instead (from its beginning; read-only: no
+    /// consumer group, nothing committed).
+    #[arg(long)]
+    pub from_topic: Option<String>,
+    /// With --from-topic: how many records to read at most.
+    #[arg(long, default_value_t = 100, requires = "from_topic")]
+    pub count: u64,
     /// The processing time (RFC 3339), for reproducible output; default: the clock.
     #[arg(long)]
     pub now: Option<String>,
@@ -318,25 +364,19 @@ fn is_transport_security(e: &anyhow::Error) -> bool {
 }
 
 pub fn init_tracing(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
     // The demo prints a summary: only warnings by default.
     let default = match cli.command {
         Command::Demo { .. } => "error",
         _ => "info",
     };
-    let filter = match &cli.log {
-        Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    logs::init(cli.log.as_deref(), default, cli.log_format);
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::DryRun(args) => dry_run::run(args),
+        Command::Schema { format } => schema::print(format),
+        Command::Completions { shell } => schema::completions(shell),
         Command::Policy {
             command:
                 PolicyCommand::Show {
@@ -359,11 +399,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
-            let settings = config::load(&config)?;
+            let settings = config::load_from(config.as_deref())?;
             print_stdout(&settings.effective_toml())?;
+            let shown = match &config {
+                Some(config) => config.display().to_string(),
+                None => "(defaults and environment)".to_string(),
+            };
             eprintln!(
-                "configuration {} is valid (policy {}, legal time {})",
-                config.display(),
+                "configuration {shown} is valid (policy {}, legal time {})",
                 settings.policy.version(),
                 settings.policy.legal_time
             );
@@ -375,7 +418,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             passthrough,
         } => {
-            let settings = config::load(&config)?;
+            let settings = config::load_from(config.as_deref())?;
             runtime()?.block_on(run_filter(settings, passthrough))?;
             Ok(ExitCode::SUCCESS)
         }

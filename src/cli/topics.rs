@@ -89,13 +89,16 @@ pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
         }
         TopicsCommand::Render { config, .. } => (config, TopicsFormat::Table),
     };
-    let settings = config::load(path)?;
+    let settings = config::load_from(path.as_deref())?;
     if let TopicsCommand::Render {
-        format, cluster, ..
+        format,
+        cluster,
+        api,
+        ..
     } = &args.command
     {
         let text = match format {
-            render::RenderFormat::Strimzi => render::strimzi(&settings, cluster)?,
+            render::RenderFormat::Strimzi => render::strimzi_api(&settings, cluster, *api)?,
             render::RenderFormat::Properties => render::properties(&settings)?,
         };
         print_stdout(&text)?;

@@ -49,6 +49,8 @@ pub struct Transform {
     settings: Arc<Settings>,
     topics: Vec<(Purpose, Arc<str>)>,
     dead_letter_topic: Arc<str>,
+    /// The Schema Registry prefix of every output value (`output.framing`), or empty.
+    header: Vec<u8>,
 }
 
 impl Transform {
@@ -59,7 +61,12 @@ impl Transform {
             .map(|p| (p.purpose, Arc::from(p.topic.as_str())))
             .collect();
         let dead_letter_topic = Arc::from(settings.dead_letter.topic.as_str());
+        let header = settings
+            .output_schema_id
+            .map(|id| encode::confluent_header(settings.output_format, id))
+            .unwrap_or_default();
         Transform {
+            header,
             hot: telemetry::Hot::new(&settings.input_topics),
             passthrough: false,
             settings,
@@ -99,7 +106,21 @@ impl Transform {
         payload: Option<&[u8]>,
         stats: &Stats,
     ) -> Outgoing {
-        let pointer = Pointer::new(
+        self.dead_letter_of_schema(source, reason, message, None, payload, stats)
+    }
+
+    /// A dead-letter pointer record, with the schema id of a framed record refused for
+    /// it (`unexpected_schema`).
+    fn dead_letter_of_schema(
+        &self,
+        source: &Source,
+        reason: &'static str,
+        message: String,
+        schema_id: Option<u32>,
+        payload: Option<&[u8]>,
+        stats: &Stats,
+    ) -> Outgoing {
+        let mut pointer = Pointer::new(
             &source.topic,
             source.partition,
             source.offset,
@@ -107,6 +128,7 @@ impl Transform {
             message,
             self.settings.policy.version(),
         );
+        pointer.schema_id = schema_id;
         telemetry::dead_lettered(
             stats,
             &source.topic,
@@ -147,14 +169,21 @@ impl Transform {
             }
             return;
         }
+        let mut schema_id = None;
         let refusal: Option<(&'static str, String)> =
-            match decode::decode(payload, settings.input_format) {
+            match decode::decode_record(payload, settings.input_format, &settings.input_schema_ids)
+            {
                 Err(e) => {
                     telemetry::undecodable_consumed(stats, &source.topic);
                     telemetry::decode_error(e.kind());
-                    Some(("undecodable", e.to_string()))
+                    schema_id = e.schema_id();
+                    Some((e.reason(), e.to_string()))
                 }
-                Ok((event, format)) => {
+                Ok(decode::Decoded {
+                    event,
+                    detected: format,
+                    ..
+                }) => {
                     self.hot.consumed(stats, &source.topic, format.as_str());
                     self.hot.event_age(&event, now);
                     // Before the policy moves the kept fields out of the event.
@@ -173,7 +202,12 @@ impl Transform {
                             match outcome {
                                 Outcome::Forward(r) => {
                                     let mut value = Vec::with_capacity(512);
-                                    match encode::encode_event(&r.event, format, &mut value) {
+                                    match encode::encode_framed(
+                                        &r.event,
+                                        format,
+                                        &self.header,
+                                        &mut value,
+                                    ) {
                                         Ok(()) => {
                                             forwarded.push((*purpose, &r.event));
                                             out.push(Outgoing {
@@ -209,7 +243,14 @@ impl Transform {
                 }
             };
         if let Some((reason, message)) = refusal {
-            out.push(self.dead_letter(source, reason, message, Some(payload), stats));
+            out.push(self.dead_letter_of_schema(
+                source,
+                reason,
+                message,
+                schema_id,
+                Some(payload),
+                stats,
+            ));
         }
     }
 }

@@ -118,6 +118,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             .brokers_down
             .load(std::sync::atomic::Ordering::SeqCst),
     );
+    super::process_sampled();
     s.handle.run_upkeep();
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], s.handle.render())
 }

@@ -1,0 +1,89 @@
+//! `dry-run --from-topic`: the first records of a real topic, read-only. The partitions
+//! are assigned, not subscribed (no consumer group joins), read from their beginning, and
+//! nothing is committed: the filter's group and its offsets are untouched.
+
+use super::UsageError;
+use crate::config::Settings;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeSet;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// How long to wait for the topic's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+/// Reading stops when nothing (no record, no end of partition) arrived for this long.
+const IDLE_LIMIT: Duration = Duration::from_secs(15);
+
+/// Calls `each` with the value of up to `count` records of `topic`, partition by
+/// partition as they arrive, stopping at the end of every partition.
+pub(super) fn read(
+    settings: &Settings,
+    topic: &str,
+    count: u64,
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut config = crate::kafka::base_config(settings);
+    for (k, v) in &settings.kafka.consumer_properties {
+        config.set(k, v);
+    }
+    // librdkafka wants a group id to assign partitions; this one never joins (no
+    // subscribe) and never commits.
+    config
+        .set(
+            "group.id",
+            format!("{}-dry-run", settings.kafka.group_id).as_str(),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    let consumer: BaseConsumer = config.create()?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|e| anyhow::anyhow!("dry-run: cannot read the metadata of {topic}: {e}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(UsageError(format!("--from-topic: topic {topic} does not exist")).into());
+    }
+    let mut assignment = TopicPartitionList::new();
+    for p in &partitions {
+        assignment.add_partition_offset(topic, *p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut at_end = BTreeSet::new();
+    let mut read = 0u64;
+    let mut last_progress = Instant::now();
+    while read < count && at_end.len() < partitions.len() {
+        match consumer.poll(Duration::from_millis(200)) {
+            None if last_progress.elapsed() > IDLE_LIMIT => {
+                tracing::warn!(
+                    topic,
+                    read,
+                    "dry-run: no record for {}s, stopping",
+                    IDLE_LIMIT.as_secs()
+                );
+                break;
+            }
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+                last_progress = Instant::now();
+            }
+            Some(Err(e)) => return Err(anyhow::anyhow!("dry-run: reading {topic} failed: {e}")),
+            Some(Ok(m)) => {
+                at_end.remove(&m.partition());
+                read += 1;
+                last_progress = Instant::now();
+                each(m.payload().unwrap_or_default())?;
+            }
+        }
+    }
+    Ok(())
+}
