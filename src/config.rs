@@ -202,6 +202,9 @@ pub struct DeliverySection {
     pub transactional_id: Option<String>,
     /// Exactly-once: the longest a transaction stays open collecting records.
     pub transaction_interval: String,
+    /// At-least-once: how often the offsets of acknowledged records are committed (also
+    /// on revoke and at shutdown). A crash replays at most about this much input.
+    pub commit_interval: String,
 }
 
 impl Default for DeliverySection {
@@ -212,6 +215,7 @@ impl Default for DeliverySection {
             shutdown_timeout: "30s".into(),
             transactional_id: None,
             transaction_interval: "100ms".into(),
+            commit_interval: "1s".into(),
         }
     }
 }
@@ -436,6 +440,7 @@ pub struct Settings {
     pub shutdown_timeout: std::time::Duration,
     pub transactional_id: String,
     pub transaction_interval: std::time::Duration,
+    pub commit_interval: std::time::Duration,
     pub metrics_listen: SocketAddr,
     pub policy: Policy,
     /// The configuration as read, defaults filled in (for `config check`).
@@ -479,6 +484,10 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
         "offsets are stored only after outputs are acknowledged",
     ),
     ("enable.idempotence", "the producer is always idempotent"),
+    (
+        "enable.gapless.guarantee",
+        "it turns a delivery gap into a fatal producer error; the filter re-sends failed outputs itself",
+    ),
     (
         "transactional.id",
         "set per instance when delivery.guarantee = \"exactly-once\"",
@@ -703,6 +712,22 @@ impl Settings {
                 None
             }
         };
+        let commit_interval = match Ttl::parse(&raw.delivery.commit_interval) {
+            Ok(Ttl::Fixed(d)) if d > Duration::zero() && d <= Duration::seconds(300) => {
+                d.to_std().ok()
+            }
+            Ok(_) => {
+                problem(
+                    "delivery.commit_interval",
+                    "must be a fixed duration between 1ms and 300s, e.g. \"1s\"".into(),
+                );
+                None
+            }
+            Err(e) => {
+                problem("delivery.commit_interval", e.to_string());
+                None
+            }
+        };
         let transactional_id = raw.delivery.transactional_id.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME")
                 .ok()
@@ -823,6 +848,7 @@ impl Settings {
             shutdown_timeout: shutdown_timeout.expect("checked"),
             transactional_id,
             transaction_interval: transaction_interval.expect("checked"),
+            commit_interval: commit_interval.expect("checked"),
             metrics_listen: metrics_listen.expect("checked"),
             policy: Policy {
                 purposes: compiled,

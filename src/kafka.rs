@@ -4,7 +4,7 @@
 use crate::config::{is_secret, Settings};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{ConsumerContext, Rebalance};
+use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -122,6 +122,10 @@ pub struct TransportSecurityError {
 #[derive(Clone, Default)]
 pub struct Context {
     pub health: Arc<Health>,
+    /// The at-least-once consumer commits its stored offsets when partitions are revoked,
+    /// before the revoke is acknowledged (auto-commit is off). Never under exactly-once:
+    /// there offsets are committed inside transactions only.
+    pub commit_on_revoke: bool,
 }
 
 impl ClientContext for Context {
@@ -264,12 +268,44 @@ impl Context {
 }
 
 impl ConsumerContext for Context {
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
+            if tpl.count() == 0 || consumer.assignment_lost() {
+                return;
+            }
+            // The offsets of acknowledged records, before another member takes the
+            // partitions over: it resumes where this one stopped, not a commit interval
+            // earlier.
+            match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+                Ok(()) => tracing::debug!("offsets committed before the revoke"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => tracing::warn!(
+                    "offsets not committed before the revoke ({e}); the new owner replays from the last commit"
+                ),
+            }
+        }
+    }
+
+    fn post_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        // What the member owns after the change: with `cooperative-sticky` an assign or
+        // revoke names only the partitions that moved, not the whole assignment.
+        let owns = || {
+            consumer
+                .assignment()
+                .map(|a| a.count() > 0)
+                .unwrap_or(false)
+        };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.health
-                    .assigned
-                    .store(tpl.count() > 0, Ordering::SeqCst);
+                self.health.assigned.store(owns(), Ordering::SeqCst);
                 tracing::info!(
                     partitions = tpl.count(),
                     "partitions assigned: {}",
@@ -277,7 +313,7 @@ impl ConsumerContext for Context {
                 );
             }
             Rebalance::Revoke(tpl) => {
-                self.health.assigned.store(false, Ordering::SeqCst);
+                self.health.assigned.store(owns(), Ordering::SeqCst);
                 tracing::info!(
                     partitions = tpl.count(),
                     "partitions revoked: {}",

@@ -82,6 +82,14 @@ impl Transform {
         &self.dead_letter_topic
     }
 
+    /// The purpose whose output topic this is, by name.
+    pub fn purpose_of_topic(&self, topic: &str) -> Option<&'static str> {
+        self.topics
+            .iter()
+            .find(|(_, t)| &**t == topic)
+            .map(|(p, _)| p.name())
+    }
+
     fn topic_of(&self, purpose: Purpose) -> Arc<str> {
         self.topics
             .iter()
