@@ -91,6 +91,8 @@ pub struct Health {
     /// True when the output topics were last found compliant (or `topics.mode = "off"`).
     /// Set by `topics`.
     pub topics_verified: AtomicBool,
+    /// The output topics last found not compliant, named by `/readyz`.
+    pub non_compliant_topics: std::sync::Mutex<Vec<String>>,
     /// The last TLS or SASL failure librdkafka reported (wrong CA, bad certificate or
     /// password): a configuration problem, not an outage. It makes a start that never
     /// reached a broker stop with that reason instead of retrying forever.

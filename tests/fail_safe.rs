@@ -376,3 +376,42 @@ fn a_partial_revoke_keeps_a_member_that_still_owns_partitions_ready() {
     );
     assert!(second_context.health.assigned.load(Ordering::SeqCst));
 }
+
+/// Item 10: `topics check` exits 2 when it cannot reach a verdict (here: no broker at
+/// the address), 1 being kept for a real "not compliant".
+#[test]
+fn topics_check_exits_2_when_it_cannot_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("filter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[kafka]
+bootstrap_servers = "127.0.0.1:{}"
+group_id = "g"
+[kafka.properties]
+"reconnect.backoff.max.ms" = "200"
+[input]
+topics = ["{INPUT}"]
+[purposes.billing]
+topic = "{BILLING}"
+[purposes.security]
+topic = "{SECURITY}"
+"#,
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"))
+        .args(["topics", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("cannot check the output topics"),
+        "{stderr}"
+    );
+}

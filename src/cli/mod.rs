@@ -85,6 +85,15 @@ pub struct TopicsCommon {
     pub format: TopicsFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct TopicsCheckArgs {
+    #[command(flatten)]
+    pub common: TopicsCommon,
+    /// Give up (exit 2) when the check has not completed within this, e.g. `30s`, `2m`.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TopicsFormat {
     Table,
@@ -97,8 +106,9 @@ pub enum TopicsCommand {
     Plan(TopicsCommon),
     /// Create missing topics, correct drifted settings (never raising a retention).
     Apply(TopicsCommon),
-    /// Verify only: exit 0 compliant, 1 not compliant, 2 error.
-    Check(TopicsCommon),
+    /// Verify only: exit 0 compliant, 1 not compliant, 2 when it cannot check (broker
+    /// unreachable, authorization refused, timeout).
+    Check(TopicsCheckArgs),
     /// The desired settings as manifests (no broker needed).
     Render {
         #[arg(long)]
@@ -261,10 +271,8 @@ async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Re
             context.clone(),
             shutdown.clone(),
         ));
-        context
-            .health
-            .topics_verified
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
+        // updates): not ready while an output topic is not compliant.
         let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
         let transform = if passthrough {
             tracing::warn!("pass-through benchmark mode: records are forwarded UNFILTERED");

@@ -520,6 +520,14 @@ pub fn publish(reports: &[TopicReport], health: &kafka::Health) {
             .unwrap_or(f64::INFINITY);
         gauge!(RESIDENCY_BOUND, "topic" => r.topic.clone()).set(bound);
     }
+    *health
+        .non_compliant_topics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = reports
+        .iter()
+        .filter(|r| !r.compliant)
+        .map(|r| r.topic.clone())
+        .collect();
     health
         .topics_verified
         .store(reports.iter().all(|r| r.compliant), Ordering::SeqCst);
