@@ -415,3 +415,41 @@ topic = "{SECURITY}"
         "{stderr}"
     );
 }
+
+/// Item 13: the pass-through benchmark mode forwards raw records, content included: the
+/// default (release) build has no such option.
+#[cfg(not(feature = "bench-passthrough"))]
+#[test]
+fn the_default_build_has_no_passthrough_mode() {
+    let mock = Mock::new(1);
+    let dir = tempfile::tempdir().unwrap();
+    mock.load(&events(10, 13), 1);
+    let config = mock.config(dir.path(), "", "", "");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"));
+    let mut child = cmd
+        .args(["run", "--passthrough", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "refused as usage: {stderr}"
+    );
+    assert!(stderr.contains("--passthrough"), "{stderr}");
+    assert_eq!(mock.read(BILLING).len(), 0, "nothing forwarded");
+}

@@ -36,7 +36,9 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
         /// Benchmark floor only: forward every input record unchanged to every purpose
-        /// topic, without decoding or policy. Never on real data.
+        /// topic, without decoding or policy. Never on real data; only in a build with
+        /// the `bench-passthrough` feature (the benches), never in the release binary.
+        #[cfg(feature = "bench-passthrough")]
         #[arg(long, hide = true)]
         passthrough: bool,
     },
@@ -274,10 +276,16 @@ async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Re
         // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
         // updates): not ready while an output topic is not compliant.
         let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
+        #[cfg(feature = "bench-passthrough")]
         let transform = if passthrough {
             tracing::warn!("pass-through benchmark mode: records are forwarded UNFILTERED");
             crate::pipeline::records::Transform::passthrough(settings.clone())
         } else {
+            crate::pipeline::records::Transform::new(settings.clone())
+        };
+        #[cfg(not(feature = "bench-passthrough"))]
+        let transform = {
+            let _ = passthrough;
             crate::pipeline::records::Transform::new(settings.clone())
         };
         let transform = std::sync::Arc::new(transform);
@@ -349,12 +357,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Gen(args) => gen::run(args),
         Command::Topics(args) => topics::run(args),
+        #[cfg(feature = "bench-passthrough")]
         Command::Run {
             config,
             passthrough,
         } => {
             let settings = config::load(&config)?;
             runtime()?.block_on(run_filter(settings, passthrough))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(not(feature = "bench-passthrough"))]
+        Command::Run { config } => {
+            let settings = config::load(&config)?;
+            runtime()?.block_on(run_filter(settings, false))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

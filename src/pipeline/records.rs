@@ -45,6 +45,7 @@ pub(crate) fn headers_of<V: AsRef<str>>(pairs: &[(&'static str, V)]) -> OwnedHea
 pub struct Transform {
     hot: telemetry::Hot,
     /// Benchmark floor: forward every input record unchanged to every purpose topic.
+    #[cfg(feature = "bench-passthrough")]
     passthrough: bool,
     settings: Arc<Settings>,
     topics: Vec<(Purpose, Arc<str>)>,
@@ -61,6 +62,7 @@ impl Transform {
         let dead_letter_topic = Arc::from(settings.dead_letter.topic.as_str());
         Transform {
             hot: telemetry::Hot::new(&settings.input_topics),
+            #[cfg(feature = "bench-passthrough")]
             passthrough: false,
             settings,
             topics,
@@ -70,7 +72,9 @@ impl Transform {
 
     /// The benchmark floor: the same consumer and producer code, forwarding each input
     /// record unchanged (no decoding, no policy) to every purpose topic — as many
-    /// records as the filter writes at most. Never use it on real data.
+    /// records as the filter writes at most. Never use it on real data: built only with
+    /// the `bench-passthrough` feature.
+    #[cfg(feature = "bench-passthrough")]
     pub fn passthrough(settings: Arc<Settings>) -> Transform {
         Transform {
             passthrough: true,
@@ -142,6 +146,7 @@ impl Transform {
         out: &mut Vec<Outgoing>,
     ) {
         let settings = &self.settings;
+        #[cfg(feature = "bench-passthrough")]
         if self.passthrough {
             for (_, topic) in &self.topics {
                 out.push(Outgoing {
