@@ -866,6 +866,40 @@ impl Settings {
             .map(|p| p.topic.as_str())
     }
 
+    /// Whether a Kafka property's value must never be printed: a secret by its name, or
+    /// a value read from `${env:}` or `${file:}`.
+    pub fn is_secret_property(&self, name: &str) -> bool {
+        let k = &self.effective.kafka;
+        is_secret(name)
+            || [
+                &k.properties,
+                &k.consumer_properties,
+                &k.producer_properties,
+            ]
+            .iter()
+            .any(|props| {
+                props.get(name).is_some_and(|v| {
+                    let v = v.trim();
+                    v.starts_with("${") && v.ends_with('}')
+                })
+            })
+    }
+
+    /// The values that must never be printed (see [`Settings::is_secret_property`]).
+    pub fn secret_values(&self) -> Vec<&str> {
+        let k = &self.kafka;
+        [
+            &k.properties,
+            &k.consumer_properties,
+            &k.producer_properties,
+        ]
+        .iter()
+        .flat_map(|props| props.iter())
+        .filter(|(name, v)| !v.is_empty() && self.is_secret_property(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+    }
+
     /// The effective configuration as TOML, secrets masked.
     pub fn effective_toml(&self) -> String {
         let mut shown = self.effective.clone();
@@ -883,6 +917,38 @@ impl Settings {
         }
         toml::to_string_pretty(&shown).expect("the configuration serializes to TOML")
     }
+}
+
+/// `--allow-insecure-secret-files`: accept `${file:}` secrets that other users can read.
+static ALLOW_INSECURE_SECRET_FILES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set by `--allow-insecure-secret-files`, before any configuration is loaded.
+pub fn allow_insecure_secret_files(allow: bool) {
+    ALLOW_INSECURE_SECRET_FILES.store(allow, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A secret file other users can read (group or world read permission) is refused,
+/// unless `--allow-insecure-secret-files`.
+fn check_secret_file(path: &str) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(path) {
+            Ok(m) => m.permissions().mode() & 0o777,
+            Err(e) => return Err(format!("cannot read the secret file {path}: {e}")),
+        };
+        if mode & 0o044 != 0
+            && !ALLOW_INSECURE_SECRET_FILES.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(format!(
+                "the secret file {path} is readable by other users (mode {mode:o}); make it \
+                 readable by its owner only (chmod 600; defaultMode 0400 for a Kubernetes \
+                 secret volume), or pass --allow-insecure-secret-files"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A property value that says where a secret is kept instead of holding it:
@@ -909,6 +975,7 @@ pub fn resolve_reference(
             .ok_or_else(|| format!("environment variable {name} (from `{value}`) is not set"));
     }
     if let Some(path) = inner.strip_prefix("file:") {
+        check_secret_file(path)?;
         return match std::fs::read_to_string(path) {
             Ok(text) => {
                 let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -922,10 +989,38 @@ pub fn resolve_reference(
     ))
 }
 
-/// Property names whose values are never printed.
+/// The properties librdkafka itself treats as sensitive (`_RK_SENSITIVE` in
+/// rdkafka_conf.c, librdkafka 2.12): it never prints their values either.
+pub const LIBRDKAFKA_SENSITIVE: &[&str] = &[
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl_key",
+    "ssl.ca.pem",
+    "ssl.keystore.password",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.assertion.private.key.file",
+    "sasl.oauthbearer.assertion.private.key.passphrase",
+    "sasl.oauthbearer.assertion.private.key.pem",
+];
+
+/// Property names whose values are never printed: librdkafka's sensitive properties, and
+/// any name that looks like one (a Java `sasl.jaas.config`, a `…passphrase`, a token).
 pub fn is_secret(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "secret", "key.pem", "token", "sasl.jaas"]
+    LIBRDKAFKA_SENSITIVE.contains(&n.as_str())
+        || [
+            "password",
+            "passphrase",
+            "secret",
+            "key.pem",
+            "token",
+            "sasl.jaas",
+            "credential",
+        ]
         .iter()
         .any(|s| n.contains(s))
         || n.ends_with(".key")

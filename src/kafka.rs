@@ -1,7 +1,7 @@
 //! Kafka clients: the configuration every client shares, and a context that turns
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
-use crate::config::{is_secret, Settings};
+use crate::config::Settings;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
@@ -64,13 +64,79 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
     c
 }
 
-/// A printable view of a client configuration, secrets masked.
-pub fn describe(config: &ClientConfig) -> String {
+/// librdkafka refused a client configuration. Its own text can hold the value
+/// (`Client config error: … sasl.jaas.config <value>`, `Invalid value "<value>" for
+/// configuration property …`): only the property's name and librdkafka's reason are
+/// kept, with the refused value and every secret value masked. The configuration's to
+/// fix (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientConfigError(pub String);
+
+impl ClientConfigError {
+    pub fn new(error: &KafkaError, secrets: &[&str]) -> ClientConfigError {
+        ClientConfigError(match error {
+            KafkaError::ClientConfig(_, reason, key, value) => format!(
+                "property `{key}` refused by librdkafka: {}",
+                mask(&mask(reason, &[value.as_str()]), secrets)
+            ),
+            KafkaError::ClientCreation(reason) => {
+                format!(
+                    "librdkafka cannot create the client: {}",
+                    mask(reason, secrets)
+                )
+            }
+            other => mask(&other.to_string(), secrets),
+        })
+    }
+}
+
+/// `text` with every occurrence of the values masked.
+fn mask(text: &str, values: &[&str]) -> String {
+    let mut out = text.to_string();
+    for v in values.iter().filter(|v| !v.trim().is_empty()) {
+        out = out.replace(*v, "********");
+    }
+    out
+}
+
+/// Creates a client; a refusal comes back sanitized ([`ClientConfigError`]).
+pub fn create<C, T>(
+    settings: &Settings,
+    config: &ClientConfig,
+    context: C,
+) -> Result<T, ClientConfigError>
+where
+    C: ClientContext,
+    T: rdkafka::config::FromClientConfigAndContext<C>,
+{
+    config
+        .create_with_context(context)
+        .map_err(|e| ClientConfigError::new(&e, &settings.secret_values()))
+}
+
+/// Has librdkafka check every client configuration the filter would use (consumer,
+/// producer, admin), without creating a client or connecting: `config check`.
+pub fn check_client_configs(settings: &Settings) -> Result<(), ClientConfigError> {
+    for c in [
+        consumer_config(settings),
+        producer_config(settings),
+        base_config(settings),
+    ] {
+        c.create_native_config()
+            .map_err(|e| ClientConfigError::new(&e, &settings.secret_values()))?;
+    }
+    Ok(())
+}
+
+/// A printable view of a client configuration, secrets masked: librdkafka's sensitive
+/// properties and every value read from `${env:}` or `${file:}`.
+pub fn describe(settings: &Settings, config: &ClientConfig) -> String {
     let mut items: Vec<_> = config
         .config_map()
         .iter()
         .map(|(k, v)| {
-            if is_secret(k) {
+            if settings.is_secret_property(k) {
                 format!("{k}=********")
             } else {
                 format!("{k}={v}")

@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "CDR_PURPOSE_FILTER_LOG")]
     pub log: Option<String>,
 
+    /// Accept `${file:}` secrets that other users can read (group or world read
+    /// permission); refused by default.
+    #[arg(long, global = true)]
+    pub allow_insecure_secret_files: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -219,6 +224,8 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
             )
             || c.downcast_ref::<crate::kafka::TransportSecurityError>()
                 .is_some()
+            || c.downcast_ref::<crate::kafka::ClientConfigError>()
+                .is_some()
     });
     if usage {
         2
@@ -339,6 +346,7 @@ pub fn init_tracing(cli: &Cli) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    config::allow_insecure_secret_files(cli.allow_insecure_secret_files);
     match cli.command {
         Command::DryRun(args) => dry_run::run(args),
         Command::Policy {
@@ -351,6 +359,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ConfigCommand::Check { config },
         } => {
             let settings = config::load(&config)?;
+            crate::kafka::check_client_configs(&settings)?;
             print_stdout(&settings.effective_toml())?;
             eprintln!("configuration {} is valid", config.display());
             Ok(ExitCode::SUCCESS)

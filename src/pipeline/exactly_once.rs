@@ -35,8 +35,7 @@ fn consumer(
     c.set("enable.auto.commit", "false")
         // Never read an upstream producer's aborted records.
         .set("isolation.level", "read_committed");
-    c.create_with_context(context)
-        .map_err(PipelineError::ClientConfig)
+    kafka::create(settings, &c, context).map_err(PipelineError::ClientConfig)
 }
 
 fn producer(
@@ -45,8 +44,7 @@ fn producer(
 ) -> Result<FutureProducer<Context>, PipelineError> {
     let mut c = kafka::producer_config(settings);
     c.set("transactional.id", &settings.transactional_id);
-    c.create_with_context(context)
-        .map_err(PipelineError::ClientConfig)
+    kafka::create(settings, &c, context).map_err(PipelineError::ClientConfig)
 }
 
 /// Runs a blocking librdkafka call off the async worker.

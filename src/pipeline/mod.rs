@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 pub enum PipelineError {
     /// The client configuration was refused by librdkafka: the user's to fix.
     #[error("kafka client configuration refused")]
-    ClientConfig(#[source] KafkaError),
+    ClientConfig(#[source] kafka::ClientConfigError),
     #[error("cannot subscribe to the input topics")]
     Subscribe(#[source] KafkaError),
     #[error("shutdown deadline of {deadline:?} passed with {pending} input record(s) not acknowledged; they will be processed again after restart")]
@@ -70,9 +70,8 @@ pub fn consumer(
     if c.get("queued.max.messages.kbytes").is_none() {
         c.set("queued.max.messages.kbytes", "16384");
     }
-    tracing::debug!("consumer configuration: {}", kafka::describe(&c));
-    c.create_with_context(context)
-        .map_err(PipelineError::ClientConfig)
+    tracing::debug!("consumer configuration: {}", kafka::describe(settings, &c));
+    kafka::create(settings, &c, context).map_err(PipelineError::ClientConfig)
 }
 
 /// Builds the idempotent producer. Deliveries are retried by librdkafka without a time
@@ -90,9 +89,8 @@ pub fn producer(
     if c.get("queue.buffering.max.kbytes").is_none() {
         c.set("queue.buffering.max.kbytes", "65536");
     }
-    tracing::debug!("producer configuration: {}", kafka::describe(&c));
-    c.create_with_context(context)
-        .map_err(PipelineError::ClientConfig)
+    tracing::debug!("producer configuration: {}", kafka::describe(settings, &c));
+    kafka::create(settings, &c, context).map_err(PipelineError::ClientConfig)
 }
 
 /// One input record in flight.
