@@ -88,7 +88,6 @@ mode = "off"
 [metrics]
 listen = "127.0.0.1:0"
 [delivery]
-shutdown_timeout = "10s"
 {delivery}
 "#,
                 bootstrap = self.bootstrap
@@ -452,4 +451,71 @@ fn the_default_build_has_no_passthrough_mode() {
     );
     assert!(stderr.contains("--passthrough"), "{stderr}");
     assert_eq!(mock.read(BILLING).len(), 0, "nothing forwarded");
+}
+
+/// Item 8: shutdown is bounded. SIGTERM during a broker outage (outputs in flight that
+/// cannot be delivered, a commit that cannot be answered) ends within
+/// `delivery.shutdown_timeout` with exit 1 and a line saying what was not done; a second
+/// SIGTERM while shutting down exits 130 at once.
+#[test]
+fn sigterm_during_an_outage_exits_with_a_clear_line_and_a_second_one_with_130() {
+    for second_signal in [false, true] {
+        let mock = Mock::new(2);
+        mock.load(&events(20_000, 8), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let timeout = if second_signal { "120s" } else { "3s" };
+        let config = mock.config(
+            dir.path(),
+            &format!("shutdown_timeout = \"{timeout}\"\nmax_in_flight = 200"),
+            "",
+            "\"linger.ms\" = \"50\"",
+        );
+        let log = dir.path().join("filter.log");
+        let mut filter = Filter::start(&config, &log);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while mock.committed(2) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            mock.committed(2) > 0,
+            "processing started; log:\n{}",
+            log_of(&log)
+        );
+        mock.cluster.broker_down(1).unwrap();
+        assert!(
+            filter.wait_for_log(&log, "all brokers are down", Duration::from_secs(60)),
+            "the outage is noticed; log:\n{}",
+            log_of(&log)
+        );
+        filter.signal("TERM");
+        if second_signal {
+            assert!(
+                filter.wait_for_log(&log, "shutting down", Duration::from_secs(60)),
+                "log:\n{}",
+                log_of(&log)
+            );
+            filter.signal("TERM");
+            assert_eq!(
+                filter.wait(Duration::from_secs(60)),
+                Some(130),
+                "{}",
+                log_of(&log)
+            );
+            assert!(log_of(&log).contains("second signal"));
+        } else {
+            let code = filter.wait(Duration::from_secs(60));
+            let text = log_of(&log);
+            assert_eq!(
+                code,
+                Some(1),
+                "exit 1 within the shutdown deadline; log:\n{text}"
+            );
+            let last = text.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("error:")
+                    && (last.contains("shutdown deadline") || last.contains("shutdown_timeout")),
+                "a clear last line: {last}"
+            );
+        }
+    }
 }
