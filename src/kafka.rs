@@ -194,7 +194,13 @@ pub struct Context {
     /// before the revoke is acknowledged (auto-commit is off). Never under exactly-once:
     /// there offsets are committed inside transactions only.
     pub commit_on_revoke: bool,
+    /// Called with the revoked partitions before a revoke is acknowledged (the
+    /// exactly-once consumer ends its open transaction there).
+    pub on_revoke: Option<RevokeHook>,
 }
+
+/// See [`Context::on_revoke`].
+pub type RevokeHook = Arc<dyn Fn(&rdkafka::TopicPartitionList) + Send + Sync>;
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -341,6 +347,9 @@ impl ConsumerContext for Context {
         consumer: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &Rebalance<'_>,
     ) {
+        if let (Rebalance::Revoke(tpl), Some(hook)) = (rebalance, &self.on_revoke) {
+            hook(tpl);
+        }
         if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
             if tpl.count() == 0 || consumer.assignment_lost() {
                 return;

@@ -112,7 +112,13 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
             "run {run} never consumed; log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        // A random point of the run: anywhere in the next 1.5–4 s of processing.
+        // Once this run has committed progress of its own (the first outputs of a run
+        // take a moment: producer id, metadata), a random point in the next 1.5–4 s.
+        let before = committed_total(&t);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while committed_total(&t) <= before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let delay = Duration::from_millis(rng.random_range(1500..4000));
         std::thread::sleep(delay);
         filter.signal("KILL");
@@ -175,10 +181,18 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
         for (k, n) in copies.into_iter().filter(|(_, n)| *n > 1) {
             let i = index[k.as_str()];
             let (p, o) = ((i % 3) as i32, (i / 3) as i64);
+            // The replayed range of kill k: from the resume point it left to the one the
+            // next kill left (the last kill: to the end).
             let kill = (0..KILLS)
-                .rev()
-                .find(|k| resumes[*k].get(&p).is_some_and(|r| *r <= o))
-                .unwrap_or(0);
+                .find(|k| {
+                    let from = resumes[*k].get(&p).copied().unwrap_or(0).max(0);
+                    let to = resumes
+                        .get(k + 1)
+                        .and_then(|r| r.get(&p).copied())
+                        .unwrap_or(i64::MAX);
+                    from <= o && o < to.max(from + 1)
+                })
+                .unwrap_or(KILLS - 1);
             per_kill[kill] += n - 1;
         }
     }

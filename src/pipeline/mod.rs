@@ -49,6 +49,19 @@ pub enum PipelineError {
     /// and resumes from the committed offsets.
     #[error("the Kafka producer failed for good: {0}; stopping (after a restart the filter resumes from the committed offsets, nothing is lost)")]
     ProducerFatal(String),
+    /// Exactly-once: the transactional producer failed for good — fenced by a newer
+    /// instance with the same `transactional.id`, or a fatal transaction error.
+    #[error("the transactional producer failed for good: {0}; stopping (fenced: another instance runs with the same delivery.transactional_id; the open transaction is not committed, a restart resumes from the last committed one)")]
+    TransactionFatal(String),
+    /// Exactly-once: the consumer could not be rewound to the start of an aborted batch;
+    /// going on would skip it.
+    #[error("cannot rewind {topic}[{partition}] to offset {offset} after an aborted transaction: {error}; stopping (after a restart the filter resumes from the committed offsets)")]
+    Rewind {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        error: KafkaError,
+    },
     #[error("Kafka transactions failed (delivery.guarantee = \"exactly-once\" needs a broker that supports them)")]
     Transactions(#[source] KafkaError),
     /// No broker was ever reached and TLS or SASL failed: the configuration's to fix.
