@@ -197,9 +197,7 @@ fn a_fenced_producer_stops_the_filter_with_exit_1() {
     assert_eq!(code, Some(1), "exit 1 when fenced; log:\n{text}");
     let last = text.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("error:")
-            && last.contains("failed for good")
-            && last.contains("fenced"),
+        last.starts_with("error:") && last.contains("failed for good") && last.contains("fenced"),
         "a clear last line: {last}"
     );
 }
