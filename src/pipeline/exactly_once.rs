@@ -249,20 +249,23 @@ fn fatal(producer: &FutureProducer<Context>, e: Option<&KafkaError>) -> Option<S
 }
 
 /// Commits a batch: outputs and consumed offsets in one transaction.
+/// `timeout` bounds each call (at shutdown: `delivery.shutdown_timeout`, no retries).
 fn commit(
     consumer: &StreamConsumer<Context>,
     producer: &FutureProducer<Context>,
     batch: &Batch,
+    timeout: Duration,
+    retries: u32,
 ) -> Result<(), KafkaError> {
     let metadata = consumer
         .group_metadata()
         .ok_or_else(|| KafkaError::Subscription("no consumer group metadata".into()))?;
-    producer.send_offsets_to_transaction(&batch.offsets(), &metadata, TXN_TIMEOUT)?;
+    producer.send_offsets_to_transaction(&batch.offsets(), &metadata, timeout)?;
     // A retriable error (a timeout) means: call commit again.
     let mut attempt = 0;
     loop {
-        match producer.commit_transaction(TXN_TIMEOUT) {
-            Err(KafkaError::Transaction(t)) if t.is_retriable() && attempt < 3 => {
+        match producer.commit_transaction(timeout) {
+            Err(KafkaError::Transaction(t)) if t.is_retriable() && attempt < retries => {
                 attempt += 1;
                 tracing::warn!(attempt, "commit_transaction: {t}; retrying");
                 std::thread::sleep(backoff(attempt));
@@ -436,8 +439,14 @@ pub(super) async fn run(
             rewind(&consumer, &batch, &revoked)?;
             continue 'run;
         }
+        // At shutdown, commit and abort are bounded by delivery.shutdown_timeout.
+        let (timeout, retries) = if shutdown.is_cancelled() {
+            (settings.shutdown_timeout.min(TXN_TIMEOUT), 0)
+        } else {
+            (TXN_TIMEOUT, 3)
+        };
         let result = match failure {
-            None => blocking(|| commit(&consumer, &producer, &batch)),
+            None => blocking(|| commit(&consumer, &producer, &batch, timeout, retries)),
             Some(e) => Err(e),
         };
         state.open.store(false, Ordering::SeqCst);
@@ -457,14 +466,14 @@ pub(super) async fn run(
             Err(e) => {
                 telemetry::transaction_aborted();
                 if let Some(reason) = fatal(&producer, Some(&e)) {
-                    let _ = blocking(|| producer.abort_transaction(TXN_TIMEOUT));
+                    let _ = blocking(|| producer.abort_transaction(timeout));
                     return stop(reason);
                 }
                 tracing::warn!(
                     records = batch.records,
                     "transaction failed, aborting; the batch will be processed again: {e}"
                 );
-                if let Err(abort) = blocking(|| producer.abort_transaction(TXN_TIMEOUT)) {
+                if let Err(abort) = blocking(|| producer.abort_transaction(timeout)) {
                     return stop(format!("{e}; abort_transaction failed too: {abort}"));
                 }
                 for (source, message) in refusals(&transform, &mut batch).await {
