@@ -12,7 +12,8 @@
 //! back from the security topic). Repeatable: fixed seed, fresh topics every run.
 //!
 //! `scripts/bench-e2e.sh` starts the test broker and runs it; or
-//! `CDR_TEST_BROKERS=host:port cargo bench --bench e2e`.
+//! `CDR_TEST_BROKERS=host:port cargo bench --bench e2e --features bench-passthrough` (the
+//! pass-through mode exists only in a build with that feature).
 
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;

@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=$(scripts/test-broker.sh start)
 trap 'scripts/test-broker.sh stop' EXIT
-CDR_TEST_BROKERS="$addr" cargo bench --bench e2e
+# The pass-through floor (`run --passthrough`) exists only with this feature.
+CDR_TEST_BROKERS="$addr" cargo bench --bench e2e --features bench-passthrough

@@ -239,6 +239,9 @@ pub struct DeliverySection {
     pub transactional_id: Option<String>,
     /// Exactly-once: the longest a transaction stays open collecting records.
     pub transaction_interval: String,
+    /// At-least-once: how often the offsets of acknowledged records are committed (also
+    /// on revoke and at shutdown). A crash replays at most about this much input.
+    pub commit_interval: String,
 }
 
 impl Default for DeliverySection {
@@ -249,6 +252,7 @@ impl Default for DeliverySection {
             shutdown_timeout: "30s".into(),
             transactional_id: None,
             transaction_interval: "100ms".into(),
+            commit_interval: "1s".into(),
         }
     }
 }
@@ -501,6 +505,7 @@ pub struct Settings {
     pub shutdown_timeout: std::time::Duration,
     pub transactional_id: String,
     pub transaction_interval: std::time::Duration,
+    pub commit_interval: std::time::Duration,
     pub metrics_listen: SocketAddr,
     pub policy: Policy,
     /// The configuration as read, defaults filled in (for `config check`).
@@ -544,6 +549,10 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
         "offsets are stored only after outputs are acknowledged",
     ),
     ("enable.idempotence", "the producer is always idempotent"),
+    (
+        "enable.gapless.guarantee",
+        "it turns a delivery gap into a fatal producer error; the filter re-sends failed outputs itself",
+    ),
     (
         "transactional.id",
         "set per instance when delivery.guarantee = \"exactly-once\"",
@@ -816,6 +825,22 @@ impl Settings {
                 None
             }
         };
+        let commit_interval = match Ttl::parse(&raw.delivery.commit_interval) {
+            Ok(Ttl::Fixed(d)) if d > Duration::zero() && d <= Duration::seconds(300) => {
+                d.to_std().ok()
+            }
+            Ok(_) => {
+                problem(
+                    "delivery.commit_interval",
+                    "must be a fixed duration between 1ms and 300s, e.g. \"1s\"".into(),
+                );
+                None
+            }
+            Err(e) => {
+                problem("delivery.commit_interval", e.to_string());
+                None
+            }
+        };
         let transactional_id = raw.delivery.transactional_id.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME")
                 .ok()
@@ -938,6 +963,7 @@ impl Settings {
             shutdown_timeout: shutdown_timeout.expect("checked"),
             transactional_id,
             transaction_interval: transaction_interval.expect("checked"),
+            commit_interval: commit_interval.expect("checked"),
             metrics_listen: metrics_listen.expect("checked"),
             policy: Policy {
                 version: version.expect("checked"),
@@ -957,6 +983,40 @@ impl Settings {
             .map(|p| p.topic.as_str())
     }
 
+    /// Whether a Kafka property's value must never be printed: a secret by its name, or
+    /// a value read from `${env:}` or `${file:}`.
+    pub fn is_secret_property(&self, name: &str) -> bool {
+        let k = &self.effective.kafka;
+        is_secret(name)
+            || [
+                &k.properties,
+                &k.consumer_properties,
+                &k.producer_properties,
+            ]
+            .iter()
+            .any(|props| {
+                props.get(name).is_some_and(|v| {
+                    let v = v.trim();
+                    v.starts_with("${") && v.ends_with('}')
+                })
+            })
+    }
+
+    /// The values that must never be printed (see [`Settings::is_secret_property`]).
+    pub fn secret_values(&self) -> Vec<&str> {
+        let k = &self.kafka;
+        [
+            &k.properties,
+            &k.consumer_properties,
+            &k.producer_properties,
+        ]
+        .iter()
+        .flat_map(|props| props.iter())
+        .filter(|(name, v)| !v.is_empty() && self.is_secret_property(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+    }
+
     /// The effective configuration as TOML, secrets masked.
     pub fn effective_toml(&self) -> String {
         let mut shown = self.effective.clone();
@@ -974,6 +1034,38 @@ impl Settings {
         }
         toml::to_string_pretty(&shown).expect("the configuration serializes to TOML")
     }
+}
+
+/// `--allow-insecure-secret-files`: accept `${file:}` secrets that other users can read.
+static ALLOW_INSECURE_SECRET_FILES: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Set by `--allow-insecure-secret-files`, before any configuration is loaded.
+pub fn allow_insecure_secret_files(allow: bool) {
+    ALLOW_INSECURE_SECRET_FILES.store(allow, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A secret file other users can read (group or world read permission) is refused,
+/// unless `--allow-insecure-secret-files`.
+fn check_secret_file(path: &str) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(path) {
+            Ok(m) => m.permissions().mode() & 0o777,
+            Err(e) => return Err(format!("cannot read the secret file {path}: {e}")),
+        };
+        if mode & 0o044 != 0
+            && !ALLOW_INSECURE_SECRET_FILES.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(format!(
+                "the secret file {path} is readable by other users (mode {mode:o}); make it \
+                 readable by its owner only (chmod 600; defaultMode 0400 for a Kubernetes \
+                 secret volume), or pass --allow-insecure-secret-files"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A property value that says where a secret is kept instead of holding it:
@@ -1000,6 +1092,7 @@ pub fn resolve_reference(
             .ok_or_else(|| format!("environment variable {name} (from `{value}`) is not set"));
     }
     if let Some(path) = inner.strip_prefix("file:") {
+        check_secret_file(path)?;
         return match std::fs::read_to_string(path) {
             Ok(text) => {
                 let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -1013,10 +1106,38 @@ pub fn resolve_reference(
     ))
 }
 
-/// Property names whose values are never printed.
+/// The properties librdkafka itself treats as sensitive (`_RK_SENSITIVE` in
+/// rdkafka_conf.c, librdkafka 2.12): it never prints their values either.
+pub const LIBRDKAFKA_SENSITIVE: &[&str] = &[
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl_key",
+    "ssl.ca.pem",
+    "ssl.keystore.password",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.assertion.private.key.file",
+    "sasl.oauthbearer.assertion.private.key.passphrase",
+    "sasl.oauthbearer.assertion.private.key.pem",
+];
+
+/// Property names whose values are never printed: librdkafka's sensitive properties, and
+/// any name that looks like one (a Java `sasl.jaas.config`, a `…passphrase`, a token).
 pub fn is_secret(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "secret", "key.pem", "token", "sasl.jaas"]
+    LIBRDKAFKA_SENSITIVE.contains(&n.as_str())
+        || [
+            "password",
+            "passphrase",
+            "secret",
+            "key.pem",
+            "token",
+            "sasl.jaas",
+            "credential",
+        ]
         .iter()
         .any(|s| n.contains(s))
         || n.ends_with(".key")

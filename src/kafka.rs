@@ -1,10 +1,10 @@
 //! Kafka clients: the configuration every client shares, and a context that turns
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
-use crate::config::{is_secret, Settings};
+use crate::config::Settings;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{ConsumerContext, Rebalance};
+use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -64,13 +64,79 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
     c
 }
 
-/// A printable view of a client configuration, secrets masked.
-pub fn describe(config: &ClientConfig) -> String {
+/// librdkafka refused a client configuration. Its own text can hold the value
+/// (`Client config error: … sasl.jaas.config <value>`, `Invalid value "<value>" for
+/// configuration property …`): only the property's name and librdkafka's reason are
+/// kept, with the refused value and every secret value masked. The configuration's to
+/// fix (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientConfigError(pub String);
+
+impl ClientConfigError {
+    pub fn new(error: &KafkaError, secrets: &[&str]) -> ClientConfigError {
+        ClientConfigError(match error {
+            KafkaError::ClientConfig(_, reason, key, value) => format!(
+                "property `{key}` refused by librdkafka: {}",
+                mask(&mask(reason, &[value.as_str()]), secrets)
+            ),
+            KafkaError::ClientCreation(reason) => {
+                format!(
+                    "librdkafka cannot create the client: {}",
+                    mask(reason, secrets)
+                )
+            }
+            other => mask(&other.to_string(), secrets),
+        })
+    }
+}
+
+/// `text` with every occurrence of the values masked.
+fn mask(text: &str, values: &[&str]) -> String {
+    let mut out = text.to_string();
+    for v in values.iter().filter(|v| !v.trim().is_empty()) {
+        out = out.replace(*v, "********");
+    }
+    out
+}
+
+/// Creates a client; a refusal comes back sanitized ([`ClientConfigError`]).
+pub fn create<C, T>(
+    settings: &Settings,
+    config: &ClientConfig,
+    context: C,
+) -> Result<T, ClientConfigError>
+where
+    C: ClientContext,
+    T: rdkafka::config::FromClientConfigAndContext<C>,
+{
+    config
+        .create_with_context(context)
+        .map_err(|e| ClientConfigError::new(&e, &settings.secret_values()))
+}
+
+/// Has librdkafka check every client configuration the filter would use (consumer,
+/// producer, admin), without creating a client or connecting: `config check`.
+pub fn check_client_configs(settings: &Settings) -> Result<(), ClientConfigError> {
+    for c in [
+        consumer_config(settings),
+        producer_config(settings),
+        base_config(settings),
+    ] {
+        c.create_native_config()
+            .map_err(|e| ClientConfigError::new(&e, &settings.secret_values()))?;
+    }
+    Ok(())
+}
+
+/// A printable view of a client configuration, secrets masked: librdkafka's sensitive
+/// properties and every value read from `${env:}` or `${file:}`.
+pub fn describe(settings: &Settings, config: &ClientConfig) -> String {
     let mut items: Vec<_> = config
         .config_map()
         .iter()
         .map(|(k, v)| {
-            if is_secret(k) {
+            if settings.is_secret_property(k) {
                 format!("{k}=********")
             } else {
                 format!("{k}={v}")
@@ -91,6 +157,8 @@ pub struct Health {
     /// True when the output topics were last found compliant (or `topics.mode = "off"`).
     /// Set by `topics`.
     pub topics_verified: AtomicBool,
+    /// The output topics last found not compliant, named by `/readyz`.
+    pub non_compliant_topics: std::sync::Mutex<Vec<String>>,
     /// The last TLS or SASL failure librdkafka reported (wrong CA, bad certificate or
     /// password): a configuration problem, not an outage. It makes a start that never
     /// reached a broker stop with that reason instead of retrying forever.
@@ -122,7 +190,17 @@ pub struct TransportSecurityError {
 #[derive(Clone, Default)]
 pub struct Context {
     pub health: Arc<Health>,
+    /// The at-least-once consumer commits its stored offsets when partitions are revoked,
+    /// before the revoke is acknowledged (auto-commit is off). Never under exactly-once:
+    /// there offsets are committed inside transactions only.
+    pub commit_on_revoke: bool,
+    /// Called with the revoked partitions before a revoke is acknowledged (the
+    /// exactly-once consumer ends its open transaction there).
+    pub on_revoke: Option<RevokeHook>,
 }
+
+/// See [`Context::on_revoke`].
+pub type RevokeHook = Arc<dyn Fn(&rdkafka::TopicPartitionList) + Send + Sync>;
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -264,12 +342,47 @@ impl Context {
 }
 
 impl ConsumerContext for Context {
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        if let (Rebalance::Revoke(tpl), Some(hook)) = (rebalance, &self.on_revoke) {
+            hook(tpl);
+        }
+        if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
+            if tpl.count() == 0 || consumer.assignment_lost() {
+                return;
+            }
+            // The offsets of acknowledged records, before another member takes the
+            // partitions over: it resumes where this one stopped, not a commit interval
+            // earlier.
+            match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+                Ok(()) => tracing::debug!("offsets committed before the revoke"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => tracing::warn!(
+                    "offsets not committed before the revoke ({e}); the new owner replays from the last commit"
+                ),
+            }
+        }
+    }
+
+    fn post_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        // What the member owns after the change: with `cooperative-sticky` an assign or
+        // revoke names only the partitions that moved, not the whole assignment.
+        let owns = || {
+            consumer
+                .assignment()
+                .map(|a| a.count() > 0)
+                .unwrap_or(false)
+        };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.health
-                    .assigned
-                    .store(tpl.count() > 0, Ordering::SeqCst);
+                self.health.assigned.store(owns(), Ordering::SeqCst);
                 tracing::info!(
                     partitions = tpl.count(),
                     "partitions assigned: {}",
@@ -277,7 +390,7 @@ impl ConsumerContext for Context {
                 );
             }
             Rebalance::Revoke(tpl) => {
-                self.health.assigned.store(false, Ordering::SeqCst);
+                self.health.assigned.store(owns(), Ordering::SeqCst);
                 tracing::info!(
                     partitions = tpl.count(),
                     "partitions revoked: {}",

@@ -272,14 +272,12 @@ async fn restart_after_sigkill_loses_nothing() {
     let t = Topics::new("kill");
     common::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
-    // A small in-flight window (appended to [delivery]) and frequent commits, so that
+    // A small in-flight window and frequent commits (appended to [delivery]), so that
     // the kill lands between commits, mid-stream.
-    let config = t.config(dir.path(), "max_in_flight = 500");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[kafka.consumer_properties]",
-        "[kafka.consumer_properties]\n\"auto.commit.interval.ms\" = \"200\"",
+    let config = t.config(
+        dir.path(),
+        "max_in_flight = 500\ncommit_interval = \"200ms\"",
     );
-    std::fs::write(&config, text).unwrap();
     let (events, inputs) = load(50_000, 23);
     common::produce(&t.input, &inputs);
     let want = expected(&config, &events);

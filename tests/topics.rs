@@ -271,3 +271,47 @@ async fn describe_opt(topic: &str) -> Option<BTreeMap<String, String>> {
     }
     Some(describe(topic).await)
 }
+
+/// Issue 12, item 9: with `topics.mode = "create"` (create missing topics, correct
+/// nothing) and an output topic that keeps records forever, the filter runs but is not
+/// ready: `/readyz` answers 503 and names the topic, even once it has its partitions.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_names_a_non_compliant_topic_and_stays_503() {
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let t = Topics::new("ready");
+    common::create_topics(&[&t.input], 1).await;
+    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    for r in admin
+        .create_topics(
+            &[NewTopic::new(&t.security, 1, TopicReplication::Fixed(1)).set("retention.ms", "-1")],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(dir.path(), "");
+    let log = dir.path().join("filter.log");
+    let mut f = common::Filter::start(&config, &log);
+    let addr = f.http_address(&log);
+    assert!(
+        f.wait_for_log(&log, "partitions assigned", Duration::from_secs(60)),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    // Assigned, brokers up: only the topic keeps it from being ready.
+    for _ in 0..10 {
+        let (status, body) = common::http_get(addr, "/readyz").expect("/readyz answers");
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains("not compliant") && body.contains(&t.security),
+            "{body}"
+        );
+        assert!(!body.contains("no partitions assigned"), "{body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    f.signal("TERM");
+    assert_eq!(f.wait(Duration::from_secs(30)), Some(0));
+}

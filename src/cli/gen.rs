@@ -16,7 +16,9 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Re
     for (k, v) in &settings.kafka.producer_properties {
         c.set(k, v);
     }
-    let producer: BaseProducer = c.set("enable.idempotence", "true").create()?;
+    c.set("enable.idempotence", "true");
+    let producer: BaseProducer =
+        crate::kafka::create(&settings, &c, rdkafka::producer::DefaultProducerContext)?;
     let mut generator = Generator::new(args.seed, now);
     let mut buf = Vec::with_capacity(1024);
     let started = std::time::Instant::now();

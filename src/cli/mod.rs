@@ -41,6 +41,11 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
+    /// Accept `${file:}` secrets that other users can read (group or world read
+    /// permission); refused by default.
+    #[arg(long, global = true)]
+    pub allow_insecure_secret_files: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,7 +58,9 @@ pub enum Command {
         #[arg(long, env = config::ENV_CONFIG)]
         config: Option<PathBuf>,
         /// Benchmark floor only: forward every input record unchanged to every purpose
-        /// topic, without decoding or policy. Never on real data.
+        /// topic, without decoding or policy. Never on real data; only in a build with
+        /// the `bench-passthrough` feature (the benches), never in the release binary.
+        #[cfg(feature = "bench-passthrough")]
         #[arg(long, hide = true)]
         passthrough: bool,
     },
@@ -114,6 +121,15 @@ pub struct TopicsCommon {
     pub format: TopicsFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct TopicsCheckArgs {
+    #[command(flatten)]
+    pub common: TopicsCommon,
+    /// Give up (exit 2) when the check has not completed within this, e.g. `30s`, `2m`.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TopicsFormat {
     Table,
@@ -126,8 +142,9 @@ pub enum TopicsCommand {
     Plan(TopicsCommon),
     /// Create missing topics, correct drifted settings (never raising a retention).
     Apply(TopicsCommon),
-    /// Verify only: exit 0 compliant, 1 not compliant, 2 error.
-    Check(TopicsCommon),
+    /// Verify only: exit 0 compliant, 1 not compliant, 2 when it cannot check (broker
+    /// unreachable, authorization refused, timeout).
+    Check(TopicsCheckArgs),
     /// The desired settings as manifests (no broker needed).
     Render {
         /// Configuration file; without it, the defaults plus the environment.
@@ -265,6 +282,8 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
             )
             || c.downcast_ref::<crate::kafka::TransportSecurityError>()
                 .is_some()
+            || c.downcast_ref::<crate::kafka::ClientConfigError>()
+                .is_some()
     });
     if usage {
         2
@@ -319,15 +338,19 @@ async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Re
             context.clone(),
             shutdown.clone(),
         ));
-        context
-            .health
-            .topics_verified
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
+        // updates): not ready while an output topic is not compliant.
         let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
+        #[cfg(feature = "bench-passthrough")]
         let transform = if passthrough {
             tracing::warn!("pass-through benchmark mode: records are forwarded UNFILTERED");
             crate::pipeline::records::Transform::passthrough(settings.clone())
         } else {
+            crate::pipeline::records::Transform::new(settings.clone())
+        };
+        #[cfg(not(feature = "bench-passthrough"))]
+        let transform = {
+            let _ = passthrough;
             crate::pipeline::records::Transform::new(settings.clone())
         };
         let transform = std::sync::Arc::new(transform);
@@ -373,6 +396,7 @@ pub fn init_tracing(cli: &Cli) {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    config::allow_insecure_secret_files(cli.allow_insecure_secret_files);
     match cli.command {
         Command::DryRun(args) => dry_run::run(args),
         Command::Schema { format } => schema::print(format),
@@ -400,6 +424,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ConfigCommand::Check { config },
         } => {
             let settings = config::load_from(config.as_deref())?;
+            crate::kafka::check_client_configs(&settings)?;
             print_stdout(&settings.effective_toml())?;
             let shown = match &config {
                 Some(config) => config.display().to_string(),
@@ -414,12 +439,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Gen(args) => gen::run(args),
         Command::Topics(args) => topics::run(args),
+        #[cfg(feature = "bench-passthrough")]
         Command::Run {
             config,
             passthrough,
         } => {
             let settings = config::load_from(config.as_deref())?;
             runtime()?.block_on(run_filter(settings, passthrough))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(not(feature = "bench-passthrough"))]
+        Command::Run { config } => {
+            let settings = config::load_from(config.as_deref())?;
+            runtime()?.block_on(run_filter(settings, false))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

@@ -84,9 +84,8 @@ fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> anyhow::R
 
 pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
     let (path, format) = match &args.command {
-        TopicsCommand::Plan(c) | TopicsCommand::Apply(c) | TopicsCommand::Check(c) => {
-            (&c.config, c.format)
-        }
+        TopicsCommand::Plan(c) | TopicsCommand::Apply(c) => (&c.config, c.format),
+        TopicsCommand::Check(c) => (&c.common.config, c.common.format),
         TopicsCommand::Render { config, .. } => (config, TopicsFormat::Table),
     };
     let settings = config::load_from(path.as_deref())?;
@@ -105,6 +104,10 @@ pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let rt = super::runtime()?;
+    if let TopicsCommand::Check(c) = &args.command {
+        let timeout = check_timeout(&c.timeout)?;
+        return check(rt, settings, format, timeout);
+    }
     rt.block_on(async {
         let admin = topics::admin(&settings, Context::default())?;
         match &args.command {
@@ -117,15 +120,7 @@ pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
                 )?;
                 Ok(ExitCode::SUCCESS)
             }
-            TopicsCommand::Check(_) => {
-                let reports = topics::judge(&settings, &topics::inspect(&settings, &admin).await?)?;
-                show(&reports, format, "Output topics check")?;
-                Ok(if reports.iter().all(|r| r.compliant) {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                })
-            }
+            TopicsCommand::Check(_) => unreachable!("handled above"),
             TopicsCommand::Apply(_) => {
                 let reports = topics::apply(&settings, &admin).await?;
                 show(&reports, format, "Output topics after apply")?;
@@ -138,4 +133,52 @@ pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
             TopicsCommand::Render { .. } => unreachable!("handled above"),
         }
     })
+}
+
+/// `--timeout`: a fixed duration longer than 0.
+fn check_timeout(text: &str) -> Result<std::time::Duration, super::UsageError> {
+    match crate::expiry::Ttl::parse(text) {
+        Ok(crate::expiry::Ttl::Fixed(d)) if d > chrono::Duration::zero() => d
+            .to_std()
+            .map_err(|e| super::UsageError(format!("--timeout `{text}`: {e}"))),
+        _ => Err(super::UsageError(format!(
+            "--timeout `{text}` is not a duration longer than 0, e.g. `30s`"
+        ))),
+    }
+}
+
+/// `topics check`: 0 compliant, 1 not compliant — a verdict — and 2 when no verdict
+/// could be reached (broker unreachable, authorization or ACL refused, timeout).
+fn check(
+    rt: tokio::runtime::Runtime,
+    settings: config::Settings,
+    format: TopicsFormat,
+    timeout: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let task = rt.spawn(async move {
+        let admin = topics::admin(&settings, Context::default())?;
+        topics::judge(&settings, &topics::inspect(&settings, &admin).await?)
+    });
+    let cannot = |why: String| {
+        eprintln!("error: cannot check the output topics: {why}");
+        Ok(ExitCode::from(2))
+    };
+    let result = rt.block_on(async move { tokio::time::timeout(timeout, task).await });
+    // A metadata request still waiting on an unreachable broker is not waited for.
+    rt.shutdown_background();
+    match result {
+        Ok(Ok(Ok(reports))) => {
+            show(&reports, format, "Output topics check")?;
+            Ok(if reports.iter().all(|r| r.compliant) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Ok(Ok(Err(e))) => cannot(format!("{:#}", anyhow::Error::from(e))),
+        Ok(Err(e)) => cannot(e.to_string()),
+        Err(_) => cannot(format!(
+            "no answer within --timeout {timeout:?} (broker unreachable?)"
+        )),
+    }
 }

@@ -310,6 +310,12 @@ fn secrets_come_from_the_environment_or_a_file_and_are_never_shown() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("password");
     std::fs::write(&file, "from-a-file\n").unwrap();
+    // Readable by its owner only: a secret file others can read is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let lookup = |n: &str| (n == "SASL_PW").then(|| "from-the-env".to_string());
     assert_eq!(
         resolve_reference("${env:SASL_PW}", lookup),

@@ -45,6 +45,7 @@ pub(crate) fn headers_of<V: AsRef<str>>(pairs: &[(&'static str, V)]) -> OwnedHea
 pub struct Transform {
     hot: telemetry::Hot,
     /// Benchmark floor: forward every input record unchanged to every purpose topic.
+    #[cfg(feature = "bench-passthrough")]
     passthrough: bool,
     settings: Arc<Settings>,
     topics: Vec<(Purpose, Arc<str>)>,
@@ -68,6 +69,7 @@ impl Transform {
         Transform {
             header,
             hot: telemetry::Hot::new(&settings.input_topics),
+            #[cfg(feature = "bench-passthrough")]
             passthrough: false,
             settings,
             topics,
@@ -77,7 +79,9 @@ impl Transform {
 
     /// The benchmark floor: the same consumer and producer code, forwarding each input
     /// record unchanged (no decoding, no policy) to every purpose topic — as many
-    /// records as the filter writes at most. Never use it on real data.
+    /// records as the filter writes at most. Never use it on real data: built only with
+    /// the `bench-passthrough` feature.
+    #[cfg(feature = "bench-passthrough")]
     pub fn passthrough(settings: Arc<Settings>) -> Transform {
         Transform {
             passthrough: true,
@@ -87,6 +91,14 @@ impl Transform {
 
     pub fn dead_letter_topic(&self) -> &Arc<str> {
         &self.dead_letter_topic
+    }
+
+    /// The purpose whose output topic this is, by name.
+    pub fn purpose_of_topic(&self, topic: &str) -> Option<&'static str> {
+        self.topics
+            .iter()
+            .find(|(_, t)| &**t == topic)
+            .map(|(p, _)| p.name())
     }
 
     fn topic_of(&self, purpose: Purpose) -> Arc<str> {
@@ -157,6 +169,7 @@ impl Transform {
         out: &mut Vec<Outgoing>,
     ) {
         let settings = &self.settings;
+        #[cfg(feature = "bench-passthrough")]
         if self.passthrough {
             for (_, topic) in &self.topics {
                 out.push(Outgoing {

@@ -39,25 +39,34 @@ pub struct ServerError {
 }
 
 /// The reasons an instance is not ready; empty when it is.
-pub fn not_ready_reasons(health: &Health, shutting_down: bool) -> Vec<&'static str> {
-    let mut reasons = Vec::new();
+pub fn not_ready_reasons(health: &Health, shutting_down: bool) -> Vec<String> {
+    let mut reasons: Vec<String> = Vec::new();
     if shutting_down {
-        reasons.push("shutting down");
+        reasons.push("shutting down".into());
     }
     if !health
         .topics_verified
         .load(std::sync::atomic::Ordering::SeqCst)
     {
-        reasons.push("output topics not verified yet");
+        let bad = health
+            .non_compliant_topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join(", ");
+        if bad.is_empty() {
+            reasons.push("output topics not verified yet".into());
+        } else {
+            reasons.push(format!("output topics not compliant: {bad}"));
+        }
     }
     if health
         .brokers_down
         .load(std::sync::atomic::Ordering::SeqCst)
     {
-        reasons.push("all brokers down");
+        reasons.push("all brokers down".into());
     }
     if !health.assigned.load(std::sync::atomic::Ordering::SeqCst) {
-        reasons.push("no partitions assigned");
+        reasons.push("no partitions assigned".into());
     }
     reasons
 }
@@ -158,5 +167,11 @@ mod tests {
         assert_eq!(not_ready_reasons(&h, false), vec!["all brokers down"]);
         h.brokers_down.store(false, Ordering::SeqCst);
         assert_eq!(not_ready_reasons(&h, true), vec!["shutting down"]);
+        h.topics_verified.store(false, Ordering::SeqCst);
+        *h.non_compliant_topics.lock().unwrap() = vec!["cdr.billing".into()];
+        assert_eq!(
+            not_ready_reasons(&h, false),
+            vec!["output topics not compliant: cdr.billing"]
+        );
     }
 }

@@ -43,27 +43,37 @@ pub fn set_topic_configs<C: rdkafka::ClientContext>(
     if changes.is_empty() {
         return Ok(());
     }
+    // Every C string first: a NUL byte is refused before any librdkafka object exists.
+    let mut requests: Vec<(CString, Vec<(CString, CString)>)> = Vec::new();
+    for (topic, settings) in changes {
+        let pairs = settings
+            .iter()
+            .map(|(k, v)| Ok((cstring(k)?, cstring(v)?)))
+            .collect::<Result<Vec<_>, AlterError>>()
+            .map_err(|e| vec![e])?;
+        requests.push((cstring(topic).map_err(|e| vec![e])?, pairs));
+    }
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     let rk = client.native_ptr();
-    // Owned C strings must outlive the request.
-    let mut keep: Vec<CString> = Vec::new();
-    let mut resources: Vec<*mut rd::rd_kafka_ConfigResource_t> = Vec::new();
+    let mut resources = Resources(Vec::new());
     let mut errors = Vec::new();
-    // SAFETY: every pointer passed to librdkafka comes from librdkafka or from a CString
-    // kept alive in `keep` until the resources are destroyed below; every object created
-    // here is destroyed exactly once before returning.
+    // SAFETY: every pointer passed to librdkafka comes from librdkafka (checked for NULL)
+    // or from a CString in `requests`, which outlives the request; every object created
+    // here is destroyed exactly once, on every path (the guards below).
     unsafe {
-        for (topic, settings) in changes {
-            let name = cstring(topic).map_err(|e| vec![e])?;
+        for (name, pairs) in &requests {
             let res = rd::rd_kafka_ConfigResource_new(
                 rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
                 name.as_ptr(),
             );
-            keep.push(name);
-            for (k, v) in settings {
-                let (k, v) = (
-                    cstring(k).map_err(|e| vec![e])?,
-                    cstring(v).map_err(|e| vec![e])?,
-                );
+            if res.is_null() {
+                return Err(vec![AlterError {
+                    topic: Some(name.to_string_lossy().into_owned()),
+                    reason: "librdkafka could not create the config resource".into(),
+                }]);
+            }
+            resources.0.push(res);
+            for (k, v) in pairs {
                 let err = rd::rd_kafka_ConfigResource_add_incremental_config(
                     res,
                     k.as_ptr(),
@@ -72,59 +82,88 @@ pub fn set_topic_configs<C: rdkafka::ClientContext>(
                 );
                 if !err.is_null() {
                     errors.push(AlterError {
-                        topic: Some(topic.clone()),
+                        topic: Some(name.to_string_lossy().into_owned()),
                         reason: text(rd::rd_kafka_error_string(err)),
                     });
                     rd::rd_kafka_error_destroy(err);
                 }
-                keep.push(k);
-                keep.push(v);
             }
-            resources.push(res);
         }
         if !errors.is_empty() {
-            rd::rd_kafka_ConfigResource_destroy_array(resources.as_mut_ptr(), resources.len());
             return Err(errors);
         }
-        let queue = rd::rd_kafka_queue_new(rk);
-        let options = rd::rd_kafka_AdminOptions_new(
-            rk,
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+        let queue = Guard(rd::rd_kafka_queue_new(rk), |q| {
+            rd::rd_kafka_queue_destroy(q)
+        });
+        let options = Guard(
+            rd::rd_kafka_AdminOptions_new(
+                rk,
+                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            ),
+            |o| rd::rd_kafka_AdminOptions_destroy(o),
         );
+        if queue.0.is_null() || options.0.is_null() {
+            return Err(vec![AlterError {
+                topic: None,
+                reason: "librdkafka could not create the admin request".into(),
+            }]);
+        }
         let mut errstr = [0 as std::os::raw::c_char; 256];
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options,
-            timeout.as_millis() as i32,
+        let set = rd::rd_kafka_AdminOptions_set_request_timeout(
+            options.0,
+            timeout_ms,
             errstr.as_mut_ptr(),
             errstr.len(),
         );
+        if set != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(vec![AlterError {
+                topic: None,
+                reason: format!("request timeout refused: {}", text(errstr.as_ptr())),
+            }]);
+        }
         rd::rd_kafka_IncrementalAlterConfigs(
             rk,
-            resources.as_mut_ptr(),
-            resources.len(),
-            options,
-            queue,
+            resources.0.as_mut_ptr(),
+            resources.0.len(),
+            options.0,
+            queue.0,
         );
-        let event =
-            rd::rd_kafka_queue_poll(queue, (timeout.as_millis() as i32).saturating_add(5_000));
-        if event.is_null() {
+        let event = Guard(
+            rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)),
+            |e| rd::rd_kafka_event_destroy(e),
+        );
+        if event.0.is_null() {
             errors.push(AlterError {
                 topic: None,
                 reason: format!("no answer within {timeout:?}"),
             });
-        } else if rd::rd_kafka_event_error(event)
+        } else if rd::rd_kafka_event_error(event.0)
             != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
         {
             errors.push(AlterError {
                 topic: None,
-                reason: text(rd::rd_kafka_event_error_string(event)),
+                reason: text(rd::rd_kafka_event_error_string(event.0)),
             });
         } else {
-            let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event);
+            let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event.0);
             let mut count = 0usize;
-            let list = rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
+            let list = if result.is_null() {
+                std::ptr::null()
+            } else {
+                rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count)
+            };
+            if list.is_null() {
+                errors.push(AlterError {
+                    topic: None,
+                    reason: "the answer holds no IncrementalAlterConfigs result".into(),
+                });
+                count = 0;
+            }
             for i in 0..count {
                 let r = *list.add(i);
+                if r.is_null() {
+                    continue;
+                }
                 if rd::rd_kafka_ConfigResource_error(r)
                     != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
                 {
@@ -135,17 +174,58 @@ pub fn set_topic_configs<C: rdkafka::ClientContext>(
                 }
             }
         }
-        if !event.is_null() {
-            rd::rd_kafka_event_destroy(event);
-        }
-        rd::rd_kafka_AdminOptions_destroy(options);
-        rd::rd_kafka_queue_destroy(queue);
-        rd::rd_kafka_ConfigResource_destroy_array(resources.as_mut_ptr(), resources.len());
     }
-    drop(keep);
+    drop(requests);
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
+    }
+}
+
+/// A librdkafka object destroyed when dropped (if not NULL).
+struct Guard<T>(*mut T, unsafe fn(*mut T));
+
+impl<T> Drop for Guard<T> {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from the matching librdkafka constructor and is
+            // destroyed only here.
+            unsafe { (self.1)(self.0) }
+        }
+    }
+}
+
+/// The config resources of a request, destroyed when dropped.
+struct Resources(Vec<*mut rd::rd_kafka_ConfigResource_t>);
+
+impl Drop for Resources {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            // SAFETY: each resource came from rd_kafka_ConfigResource_new and is
+            // destroyed only here.
+            unsafe { rd::rd_kafka_ConfigResource_destroy_array(self.0.as_mut_ptr(), self.0.len()) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_byte_anywhere_is_refused_before_any_request() {
+        let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .create()
+            .unwrap();
+        let client = rdkafka::producer::Producer::client(&producer);
+        let changes = vec![
+            ("ok".to_string(), vec![("retention.ms", "1000".to_string())]),
+            ("bad".to_string(), vec![("segment.ms", "1\0".to_string())]),
+        ];
+        let e = set_topic_configs(client, &changes, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].reason.contains("NUL"), "{e:?}");
     }
 }

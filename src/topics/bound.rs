@@ -55,7 +55,14 @@ impl Default for BrokerSettings {
 impl BrokerSettings {
     /// From a broker's DescribeConfigs entries; Kafka's defaults for what is missing.
     pub fn from_entries(entries: &BTreeMap<String, String>) -> BrokerSettings {
-        let num = |k: &str| entries.get(k).and_then(|v| v.parse::<i64>().ok());
+        // A negative interval is no interval Kafka accepts: taken as unbounded (the
+        // verdict then says the ttl cannot be met), never as a shorter bound.
+        let num = |k: &str| {
+            entries
+                .get(k)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .map(|v| if v < 0 { i64::MAX } else { v })
+        };
         BrokerSettings {
             check_interval_ms: num("log.retention.check.interval.ms")
                 .unwrap_or(DEFAULT_CHECK_INTERVAL_MS),
@@ -157,9 +164,19 @@ pub fn desired(
     } else {
         0
     };
-    let overhead = broker.check_interval_ms + delete_ms + skew_ms + remote_ms;
-    let needed = overhead + MIN_SEGMENT_MS + MIN_RETENTION_MS;
-    if needed > limit_ms {
+    // Broker-supplied values can be absurd: an overflow is a verdict (unmeetable), never a
+    // panic or a wrap.
+    let overhead = broker
+        .check_interval_ms
+        .checked_add(delete_ms)
+        .and_then(|o| o.checked_add(skew_ms))
+        .and_then(|o| o.checked_add(remote_ms))
+        .unwrap_or(i64::MAX);
+    let needed = overhead
+        .checked_add(MIN_SEGMENT_MS)
+        .and_then(|n| n.checked_add(MIN_RETENTION_MS))
+        .unwrap_or(i64::MAX);
+    if needed > limit_ms || broker.check_interval_ms < 0 || remote_ms < 0 {
         return Err(Unmeetable {
             limit_ms,
             check_ms: broker.check_interval_ms,
@@ -183,6 +200,39 @@ pub fn desired(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn absurd_broker_values_are_a_verdict_not_a_panic() {
+        let day = 86_400_000;
+        for value in ["9223372036854775807", "9223372036854000000", "-1"] {
+            let entries = BTreeMap::from([
+                (
+                    "log.retention.check.interval.ms".to_string(),
+                    value.to_string(),
+                ),
+                (
+                    "remote.log.manager.task.interval.ms".to_string(),
+                    value.to_string(),
+                ),
+            ]);
+            let broker = BrokerSettings::from_entries(&entries);
+            for remote in [false, true] {
+                let e = desired(365 * day, &broker, 300_000, remote).unwrap_err();
+                assert!(e.needed > 365 * day, "{value}: {e}");
+            }
+            let topic = TopicSettings {
+                retention_ms: Some(day),
+                segment_ms: Some(day),
+                file_delete_delay_ms: None,
+                remote_storage: true,
+            };
+            assert_eq!(
+                residency_bound_ms(&topic, &broker, 300_000),
+                None,
+                "{value}"
+            );
+        }
+    }
+
     use super::*;
 
     const DAY: i64 = 86_400_000;

@@ -263,7 +263,7 @@ pub fn desired_configs(settings: &Settings) -> Result<Vec<(Target, ConfigPairs)>
 #[derive(Debug, thiserror::Error)]
 pub enum TopicsError {
     #[error("kafka admin client")]
-    Client(#[source] KafkaError),
+    Client(#[source] kafka::ClientConfigError),
     #[error("cannot list topics")]
     Metadata(#[source] KafkaError),
     #[error("cannot read the configuration of {resource}: {error}")]
@@ -283,9 +283,7 @@ pub enum TopicsError {
 
 /// An admin client with the filter's client settings.
 pub fn admin(settings: &Settings, context: Context) -> Result<AdminClient<Context>, TopicsError> {
-    kafka::base_config(settings)
-        .create_with_context(context)
-        .map_err(TopicsError::Client)
+    kafka::create(settings, &kafka::base_config(settings), context).map_err(TopicsError::Client)
 }
 
 fn entries(r: &rdkafka::admin::ConfigResource) -> BTreeMap<String, String> {
@@ -403,10 +401,14 @@ async fn create_missing(
                 |n, (k, v)| n.set(k, v),
             );
             let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-            let result = admin
-                .create_topics(&[topic], &opts)
-                .await
-                .map_err(TopicsError::Client)?;
+            let result =
+                admin
+                    .create_topics(&[topic], &opts)
+                    .await
+                    .map_err(|e| TopicsError::Create {
+                        topic: t.topic.clone(),
+                        error: e.to_string(),
+                    })?;
             match result.into_iter().next() {
                 Some(Ok(_)) => {
                     tracing::info!(topic = %t.topic, role = t.role, retention_ms = d.retention_ms, segment_ms = d.segment_ms, "created output topic");
@@ -516,6 +518,14 @@ pub fn publish(reports: &[TopicReport], health: &kafka::Health) {
             .unwrap_or(f64::INFINITY);
         gauge!(RESIDENCY_BOUND, "topic" => r.topic.clone()).set(bound);
     }
+    *health
+        .non_compliant_topics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = reports
+        .iter()
+        .filter(|r| !r.compliant)
+        .map(|r| r.topic.clone())
+        .collect();
     health
         .topics_verified
         .store(reports.iter().all(|r| r.compliant), Ordering::SeqCst);
