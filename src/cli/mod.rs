@@ -357,8 +357,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy {
             command: PolicyCommand::Diff { from, to, format },
         } => {
-            let parse =
-                |v: &str| crate::policy::Version::parse(v).map_err(|e| UsageError(e.to_string()));
+            let parse = |v: &str| {
+                crate::policy::Version::parse(v).map_err(|e| UsageError(e.to_string()))
+            };
             policy_show::diff(format, parse(&from)?, parse(&to)?)
         }
         Command::Config {
