@@ -1,8 +1,9 @@
 //! Reads the audited topics from the beginning (or from a time), read-only: partitions
 //! are assigned, never subscribed, no offset is stored or committed, and only committed
 //! records are read (`read_committed`). Each partition is read up to the end offset it
-//! had when the audit started; the end of a partition is also recognised by librdkafka's
-//! partition-EOF event, so a broker that reports a wrong end offset still ends the read.
+//! had when the audit started — or, once, to the later high watermark its fetches report
+//! when they disagree (a broker that answers ListOffsets wrongly) — or to librdkafka's
+//! partition-EOF event, whichever comes first.
 
 use super::{Auditor, Finding, RecordView, Timestamp, TopicContext};
 use crate::config::Settings;
@@ -65,7 +66,8 @@ pub struct PartitionRead {
     pub partition: i32,
     /// The first offset read from.
     pub start: i64,
-    /// The end offset when the audit started.
+    /// The offset the partition was read to (exclusive): its end offset when the audit
+    /// started, or the later high watermark its fetches reported.
     pub end: i64,
     pub records: u64,
 }
@@ -129,9 +131,33 @@ pub fn partitions(
 struct Partition {
     id: i32,
     start: i64,
+    /// Where to stop: the end offset read at the start (see [`read`] for the one
+    /// extension).
     end: i64,
+    /// True once `end` was moved to the high watermark the fetches report.
+    extended: bool,
     records: u64,
     done: bool,
+}
+
+/// The high watermark the consumer's last fetch of a partition reported (librdkafka's
+/// cached value), if any.
+fn fetched_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer lives as long as `consumer`; the call only reads the
+    // offsets librdkafka cached from fetch responses into the two integers given.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// Reads every topic in turn and checks every record.
@@ -166,6 +192,7 @@ pub fn read(
                 id,
                 start,
                 end: high,
+                extended: false,
                 records: 0,
                 done: start >= high,
             });
@@ -242,7 +269,7 @@ pub fn read(
                     let Some(p) = parts.iter_mut().find(|p| p.id == m.partition()) else {
                         continue;
                     };
-                    // Past the end read at the start (written during the audit): not ours.
+                    // Past the end (written during the audit): not ours.
                     if p.done || m.offset() >= p.end {
                         p.done = true;
                         continue;
@@ -277,7 +304,17 @@ pub fn read(
                     p.records += 1;
                     out.records += 1;
                     if m.offset() + 1 >= p.end {
-                        p.done = true;
+                        // The end read at the start, unless the fetches report a later
+                        // high watermark: then once to that (a broker may answer the
+                        // start's ListOffsets wrongly — the test broker counts batches
+                        // there; on Kafka this takes in what was written meanwhile).
+                        match fetched_high_watermark(&consumer, &ctx.topic, p.id) {
+                            Some(h) if h > m.offset() + 1 && !p.extended => {
+                                p.end = h;
+                                p.extended = true;
+                            }
+                            _ => p.done = true,
+                        }
                     }
                     progress.tick(out.records, out.findings.len());
                     if opts.max_records.is_some_and(|n| out.records >= n) {
