@@ -714,3 +714,131 @@ async fn a_missing_topic_or_an_unreachable_broker_cannot_be_audited() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot reach Kafka"), "{stderr}");
 }
+
+/// The value of a sample of a Prometheus scrape with all of the given labels.
+fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_records_and_findings_by_kind() {
+    let now = Utc::now();
+    let billing = common::unique("audit.mb");
+    let security = common::unique("audit.ms");
+    common::create_topics(&[&billing, &security], 1).await;
+    let mut g = Generator::new(4, now);
+    let t = now - Duration::hours(1);
+    let clean = written(
+        Version::R2021,
+        &call(&mut g, t),
+        Purpose::Security,
+        OutputFormat::Protobuf,
+        now,
+    )
+    .unwrap();
+    let content = defects(now)
+        .into_iter()
+        .find(|(_, _, k)| *k == Kind::Content)
+        .unwrap()
+        .1;
+    produce(&security, &[clean.clone(), content, clean]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = audit_config(dir.path(), &billing, &security);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"))
+        .args(["audit", "--config"])
+        .arg(&config)
+        .args([
+            "--metrics-listen",
+            &addr.to_string(),
+            "--metrics-linger",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut scrape = String::new();
+    while std::time::Instant::now() < deadline {
+        if let Some((200, body)) = common::http_get(addr, "/metrics") {
+            scrape = body;
+            if sample(&scrape, "cdr_audit_records_total", &[("topic", &security)]) == Some(3.0) {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let records = |topic: &str| sample(&scrape, "cdr_audit_records_total", &[("topic", topic)]);
+    assert_eq!(records(&security), Some(3.0), "{scrape}");
+    assert_eq!(records(&billing), Some(0.0), "{scrape}");
+    let findings = |topic: &str, kind: &str| {
+        sample(
+            &scrape,
+            "cdr_audit_findings_total",
+            &[("topic", topic), ("kind", kind)],
+        )
+    };
+    assert_eq!(findings(&security, "content"), Some(1.0), "{scrape}");
+    // Every kind exists from the start, at zero.
+    for kind in Kind::ALL {
+        if kind != Kind::Content {
+            assert_eq!(findings(&security, kind.as_str()), Some(0.0), "{kind}");
+        }
+        assert_eq!(findings(&billing, kind.as_str()), Some(0.0), "{kind}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn from_time_starts_at_the_first_record_at_or_after_it() {
+    let now = Utc::now();
+    let billing = common::unique("audit.fb");
+    let security = common::unique("audit.fs");
+    common::create_topics(&[&billing, &security], 1).await;
+    let mut g = Generator::new(6, now);
+    let records: Vec<Rec> = [5, 4, 3, 1, 0]
+        .iter()
+        .map(|h| {
+            let t = now - Duration::hours(*h) - Duration::minutes(1);
+            written(
+                Version::R2021,
+                &call(&mut g, t),
+                Purpose::Security,
+                OutputFormat::Protobuf,
+                now,
+            )
+            .unwrap()
+        })
+        .collect();
+    produce(&security, &records);
+    let dir = tempfile::tempdir().unwrap();
+    let config = audit_config(dir.path(), &billing, &security);
+    let from = cdr_purpose_filter::expiry::rfc3339(now - Duration::hours(2));
+    let (code, stdout, stderr) = audit(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--format",
+        "json",
+        "--topic",
+        &security,
+        "--from-time",
+        &from,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let doc = json(&stdout);
+    assert_eq!(doc["records"], 2, "{}", doc["partitions"]);
+    assert_eq!(doc["partitions"][0]["start"], 3);
+}

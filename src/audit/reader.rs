@@ -136,8 +136,30 @@ struct Partition {
     end: i64,
     /// True once `end` was moved to the high watermark the fetches report.
     extended: bool,
+    /// With `--from-time`: true once a record at or after it was seen (the broker's
+    /// answer to the time lookup is checked record by record).
+    reached_time: bool,
     records: u64,
     done: bool,
+}
+
+impl Partition {
+    /// After the record at `offset`: done at the end read at the start, unless the
+    /// fetches report a later high watermark — then once to that (a broker may answer the
+    /// start's ListOffsets wrongly: the test broker counts batches there; on Kafka this
+    /// takes in what was written meanwhile).
+    fn passed(&mut self, consumer: &BaseConsumer, topic: &str, offset: i64) {
+        if offset + 1 < self.end {
+            return;
+        }
+        match fetched_high_watermark(consumer, topic, self.id) {
+            Some(h) if h > offset + 1 && !self.extended => {
+                self.end = h;
+                self.extended = true;
+            }
+            _ => self.done = true,
+        }
+    }
 }
 
 /// The high watermark the consumer's last fetch of a partition reported (librdkafka's
@@ -193,6 +215,7 @@ pub fn read(
                 start,
                 end: high,
                 extended: false,
+                reached_time: opts.from_time.is_none(),
                 records: 0,
                 done: start >= high,
             });
@@ -274,6 +297,19 @@ pub fn read(
                         p.done = true;
                         continue;
                     }
+                    let reached = p.reached_time
+                        || opts.from_time.is_some_and(|from| {
+                            m.timestamp()
+                                .to_millis()
+                                .is_some_and(|t| t >= from.timestamp_millis())
+                        });
+                    if !reached {
+                        // Before --from-time: not audited; the start moves past it.
+                        p.start = m.offset() + 1;
+                        p.passed(&consumer, &ctx.topic, m.offset());
+                        continue;
+                    }
+                    p.reached_time = true;
                     let headers: Vec<(&str, Option<&[u8]>)> = m
                         .headers()
                         .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
@@ -303,19 +339,7 @@ pub fn read(
                     records_counter.increment(1);
                     p.records += 1;
                     out.records += 1;
-                    if m.offset() + 1 >= p.end {
-                        // The end read at the start, unless the fetches report a later
-                        // high watermark: then once to that (a broker may answer the
-                        // start's ListOffsets wrongly — the test broker counts batches
-                        // there; on Kafka this takes in what was written meanwhile).
-                        match fetched_high_watermark(&consumer, &ctx.topic, p.id) {
-                            Some(h) if h > m.offset() + 1 && !p.extended => {
-                                p.end = h;
-                                p.extended = true;
-                            }
-                            _ => p.done = true,
-                        }
-                    }
+                    p.passed(&consumer, &ctx.topic, m.offset());
                     progress.tick(out.records, out.findings.len());
                     if opts.max_records.is_some_and(|n| out.records >= n) {
                         out.truncated = parts.iter().any(|p| !p.done) || plans_left(&out, total);
