@@ -7,6 +7,7 @@
 
 use super::{Auditor, Finding, RecordView, Timestamp, TopicContext};
 use crate::config::Settings;
+use crate::kafka::Context;
 use chrono::{DateTime, Utc};
 use metrics::{counter, Counter};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -104,7 +105,7 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
 /// The partitions of each topic; a missing topic or an unreachable broker is an error.
 pub fn partitions(
     settings: &Settings,
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<Context>,
     topics: &[String],
 ) -> Result<Vec<(String, Vec<i32>)>, AuditError> {
     let metadata = consumer
@@ -148,7 +149,7 @@ impl Partition {
     /// fetches report a later high watermark — then once to that (a broker may answer the
     /// start's ListOffsets wrongly: the test broker counts batches there; on Kafka this
     /// takes in what was written meanwhile).
-    fn passed(&mut self, consumer: &BaseConsumer, topic: &str, offset: i64) {
+    fn passed(&mut self, consumer: &BaseConsumer<Context>, topic: &str, offset: i64) {
         if offset + 1 < self.end {
             return;
         }
@@ -164,7 +165,11 @@ impl Partition {
 
 /// The high watermark the consumer's last fetch of a partition reported (librdkafka's
 /// cached value), if any.
-fn fetched_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+fn fetched_high_watermark(
+    consumer: &BaseConsumer<Context>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer lives as long as `consumer`; the call only reads the
@@ -191,8 +196,8 @@ pub fn read(
     now: DateTime<Utc>,
 ) -> Result<Read, AuditError> {
     let started = Instant::now();
-    let probe: BaseConsumer = consumer_config(settings)
-        .create()
+    let probe: BaseConsumer<Context> = consumer_config(settings)
+        .create_with_context(Context::default())
         .map_err(|e| AuditError::Client(e.to_string()))?;
     let names: Vec<String> = topics.iter().map(|t| t.topic.to_string()).collect();
     let layout = partitions(settings, &probe, &names)?;
@@ -235,8 +240,8 @@ pub fn read(
         let records_counter = counter!(RECORDS_AUDITED, "topic" => ctx.topic.to_string());
         let mut finding_counters: BTreeMap<super::Kind, Counter> = BTreeMap::new();
         // One consumer per topic: librdkafka's partition-EOF names a partition only.
-        let consumer: BaseConsumer = consumer_config(settings)
-            .create()
+        let consumer: BaseConsumer<Context> = consumer_config(settings)
+            .create_with_context(Context::default())
             .map_err(|e| AuditError::Client(e.to_string()))?;
         let mut tpl = TopicPartitionList::new();
         for p in parts.iter().filter(|p| !p.done) {
@@ -394,7 +399,7 @@ fn collect(out: &mut Read, ctx: &TopicContext, parts: &[Partition]) {
 /// The offset of each partition to start from: the beginning, or the first record at
 /// or after `from` (`None`: no such record, nothing to read).
 fn start_offsets(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<Context>,
     topic: &str,
     ids: &[i32],
     from: Option<DateTime<Utc>>,

@@ -181,9 +181,10 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         };
         let result = async {
             // Reach the brokers and find the topics first: a clear message, quickly.
-            let probe: rdkafka::consumer::BaseConsumer = reader::consumer_config(&settings)
-                .create()
-                .map_err(|e| AuditError::Client(e.to_string()))?;
+            let probe: rdkafka::consumer::BaseConsumer<crate::kafka::Context> =
+                reader::consumer_config(&settings)
+                    .create_with_context(crate::kafka::Context::default())
+                    .map_err(|e| AuditError::Client(e.to_string()))?;
             tokio::task::block_in_place(|| reader::partitions(&settings, &probe, &topics))?;
             drop(probe);
             let slack = slacks(&settings, &topics).await;
