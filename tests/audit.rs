@@ -842,3 +842,68 @@ async fn from_time_starts_at_the_first_record_at_or_after_it() {
     assert_eq!(doc["records"], 2, "{}", doc["partitions"]);
     assert_eq!(doc["partitions"][0]["start"], 3);
 }
+
+#[test]
+fn timestamp_type_duplicate_headers_and_content_type_are_checked() {
+    let now = Utc::now();
+    let mut g = Generator::new(8, now);
+    let rec = written(
+        Version::R2021,
+        &call(&mut g, now - Duration::hours(1)),
+        Purpose::Security,
+        OutputFormat::Protobuf,
+        now,
+    )
+    .unwrap();
+    let ctx = TopicContext {
+        topic: Arc::from("s"),
+        purpose: Some(Purpose::Security),
+        slack_ms: 0,
+    };
+    let run = |rec: &Rec, timestamp: Timestamp| {
+        let view = RecordView {
+            partition: 1,
+            offset: 42,
+            key: Some(&rec.key),
+            value: Some(&rec.value),
+            timestamp,
+            headers: rec
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), Some(v.as_bytes())))
+                .collect(),
+        };
+        let mut f = Vec::new();
+        auditor().check(&ctx, &view, now, &mut f);
+        kinds(&f)
+    };
+    assert_eq!(run(&rec, Timestamp::CreateTime(rec.timestamp_ms)), vec![]);
+    // The broker's append time replaced the CreateTime.
+    assert_eq!(
+        run(&rec, Timestamp::LogAppendTime(rec.timestamp_ms)),
+        vec![(Kind::TimestampTypeNotCreateTime, None)]
+    );
+    // A contract header twice.
+    let mut twice = rec.clone();
+    twice
+        .headers
+        .push(("cdr-purpose".into(), "security".into()));
+    assert_eq!(
+        run(&twice, Timestamp::CreateTime(rec.timestamp_ms)),
+        vec![(Kind::ExtraHeader, Some("cdr-purpose"))]
+    );
+    // A protobuf value said to be JSON.
+    let mut json = rec.clone();
+    set_header(&mut json, "content-type", "application/json");
+    assert_eq!(
+        run(&json, Timestamp::CreateTime(rec.timestamp_ms)),
+        vec![(Kind::Undecodable, None)]
+    );
+    // An unknown content type: a header finding; the value is still read.
+    let mut other = rec.clone();
+    set_header(&mut other, "content-type", "text/plain");
+    assert_eq!(
+        run(&other, Timestamp::CreateTime(rec.timestamp_ms)),
+        vec![(Kind::HeaderMismatch, Some("content-type"))]
+    );
+}
