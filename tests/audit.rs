@@ -665,8 +665,37 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
         filter.signal("TERM");
         assert_eq!(filter.wait(std::time::Duration::from_secs(60)), Some(0));
     }
-    let total: usize = expected.values().sum();
-    assert!(total >= 1000, "{total}");
+    // What the topics hold: both versions, both formats, 1,000+ records.
+    let mut in_topics = Vec::new();
+    for (p, topic) in [
+        (Purpose::Billing, &t.billing),
+        (Purpose::Security, &t.security),
+    ] {
+        in_topics.extend(common::read_all(
+            topic,
+            expected[&p],
+            std::time::Duration::from_secs(120),
+        ));
+    }
+    let total = in_topics.len();
+    assert!(total >= 1000 && total >= expected.values().sum(), "{total}");
+    let seen = |h: &str| -> BTreeSet<String> {
+        in_topics
+            .iter()
+            .filter_map(|r| r.headers.get(h).cloned())
+            .collect()
+    };
+    assert_eq!(
+        seen("cdr-policy-version"),
+        BTreeSet::from(["R10-14/2012".to_string(), "R10-14/2021".to_string()])
+    );
+    assert_eq!(
+        seen("content-type"),
+        BTreeSet::from([
+            "application/json".to_string(),
+            "application/x-protobuf".to_string()
+        ])
+    );
 
     let config = audit_config(dir.path(), &t.billing, &t.security);
     let (code, stdout, stderr) = audit(&["--config", config.to_str().unwrap(), "--format", "json"]);
