@@ -7,6 +7,7 @@
 //! in [`cli`]; configuration in [`config`]; expiry arithmetic in [`expiry`]; synthetic
 //! events in [`gen`].
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dead_letter;

@@ -1,5 +1,6 @@
 //! The command line (clap): one subcommand per job, each in its own module.
 
+mod audit;
 mod dry_run;
 mod from_topic;
 mod gen;
@@ -104,6 +105,10 @@ pub enum Command {
         #[arg(value_enum)]
         shell: schema::Shell,
     },
+    /// Check every record of the output topics against the policy version it names:
+    /// findings by topic, partition, offset and kind, never a value (exit 0 clean,
+    /// 1 findings, 2 could not audit).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +444,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Gen(args) => gen::run(args),
         Command::Topics(args) => topics::run(args),
+        Command::Audit(args) => audit::run(args),
         #[cfg(feature = "bench-passthrough")]
         Command::Run {
             config,

@@ -1,0 +1,487 @@
+//! Reads the audited topics from the beginning (or from a time), read-only: partitions
+//! are assigned, never subscribed, no offset is stored or committed, and only committed
+//! records are read (`read_committed`). Each partition is read up to the end offset it
+//! had when the audit started — or, once, to the later high watermark its fetches report
+//! when they disagree (a broker that answers ListOffsets wrongly) — or to librdkafka's
+//! partition-EOF event, whichever comes first.
+
+use super::{Auditor, Finding, RecordView, Timestamp, TopicContext};
+use crate::config::Settings;
+use crate::kafka::Context;
+use chrono::{DateTime, Utc};
+use metrics::{counter, Counter};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub const RECORDS_AUDITED: &str = "cdr_audit_records_total";
+pub const FINDINGS: &str = "cdr_audit_findings_total";
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Start at the first record whose timestamp is at or after this time.
+    pub from_time: Option<DateTime<Utc>>,
+    /// Stop after this many records in all.
+    pub max_records: Option<u64>,
+    /// Give up when nothing arrives for this long before every partition's end.
+    pub idle_timeout: Duration,
+    /// Draw a progress line on stderr.
+    pub progress: bool,
+}
+
+/// Why the audit could not be carried out (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot reach Kafka at {servers}: {error}")]
+    Unreachable { servers: String, error: String },
+    #[error("topic {0} does not exist")]
+    TopicMissing(String),
+    #[error("kafka client: {0}")]
+    Client(String),
+    #[error("reading {topic}: {error}")]
+    Read { topic: String, error: String },
+    #[error(
+        "{topic} partition {partition}: nothing arrived for {idle_s} s at offset {at} before \
+         the end offset {end}; the partition was not read to its end"
+    )]
+    Stalled {
+        topic: String,
+        partition: i32,
+        at: i64,
+        end: i64,
+        idle_s: u64,
+    },
+}
+
+/// What was read of one partition.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartitionRead {
+    pub topic: String,
+    pub partition: i32,
+    /// The first offset read from.
+    pub start: i64,
+    /// The offset the partition was read to (exclusive): its end offset when the audit
+    /// started, or the later high watermark its fetches reported.
+    pub end: i64,
+    pub records: u64,
+}
+
+/// Everything read, and every finding.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub partitions: Vec<PartitionRead>,
+    pub findings: Vec<Finding>,
+    pub records: u64,
+    /// True when `max_records` stopped the read before the end.
+    pub truncated: bool,
+    pub elapsed: Duration,
+}
+
+/// The consumer of an audit: the configuration's client settings, no group membership,
+/// no commits, committed records only, partition-EOF events on.
+pub fn consumer_config(settings: &Settings) -> ClientConfig {
+    let mut c = crate::kafka::base_config(settings);
+    for (k, v) in &settings.kafka.consumer_properties {
+        c.set(k, v);
+    }
+    // librdkafka wants a group id for a consumer; partitions are assigned, so the
+    // group is never joined, and nothing is committed to it.
+    c.set("group.id", format!("{}.audit", settings.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest");
+    c
+}
+
+/// The partitions of each topic; a missing topic or an unreachable broker is an error.
+pub fn partitions(
+    settings: &Settings,
+    consumer: &BaseConsumer<Context>,
+    topics: &[String],
+) -> Result<Vec<(String, Vec<i32>)>, AuditError> {
+    let metadata = consumer
+        .fetch_metadata(None, METADATA_TIMEOUT)
+        .map_err(|e| AuditError::Unreachable {
+            servers: settings.kafka.bootstrap_servers.clone(),
+            error: e.to_string(),
+        })?;
+    topics
+        .iter()
+        .map(|t| {
+            let found = metadata
+                .topics()
+                .iter()
+                .find(|m| m.name() == t && m.error().is_none() && !m.partitions().is_empty())
+                .ok_or_else(|| AuditError::TopicMissing(t.clone()))?;
+            let mut ps: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
+            ps.sort_unstable();
+            Ok((t.clone(), ps))
+        })
+        .collect()
+}
+
+struct Partition {
+    id: i32,
+    start: i64,
+    /// Where to stop: the end offset read at the start (see [`read`] for the one
+    /// extension).
+    end: i64,
+    /// True once `end` was moved to the high watermark the fetches report.
+    extended: bool,
+    /// With `--from-time`: true once a record at or after it was seen (the broker's
+    /// answer to the time lookup is checked record by record).
+    reached_time: bool,
+    records: u64,
+    done: bool,
+}
+
+impl Partition {
+    /// After the record at `offset`: done at the end read at the start, unless the
+    /// fetches report a later high watermark — then once to that (a broker may answer the
+    /// start's ListOffsets wrongly: the test broker counts batches there; on Kafka this
+    /// takes in what was written meanwhile).
+    fn passed(&mut self, consumer: &BaseConsumer<Context>, topic: &str, offset: i64) {
+        if offset + 1 < self.end {
+            return;
+        }
+        match fetched_high_watermark(consumer, topic, self.id) {
+            Some(h) if h > offset + 1 && !self.extended => {
+                self.end = h;
+                self.extended = true;
+            }
+            _ => self.done = true,
+        }
+    }
+}
+
+/// The high watermark the consumer's last fetch of a partition reported (librdkafka's
+/// cached value), if any.
+fn fetched_high_watermark(
+    consumer: &BaseConsumer<Context>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer lives as long as `consumer`; the call only reads the
+    // offsets librdkafka cached from fetch responses into the two integers given.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}
+
+/// Reads every topic in turn and checks every record.
+pub fn read(
+    settings: &Settings,
+    auditor: &Auditor,
+    topics: &[TopicContext],
+    opts: &ReadOptions,
+    now: DateTime<Utc>,
+) -> Result<Read, AuditError> {
+    let started = Instant::now();
+    let probe: BaseConsumer<Context> = consumer_config(settings)
+        .create_with_context(Context::default())
+        .map_err(|e| AuditError::Client(e.to_string()))?;
+    let names: Vec<String> = topics.iter().map(|t| t.topic.to_string()).collect();
+    let layout = partitions(settings, &probe, &names)?;
+
+    // Start and end offsets of every partition, first: the total for the progress line.
+    let mut plans: Vec<(&TopicContext, Vec<Partition>)> = Vec::new();
+    for (ctx, (topic, ids)) in topics.iter().zip(&layout) {
+        let starts = start_offsets(&probe, topic, ids, opts.from_time)?;
+        let mut parts = Vec::new();
+        for (&id, start) in ids.iter().zip(starts) {
+            let (low, high) = probe
+                .fetch_watermarks(topic, id, METADATA_TIMEOUT)
+                .map_err(|e| AuditError::Read {
+                    topic: topic.clone(),
+                    error: e.to_string(),
+                })?;
+            let start = start.map_or(high, |s| s.max(low));
+            parts.push(Partition {
+                id,
+                start,
+                end: high,
+                extended: false,
+                reached_time: opts.from_time.is_none(),
+                records: 0,
+                done: start >= high,
+            });
+        }
+        plans.push((ctx, parts));
+    }
+    drop(probe);
+    let total: i64 = plans
+        .iter()
+        .flat_map(|(_, ps)| ps.iter().map(|p| (p.end - p.start).max(0)))
+        .sum();
+    let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal(), total);
+
+    let mut out = Read::default();
+    let mut findings_before;
+    'topics: for (ctx, parts) in &mut plans {
+        let records_counter = counter!(RECORDS_AUDITED, "topic" => ctx.topic.to_string());
+        let mut finding_counters: BTreeMap<super::Kind, Counter> = BTreeMap::new();
+        // One consumer per topic: librdkafka's partition-EOF names a partition only.
+        let consumer: BaseConsumer<Context> = consumer_config(settings)
+            .create_with_context(Context::default())
+            .map_err(|e| AuditError::Client(e.to_string()))?;
+        let mut tpl = TopicPartitionList::new();
+        for p in parts.iter().filter(|p| !p.done) {
+            tpl.add_partition_offset(&ctx.topic, p.id, Offset::Offset(p.start))
+                .map_err(|e| AuditError::Client(e.to_string()))?;
+        }
+        if tpl.count() == 0 {
+            continue;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| AuditError::Client(e.to_string()))?;
+        let mut last_activity = Instant::now();
+        while parts.iter().any(|p| !p.done) {
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {
+                    if last_activity.elapsed() > opts.idle_timeout {
+                        let p = parts
+                            .iter()
+                            .find(|p| !p.done)
+                            .expect("a partition not done");
+                        let at = consumer
+                            .position()
+                            .ok()
+                            .and_then(|tpl| {
+                                tpl.find_partition(&ctx.topic, p.id)
+                                    .and_then(|e| e.offset().to_raw())
+                            })
+                            .unwrap_or(p.start);
+                        return Err(AuditError::Stalled {
+                            topic: ctx.topic.to_string(),
+                            partition: p.id,
+                            at,
+                            end: p.end,
+                            idle_s: opts.idle_timeout.as_secs(),
+                        });
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(id))) => {
+                    last_activity = Instant::now();
+                    if let Some(p) = parts.iter_mut().find(|p| p.id == id) {
+                        p.done = true;
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(AuditError::Read {
+                        topic: ctx.topic.to_string(),
+                        error: e.to_string(),
+                    })
+                }
+                Some(Ok(m)) => {
+                    last_activity = Instant::now();
+                    let Some(p) = parts.iter_mut().find(|p| p.id == m.partition()) else {
+                        continue;
+                    };
+                    // Past the end (written during the audit): not ours.
+                    if p.done || m.offset() >= p.end {
+                        p.done = true;
+                        continue;
+                    }
+                    let reached = p.reached_time
+                        || opts.from_time.is_some_and(|from| {
+                            m.timestamp()
+                                .to_millis()
+                                .is_some_and(|t| t >= from.timestamp_millis())
+                        });
+                    if !reached {
+                        // Before --from-time: not audited; the start moves past it.
+                        p.start = m.offset() + 1;
+                        p.passed(&consumer, &ctx.topic, m.offset());
+                        continue;
+                    }
+                    p.reached_time = true;
+                    let headers: Vec<(&str, Option<&[u8]>)> = m
+                        .headers()
+                        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+                        .unwrap_or_default();
+                    let view = RecordView {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key(),
+                        value: m.payload(),
+                        timestamp: match m.timestamp() {
+                            rdkafka::Timestamp::NotAvailable => Timestamp::NotAvailable,
+                            rdkafka::Timestamp::CreateTime(t) => Timestamp::CreateTime(t),
+                            rdkafka::Timestamp::LogAppendTime(t) => Timestamp::LogAppendTime(t),
+                        },
+                        headers,
+                    };
+                    findings_before = out.findings.len();
+                    auditor.check(ctx, &view, now, &mut out.findings);
+                    for f in &out.findings[findings_before..] {
+                        finding_counters
+                            .entry(f.kind)
+                            .or_insert_with(|| {
+                                counter!(FINDINGS, "topic" => ctx.topic.to_string(), "kind" => f.kind.as_str())
+                            })
+                            .increment(1);
+                    }
+                    records_counter.increment(1);
+                    p.records += 1;
+                    out.records += 1;
+                    p.passed(&consumer, &ctx.topic, m.offset());
+                    progress.tick(out.records, out.findings.len());
+                    if opts.max_records.is_some_and(|n| out.records >= n) {
+                        out.truncated = parts.iter().any(|p| !p.done) || plans_left(&out, total);
+                        collect(&mut out, ctx, parts);
+                        break 'topics;
+                    }
+                }
+            }
+        }
+        collect(&mut out, ctx, parts);
+    }
+    // Partitions of topics never opened (all empty, or after --max-records).
+    for (ctx, parts) in &plans {
+        for p in parts {
+            if !out
+                .partitions
+                .iter()
+                .any(|r| r.topic == *ctx.topic && r.partition == p.id)
+            {
+                out.partitions.push(PartitionRead {
+                    topic: ctx.topic.to_string(),
+                    partition: p.id,
+                    start: p.start,
+                    end: p.end,
+                    records: p.records,
+                });
+            }
+        }
+    }
+    progress.finish(out.records, out.findings.len());
+    out.elapsed = started.elapsed();
+    Ok(out)
+}
+
+/// Whether records remain after the ones read (for a read stopped by `--max-records`).
+fn plans_left(out: &Read, total: i64) -> bool {
+    i64::try_from(out.records).unwrap_or(i64::MAX) < total
+}
+
+fn collect(out: &mut Read, ctx: &TopicContext, parts: &[Partition]) {
+    for p in parts {
+        out.partitions.push(PartitionRead {
+            topic: ctx.topic.to_string(),
+            partition: p.id,
+            start: p.start,
+            end: p.end,
+            records: p.records,
+        });
+    }
+}
+
+/// The offset of each partition to start from: the beginning, or the first record at
+/// or after `from` (`None`: no such record, nothing to read).
+fn start_offsets(
+    consumer: &BaseConsumer<Context>,
+    topic: &str,
+    ids: &[i32],
+    from: Option<DateTime<Utc>>,
+) -> Result<Vec<Option<i64>>, AuditError> {
+    let Some(from) = from else {
+        return Ok(ids.iter().map(|_| Some(0)).collect());
+    };
+    let mut tpl = TopicPartitionList::new();
+    for &id in ids {
+        tpl.add_partition_offset(topic, id, Offset::Offset(from.timestamp_millis()))
+            .map_err(|e| AuditError::Client(e.to_string()))?;
+    }
+    let found = consumer
+        .offsets_for_times(tpl, METADATA_TIMEOUT)
+        .map_err(|e| AuditError::Read {
+            topic: topic.to_string(),
+            error: e.to_string(),
+        })?;
+    Ok(ids
+        .iter()
+        .map(
+            |&id| match found.find_partition(topic, id).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) if o >= 0 => Some(o),
+                _ => None,
+            },
+        )
+        .collect())
+}
+
+/// The progress line on a terminal: records read, rate, ETA from the end offsets.
+struct Progress {
+    on: bool,
+    total: i64,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(on: bool, total: i64) -> Progress {
+        let now = Instant::now();
+        Progress {
+            on,
+            total,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn tick(&mut self, records: u64, findings: usize) {
+        if self.on && self.last.elapsed() >= Duration::from_millis(250) {
+            self.last = Instant::now();
+            self.draw(records, findings);
+        }
+    }
+
+    fn draw(&self, records: u64, findings: usize) {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = records as f64 / secs;
+        let left = (self.total - i64::try_from(records).unwrap_or(i64::MAX)).max(0);
+        let eta = if rate > 0.0 {
+            format!("{:.0} s", left as f64 / rate)
+        } else {
+            "-".into()
+        };
+        let pct = if self.total > 0 {
+            (records as f64 * 100.0 / self.total as f64).min(100.0)
+        } else {
+            100.0
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\raudit: {records}/{} records ({pct:.0}%), {rate:.0} records/s, ETA {eta}, {findings} finding(s)   ",
+            self.total
+        );
+        let _ = err.flush();
+    }
+
+    fn finish(&self, records: u64, findings: usize) {
+        if self.on {
+            self.draw(records, findings);
+            eprintln!();
+        }
+    }
+}
