@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
 use std::sync::Arc;
 
+// The wire path (`Transform::process_wire`): its own file.
+mod wire;
+
 /// A record to produce.
 #[derive(Debug)]
 pub struct Outgoing {

@@ -79,6 +79,7 @@ pub struct WireRecord {
     pub policy_version: &'static str,
     expires_text: [u8; RFC3339_MAX],
     expires_len: usize,
+    presence: u64,
 }
 
 impl WireRecord {
@@ -93,6 +94,7 @@ impl WireRecord {
             policy_version: "",
             expires_text: [0; RFC3339_MAX],
             expires_len: 0,
+            presence: 0,
         }
     }
 
@@ -103,18 +105,21 @@ impl WireRecord {
 
     /// The contract's headers, as [`encode::headers`] writes them for protobuf output:
     /// static names, borrowed values.
-    pub fn headers(&self) -> [(&'static str, &[u8]); 5] {
+    pub fn headers(&self) -> [(&'static str, &str); 5] {
         use encode::header;
         [
-            (header::PURPOSE, self.purpose.name().as_bytes()),
-            (header::EXPIRES_AT, &self.expires_text[..self.expires_len]),
-            (header::LEGAL_BASIS, self.legal_basis.as_bytes()),
-            (header::POLICY_VERSION, self.policy_version.as_bytes()),
-            (
-                header::CONTENT_TYPE,
-                OutputFormat::Protobuf.content_type().as_bytes(),
-            ),
+            (header::PURPOSE, self.purpose.name()),
+            (header::EXPIRES_AT, self.expires_at_text()),
+            (header::LEGAL_BASIS, self.legal_basis),
+            (header::POLICY_VERSION, self.policy_version),
+            (header::CONTENT_TYPE, OutputFormat::Protobuf.content_type()),
         ]
+    }
+
+    /// Which rows of the table the output holds a value for, in the bit order of
+    /// `telemetry::presence` (for the `fields_removed` metric).
+    pub fn presence(&self) -> u64 {
+        self.presence
     }
 
     fn forward(&mut self, expires_at: DateTime<Utc>, event_time: DateTime<Utc>) {
@@ -133,6 +138,7 @@ pub struct WireScratch {
     scan: Scan,
     records: Vec<WireRecord>,
     key: String,
+    input_presence: u64,
     /// Records the scanner refused that prost decoded: handled by the struct path. Always
     /// 0 unless the scanner has a bug (the differential tests check it).
     pub disagreements: u64,
@@ -148,6 +154,40 @@ impl WireScratch {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The last scanned record's `event_time`, if it had one (for the event-age metric).
+    pub fn event_time(&self) -> Option<schema::Timestamp> {
+        self.scan.event_time
+    }
+
+    /// Which rows of the table the last accepted input held a value for, in the bit
+    /// order of `telemetry::presence`.
+    pub fn presence(&self) -> u64 {
+        self.input_presence
+    }
+}
+
+/// `ROWS[i]`: the leaf id of row `i` of `table::schema_rows()` (the telemetry's bit
+/// order), or `None` for a row this module does not know.
+fn row_leaves() -> &'static [Option<usize>] {
+    static ROWS: std::sync::OnceLock<Vec<Option<usize>>> = std::sync::OnceLock::new();
+    ROWS.get_or_init(|| {
+        super::table::schema_rows()
+            .iter()
+            .map(|row| LEAVES.iter().position(|l| l.path == row.path))
+            .collect()
+    })
+}
+
+/// A mask over leaf ids to a mask over rows.
+fn to_rows(leaves: u64) -> u64 {
+    row_leaves()
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, l)| match l {
+            Some(l) if leaves & (1 << l) != 0 => m | 1 << i,
+            _ => m,
+        })
 }
 
 /// Every field set: what a row's copy function moves tells whether it copies at all.
@@ -358,7 +398,9 @@ impl WireFilter {
                 &mut r.value,
             );
             r.forward(expires_at, event_time);
+            r.presence = to_rows(plan.keep & s.set);
         }
+        out.input_presence = to_rows(s.set);
         let key = &input[s.event_id.start as usize..s.event_id.end as usize];
         out.key.clear();
         out.key
@@ -437,6 +479,7 @@ impl WireFilter {
         now: DateTime<Utc>,
         out: &mut WireScratch,
     ) -> Result<(), WireRefusal> {
+        out.input_presence = crate::telemetry::presence(&event);
         let evaluation = self.policy.apply_owned(event, now);
         if let Some(r) = evaluation.refusal() {
             return Err(WireRefusal::Refused(r));
@@ -455,6 +498,7 @@ impl WireFilter {
                         r.policy_version = f.policy_version;
                         r.forward(f.expires_at, f.expires_at);
                         r.timestamp_ms = f.timestamp_ms;
+                        r.presence = crate::telemetry::presence(&f.event);
                         out.key.clear();
                         out.key.push_str(&f.key);
                     }
