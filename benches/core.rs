@@ -72,7 +72,7 @@ type Ready<'a> = (
     &'a str,
     &'a [u8],
     &'a [u8],
-    [(&'static str, &'a [u8]); 5],
+    [(&'static str, &'a str); 5],
     i64,
 );
 
