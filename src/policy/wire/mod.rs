@@ -167,27 +167,31 @@ impl WireScratch {
     }
 }
 
-/// `ROWS[i]`: the leaf id of row `i` of `table::schema_rows()` (the telemetry's bit
-/// order), or `None` for a row this module does not know.
-fn row_leaves() -> &'static [Option<usize>] {
-    static ROWS: std::sync::OnceLock<Vec<Option<usize>>> = std::sync::OnceLock::new();
+/// `ROWS[l]`: the bit of leaf `l` in the order of `table::schema_rows()` (the
+/// telemetry's), 0 for a leaf that is not a row.
+fn leaf_rows() -> &'static [u64; 48] {
+    static ROWS: std::sync::OnceLock<[u64; 48]> = std::sync::OnceLock::new();
     ROWS.get_or_init(|| {
-        super::table::schema_rows()
-            .iter()
-            .map(|row| LEAVES.iter().position(|l| l.path == row.path))
-            .collect()
+        let rows = super::table::schema_rows();
+        let mut bits = [0u64; 48];
+        for (l, leaf) in LEAVES.iter().enumerate() {
+            if let Some(i) = rows.iter().position(|r| r.path == leaf.path) {
+                bits[l] = 1 << i;
+            }
+        }
+        bits
     })
 }
 
 /// A mask over leaf ids to a mask over rows.
-fn to_rows(leaves: u64) -> u64 {
-    row_leaves()
-        .iter()
-        .enumerate()
-        .fold(0, |m, (i, l)| match l {
-            Some(l) if leaves & (1 << l) != 0 => m | 1 << i,
-            _ => m,
-        })
+fn to_rows(mut leaves: u64) -> u64 {
+    let bits = leaf_rows();
+    let mut m = 0;
+    while leaves != 0 {
+        m |= bits[leaves.trailing_zeros() as usize];
+        leaves &= leaves - 1;
+    }
+    m
 }
 
 /// Every field set: what a row's copy function moves tells whether it copies at all.
@@ -446,8 +450,13 @@ impl WireFilter {
             s.direction,
             s.chargeable,
         )?;
-        let expires_at = expiry::expires_at(event_time, p.ttl, p.limit_months, self.legal_time())
-            .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        let expires_at = match p.ttl {
+            // `expiry::expires_at` is min(ttl reading, legal limit): with a calendar ttl
+            // equal to the limit (the defaults), both are the same computation.
+            Ttl::Months(m) if m == p.limit_months => self.legal_time().add_months(event_time, m),
+            ttl => expiry::expires_at(event_time, ttl, p.limit_months, self.legal_time()),
+        }
+        .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);
         }
