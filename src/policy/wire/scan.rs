@@ -345,7 +345,10 @@ impl Cursor<'_> {
         let bytes = &self.buf[self.pos..end];
         let value = occ(self.pos, end);
         self.pos = end;
-        std::str::from_utf8(bytes).map_err(|_| Bad)?;
+        // Most values are ASCII: a word-at-a-time test first.
+        if !bytes.is_ascii() {
+            std::str::from_utf8(bytes).map_err(|_| Bad)?;
+        }
         Ok(value)
     }
 
