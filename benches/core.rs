@@ -2,24 +2,184 @@
 //! and vendor extensions present): events per second.
 //!
 //! `cargo bench --bench core`
+//!
+//! `core/*` compares the struct path (prost decode → `Policy::apply_owned` → prost encode
+//! → headers) with the wire path (`policy::wire`), both from protobuf bytes to records
+//! ready to send (key, value, headers) for both purposes, without the pipeline's
+//! telemetry; `transform/*` is the pipeline's `Transform::process`, telemetry included.
+//! Before measuring, the allocations per event of each path are counted with the
+//! counting allocator below and printed.
 
 use cdr_purpose_filter::config::{self, Settings};
+use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::expiry::{self, LegalTime, Ttl};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
+use cdr_purpose_filter::policy::wire::{WireFilter, WireScratch};
+use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{self, CdrEvent};
 use cdr_purpose_filter::telemetry::Stats;
 use chrono::{Duration, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const BATCH: usize = 1000;
 
-/// The binary's allocator, so the bench measures what runs.
+/// The binary's allocator, so the bench measures what runs, counting allocations.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+struct Counting;
+
+// SAFETY: forwards every call to mimalloc unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+}
+
+/// Allocations (alloc, alloc_zeroed, realloc) per call of `f`, after one warm-up call.
+fn allocations_per_event(events: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    const ROUNDS: u64 = 5;
+    for _ in 0..ROUNDS {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / (ROUNDS as f64 * events as f64)
+}
+
+/// A record ready to send: what `rdkafka`'s `BaseRecord` borrows.
+type Ready<'a> = (
+    &'a str,
+    &'a [u8],
+    &'a [u8],
+    [(&'static str, &'a str); 5],
+    i64,
+);
+
+/// The struct path, protobuf in and out, both purposes: records ready to send.
+fn struct_path(
+    policy: &Policy,
+    payload: &[u8],
+    now: chrono::DateTime<Utc>,
+    values: &mut [Vec<u8>; 2],
+) -> usize {
+    let Ok((event, _)) = decode::decode(payload, InputFormat::Protobuf) else {
+        return 0;
+    };
+    let evaluation = policy.apply_owned(event, now);
+    let mut n = 0;
+    for ((_, o), value) in evaluation.outcomes.iter().zip(values.iter_mut()) {
+        if let Outcome::Forward(r) = o {
+            encode::encode_event(&r.event, OutputFormat::Protobuf, value).unwrap();
+            let headers = encode::headers(r, OutputFormat::Protobuf);
+            black_box((&r.key, &value[..], &headers, r.timestamp_ms));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The wire path, protobuf in and out, both purposes: records ready to send.
+fn wire_path(
+    filter: &WireFilter,
+    payload: &[u8],
+    now: chrono::DateTime<Utc>,
+    scratch: &mut WireScratch,
+) -> usize {
+    if filter.apply(payload, now, scratch).is_err() {
+        return 0;
+    }
+    let mut n = 0;
+    for r in scratch.records() {
+        if r.outcome.is_ok() {
+            let ready: Ready<'_> = (
+                scratch.key(),
+                scratch.key().as_bytes(),
+                &r.value,
+                r.headers(),
+                r.timestamp_ms,
+            );
+            black_box(&ready);
+            n += 1;
+        }
+    }
+    n
+}
+
+fn core(c: &mut Criterion) {
+    let events = events();
+    let pb = encoded(&events, OutputFormat::Protobuf);
+    let policy = settings("protobuf").policy.clone();
+    let filter = WireFilter::new(&policy).unwrap();
+    let now = Utc::now();
+    let mut values = [Vec::new(), Vec::new()];
+    let mut scratch = WireScratch::default();
+    let forwarded: usize = pb
+        .iter()
+        .map(|p| struct_path(&policy, p, now, &mut values))
+        .sum();
+    let wire_forwarded: usize = pb
+        .iter()
+        .map(|p| wire_path(&filter, p, now, &mut scratch))
+        .sum();
+    assert_eq!(
+        forwarded, wire_forwarded,
+        "both paths forward the same records"
+    );
+    let struct_allocs = allocations_per_event(pb.len(), || {
+        for p in &pb {
+            black_box(struct_path(&policy, p, now, &mut values));
+        }
+    });
+    let wire_allocs = allocations_per_event(pb.len(), || {
+        for p in &pb {
+            black_box(wire_path(&filter, p, now, &mut scratch));
+        }
+    });
+    eprintln!(
+        "allocations per event, protobuf → both purposes → protobuf ({forwarded} records from {} events): struct path {struct_allocs:.2}, wire path {wire_allocs:.2}",
+        pb.len()
+    );
+    let mut group = c.benchmark_group("core");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(BenchmarkId::new("protobuf_struct_path", BATCH), |b| {
+        b.iter(|| {
+            let now = Utc::now();
+            for p in &pb {
+                black_box(struct_path(&policy, p, now, &mut values));
+            }
+        })
+    });
+    group.bench_function(BenchmarkId::new("protobuf_wire_path", BATCH), |b| {
+        b.iter(|| {
+            let now = Utc::now();
+            for p in &pb {
+                black_box(wire_path(&filter, p, now, &mut scratch));
+            }
+        })
+    });
+    group.finish();
+}
 
 fn settings(output: &str) -> Arc<Settings> {
     let toml = format!(
@@ -117,5 +277,5 @@ fn policy(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline, policy);
+criterion_group!(benches, core, pipeline, policy);
 criterion_main!(benches);

@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
 SECONDS_TO_RUN="${1:-60}"
-TARGET=decode_policy_encode
+# FUZZ_TARGET=wire_differential fuzzes the wire path against the struct path.
+TARGET="${FUZZ_TARGET:-decode_policy_encode}"
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
  -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -30,7 +31,7 @@ mkdir -p "corpus/$TARGET" "artifacts/$TARGET" "target/new-corpus"
 NEW=target/new-corpus
 if [ "${FUZZ_KEEP_CORPUS:-0}" = 1 ]; then NEW="corpus/$TARGET"; fi
 status=0
-"$BIN" "$NEW" "corpus/$TARGET" ../tests/corpus \
+"$BIN" "$NEW" "corpus/$TARGET" corpus/decode_policy_encode ../tests/corpus \
   -max_total_time="$SECONDS_TO_RUN" \
   -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
   -print_final_stats=1 \

@@ -329,7 +329,12 @@ impl Hot {
     /// A record was forwarded: counts, per field group, the values present in the input
     /// and absent from the output, from the two presence masks (see [`presence`]).
     pub fn fields_removed(&self, purpose: Purpose, input_mask: u64, output: &CdrEvent) {
-        let removed = input_mask & !presence(output);
+        self.fields_removed_masks(purpose, input_mask, presence(output));
+    }
+
+    /// [`Hot::fields_removed`] from the output's presence mask (the wire path's).
+    pub fn fields_removed_masks(&self, purpose: Purpose, input_mask: u64, output_mask: u64) {
+        let removed = input_mask & !output_mask;
         if removed == 0 {
             return;
         }

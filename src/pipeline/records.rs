@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 use rdkafka::message::{Header, OwnedHeaders};
 use std::sync::Arc;
 
+// The wire path (`Transform::process_wire`): its own file.
+mod wire;
+
 /// A record to produce.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -52,6 +55,10 @@ pub struct Transform {
     dead_letter_topic: Arc<str>,
     /// The Schema Registry prefix of every output value (`output.framing`), or empty.
     header: Vec<u8>,
+    /// The wire-level fast path for protobuf in and out ([`crate::policy::wire`]), compiled
+    /// once from the policy; `None` if the policy cannot be compiled to it (then every
+    /// record takes the struct path, which is its oracle).
+    wire: Option<crate::policy::wire::WireFilter>,
 }
 
 impl Transform {
@@ -68,6 +75,7 @@ impl Transform {
             .unwrap_or_default();
         Transform {
             header,
+            wire: crate::policy::wire::WireFilter::new(&settings.policy).ok(),
             hot: telemetry::Hot::new(&settings.input_topics),
             #[cfg(feature = "bench-passthrough")]
             passthrough: false,
@@ -87,6 +95,15 @@ impl Transform {
             passthrough: true,
             ..Transform::new(settings)
         }
+    }
+
+    /// Whether this is the benchmark floor (`run --passthrough`).
+    fn is_passthrough(&self) -> bool {
+        #[cfg(feature = "bench-passthrough")]
+        if self.passthrough {
+            return true;
+        }
+        false
     }
 
     pub fn dead_letter_topic(&self) -> &Arc<str> {
@@ -168,7 +185,6 @@ impl Transform {
         stats: &Stats,
         out: &mut Vec<Outgoing>,
     ) {
-        let settings = &self.settings;
         #[cfg(feature = "bench-passthrough")]
         if self.passthrough {
             for (_, topic) in &self.topics {
@@ -182,6 +198,25 @@ impl Transform {
             }
             return;
         }
+        if let Some(filter) = &self.wire {
+            if self.wire_applies(payload) {
+                return self.process_wire(filter, source, payload, now, stats, out);
+            }
+        }
+        self.process_struct(source, payload, now, stats, out);
+    }
+
+    /// [`Transform::process`] on the struct path: decode into a `CdrEvent`, apply the
+    /// policy, encode. Every input format and framing; the oracle of the wire path.
+    pub fn process_struct(
+        &self,
+        source: &Source,
+        payload: &[u8],
+        now: DateTime<Utc>,
+        stats: &Stats,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let settings = &self.settings;
         let mut schema_id = None;
         let refusal: Option<(&'static str, String)> =
             match decode::decode_record(payload, settings.input_format, &settings.input_schema_ids)

@@ -8,6 +8,7 @@
 
 pub mod table;
 pub mod version;
+pub mod wire;
 
 pub use version::Version;
 

@@ -1,0 +1,262 @@
+//! Writing an output record from a [`Scan`]: byte ranges of the input for the kept
+//! fields, whole sub-messages when they hold nothing else, timestamps and `retention`
+//! written anew. Output is in field-number order, like prost's.
+
+use super::scan::{self, Occ, Scan, LEAVES, MSG_LEAVES};
+use crate::schema::Timestamp;
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// What one (purpose, column, about the caller?) copies: a mask over leaf ids, and per
+/// sub-message the field numbers kept (for whole copies).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Plan {
+    pub keep: u64,
+    pub nums: [u32; scan::MSGS],
+}
+
+impl Plan {
+    pub fn from_leaves(keep: u64) -> Plan {
+        let mut nums = [0u32; scan::MSGS];
+        for (i, l) in LEAVES.iter().enumerate() {
+            if keep & (1 << i) != 0 && l.msg != 0 {
+                nums[l.msg as usize] |= 1 << l.num;
+            }
+        }
+        Plan { keep, nums }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub(crate) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn ts_body_len(ts: &Timestamp) -> usize {
+    let mut n = 0;
+    if ts.seconds != 0 {
+        n += 1 + varint_len(ts.seconds as u64);
+    }
+    if ts.nanos != 0 {
+        n += 1 + varint_len(ts.nanos as u64);
+    }
+    n
+}
+
+/// A timestamp field: key, length, the set members.
+fn ts_field(num: u32, ts: &Timestamp, out: &mut Vec<u8>) {
+    varint(u64::from(num << 3 | 2), out);
+    varint(ts_body_len(ts) as u64, out);
+    if ts.seconds != 0 {
+        out.push(0x08);
+        varint(ts.seconds as u64, out);
+    }
+    if ts.nanos != 0 {
+        out.push(0x10);
+        varint(ts.nanos as u64, out);
+    }
+}
+
+fn ts_field_len(ts: &Timestamp) -> usize {
+    let body = ts_body_len(ts);
+    1 + varint_len(body as u64) + body
+}
+
+#[inline(always)]
+fn copy(input: &[u8], o: Occ, out: &mut Vec<u8>) {
+    out.extend_from_slice(&input[o.start as usize..o.end as usize]);
+}
+
+/// Writes the event `plan` keeps into `out` (cleared first), without `retention`.
+pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(input.len() + 96);
+    let keep = plan.keep;
+    let kept_set = keep & s.set;
+    let has = |l: usize| kept_set & (1 << l) != 0;
+    let kept = |l: usize| keep & (1 << l) != 0;
+    // Top-level scalars: copied as they came (a default value reads back as the default).
+    if kept(scan::EVENT_ID) && s.occ[scan::EVENT_ID].end != 0 {
+        copy(input, s.occ[scan::EVENT_ID], out);
+    }
+    if kept(scan::EVENT_TIME) {
+        if let Some(ts) = &s.event_time {
+            ts_field(2, ts, out);
+        }
+    }
+    for l in [scan::EVENT_TYPE, scan::DIRECTION] {
+        if kept(l) && s.occ[l].end != 0 {
+            copy(input, s.occ[l], out);
+        }
+    }
+    for msg in 6..=14u8 {
+        let leaves = MSG_LEAVES[msg as usize] & kept_set;
+        if msg == scan::SERVICES {
+            services(plan, input, s, out);
+            continue;
+        }
+        if leaves == 0 {
+            continue;
+        }
+        if msg == scan::TIMING {
+            timing(input, s, has, out);
+            continue;
+        }
+        let info = &s.msgs[msg as usize];
+        out.push(msg << 3 | 2);
+        if info.count == 1 && info.clean && info.nums & !plan.nums[msg as usize] == 0 {
+            varint(info.body.len() as u64, out);
+            copy(input, info.body, out);
+            continue;
+        }
+        let len: usize = bits(leaves).map(|l| s.occ[l].len()).sum();
+        varint(len as u64, out);
+        for l in bits(leaves) {
+            copy(input, s.occ[l], out);
+        }
+    }
+}
+
+fn timing(input: &[u8], s: &Scan, has: impl Fn(usize) -> bool, out: &mut Vec<u8>) {
+    let answer = s.answer_time.as_ref().filter(|_| has(scan::ANSWER_TIME));
+    let release = s.release_time.as_ref().filter(|_| has(scan::RELEASE_TIME));
+    let duration = has(scan::RELEASE_TIME + 1).then_some(s.occ[scan::RELEASE_TIME + 1]);
+    let len = answer.map_or(0, ts_field_len)
+        + release.map_or(0, ts_field_len)
+        + duration.map_or(0, Occ::len);
+    out.push(scan::TIMING << 3 | 2);
+    varint(len as u64, out);
+    if let Some(ts) = answer {
+        ts_field(1, ts, out);
+    }
+    if let Some(ts) = release {
+        ts_field(2, ts, out);
+    }
+    if let Some(o) = duration {
+        copy(input, o, out);
+    }
+}
+
+fn services(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
+    let kept = (plan.keep >> 29) as u8 & 0b11;
+    if kept == 0 {
+        return;
+    }
+    for e in &s.services {
+        out.push(scan::SERVICES << 3 | 2);
+        if e.clean && e.nums & !(u32::from(kept) << 1) == 0 {
+            varint(e.body.len() as u64, out);
+            copy(input, e.body, out);
+            continue;
+        }
+        let both = kept & e.set;
+        let len: usize = (0..2)
+            .filter(|i| both & (1 << i) != 0)
+            .map(|i| e.occ[i].len())
+            .sum();
+        varint(len as u64, out);
+        for i in 0..2 {
+            if both & (1 << i) != 0 {
+                copy(input, e.occ[i], out);
+            }
+        }
+    }
+}
+
+/// The set bits of a mask, lowest first.
+fn bits(mut m: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if m == 0 {
+            return None;
+        }
+        let i = m.trailing_zeros() as usize;
+        m &= m - 1;
+        Some(i)
+    })
+}
+
+/// Appends `retention` (field 17): the purpose, the expiry and `tail` (its encoded
+/// `legal_basis` and `policy_version`).
+pub(crate) fn retention(purpose: i32, expires_at: &Timestamp, tail: &[u8], out: &mut Vec<u8>) {
+    let purpose_len = if purpose != 0 {
+        1 + varint_len(purpose as u64)
+    } else {
+        0
+    };
+    let len = purpose_len + ts_field_len(expires_at) + tail.len();
+    out.extend_from_slice(&[0x8a, 0x01]);
+    varint(len as u64, out);
+    if purpose != 0 {
+        out.push(0x08);
+        varint(purpose as u64, out);
+    }
+    ts_field(2, expires_at, out);
+    out.extend_from_slice(tail);
+}
+
+/// A string field, for the constant tail of `retention`.
+pub(crate) fn string_field(num: u32, s: &str, out: &mut Vec<u8>) {
+    if s.is_empty() {
+        return;
+    }
+    varint(u64::from(num << 3 | 2), out);
+    varint(s.len() as u64, out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Room for `-YYYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` and more.
+pub const RFC3339_MAX: usize = 40;
+
+/// [`crate::expiry::rfc3339`] into a buffer, without allocating for years 0–9999 (the
+/// others, never reached from a valid event, are formatted by chrono).
+pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        let s = crate::expiry::rfc3339(t);
+        let n = s.len().min(RFC3339_MAX);
+        buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        return n;
+    }
+    fn put(buf: &mut [u8], at: usize, v: u32, width: usize) {
+        let mut v = v;
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    put(buf, 0, year as u32, 4);
+    buf[4] = b'-';
+    put(buf, 5, t.month(), 2);
+    buf[7] = b'-';
+    put(buf, 8, t.day(), 2);
+    buf[10] = b'T';
+    put(buf, 11, t.hour(), 2);
+    buf[13] = b':';
+    put(buf, 14, t.minute(), 2);
+    buf[16] = b':';
+    put(buf, 17, t.second(), 2);
+    let nanos = t.nanosecond();
+    let mut n = 19;
+    if nanos != 0 {
+        buf[n] = b'.';
+        n += 1;
+        let (v, width) = if nanos % 1_000_000 == 0 {
+            (nanos / 1_000_000, 3)
+        } else if nanos % 1_000 == 0 {
+            (nanos / 1_000, 6)
+        } else {
+            (nanos, 9)
+        };
+        put(buf, n, v, width);
+        n += width;
+    }
+    buf[n] = b'Z';
+    n + 1
+}
