@@ -11,11 +11,13 @@
 //! The file is optional: with neither `--config` nor `CDR_PURPOSE_FILTER_CONFIG`, the
 //! configuration is the defaults plus the environment ([`load_from`]).
 //!
-//! Rooms: [`raw`] (the sections as written), [`env`] (the environment provider),
+//! Rooms: [`raw`] (the sections as written), [`env`](mod@env) (the environment provider),
 //! [`secrets`] (`${env:}`/`${file:}` references, masking), `validate` (one function per
 //! section), [`error`] (problems and their formatting); this module: [`Settings`] and the
-//! entry points. Only [`load`]/[`load_from`] (and [`Sources::process`]) read the process
-//! environment, the file system and the host name.
+//! entry points. Only [`load`]/[`load_from`] and the convenience [`Settings::validate`]
+//! read the process environment, secret files and the host name (through
+//! [`Sources::process`]); [`parse`] and [`Settings::validate_with`] read only what they
+//! are given.
 
 pub mod env;
 pub mod error;
@@ -51,9 +53,9 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     load_from(Some(path))
 }
 
-/// Like [`load`]; without a file, the defaults plus the environment. The one place
-/// (with [`Settings::validate`]) that reads the process environment, secret files and
-/// the host name, through [`Sources::process`].
+/// Like [`load`]; without a file, the defaults plus the environment. Reads the process
+/// environment, secret files and the host name, and passes them in
+/// ([`Sources::process`]).
 pub fn load_from(path: Option<&Path>) -> Result<Settings, ConfigError> {
     let text = match path {
         Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
