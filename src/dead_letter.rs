@@ -6,8 +6,18 @@
 //! payload, the key or the headers: the dead-letter topic must not become a copy of raw
 //! data. `payload` mode, an explicit opt-in, adds the raw payload as the value.
 
-use crate::config::DeadLetterMode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What a dead letter holds, from `dead_letter.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadLetterMode {
+    /// Source topic, partition, offset and reason only: never the payload.
+    #[default]
+    Pointer,
+    /// Also the raw payload: an explicit opt-in, since it copies raw personal data.
+    Payload,
+}
 
 /// Headers of a dead-letter record.
 pub mod header {

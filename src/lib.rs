@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dead_letter;
 pub mod decode;
+pub mod delivery;
 pub mod demo;
 pub mod encode;
 pub mod expiry;

@@ -1,6 +1,9 @@
 //! Configuration: defaults, environment overrides, and every refusal with its key.
 
 use super::*;
+use crate::expiry::LegalTime;
+use crate::policy;
+use chrono::Duration;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -348,4 +351,106 @@ fn secrets_come_from_the_environment_or_a_file_and_are_never_shown() {
     let msg = e.to_string();
     assert!(msg.contains("kafka.properties.\"sasl.password\""), "{msg}");
     assert!(msg.contains("CDR_TEST_SURELY_UNSET_PW"), "{msg}");
+}
+
+#[test]
+fn validation_reads_secrets_and_the_host_name_from_the_sources_it_is_given() {
+    let toml = format!(
+        "{BOTH}\n[kafka.properties]\n\"sasl.password\" = \"${{env:CDR_TEST_GIVEN_ONLY_PW}}\"\n\
+         \"ssl.key.password\" = \"${{file:/nonexistent/given-only}}\"\n"
+    );
+    let env = |n: &str| (n == "CDR_TEST_GIVEN_ONLY_PW").then(|| "from-the-given-env".to_string());
+    let file = |path: &str| match path {
+        "/nonexistent/given-only" => Ok("from-the-given-file\n".to_string()),
+        _ => Err(format!("no {path}")),
+    };
+    let sources = Sources {
+        env: &env,
+        file: &file,
+        hostname: Some("host-a".into()),
+    };
+    let s = Settings::validate_with(parse(&toml, &[]).unwrap(), &sources).unwrap();
+    assert_eq!(s.kafka.properties["sasl.password"], "from-the-given-env");
+    assert_eq!(
+        s.kafka.properties["ssl.key.password"],
+        "from-the-given-file"
+    );
+    assert_eq!(s.transactional_id, "cdr-purpose-filter-host-a");
+    let shown = s.effective_toml();
+    assert!(!shown.contains("from-the-given"), "{shown}");
+
+    // Nothing is found behind the caller's back: no variable, no file, no host name.
+    let none_env = |_: &str| None;
+    let none_file = |path: &str| Err(format!("no {path}"));
+    let nothing = Sources {
+        env: &none_env,
+        file: &none_file,
+        hostname: None,
+    };
+    let s = Settings::validate_with(parse(BOTH, &[]).unwrap(), &nothing).unwrap();
+    assert_eq!(s.transactional_id, "cdr-purpose-filter-instance");
+    let p = Settings::validate_with(parse(&toml, &[]).unwrap(), &nothing)
+        .unwrap_err()
+        .problems();
+    let keys: Vec<_> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "kafka.properties.\"sasl.password\"",
+            "kafka.properties.\"ssl.key.password\""
+        ],
+        "{p:?}"
+    );
+    assert!(p[1].reason.contains("/nonexistent/given-only"), "{p:?}");
+}
+
+#[test]
+fn every_duration_key_takes_fixed_durations_within_its_bounds() {
+    // (key, the least accepted, the most accepted or a value past the least, refused)
+    let cases = [
+        (
+            "policy.max_clock_skew",
+            "0s",
+            "1d",
+            &["25h", "1mo", "-1s"][..],
+        ),
+        (
+            "delivery.shutdown_timeout",
+            "1ms",
+            "1000d",
+            &["0s", "1y"][..],
+        ),
+        (
+            "delivery.transaction_interval",
+            "1ms",
+            "60s",
+            &["0s", "61s"][..],
+        ),
+        (
+            "delivery.commit_interval",
+            "1ms",
+            "300s",
+            &["0ms", "301s"][..],
+        ),
+        ("topics.check_interval", "10s", "7d", &["9s", "1mo"][..]),
+        // (1m passes the duration rule but no broker can delete records that fast.)
+        ("dead_letter.ttl", "1h", "7d", &["59s", "1mo"][..]),
+    ];
+    let with = |key: &str, value: &str| {
+        let (section, name) = key.split_once('.').unwrap();
+        format!("{BOTH}\n[{section}]\n{name} = \"{value}\"\n")
+    };
+    for (key, least, most, refused) in cases {
+        check(&with(key, least)).unwrap_or_else(|e| panic!("{key} = {least}: {e}"));
+        check(&with(key, most)).unwrap_or_else(|e| panic!("{key} = {most}: {e}"));
+        for value in refused {
+            let p = problems(&with(key, value));
+            assert_eq!(p.len(), 1, "{key} = {value}: {p:?}");
+            assert_eq!(p[0].key, key, "{key} = {value}: {p:?}");
+            assert!(
+                p[0].reason.starts_with("must be a fixed duration") || p[0].reason.contains(value),
+                "{key} = {value}: {p:?}"
+            );
+        }
+    }
 }

@@ -8,12 +8,14 @@
 
 pub mod alter;
 pub mod bound;
+pub mod mode;
 pub mod render;
 
-use crate::config::{Settings, TopicsMode};
+use crate::config::Settings;
 use crate::kafka::{self, Context};
 use bound::{BrokerSettings, Desired, TopicSettings};
 use metrics::gauge;
+pub use mode::TopicsMode;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;

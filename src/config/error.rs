@@ -1,0 +1,107 @@
+//! Room: how a refused configuration is told — [`Problem`] (a key and why),
+//! [`ConfigError`], their formatting, and the collector validation reports into.
+
+use std::fmt;
+
+/// One problem in a configuration, with the key that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{}", format_figment(.0))]
+    Parse(Box<figment::Error>),
+    #[error("{}", format_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The problems, for tests and for callers that render them themselves.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            ConfigError::Invalid(p) => p.clone(),
+            ConfigError::Parse(e) => (**e)
+                .clone()
+                .into_iter()
+                .map(|e| Problem {
+                    key: e.path.join("."),
+                    reason: e.kind.to_string(),
+                })
+                .collect(),
+            ConfigError::Read { path, source } => vec![Problem {
+                key: path.clone(),
+                reason: source.to_string(),
+            }],
+        }
+    }
+}
+
+/// Every problem found so far, in the order the checks ran (validation reports all of
+/// them at once rather than stopping at the first).
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// Records a problem with `key`.
+    pub(crate) fn add(&mut self, key: &str, reason: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.to_string(),
+            reason: reason.into(),
+        });
+    }
+
+    /// `Err` with every problem, or `Ok` when there was none.
+    pub(crate) fn into_result(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(self.0))
+        }
+    }
+}
+
+fn format_problems(problems: &[Problem]) -> String {
+    let mut s = format!("invalid configuration ({} problem(s)):", problems.len());
+    for p in problems {
+        s.push_str(&format!("\n  - {}: {}", p.key, p.reason));
+    }
+    s
+}
+
+fn format_figment(e: &figment::Error) -> String {
+    let problems: Vec<Problem> = e
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            Problem {
+                key: if e.path.is_empty() {
+                    "(top level)".into()
+                } else {
+                    e.path.join(".")
+                },
+                reason: format!("{}{source}", e.kind),
+            }
+        })
+        .collect();
+    format_problems(&problems)
+}

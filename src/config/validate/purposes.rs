@@ -1,0 +1,231 @@
+//! Room: validation of `[policy]` (version, legal time zone, clock skew) and
+//! `[purposes.*]` (topic, ttl within the legal limit, `remove` and `keep` narrowing the
+//! legal table, never widening it), compiled into the purposes' policies.
+
+use super::duration;
+use super::topics::check_topic_name;
+use crate::config::error::Problems;
+use crate::config::raw::{PolicySection, PurposeSection, PurposesSection};
+use crate::config::PurposeSettings;
+use crate::expiry::{self, LegalTime, Ttl};
+use crate::policy::{self, table, LegalPurpose, PurposePolicy};
+use crate::schema::Purpose;
+use chrono::Duration;
+
+/// `[policy]`, each part `None` when refused.
+pub(super) struct PolicyParts {
+    pub version: Option<policy::Version>,
+    pub legal_time: Option<LegalTime>,
+    pub max_clock_skew: Option<Duration>,
+}
+
+/// Checks `[policy]`.
+pub(super) fn policy(raw: &PolicySection, p: &mut Problems) -> PolicyParts {
+    let version = match policy::Version::parse(&raw.version) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            p.add("policy.version", e.to_string());
+            None
+        }
+    };
+    let legal_time = match LegalTime::parse(&raw.time_zone) {
+        Ok(z) => Some(z),
+        Err(e) => {
+            p.add("policy.time_zone", e.to_string());
+            None
+        }
+    };
+    let max_clock_skew = duration(
+        "policy.max_clock_skew",
+        &raw.max_clock_skew,
+        Duration::zero(),
+        Some(Duration::days(1)),
+        "a fixed duration between 0s and 1d, e.g. \"5m\"",
+        p,
+    );
+    PolicyParts {
+        version,
+        legal_time,
+        max_clock_skew,
+    }
+}
+
+/// The configured purposes: their settings and their compiled policies.
+pub(super) struct Purposes {
+    pub settings: Vec<PurposeSettings>,
+    pub compiled: Vec<PurposePolicy>,
+}
+
+/// Checks `[purposes.*]` against the table of `version` and the limits in `legal` time;
+/// fills in `effective`'s default topics and ttls.
+pub(super) fn purposes(
+    raw: &PurposesSection,
+    effective: &mut PurposesSection,
+    version: policy::Version,
+    legal: LegalTime,
+    p: &mut Problems,
+) -> Purposes {
+    let mut settings = Vec::new();
+    let mut compiled = Vec::new();
+    // Default ttls are the calendar units: they fit the limit in every legal time zone.
+    let sections = [
+        (policy::BILLING, raw.billing.as_ref(), "cdr.billing", "12mo"),
+        (
+            policy::SECURITY,
+            raw.security.as_ref(),
+            "cdr.security",
+            "3mo",
+        ),
+    ];
+    if sections.iter().all(|(_, s, _, _)| s.is_none()) {
+        p.add(
+            "purposes",
+            "no purpose is configured: add [purposes.billing] and/or [purposes.security]",
+        );
+    }
+    for (legal_purpose, section, default_topic, default_ttl) in sections {
+        let Some(section) = section else { continue };
+        let name = legal_purpose.purpose.name();
+        let key = |k: &str| format!("purposes.{name}.{k}");
+        let topic = section
+            .topic
+            .clone()
+            .unwrap_or_else(|| default_topic.into());
+        if let Err(e) = check_topic_name(&topic) {
+            p.add(&key("topic"), e);
+        }
+        let ttl_text = section
+            .ttl
+            .clone()
+            .unwrap_or_else(|| default_ttl.to_string());
+        let ttl = match Ttl::parse(&ttl_text) {
+            Ok(ttl) => match expiry::check_ttl(ttl, legal_purpose.limit_months, legal) {
+                Ok(()) => Some(ttl),
+                Err(e) => {
+                    p.add(
+                        &key("ttl"),
+                        format!("{e} ({} limit: {})", name, legal_purpose.legal_basis),
+                    );
+                    None
+                }
+            },
+            Err(e) => {
+                p.add(&key("ttl"), e.to_string());
+                None
+            }
+        };
+        let removed = check_removals(version, legal_purpose, section, p);
+        let kept = check_keeps(version, legal_purpose, section, &removed, p);
+        if let Some(ttl) = ttl {
+            settings.push(PurposeSettings {
+                purpose: legal_purpose.purpose,
+                topic: topic.clone(),
+                ttl,
+            });
+            compiled.push(PurposePolicy::new(
+                version,
+                legal_purpose,
+                ttl,
+                removed,
+                kept,
+            ));
+        }
+        let eff = match legal_purpose.purpose {
+            Purpose::Billing => effective.billing.as_mut(),
+            _ => effective.security.as_mut(),
+        };
+        if let Some(eff) = eff {
+            eff.topic = Some(topic);
+            eff.ttl = Some(ttl_text);
+        }
+    }
+    Purposes { settings, compiled }
+}
+
+fn check_removals(
+    version: policy::Version,
+    legal: LegalPurpose,
+    section: &PurposeSection,
+    p: &mut Problems,
+) -> Vec<&'static table::FieldSpec> {
+    let name = legal.purpose.name();
+    let mut removed = Vec::new();
+    for (i, field) in section.remove.iter().enumerate() {
+        let key = format!("purposes.{name}.remove[{i}]");
+        let rows = version.select(field);
+        if rows.is_empty() {
+            p.add(
+                &key,
+                format!("`{field}` is not a field or group of the table (see `policy show`)"),
+            );
+            continue;
+        }
+        for row in rows {
+            if row.required {
+                p.add(
+                    &key,
+                    format!(
+                        "`{}` is required by the output contract and cannot be removed",
+                        row.path
+                    ),
+                );
+            } else if !removed
+                .iter()
+                .any(|r: &&table::FieldSpec| r.path == row.path)
+            {
+                removed.push(row);
+            }
+        }
+    }
+    removed
+}
+
+/// Checks `keep`: a field the text removes for this purpose is refused (a configuration
+/// narrows, never widens); an optional field (rule O) is turned on — the returned rows.
+/// Naming a field the table keeps anyway only documents the operator's expectation.
+fn check_keeps(
+    version: policy::Version,
+    legal: LegalPurpose,
+    section: &PurposeSection,
+    removed: &[&'static table::FieldSpec],
+    p: &mut Problems,
+) -> Vec<&'static table::FieldSpec> {
+    let name = legal.purpose.name();
+    let columns = policy::columns_of(legal.purpose);
+    let mut kept = Vec::new();
+    for (i, field) in section.keep.iter().enumerate() {
+        let key = format!("purposes.{name}.keep[{i}]");
+        let rows = version.select(field);
+        if rows.is_empty() {
+            p.add(
+                &key,
+                format!("`{field}` is not a field or group of the table (see `policy show`)"),
+            );
+            continue;
+        }
+        for row in rows {
+            let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
+            if !allowed {
+                let basis = row.cell(columns[0]).basis;
+                p.add(
+                    &key,
+                    format!(
+                        "`{}` may not be kept for {name}: {basis} ({}). \
+                         A configuration may narrow the table, never widen it",
+                        row.path,
+                        version.name()
+                    ),
+                );
+            } else if removed.iter().any(|r| r.path == row.path) {
+                p.add(&key, format!("`{}` is both kept and removed", row.path));
+            } else if columns
+                .iter()
+                .any(|c| row.cell(*c).rule == table::Rule::Optional)
+                && !kept.iter().any(|k: &&table::FieldSpec| k.path == row.path)
+            {
+                kept.push(row);
+            }
+        }
+    }
+    kept
+}
