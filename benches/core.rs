@@ -5,7 +5,7 @@
 
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::encode::{self, OutputFormat};
-use cdr_purpose_filter::expiry::{self, LegalTime, Ttl};
+use cdr_purpose_filter::retention::{self, LegalTime, Ttl};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
 use cdr_purpose_filter::schema::{self, CdrEvent};
@@ -104,13 +104,13 @@ fn policy(c: &mut Criterion) {
             .collect();
         b.iter(|| {
             for t in &times {
-                black_box(expiry::expires_at(
+                black_box(retention::expires_at(
                     *t,
                     Ttl::Fixed(Duration::days(364)),
                     12,
                     LegalTime::PARIS,
                 ));
-                black_box(expiry::expires_at(*t, Ttl::Months(3), 3, LegalTime::PARIS));
+                black_box(retention::expires_at(*t, Ttl::Months(3), 3, LegalTime::PARIS));
             }
         })
     });

@@ -13,7 +13,7 @@
 
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
-use crate::expiry::{self, LegalTime, Ttl};
+use crate::retention::{self, LegalTime, Ttl};
 use crate::policy::{self, table, LegalPurpose, Policy, PurposePolicy};
 use crate::schema::Purpose;
 use chrono::Duration;
@@ -720,7 +720,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| default_ttl.to_string());
             let ttl = match Ttl::parse(&ttl_text) {
-                Ok(ttl) => match expiry::check_ttl(ttl, legal_purpose.limit_months, legal) {
+                Ok(ttl) => match retention::check_ttl(ttl, legal_purpose.limit_months, legal) {
                     Ok(()) => Some(ttl),
                     Err(e) => {
                         problem(
@@ -902,7 +902,7 @@ impl Settings {
         // Every output topic's ttl must be meetable by some segment size, with Kafka's
         // default broker settings (the running filter re-checks with the broker's own).
         if let (Some(skew), Some(Ttl::Fixed(dl))) = (max_clock_skew, dead_letter_ttl) {
-            let broker = crate::topics::bound::BrokerSettings::default();
+            let broker = crate::retention::bound::BrokerSettings::default();
             let limits = purposes
                 .iter()
                 .map(|p| {
@@ -917,7 +917,7 @@ impl Settings {
                 )));
             for (key, limit) in limits {
                 if let Err(e) =
-                    crate::topics::bound::desired(limit, &broker, skew.num_milliseconds(), false)
+                    crate::retention::bound::desired(limit, &broker, skew.num_milliseconds(), false)
                 {
                     problem(&key, e.to_string());
                 }

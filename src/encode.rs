@@ -1,6 +1,6 @@
 //! Stage 4 of the pipeline: an [`OutputRecord`] to the bytes and headers of the contract.
 
-use crate::expiry::rfc3339;
+use crate::retention::rfc3339;
 use crate::framing::{self, BodyKind};
 use crate::policy::OutputRecord;
 use crate::schema::CdrEvent;

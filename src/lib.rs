@@ -14,12 +14,15 @@ pub mod dead_letter;
 pub mod decode;
 pub mod demo;
 pub mod encode;
-pub mod expiry;
 pub mod framing;
 pub mod gen;
+pub mod health;
 pub mod kafka;
 pub mod pipeline;
 pub mod policy;
+pub mod retention;
+/// The former name of [`retention`], kept while other branches move over.
+pub use retention as expiry;
 pub mod schema;
 pub mod shutdown;
 pub mod telemetry;

@@ -16,7 +16,7 @@ pub mod reader;
 pub mod report;
 
 use crate::encode::header;
-use crate::expiry::LegalTime;
+use crate::retention::LegalTime;
 use crate::policy::table::Rule;
 use crate::policy::{self, about_the_caller, LegalPurpose, Version};
 use crate::schema::{self, CdrEvent, Direction, Purpose};

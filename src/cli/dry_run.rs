@@ -5,7 +5,7 @@ use super::{parse_now, DryRunArgs};
 use crate::config;
 use crate::decode::{self, InputFormat};
 use crate::encode::{self, OutputFormat};
-use crate::expiry::rfc3339;
+use crate::retention::rfc3339;
 use crate::policy::{Outcome, Policy};
 use serde_json::json;
 use std::collections::BTreeMap;

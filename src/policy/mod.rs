@@ -11,7 +11,7 @@ pub mod version;
 
 pub use version::Version;
 
-use crate::expiry::{self, LegalTime, Ttl};
+use crate::retention::{self, LegalTime, Ttl};
 use crate::schema::{self, CdrEvent, Direction, EventType, Purpose, Retention};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use table::{Column, FieldSpec, Rule};
@@ -420,7 +420,7 @@ impl Policy {
         }
         let column = route(self.version, purpose, event)?;
         let expires_at =
-            expiry::expires_at(event_time, p.ttl, p.legal.limit_months, self.legal_time)
+            retention::expires_at(event_time, p.ttl, p.legal.limit_months, self.legal_time)
                 .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);

@@ -7,8 +7,10 @@
 //! the filter runs.
 
 pub mod alter;
-pub mod bound;
 pub mod render;
+
+/// The residency-bound arithmetic lives with the other retention arithmetic (row 0).
+pub use crate::retention::bound;
 
 use crate::config::{Settings, TopicsMode};
 use crate::kafka::{self, Context};
@@ -23,8 +25,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub const COMPLIANT: &str = "cdr_topic_compliant";
-pub const RESIDENCY_BOUND: &str = "cdr_topic_residency_bound_seconds";
+use crate::telemetry::{COMPLIANT, RESIDENCY_BOUND};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Settings this module reads from each topic.
@@ -42,7 +43,7 @@ pub struct Target {
 
 /// `retention` bound for a ttl: a calendar ttl counts its shortest period in both readings
 /// of the legal time (`3mo` in Paris: 88 days 23 hours).
-pub fn ttl_ms(ttl: crate::expiry::Ttl, legal: crate::expiry::LegalTime) -> i64 {
+pub fn ttl_ms(ttl: crate::retention::Ttl, legal: crate::retention::LegalTime) -> i64 {
     ttl.shortest(legal).num_milliseconds()
 }
 
@@ -509,7 +510,7 @@ pub async fn apply(
 }
 
 /// Publishes the verdicts as metrics and in the health flag.
-pub fn publish(reports: &[TopicReport], health: &kafka::Health) {
+pub fn publish(reports: &[TopicReport], health: &crate::health::Health) {
     for r in reports {
         gauge!(COMPLIANT, "topic" => r.topic.clone()).set(if r.compliant { 1.0 } else { 0.0 });
         let bound = r
