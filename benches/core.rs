@@ -13,13 +13,13 @@
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
-use cdr_purpose_filter::expiry::{self, LegalTime, Ttl};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
-use cdr_purpose_filter::policy::wire::{WireFilter, WireScratch};
 use cdr_purpose_filter::policy::{Outcome, Policy};
+use cdr_purpose_filter::retention::{self, LegalTime, Ttl};
 use cdr_purpose_filter::schema::{self, CdrEvent};
 use cdr_purpose_filter::telemetry::Stats;
+use cdr_purpose_filter::wire::{WireFilter, WireScratch};
 use chrono::{Duration, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::alloc::{GlobalAlloc, Layout};
@@ -264,13 +264,18 @@ fn policy(c: &mut Criterion) {
             .collect();
         b.iter(|| {
             for t in &times {
-                black_box(expiry::expires_at(
+                black_box(retention::expires_at(
                     *t,
                     Ttl::Fixed(Duration::days(364)),
                     12,
                     LegalTime::PARIS,
                 ));
-                black_box(expiry::expires_at(*t, Ttl::Months(3), 3, LegalTime::PARIS));
+                black_box(retention::expires_at(
+                    *t,
+                    Ttl::Months(3),
+                    3,
+                    LegalTime::PARIS,
+                ));
             }
         })
     });

@@ -1,8 +1,8 @@
 //! Stage 4 of the pipeline: an [`OutputRecord`] to the bytes and headers of the contract.
 
-use crate::expiry::rfc3339;
 use crate::framing::{self, BodyKind};
 use crate::policy::OutputRecord;
+use crate::retention::rfc3339;
 use crate::schema::CdrEvent;
 use prost::Message;
 use std::borrow::Cow;

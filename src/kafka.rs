@@ -1,25 +1,66 @@
 //! Kafka clients: the configuration every client shares, and a context that turns
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
-use crate::config::Settings;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// What a Kafka client needs from the configuration. `kafka` takes this, never the whole
+/// configuration (it sits below `config` in the layers): `config::Settings` implements it.
+pub trait ClientSettings {
+    fn bootstrap_servers(&self) -> &str;
+    fn group_id(&self) -> &str;
+    /// `[kafka.properties]`: every client.
+    fn properties(&self) -> &BTreeMap<String, String>;
+    /// `[kafka.consumer_properties]`.
+    fn consumer_properties(&self) -> &BTreeMap<String, String>;
+    /// `[kafka.producer_properties]`.
+    fn producer_properties(&self) -> &BTreeMap<String, String>;
+    /// Whether a property's value must never be printed.
+    fn is_secret_property(&self, name: &str) -> bool;
+    /// The values that must never be printed.
+    fn secret_values(&self) -> Vec<&str>;
+}
+
+impl<T: ClientSettings + ?Sized> ClientSettings for Arc<T> {
+    fn bootstrap_servers(&self) -> &str {
+        (**self).bootstrap_servers()
+    }
+    fn group_id(&self) -> &str {
+        (**self).group_id()
+    }
+    fn properties(&self) -> &BTreeMap<String, String> {
+        (**self).properties()
+    }
+    fn consumer_properties(&self) -> &BTreeMap<String, String> {
+        (**self).consumer_properties()
+    }
+    fn producer_properties(&self) -> &BTreeMap<String, String> {
+        (**self).producer_properties()
+    }
+    fn is_secret_property(&self, name: &str) -> bool {
+        (**self).is_secret_property(name)
+    }
+    fn secret_values(&self) -> Vec<&str> {
+        (**self).secret_values()
+    }
+}
 
 /// The client id every client of the filter announces.
 pub const CLIENT_ID: &str = "cdr-purpose-filter";
 
 /// Bootstrap servers, client id, and the user's `[kafka.properties]`.
-pub fn base_config(settings: &Settings) -> ClientConfig {
+pub fn base_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &settings.kafka.bootstrap_servers)
+    c.set("bootstrap.servers", settings.bootstrap_servers())
         .set("client.id", CLIENT_ID);
-    for (k, v) in &settings.kafka.properties {
+    for (k, v) in settings.properties() {
         c.set(k, v);
     }
     c
@@ -38,12 +79,12 @@ pub fn with_statistics(c: &mut ClientConfig) {
 
 /// The consumer settings both delivery guarantees share: the user's properties, the
 /// group, statistics, and `auto.offset.reset=earliest` unless the user chose otherwise.
-pub fn consumer_config(settings: &Settings) -> ClientConfig {
+pub fn consumer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     let mut c = base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
+    for (k, v) in settings.consumer_properties() {
         c.set(k, v);
     }
-    c.set("group.id", &settings.kafka.group_id)
+    c.set("group.id", settings.group_id())
         .set("enable.auto.offset.store", "false");
     with_statistics(&mut c);
     if c.get("auto.offset.reset").is_none() {
@@ -54,9 +95,9 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
 
 /// The producer settings both delivery guarantees share: the user's properties, an
 /// idempotent producer, statistics.
-pub fn producer_config(settings: &Settings) -> ClientConfig {
+pub fn producer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     let mut c = base_config(settings);
-    for (k, v) in &settings.kafka.producer_properties {
+    for (k, v) in settings.producer_properties() {
         c.set(k, v);
     }
     c.set("enable.idempotence", "true");
@@ -102,7 +143,7 @@ fn mask(text: &str, values: &[&str]) -> String {
 
 /// Creates a client; a refusal comes back sanitized ([`ClientConfigError`]).
 pub fn create<C, T>(
-    settings: &Settings,
+    settings: &(impl ClientSettings + ?Sized),
     config: &ClientConfig,
     context: C,
 ) -> Result<T, ClientConfigError>
@@ -117,7 +158,9 @@ where
 
 /// Has librdkafka check every client configuration the filter would use (consumer,
 /// producer, admin), without creating a client or connecting: `config check`.
-pub fn check_client_configs(settings: &Settings) -> Result<(), ClientConfigError> {
+pub fn check_client_configs(
+    settings: &(impl ClientSettings + ?Sized),
+) -> Result<(), ClientConfigError> {
     for c in [
         consumer_config(settings),
         producer_config(settings),
@@ -131,7 +174,7 @@ pub fn check_client_configs(settings: &Settings) -> Result<(), ClientConfigError
 
 /// A printable view of a client configuration, secrets masked: librdkafka's sensitive
 /// properties and every value read from `${env:}` or `${file:}`.
-pub fn describe(settings: &Settings, config: &ClientConfig) -> String {
+pub fn describe(settings: &(impl ClientSettings + ?Sized), config: &ClientConfig) -> String {
     let mut items: Vec<_> = config
         .config_map()
         .iter()
@@ -147,33 +190,7 @@ pub fn describe(settings: &Settings, config: &ClientConfig) -> String {
     items.join(", ")
 }
 
-/// Shared state of the clients' health, read by readiness and the pipeline.
-#[derive(Debug, Default)]
-pub struct Health {
-    /// True while librdkafka reports every broker down.
-    pub brokers_down: AtomicBool,
-    /// True once the consumer has partitions assigned.
-    pub assigned: AtomicBool,
-    /// True when the output topics were last found compliant (or `topics.mode = "off"`).
-    /// Set by `topics`.
-    pub topics_verified: AtomicBool,
-    /// The output topics last found not compliant, named by `/readyz`.
-    pub non_compliant_topics: std::sync::Mutex<Vec<String>>,
-    /// The last TLS or SASL failure librdkafka reported (wrong CA, bad certificate or
-    /// password): a configuration problem, not an outage. It makes a start that never
-    /// reached a broker stop with that reason instead of retrying forever.
-    pub transport_security_error: std::sync::Mutex<Option<String>>,
-}
-
-impl Health {
-    /// The last TLS or SASL failure, if any.
-    pub fn transport_security_error(&self) -> Option<String> {
-        self.transport_security_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
+pub use crate::health::Health;
 
 /// A TLS or SASL failure while connecting: the configuration's to fix (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +291,7 @@ impl ClientContext for Context {
 /// the admin client's does not, so its own failures come without a reason. An
 /// unreachable broker is not an error here: the callers wait for it.
 pub async fn check_transport(
-    settings: &Settings,
+    settings: &(impl ClientSettings + ?Sized),
     context: &Context,
 ) -> Result<(), TransportSecurityError> {
     use rdkafka::producer::{FutureProducer, Producer};

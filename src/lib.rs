@@ -15,13 +15,17 @@ pub mod decode;
 pub mod delivery;
 pub mod demo;
 pub mod encode;
-pub mod expiry;
 pub mod framing;
 pub mod gen;
+pub mod health;
 pub mod kafka;
 pub mod pipeline;
 pub mod policy;
+pub mod retention;
+/// The former name of [`retention`], kept while other branches move over.
+pub use retention as expiry;
 pub mod schema;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topics;
+pub mod wire;

@@ -39,6 +39,8 @@ pub const PRODUCER_QUEUE: &str = "cdr_producer_queue_messages";
 pub const READY: &str = "cdr_ready";
 pub const BROKERS_DOWN: &str = "cdr_kafka_brokers_down";
 pub const BUILD_INFO: &str = "cdr_build_info";
+pub const COMPLIANT: &str = "cdr_topic_compliant";
+pub const RESIDENCY_BOUND: &str = "cdr_topic_residency_bound_seconds";
 
 /// Buckets of the event-age histogram: from a second to past the three-month limit of
 /// security data (an event older than its purpose's limit is dropped as `expired`).
@@ -141,11 +143,11 @@ fn describe() {
     );
     // Recorded by `topics` (the periodic retention check); described here with the rest.
     describe_gauge!(
-        crate::topics::COMPLIANT,
+        COMPLIANT,
         "1 when the output topic's settings make the broker delete every record within its purpose's legal limit, 0 when not."
     );
     describe_gauge!(
-        crate::topics::RESIDENCY_BOUND,
+        RESIDENCY_BOUND,
         Unit::Seconds,
         "The longest a record can stay in the output topic, from its event time, given the topic's and broker's settings."
     );

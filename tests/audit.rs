@@ -78,7 +78,7 @@ fn set_header(rec: &mut Rec, name: &str, value: &str) {
 fn auditor() -> Auditor {
     Auditor {
         fallback_version: Version::IN_FORCE,
-        legal_time: cdr_purpose_filter::expiry::LegalTime::PARIS,
+        legal_time: cdr_purpose_filter::retention::LegalTime::PARIS,
         kept: vec![],
         removed: vec![],
     }
@@ -200,7 +200,7 @@ fn defects(now: DateTime<Utc>) -> Vec<(Purpose, Rec, Kind)> {
     set_header(
         &mut r,
         "cdr-expires-at",
-        &cdr_purpose_filter::expiry::rfc3339(late),
+        &cdr_purpose_filter::retention::rfc3339(late),
     );
     out.push((Purpose::Security, r, Kind::ExpiryPastLimit));
 
@@ -855,7 +855,7 @@ async fn from_time_starts_at_the_first_record_at_or_after_it() {
     produce(&security, &records);
     let dir = tempfile::tempdir().unwrap();
     let config = audit_config(dir.path(), &billing, &security);
-    let from = cdr_purpose_filter::expiry::rfc3339(now - Duration::hours(2));
+    let from = cdr_purpose_filter::retention::rfc3339(now - Duration::hours(2));
     let (code, stdout, stderr) = audit(&[
         "--config",
         config.to_str().unwrap(),

@@ -66,7 +66,7 @@ fn generated() -> Vec<(String, Vec<u8>, String)> {
     let huge_id = format!(
         r#"{{"eventId": "{}", "eventTime": "{}", "eventType": "VOICE_CALL"}}"#,
         "i".repeat(2 * MB),
-        cdr_purpose_filter::expiry::rfc3339(Utc::now() - chrono::Duration::hours(1))
+        cdr_purpose_filter::retention::rfc3339(Utc::now() - chrono::Duration::hours(1))
     );
     vec![
         (

@@ -152,7 +152,7 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
             let expires = schema::to_datetime(retention.expires_at.as_ref().unwrap()).unwrap();
             assert_eq!(
                 r.headers["cdr-expires-at"],
-                cdr_purpose_filter::expiry::rfc3339(expires)
+                cdr_purpose_filter::retention::rfc3339(expires)
             );
             // Field by field, against the table.
             let version = cdr_purpose_filter::policy::Version::R2021;

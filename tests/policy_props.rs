@@ -5,12 +5,12 @@
 //! JSON of each output record, leaf by leaf; expiry, routing and refusals are derived again
 //! from the law's text (r10-14.md) and the contract (cdr-event.md).
 
-use cdr_purpose_filter::expiry::{LegalTime, Ttl};
 use cdr_purpose_filter::policy::table::{self, Column, Rule};
 use cdr_purpose_filter::policy::{
     self, DropReason, Invalid, Outcome, OutputRecord, Policy, PurposePolicy, Version,
     DEFAULT_MAX_CLOCK_SKEW,
 };
+use cdr_purpose_filter::retention::{LegalTime, Ttl};
 use cdr_purpose_filter::schema::{
     CdrEvent, Charging, Content, Direction, EventType, Location, Network, Party, Purpose,
     Retention, Subscriber, SupplementaryService, Terminal, Timestamp, Timing,

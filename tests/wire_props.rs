@@ -16,19 +16,19 @@
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
-use cdr_purpose_filter::expiry::{self, LegalTime, Ttl};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::pipeline::records::{Outgoing, Source, Transform};
 use cdr_purpose_filter::policy::table::{self, Column, Rule};
-use cdr_purpose_filter::policy::wire::{self, WireFilter, WireRefusal, WireScratch};
 use cdr_purpose_filter::policy::{
     self, Outcome, Policy, PurposePolicy, Version, DEFAULT_MAX_CLOCK_SKEW,
 };
+use cdr_purpose_filter::retention::{self, LegalTime, Ttl};
 use cdr_purpose_filter::schema::{
     CdrEvent, Charging, Content, Location, Network, Party, Retention, Subscriber,
     SupplementaryService, Terminal, Timestamp, Timing,
 };
 use cdr_purpose_filter::telemetry::{self, Stats};
+use cdr_purpose_filter::wire::{self, WireFilter, WireRefusal, WireScratch};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -675,7 +675,7 @@ fn differential(
                 prop_assert_eq!(scratch.key(), f.key.as_str());
                 prop_assert_eq!(r.timestamp_ms, f.timestamp_ms);
                 prop_assert_eq!(r.expires_at, f.expires_at);
-                prop_assert_eq!(r.expires_at_text(), expiry::rfc3339(f.expires_at));
+                prop_assert_eq!(r.expires_at_text(), retention::rfc3339(f.expires_at));
                 prop_assert_eq!(r.legal_basis, f.legal_basis);
                 prop_assert_eq!(r.policy_version, f.policy_version);
                 let struct_headers = encode::headers(f, OutputFormat::Protobuf);
@@ -835,13 +835,13 @@ fn generator_events_match_the_struct_path() {
 proptest! {
     #![proptest_config(config())]
 
-    /// The `cdr-expires-at` value written without allocating is `expiry::rfc3339`'s.
+    /// The `cdr-expires-at` value written without allocating is `retention::rfc3339`'s.
     #[test]
     fn expiry_header_text_matches(seconds in MIN_SECONDS..=MAX_SECONDS + 400 * DAY, nanos in prop_oneof![Just(0u32), 0..1000u32, Just(5_000_000), 0..1_000_000_000u32]) {
         let t = Utc.timestamp_opt(seconds, nanos).unwrap();
         let mut buf = [0u8; wire::RFC3339_MAX];
         let n = wire::rfc3339(t, &mut buf);
-        prop_assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), expiry::rfc3339(t));
+        prop_assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), retention::rfc3339(t));
     }
 }
 

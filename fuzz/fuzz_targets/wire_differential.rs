@@ -8,8 +8,8 @@
 
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
-use cdr_purpose_filter::expiry::Ttl;
-use cdr_purpose_filter::policy::wire::{self, WireFilter, WireRefusal, WireScratch};
+use cdr_purpose_filter::retention::Ttl;
+use cdr_purpose_filter::wire::{self, WireFilter, WireRefusal, WireScratch};
 use cdr_purpose_filter::policy::{self, Outcome, Policy, PurposePolicy, Version};
 use cdr_purpose_filter::schema::CdrEvent;
 use chrono::{DateTime, Utc};

@@ -16,9 +16,9 @@ pub mod reader;
 pub mod report;
 
 use crate::encode::header;
-use crate::expiry::LegalTime;
 use crate::policy::table::Rule;
 use crate::policy::{self, about_the_caller, LegalPurpose, Version};
+use crate::retention::LegalTime;
 use crate::schema::{self, CdrEvent, Direction, Purpose};
 use chrono::{DateTime, Utc};
 use prost::Message;

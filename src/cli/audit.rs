@@ -6,7 +6,7 @@ use super::{print_stdout, UsageError};
 use crate::audit::reader::{self, AuditError, ReadOptions};
 use crate::audit::{report, Auditor, TopicContext};
 use crate::config::{self, Settings};
-use crate::topics::bound::{self, BrokerSettings, TopicSettings};
+use crate::retention::bound::{self, BrokerSettings, TopicSettings};
 use clap::{Args, ValueEnum};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -53,8 +53,8 @@ pub enum AuditFormat {
 }
 
 fn duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
-    match crate::expiry::Ttl::parse(text) {
-        Ok(crate::expiry::Ttl::Fixed(d)) if d >= chrono::Duration::zero() => d
+    match crate::retention::Ttl::parse(text) {
+        Ok(crate::retention::Ttl::Fixed(d)) if d >= chrono::Duration::zero() => d
             .to_std()
             .map_err(|_| UsageError(format!("{flag} `{text}` is out of range"))),
         _ => Err(UsageError(format!(

@@ -5,9 +5,9 @@
 
 use super::TableFormat;
 use crate::config::Settings;
-use crate::expiry::{self, LegalTime};
 use crate::policy::table::{Column, Rule};
 use crate::policy::{route_kind, LegalPurpose, PurposePolicy, Version};
+use crate::retention::{self, LegalTime};
 use crate::schema::{Direction, EventType, Purpose};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -84,7 +84,7 @@ fn purpose_line(p: &PurposePolicy, legal: LegalTime, configured: bool) -> String
         l.legal_basis,
         l.limit_months,
         legal,
-        expiry::human(shortest),
+        retention::human(shortest),
         shortest.num_days()
     );
     if configured {

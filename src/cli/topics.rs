@@ -137,8 +137,8 @@ pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
 
 /// `--timeout`: a fixed duration longer than 0.
 fn check_timeout(text: &str) -> Result<std::time::Duration, super::UsageError> {
-    match crate::expiry::Ttl::parse(text) {
-        Ok(crate::expiry::Ttl::Fixed(d)) if d > chrono::Duration::zero() => d
+    match crate::retention::Ttl::parse(text) {
+        Ok(crate::retention::Ttl::Fixed(d)) if d > chrono::Duration::zero() => d
             .to_std()
             .map_err(|e| super::UsageError(format!("--timeout `{text}`: {e}"))),
         _ => Err(super::UsageError(format!(

@@ -27,7 +27,7 @@ mod validate;
 
 pub use crate::dead_letter::DeadLetterMode;
 pub use crate::delivery::Guarantee;
-pub use crate::topics::TopicsMode;
+pub use crate::retention::TopicsMode;
 pub use env::{ENV_CONFIG, ENV_PREFIX};
 pub use error::{ConfigError, Problem};
 pub use raw::{
@@ -40,8 +40,8 @@ pub use secrets::{
 
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
-use crate::expiry::Ttl;
 use crate::policy::Policy;
+use crate::retention::Ttl;
 use crate::schema::Purpose;
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
@@ -192,3 +192,29 @@ impl Settings {
 
 #[cfg(test)]
 mod tests;
+
+/// The Kafka clients read their part of the configuration through this (they sit below
+/// `config` in the layers and never see the rest of `Settings`).
+impl crate::kafka::ClientSettings for Settings {
+    fn bootstrap_servers(&self) -> &str {
+        &self.kafka.bootstrap_servers
+    }
+    fn group_id(&self) -> &str {
+        &self.kafka.group_id
+    }
+    fn properties(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.kafka.properties
+    }
+    fn consumer_properties(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.kafka.consumer_properties
+    }
+    fn producer_properties(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.kafka.producer_properties
+    }
+    fn is_secret_property(&self, name: &str) -> bool {
+        Settings::is_secret_property(self, name)
+    }
+    fn secret_values(&self) -> Vec<&str> {
+        Settings::secret_values(self)
+    }
+}

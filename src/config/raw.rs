@@ -6,9 +6,9 @@ use crate::dead_letter::DeadLetterMode;
 use crate::decode::InputFormat;
 use crate::delivery::Guarantee;
 use crate::encode::OutputFormat;
-use crate::expiry::LegalTime;
 use crate::policy;
-use crate::topics::TopicsMode;
+use crate::retention::LegalTime;
+use crate::retention::TopicsMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -1,8 +1,8 @@
 //! Configuration: defaults, environment overrides, and every refusal with its key.
 
 use super::*;
-use crate::expiry::LegalTime;
 use crate::policy;
+use crate::retention::LegalTime;
 use chrono::Duration;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -55,10 +55,10 @@ pub struct Transform {
     dead_letter_topic: Arc<str>,
     /// The Schema Registry prefix of every output value (`output.framing`), or empty.
     header: Vec<u8>,
-    /// The wire-level fast path for protobuf in and out ([`crate::policy::wire`]), compiled
+    /// The wire-level fast path for protobuf in and out ([`crate::wire`]), compiled
     /// once from the policy; `None` if the policy cannot be compiled to it (then every
     /// record takes the struct path, which is its oracle).
-    wire: Option<crate::policy::wire::WireFilter>,
+    wire: Option<crate::wire::WireFilter>,
 }
 
 impl Transform {
@@ -75,7 +75,7 @@ impl Transform {
             .unwrap_or_default();
         Transform {
             header,
-            wire: crate::policy::wire::WireFilter::new(&settings.policy).ok(),
+            wire: crate::wire::WireFilter::new(&settings.policy).ok(),
             hot: telemetry::Hot::new(&settings.input_topics),
             #[cfg(feature = "bench-passthrough")]
             passthrough: false,

@@ -8,11 +8,10 @@
 
 pub mod table;
 pub mod version;
-pub mod wire;
 
 pub use version::Version;
 
-use crate::expiry::{self, LegalTime, Ttl};
+use crate::retention::{self, LegalTime, Ttl};
 use crate::schema::{self, CdrEvent, Direction, EventType, Purpose, Retention};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use table::{Column, FieldSpec, Rule};
@@ -275,6 +274,17 @@ impl PurposePolicy {
             .1
     }
 
+    /// The compiled copy plans, per column: the fields always kept and those kept only on
+    /// a record about the caller (after removals and kept optional fields). Read by the
+    /// wire path, which compiles them to field numbers.
+    pub fn column_plans(
+        &self,
+    ) -> impl Iterator<Item = (Column, &[&'static FieldSpec], &[&'static FieldSpec])> {
+        self.plans
+            .iter()
+            .map(|(c, p)| (*c, p.always.as_slice(), p.if_caller.as_slice()))
+    }
+
     /// Whether the compiled policy keeps `path` in `column` (after removals).
     pub fn keeps(&self, column: Column, path: &str) -> bool {
         self.plans
@@ -421,7 +431,7 @@ impl Policy {
         }
         let column = route(self.version, purpose, event)?;
         let expires_at =
-            expiry::expires_at(event_time, p.ttl, p.legal.limit_months, self.legal_time)
+            retention::expires_at(event_time, p.ttl, p.legal.limit_months, self.legal_time)
                 .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);

@@ -6,7 +6,7 @@
 //! this instance is doing its job. Liveness stays 200 during a broker outage on purpose:
 //! restarting the pod would not bring the brokers back.
 
-use crate::kafka::Health;
+use crate::health::Health;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

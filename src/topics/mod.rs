@@ -7,15 +7,17 @@
 //! the filter runs.
 
 pub mod alter;
-pub mod bound;
-pub mod mode;
 pub mod render;
+
+/// The residency-bound arithmetic lives with the other retention arithmetic (row 0).
+pub use crate::retention::bound;
+/// How the filter manages its output topics: a retention setting (row 0).
+pub use crate::retention::mode::{self, TopicsMode};
 
 use crate::config::Settings;
 use crate::kafka::{self, Context};
 use bound::{BrokerSettings, Desired, TopicSettings};
 use metrics::gauge;
-pub use mode::TopicsMode;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -25,8 +27,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub const COMPLIANT: &str = "cdr_topic_compliant";
-pub const RESIDENCY_BOUND: &str = "cdr_topic_residency_bound_seconds";
+use crate::telemetry::{COMPLIANT, RESIDENCY_BOUND};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Settings this module reads from each topic.
@@ -44,7 +45,7 @@ pub struct Target {
 
 /// `retention` bound for a ttl: a calendar ttl counts its shortest period in both readings
 /// of the legal time (`3mo` in Paris: 88 days 23 hours).
-pub fn ttl_ms(ttl: crate::expiry::Ttl, legal: crate::expiry::LegalTime) -> i64 {
+pub fn ttl_ms(ttl: crate::retention::Ttl, legal: crate::retention::LegalTime) -> i64 {
     ttl.shortest(legal).num_milliseconds()
 }
 
@@ -511,7 +512,7 @@ pub async fn apply(
 }
 
 /// Publishes the verdicts as metrics and in the health flag.
-pub fn publish(reports: &[TopicReport], health: &kafka::Health) {
+pub fn publish(reports: &[TopicReport], health: &crate::health::Health) {
     for r in reports {
         gauge!(COMPLIANT, "topic" => r.topic.clone()).set(if r.compliant { 1.0 } else { 0.0 });
         let bound = r

@@ -16,8 +16,8 @@ use super::error::{ConfigError, Problems};
 use super::raw::RawConfig;
 use super::secrets::Sources;
 use super::{DeadLetterSettings, PurposeSettings, Settings};
-use crate::expiry::{LegalTime, Ttl};
 use crate::policy::Policy;
+use crate::retention::{LegalTime, Ttl};
 use chrono::Duration;
 
 /// Validates a parsed configuration with the given sources, reporting every problem at
@@ -133,13 +133,13 @@ fn segment_bounds(
     legal: LegalTime,
     p: &mut Problems,
 ) {
-    let broker = crate::topics::bound::BrokerSettings::default();
+    let broker = crate::retention::bound::BrokerSettings::default();
     let limits = purposes
         .iter()
         .map(|s| {
             (
                 format!("purposes.{}.ttl", s.purpose.name()),
-                crate::topics::ttl_ms(s.ttl, legal),
+                s.ttl.shortest(legal).num_milliseconds(),
             )
         })
         .chain(std::iter::once((
@@ -148,7 +148,7 @@ fn segment_bounds(
         )));
     for (key, limit) in limits {
         if let Err(e) =
-            crate::topics::bound::desired(limit, &broker, skew.num_milliseconds(), false)
+            crate::retention::bound::desired(limit, &broker, skew.num_milliseconds(), false)
         {
             p.add(&key, e.to_string());
         }

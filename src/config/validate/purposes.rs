@@ -7,8 +7,8 @@ use super::topics::check_topic_name;
 use crate::config::error::Problems;
 use crate::config::raw::{PolicySection, PurposeSection, PurposesSection};
 use crate::config::PurposeSettings;
-use crate::expiry::{self, LegalTime, Ttl};
 use crate::policy::{self, table, LegalPurpose, PurposePolicy};
+use crate::retention::{self, LegalTime, Ttl};
 use crate::schema::Purpose;
 use chrono::Duration;
 
@@ -99,7 +99,7 @@ pub(super) fn purposes(
             .clone()
             .unwrap_or_else(|| default_ttl.to_string());
         let ttl = match Ttl::parse(&ttl_text) {
-            Ok(ttl) => match expiry::check_ttl(ttl, legal_purpose.limit_months, legal) {
+            Ok(ttl) => match retention::check_ttl(ttl, legal_purpose.limit_months, legal) {
                 Ok(()) => Some(ttl),
                 Err(e) => {
                     p.add(

@@ -10,7 +10,7 @@ use crate::config::raw::{
 };
 use crate::config::{PurposeSettings, TopicsSettings};
 use crate::decode::InputFormat;
-use crate::expiry::{LegalTime, Ttl};
+use crate::retention::{LegalTime, Ttl};
 use chrono::Duration;
 use std::net::SocketAddr;
 

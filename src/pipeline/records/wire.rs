@@ -1,13 +1,13 @@
 //! [`Transform::process_wire`]: [`Transform::process`] on the wire path
-//! ([`crate::policy::wire`]) for protobuf input and output — the same records, dead
+//! ([`crate::wire`]) for protobuf input and output — the same records, dead
 //! letters and metrics, without decoding the event into owned strings.
 
 use super::{headers_of, Outgoing, Source, Transform};
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
-use crate::policy::wire::{self, WireFilter, WireRefusal, WireScratch};
 use crate::schema::CdrEvent;
 use crate::telemetry::{self, Stats};
+use crate::wire::{self, WireFilter, WireRefusal, WireScratch};
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
 

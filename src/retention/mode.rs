@@ -1,4 +1,5 @@
-//! Room: what the filter does with its output topics at start-up, from `topics.mode`.
+//! Room: what the filter does with its output topics at start-up, from `topics.mode` — how
+//! topic retention is managed (row 0: read by `config` and `topics`).
 
 use serde::{Deserialize, Serialize};
 

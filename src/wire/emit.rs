@@ -214,12 +214,12 @@ pub(crate) fn string_field(num: u32, s: &str, out: &mut Vec<u8>) {
 /// Room for `-YYYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` and more.
 pub const RFC3339_MAX: usize = 40;
 
-/// [`crate::expiry::rfc3339`] into a buffer, without allocating for years 0–9999 (the
+/// [`crate::retention::rfc3339`] into a buffer, without allocating for years 0–9999 (the
 /// others, never reached from a valid event, are formatted by chrono).
 pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
     let year = t.year();
     if !(0..=9999).contains(&year) {
-        let s = crate::expiry::rfc3339(t);
+        let s = crate::retention::rfc3339(t);
         let n = s.len().min(RFC3339_MAX);
         buf[..n].copy_from_slice(&s.as_bytes()[..n]);
         return n;

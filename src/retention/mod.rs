@@ -1,3 +1,6 @@
+//! Row 0 of the layers: retention periods and record expiry, and (in [`bound`]) how long
+//! a record can live in a Kafka topic. Pure arithmetic, no I/O.
+//!
 //! Retention periods and record expiry (reading 3 of `r10-14.md`: calendar limits, and
 //! "Legal time" in `r10-14-2021.md`).
 //!
@@ -7,6 +10,11 @@
 //! both readings to hold for every record (in UTC 365 days for a year and 89 days for three
 //! months; in Paris time one hour less, across the spring change), and a record's expiry is
 //! never later than its calendar limit, whatever the ttl says.
+
+pub mod bound;
+pub mod mode;
+
+pub use mode::TopicsMode;
 
 use chrono::offset::LocalResult;
 use chrono::{DateTime, Duration, Months, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};

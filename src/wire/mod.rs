@@ -20,11 +20,11 @@ mod scan;
 
 pub use emit::{rfc3339, RFC3339_MAX};
 
-use super::table::FieldSpec;
-use super::{about_the_caller, route_kind, DropReason, Invalid, Policy, Version};
 use crate::decode::{self, DecodeError};
 use crate::encode::{self, OutputFormat};
-use crate::expiry::{self, LegalTime, Ttl};
+use crate::policy::table::FieldSpec;
+use crate::policy::{about_the_caller, route_kind, DropReason, Invalid, Policy, Version};
+use crate::retention::{self, LegalTime, Ttl};
 use crate::schema::{self, CdrEvent, Purpose};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use emit::Plan;
@@ -52,7 +52,7 @@ struct WirePurpose {
     limit_months: u32,
     legal_basis: &'static str,
     /// Per column: the plan for a record not about the caller, then about the caller.
-    plans: Vec<(super::Column, [Plan; 2])>,
+    plans: Vec<(crate::policy::table::Column, [Plan; 2])>,
     /// `retention.legal_basis` and `retention.policy_version`, encoded.
     retention_tail: Vec<u8>,
 }
@@ -98,7 +98,7 @@ impl WireRecord {
         }
     }
 
-    /// The `cdr-expires-at` header value (as [`expiry::rfc3339`]).
+    /// The `cdr-expires-at` header value (as [`retention::rfc3339`]).
     pub fn expires_at_text(&self) -> &str {
         std::str::from_utf8(&self.expires_text[..self.expires_len]).unwrap_or("")
     }
@@ -172,7 +172,7 @@ impl WireScratch {
 fn leaf_rows() -> &'static [u64; 48] {
     static ROWS: std::sync::OnceLock<[u64; 48]> = std::sync::OnceLock::new();
     ROWS.get_or_init(|| {
-        let rows = super::table::schema_rows();
+        let rows = crate::policy::table::schema_rows();
         let mut bits = [0u64; 48];
         for (l, leaf) in LEAVES.iter().enumerate() {
             if let Some(i) = rows.iter().position(|r| r.path == leaf.path) {
@@ -304,13 +304,12 @@ impl WireFilter {
             .iter()
             .map(|p| {
                 let plans = p
-                    .plans
-                    .iter()
-                    .map(|(column, plan)| {
-                        let always = leaves_of(&plan.always, &full)?;
-                        let if_caller = leaves_of(&plan.if_caller, &full)?;
+                    .column_plans()
+                    .map(|(column, always, if_caller)| {
+                        let always = leaves_of(always, &full)?;
+                        let if_caller = leaves_of(if_caller, &full)?;
                         Ok((
-                            *column,
+                            column,
                             [
                                 Plan::from_leaves(always),
                                 Plan::from_leaves(always | if_caller),
@@ -437,7 +436,7 @@ impl WireFilter {
         s: &Scan,
         event_time: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(super::Column, DateTime<Utc>), DropReason> {
+    ) -> Result<(crate::policy::table::Column, DateTime<Utc>), DropReason> {
         let purpose = p.purpose as i32;
         let named = (0..32).contains(&purpose) && s.declared & (1 << purpose) != 0;
         if s.declared_any && !named {
@@ -451,10 +450,10 @@ impl WireFilter {
             s.chargeable,
         )?;
         let expires_at = match p.ttl {
-            // `expiry::expires_at` is min(ttl reading, legal limit): with a calendar ttl
+            // `retention::expires_at` is min(ttl reading, legal limit): with a calendar ttl
             // equal to the limit (the defaults), both are the same computation.
             Ttl::Months(m) if m == p.limit_months => self.legal_time().add_months(event_time, m),
-            ttl => expiry::expires_at(event_time, ttl, p.limit_months, self.legal_time()),
+            ttl => retention::expires_at(event_time, ttl, p.limit_months, self.legal_time()),
         }
         .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
@@ -499,8 +498,8 @@ impl WireFilter {
             .map(|(purpose, o)| {
                 let mut r = WireRecord::new(purpose);
                 match o {
-                    super::Outcome::Drop(reason) => r.outcome = Err(reason),
-                    super::Outcome::Forward(f) => {
+                    crate::policy::Outcome::Drop(reason) => r.outcome = Err(reason),
+                    crate::policy::Outcome::Forward(f) => {
                         encode::encode_event(&f.event, OutputFormat::Protobuf, &mut r.value)
                             .expect("protobuf encoding never fails");
                         r.legal_basis = f.legal_basis;
