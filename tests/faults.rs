@@ -390,7 +390,27 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
          missing {total_missing}",
         report.join("; ")
     );
-    assert_eq!(total_missing, 0, "outputs lost: {}", report.join("; "));
+    let tails = || {
+        ["a", "b", "c"]
+            .iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(log(name)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                format!(
+                    "--- {name} (last 30 lines):\n{}",
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        total_missing,
+        0,
+        "outputs lost: {}\n{}",
+        report.join("; "),
+        tails()
+    );
     assert!(dead.is_empty(), "good events dead-lettered: {}", dead.len());
-    assert_eq!(c_code, Some(0), "the survivor stops cleanly");
+    assert_eq!(c_code, Some(0), "the survivor stops cleanly:\n{}", tails());
 }
