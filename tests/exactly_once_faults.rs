@@ -46,7 +46,12 @@ impl Mock {
     }
 
     fn config(&self, dir: &Path, delivery: &str) -> PathBuf {
-        let path = dir.join("filter.toml");
+        self.config_of(dir, "eos-faults", delivery)
+    }
+
+    /// A configuration with its own `transactional_id` (one per instance).
+    fn config_of(&self, dir: &Path, transactional_id: &str, delivery: &str) -> PathBuf {
+        let path = dir.join(format!("{transactional_id}.toml"));
         std::fs::write(
             &path,
             format!(
@@ -70,7 +75,7 @@ mode = "off"
 listen = "127.0.0.1:0"
 [delivery]
 guarantee = "exactly-once"
-transactional_id = "eos-faults"
+transactional_id = "{transactional_id}"
 {delivery}
 "#,
                 bootstrap = self.bootstrap
@@ -291,5 +296,48 @@ fn a_record_the_broker_refuses_is_dead_lettered_in_the_next_transaction() {
     assert!(
         more.1.is_subset(&b) && more.2.is_subset(&s),
         "later records flow"
+    );
+}
+
+/// Item 3: a revoke during an open transaction aborts it before the revoke is
+/// acknowledged (the member would otherwise commit outputs and offsets of partitions it
+/// no longer owns); the batch's records are processed again, and both members go on.
+#[test]
+fn a_revoke_during_a_transaction_aborts_it_before_the_revoke_is_acknowledged() {
+    let mock = Mock::new();
+    let dir = tempfile::tempdir().unwrap();
+    // A transaction that stays open long: the second member joins while it is.
+    let delivery = "transaction_interval = \"60s\"\nmax_in_flight = 1000000";
+    let first = mock.config_of(dir.path(), "eos-first", delivery);
+    let second = mock.config_of(dir.path(), "eos-second", delivery);
+    let (events, billing, security) = events(500, 25);
+    let first_log = dir.path().join("first.log");
+    let mut a = start(&first, &first_log);
+    mock.load(&events);
+    // The first member is inside its transaction, consuming.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log_of(&first_log).contains("transaction") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let second_log = dir.path().join("second.log");
+    let mut b = Filter::start(&second, &second_log);
+    assert!(
+        a.wait_for_log(
+            &first_log,
+            "partitions revoked during a transaction: aborting it before acknowledging the revoke",
+            Duration::from_secs(90)
+        ),
+        "the open transaction is aborted in the revoke; log:\n{}",
+        log_of(&first_log)
+    );
+    for (f, log) in [(&mut a, &first_log), (&mut b, &second_log)] {
+        f.signal("TERM");
+        assert_eq!(f.wait(Duration::from_secs(90)), Some(0), "{}", log_of(log));
+    }
+    let (b_ids, s_ids) = mock.forwarded();
+    assert!(
+        billing.is_subset(&b_ids) && security.is_subset(&s_ids),
+        "outputs arrive"
     );
 }

@@ -312,8 +312,11 @@ async fn a_full_producer_queue_pauses_consumption_instead_of_growing_memory() {
 
 /// Two instances in one group share the input; a third joins mid-stream, then one leaves
 /// with SIGTERM (a clean handover: drain, commit on revoke and at shutdown) and one with
-/// SIGKILL (its partitions go to the survivor after its session expires). Every expected
-/// output arrives; every duplicate is a byte-identical replay.
+/// SIGKILL; once the killed member's session (6 s) has expired a replacement starts, as
+/// an orchestrator would (on tansu a group can be left with its partitions unassigned
+/// after a member dies: its coordinator does not always rebalance again — seen once in
+/// three runs without the replacement). Every expected output arrives; every duplicate is
+/// a byte-identical replay.
 #[tokio::test(flavor = "multi_thread")]
 async fn members_joining_and_leaving_mid_stream_lose_nothing() {
     const EVENTS: usize = 100_000;
@@ -364,6 +367,8 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
         at_kill < EVENTS as i64,
         "the input ended before the last member left ({at_kill} committed)"
     );
+    std::thread::sleep(Duration::from_secs(7));
+    let mut d = Filter::start(&config, &log("d"));
 
     let mut report = Vec::new();
     let mut total_duplicates = 0;
@@ -383,14 +388,41 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
     }
     let dead = common::read_all(&t.dead_letter, 0, Duration::from_secs(2));
     c.signal("TERM");
+    d.signal("TERM");
     let c_code = c.wait(Duration::from_secs(60));
+    let d_code = d.wait(Duration::from_secs(60));
     println!(
         "members: {EVENTS} events; committed when c joined {c0}, when a left {c1}, \
          before b was killed {c2}, at the kill {at_kill}; {}; duplicates {total_duplicates}, \
          missing {total_missing}",
         report.join("; ")
     );
-    assert_eq!(total_missing, 0, "outputs lost: {}", report.join("; "));
+    let tails = || {
+        ["a", "b", "c", "d"]
+            .iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(log(name)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                format!(
+                    "--- {name} (last 30 lines):\n{}",
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        total_missing,
+        0,
+        "outputs lost: {}\n{}",
+        report.join("; "),
+        tails()
+    );
     assert!(dead.is_empty(), "good events dead-lettered: {}", dead.len());
-    assert_eq!(c_code, Some(0), "the survivor stops cleanly");
+    assert_eq!(
+        (c_code, d_code),
+        (Some(0), Some(0)),
+        "the survivors stop cleanly:\n{}",
+        tails()
+    );
 }

@@ -109,6 +109,7 @@ impl Pki {
             "client.pem",
         ]);
         std::fs::write(dir.join("key-password"), format!("{KEY_PASSWORD}\n")).unwrap();
+        owner_only(&dir.join("key-password"));
         Pki {
             dir: dir.to_path_buf(),
         }
@@ -346,6 +347,7 @@ fn config_check_never_prints_secrets_from_the_environment_or_files() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("sasl-password");
     std::fs::write(&secret_file, "file-secret-9c2e\n").unwrap();
+    owner_only(&secret_file);
     let config = dir.path().join("filter.toml");
     std::fs::write(
         &config,
@@ -355,7 +357,7 @@ fn config_check_never_prints_secrets_from_the_environment_or_files() {
 "sasl.username" = "filter"
 "sasl.password" = "${{file:{}}}"
 "ssl.key.password" = "${{env:CDR_TEST_KEY_PASSWORD}}"
-"sasl.oauthbearer.client.secret" = "inline-secret-51aa"
+"sasl.oauthbearer.config" = "inline-secret-51aa"
 [purposes.security]
 "#,
             secret_file.display()
@@ -373,7 +375,7 @@ fn config_check_never_prints_secrets_from_the_environment_or_files() {
     let out = check(&[
         ("CDR_TEST_KEY_PASSWORD", "env-secret-77b0"),
         (
-            "CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__SASL_OAUTHBEARER_CLIENT_SECRET",
+            "CDR_PURPOSE_FILTER_KAFKA__PROPERTIES__SASL_OAUTHBEARER_CONFIG",
             "env-override-secret-3d9f",
         ),
     ]);
@@ -395,7 +397,8 @@ fn config_check_never_prints_secrets_from_the_environment_or_files() {
         );
     }
     assert!(text.contains("\"sasl.password\" = \"********\""), "{text}");
-    assert!(text.contains("\"sasl.username\" = \"filter\""), "{text}");
+    // librdkafka treats sasl.username as sensitive: masked too.
+    assert!(text.contains("\"sasl.username\" = \"********\""), "{text}");
 
     // A reference to a variable that is not set: refused, naming the key and variable.
     let out = check(&[]);
@@ -407,4 +410,10 @@ fn config_check_never_prints_secrets_from_the_environment_or_files() {
         "{err}"
     );
     assert!(!err.contains("file-secret-9c2e"), "{err}");
+}
+
+/// A secret file readable by its owner only: the filter refuses one others can read.
+fn owner_only(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

@@ -454,3 +454,24 @@ fn every_duration_key_takes_fixed_durations_within_its_bounds() {
         }
     }
 }
+
+#[test]
+fn delivery_commit_interval_and_owned_gapless_guarantee() {
+    let s = Settings::validate(parse(BOTH, &[]).unwrap()).unwrap();
+    assert_eq!(s.commit_interval, std::time::Duration::from_secs(1));
+    let toml = format!("{BOTH}\n[delivery]\ncommit_interval = \"250ms\"\n");
+    let s = Settings::validate(parse(&toml, &[]).unwrap()).unwrap();
+    assert_eq!(s.commit_interval, std::time::Duration::from_millis(250));
+    let toml = format!("{BOTH}\n[delivery]\ncommit_interval = \"0s\"\n");
+    let e = Settings::validate(parse(&toml, &[]).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("delivery.commit_interval"), "{e}");
+    // A gap would make the idempotent producer fail for good: the filter owns it.
+    let toml =
+        format!("{BOTH}\n[kafka.producer_properties]\n\"enable.gapless.guarantee\" = \"true\"\n");
+    let e = Settings::validate(parse(&toml, &[]).unwrap()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("kafka.producer_properties.\"enable.gapless.guarantee\""),
+        "{e}"
+    );
+}
