@@ -214,6 +214,17 @@ pub struct Context {
     /// Called with the revoked partitions before a revoke is acknowledged (the
     /// exactly-once consumer ends its open transaction there).
     pub on_revoke: Option<RevokeHook>,
+    /// Partitions revoked since the pipeline last looked (topic, partition): the
+    /// at-least-once pipeline drops their records in flight, so that their late
+    /// completions never store an offset for a partition it may own again.
+    pub revoked: Arc<std::sync::Mutex<Vec<(String, i32)>>>,
+}
+
+impl Context {
+    /// The partitions revoked since the last call.
+    pub fn take_revoked(&self) -> Vec<(String, i32)> {
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// See [`Context::on_revoke`].
@@ -366,6 +377,16 @@ impl ConsumerContext for Context {
     ) {
         if let (Rebalance::Revoke(tpl), Some(hook)) = (rebalance, &self.on_revoke) {
             hook(tpl);
+        }
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.revoked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(
+                    tpl.elements()
+                        .iter()
+                        .map(|e| (e.topic().to_string(), e.partition())),
+                );
         }
         if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
             if tpl.count() == 0 || consumer.assignment_lost() {

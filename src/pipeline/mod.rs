@@ -14,6 +14,9 @@
 
 mod exactly_once;
 pub mod records;
+mod tracker;
+
+use tracker::Tracker;
 
 use crate::config::{Guarantee, Settings};
 use crate::kafka::{self, Context};
@@ -25,7 +28,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use records::{Outgoing, Source, Transform};
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,62 +106,6 @@ pub fn producer(
     }
     tracing::debug!("producer configuration: {}", kafka::describe(settings, &c));
     kafka::create(settings, &c, context).map_err(PipelineError::ClientConfig)
-}
-
-/// One input record in flight.
-#[derive(Debug)]
-struct Entry {
-    seq: u64,
-    offset: i64,
-    done: bool,
-}
-
-/// Offsets in flight, per input partition, in consumption order.
-#[derive(Default)]
-struct Tracker {
-    index: HashMap<(Arc<str>, i32), usize>,
-    partitions: Vec<(Arc<str>, i32, VecDeque<Entry>)>,
-    in_flight: usize,
-    next_seq: u64,
-}
-
-impl Tracker {
-    fn partition(&mut self, topic: &str, partition: i32) -> usize {
-        if let Some(&i) = self.index.get(&(Arc::from(topic), partition)) {
-            return i;
-        }
-        let topic: Arc<str> = Arc::from(topic);
-        self.partitions
-            .push((topic.clone(), partition, VecDeque::new()));
-        self.index
-            .insert((topic, partition), self.partitions.len() - 1);
-        self.partitions.len() - 1
-    }
-
-    fn push(&mut self, p: usize, offset: i64) -> u64 {
-        self.next_seq += 1;
-        self.in_flight += 1;
-        self.partitions[p].2.push_back(Entry {
-            seq: self.next_seq,
-            offset,
-            done: false,
-        });
-        self.next_seq
-    }
-
-    /// Marks a record complete; returns the offset that may now be stored, if any.
-    fn complete(&mut self, p: usize, seq: u64) -> Option<(Arc<str>, i32, i64)> {
-        let (topic, partition, queue) = &mut self.partitions[p];
-        if let Ok(i) = queue.binary_search_by_key(&seq, |e| e.seq) {
-            queue[i].done = true;
-            self.in_flight -= 1;
-        }
-        let mut storable = None;
-        while queue.front().is_some_and(|e| e.done) {
-            storable = queue.pop_front().map(|e| e.offset);
-        }
-        storable.map(|o| (topic.clone(), *partition, o))
-    }
 }
 
 /// How an input record ended.
@@ -439,6 +385,7 @@ impl Run {
         if let Done::Fatal(reason) = done {
             return Err(PipelineError::ProducerFatal(reason));
         }
+        self.forget_revoked();
         telemetry::input_completed(&self.stats);
         if let Some((topic, partition, offset)) = self.tracker.complete(p, seq) {
             // Stores offset + 1: the next record to read. Fails harmlessly for a
@@ -449,6 +396,18 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// Drops the records in flight of partitions revoked since the last look (the
+    /// rebalance callback runs inside `recv` on this task, so nothing completes between
+    /// the revoke and this): their late completions then store nothing.
+    fn forget_revoked(&mut self) {
+        for (topic, partition) in self.context.take_revoked() {
+            let dropped = self.tracker.revoke(&topic, partition);
+            if dropped > 0 {
+                tracing::debug!(%topic, partition, dropped, "records in flight of a revoked partition: the next owner replays them");
+            }
+        }
     }
 
     /// Commits the stored offsets, if any were stored since the last commit.
@@ -561,6 +520,7 @@ impl Run {
         if let Some(stop) = stop {
             return Err(stop);
         }
+        self.forget_revoked();
         let p = self.tracker.partition(topic, partition);
         let seq = self.tracker.push(p, offset);
         let fut = await_deliveries(
