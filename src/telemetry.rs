@@ -41,6 +41,8 @@ pub const BROKERS_DOWN: &str = "cdr_kafka_brokers_down";
 pub const BUILD_INFO: &str = "cdr_build_info";
 pub const COMPLIANT: &str = "cdr_topic_compliant";
 pub const RESIDENCY_BOUND: &str = "cdr_topic_residency_bound_seconds";
+pub const RECORDS_AUDITED: &str = "cdr_audit_records_total";
+pub const AUDIT_FINDINGS: &str = "cdr_audit_findings_total";
 
 /// Buckets of the event-age histogram: from a second to past the three-month limit of
 /// security data (an event older than its purpose's limit is dropped as `expired`).

@@ -18,8 +18,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-pub const RECORDS_AUDITED: &str = "cdr_audit_records_total";
-pub const FINDINGS: &str = "cdr_audit_findings_total";
+pub use crate::telemetry::{AUDIT_FINDINGS as FINDINGS, RECORDS_AUDITED};
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
