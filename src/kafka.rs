@@ -282,7 +282,7 @@ impl ClientContext for Context {
     /// lag and producer queue depth as metrics; a broker connection that is up again
     /// ends a "brokers down" state even when no record flows.
     fn stats(&self, statistics: Statistics) {
-        crate::telemetry::kafka_statistics(&statistics);
+        crate::telemetry::emit(crate::telemetry::events::KafkaStatistics(&statistics));
         if statistics.brokers.values().any(|b| b.state == "UP") {
             self.broker_answered();
             // A broker answered over the configured transport: whatever TLS/SASL failure

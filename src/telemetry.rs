@@ -20,7 +20,6 @@ use rdkafka::statistics::Statistics;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 pub const EVENTS_CONSUMED: &str = "cdr_events_consumed_total";
 pub const RECORDS_PRODUCED: &str = "cdr_records_produced_total";
@@ -376,74 +375,9 @@ pub fn presence(event: &CdrEvent) -> u64 {
         )
 }
 
-/// An undecodable input record was received.
-pub fn undecodable_consumed(stats: &Stats, topic: &str) {
-    stats.consumed.fetch_add(1, Ordering::Relaxed);
-    counter!(EVENTS_CONSUMED, "topic" => topic.to_string(), "format" => "unknown").increment(1);
-}
-
-/// A record went to the dead-letter topic. Logged with its position, never its content.
-pub fn dead_lettered(
-    stats: &Stats,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    reason: &'static str,
-    message: &str,
-) {
-    Stats::bump(&stats.dead_letters, reason);
-    tracing::warn!(topic, partition, offset, reason, "dead-lettered: {message}");
-    counter!(DEAD_LETTERS, "reason" => reason).increment(1);
-}
-
-/// A record could not be decoded.
-pub fn decode_error(kind: &'static str) {
-    counter!(DECODE_ERRORS, "kind" => kind).increment(1);
-}
-
-/// An input record's outputs are all acknowledged.
-pub fn input_completed(stats: &Stats) {
-    stats.completed.fetch_add(1, Ordering::Relaxed);
-}
-
-/// A produce failed and is retried.
-pub fn produce_retry(topic: &str, error: &str, attempt: u32) {
-    if attempt == 1 || attempt.is_power_of_two() {
-        tracing::warn!(topic, attempt, "delivery failed, retrying: {error}");
-    }
-    counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(1);
-}
-
-/// A transaction was opened.
-pub fn transaction_begun() {
-    gauge!(TRANSACTIONS_IN_FLIGHT).set(1.0);
-}
-
-/// A transaction committed: each of its input records is processed, `started` being
-/// when each was received.
-pub fn transaction_committed(started: &[std::time::Instant]) {
-    gauge!(TRANSACTIONS_IN_FLIGHT).set(0.0);
-    counter!(TRANSACTIONS_COMMITTED).increment(1);
-    let h = histogram!(PROCESSING);
-    for s in started {
-        h.record(s.elapsed().as_secs_f64());
-    }
-}
-
-/// A transaction was aborted (its batch is processed again).
-pub fn transaction_aborted() {
-    gauge!(TRANSACTIONS_IN_FLIGHT).set(0.0);
-    counter!(TRANSACTIONS_ABORTED).increment(1);
-}
-
-/// Every output of an input record is acknowledged, `elapsed` after it was received.
-pub fn input_processed(elapsed: Duration) {
-    histogram!(PROCESSING).record(elapsed.as_secs_f64());
-}
-
 /// librdkafka statistics (every `statistics.interval.ms`): consumer lag per partition
 /// from the consumer's, queue depth from the producer's.
-pub fn kafka_statistics(s: &Statistics) {
+fn kafka_statistics(s: &Statistics) {
     match s.client_type.as_str() {
         "producer" => gauge!(PRODUCER_QUEUE).set(s.msg_cnt as f64),
         "consumer" => {
@@ -470,10 +404,13 @@ pub fn kafka_statistics(s: &Statistics) {
 }
 
 /// The readiness state, sampled at each scrape.
-pub fn health_sampled(ready: bool, brokers_down: bool) {
+fn health_sampled(ready: bool, brokers_down: bool) {
     gauge!(READY).set(if ready { 1.0 } else { 0.0 });
     gauge!(BROKERS_DOWN).set(if brokers_down { 1.0 } else { 0.0 });
 }
+
+pub mod events;
+pub use events::{emit, InternalEvent};
 
 #[cfg(test)]
 mod tests {

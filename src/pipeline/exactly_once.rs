@@ -229,7 +229,7 @@ fn on_revoke(producer: Arc<FutureProducer<Context>>, state: Arc<TxnState>) -> ka
             partitions = tpl.count(),
             "partitions revoked during a transaction: aborting it before acknowledging the revoke; its records are processed again"
         );
-        telemetry::transaction_aborted();
+        telemetry::emit(telemetry::events::TransactionAborted);
         match producer.abort_transaction(TXN_TIMEOUT) {
             Ok(()) => state.aborted_by_revoke.store(true, Ordering::SeqCst),
             Err(e) => {
@@ -353,7 +353,7 @@ pub(super) async fn run(
             };
         }
         state.open.store(true, Ordering::SeqCst);
-        telemetry::transaction_begun();
+        telemetry::emit(telemetry::events::TransactionBegun);
         let mut batch = Batch::default();
         let mut failure: Option<KafkaError> = None;
         let deadline = tokio::time::Instant::now() + settings.transaction_interval;
@@ -452,9 +452,11 @@ pub(super) async fn run(
         state.open.store(false, Ordering::SeqCst);
         match result {
             Ok(()) => {
-                telemetry::transaction_committed(&batch.received);
+                telemetry::emit(telemetry::events::TransactionCommitted {
+                    started: &batch.received,
+                });
                 for _ in 0..batch.records {
-                    telemetry::input_completed(&stats);
+                    telemetry::emit(telemetry::events::InputCompleted { stats: &stats });
                 }
                 // Dead letters committed: their markers are done with.
                 for ((topic, partition), next) in &batch.positions {
@@ -464,7 +466,7 @@ pub(super) async fn run(
                 context.broker_answered();
             }
             Err(e) => {
-                telemetry::transaction_aborted();
+                telemetry::emit(telemetry::events::TransactionAborted);
                 if let Some(reason) = fatal(&producer, Some(&e)) {
                     let _ = blocking(|| producer.abort_transaction(timeout));
                     return stop(reason);

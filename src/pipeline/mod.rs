@@ -340,7 +340,11 @@ async fn await_deliveries(
         attempt += 1;
         tokio::time::sleep(backoff(attempt)).await;
         for (o, e) in retry {
-            telemetry::produce_retry(&o.topic, &e.to_string(), attempt);
+            telemetry::emit(telemetry::events::ProduceRetry {
+                topic: &o.topic,
+                error: &e.to_string(),
+                attempt,
+            });
             match enqueue(&producer, &o).await {
                 Ok(d) => waiting.push((o, Box::pin(d))),
                 Err(Refusal::Refused(reason)) => refused.push((o.topic.clone(), reason)),
@@ -386,7 +390,7 @@ impl Run {
             return Err(PipelineError::ProducerFatal(reason));
         }
         self.forget_revoked();
-        telemetry::input_completed(&self.stats);
+        telemetry::emit(telemetry::events::InputCompleted { stats: &self.stats });
         if let Some((topic, partition, offset)) = self.tracker.complete(p, seq) {
             // Stores offset + 1: the next record to read. Fails harmlessly for a
             // partition revoked meanwhile; its new owner reprocesses from the commit.
@@ -536,7 +540,9 @@ impl Run {
         self.pending.push(Box::pin(async move {
             let completion = fut.await;
             if matches!(completion.2, Done::Acked) {
-                telemetry::input_processed(received.elapsed());
+                telemetry::emit(telemetry::events::InputProcessed {
+                    elapsed: received.elapsed(),
+                });
             }
             completion
         }));

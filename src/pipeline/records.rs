@@ -158,14 +158,14 @@ impl Transform {
             self.settings.policy.version(),
         );
         pointer.schema_id = schema_id;
-        telemetry::dead_lettered(
+        telemetry::emit(telemetry::events::DeadLettered {
             stats,
-            &source.topic,
-            source.partition,
-            source.offset,
+            topic: &source.topic,
+            partition: source.partition,
+            offset: source.offset,
             reason,
-            &pointer.message,
-        );
+            message: &pointer.message,
+        });
         Outgoing {
             topic: self.dead_letter_topic.clone(),
             key: None,
@@ -222,8 +222,11 @@ impl Transform {
             match decode::decode_record(payload, settings.input_format, &settings.input_schema_ids)
             {
                 Err(e) => {
-                    telemetry::undecodable_consumed(stats, &source.topic);
-                    telemetry::decode_error(e.kind());
+                    telemetry::emit(telemetry::events::UndecodableConsumed {
+                        stats,
+                        topic: &source.topic,
+                    });
+                    telemetry::emit(telemetry::events::DecodeError { kind: e.kind() });
                     schema_id = e.schema_id();
                     Some((e.reason(), e.to_string()))
                 }

@@ -121,12 +121,13 @@ pub async fn start(
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let reasons = not_ready_reasons(&s.health, s.shutdown.is_cancelled());
-    super::health_sampled(
-        reasons.is_empty(),
-        s.health
+    super::emit(super::events::HealthSampled {
+        ready: reasons.is_empty(),
+        brokers_down: s
+            .health
             .brokers_down
             .load(std::sync::atomic::Ordering::SeqCst),
-    );
+    });
     super::process_sampled();
     s.handle.run_upkeep();
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], s.handle.render())

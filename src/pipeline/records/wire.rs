@@ -52,8 +52,11 @@ impl Transform {
         SCRATCH.with_borrow_mut(|scratch| {
             let refusal = match filter.apply(payload, now, scratch) {
                 Err(WireRefusal::Undecodable(e)) => {
-                    telemetry::undecodable_consumed(stats, &source.topic);
-                    telemetry::decode_error(e.kind());
+                    telemetry::emit(telemetry::events::UndecodableConsumed {
+                        stats,
+                        topic: &source.topic,
+                    });
+                    telemetry::emit(telemetry::events::DecodeError { kind: e.kind() });
                     Some(("undecodable", e.to_string()))
                 }
                 Err(WireRefusal::Refused(r)) => {
