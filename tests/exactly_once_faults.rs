@@ -14,7 +14,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Purpose};
 use chrono::Utc;
-use common::Filter;
+use common::filter::Filter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -99,7 +99,7 @@ transactional_id = "eos-faults"
     fn read(&self, topic: &str) -> Vec<(String, String, Option<String>)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", common::unique("reader"))
+            .set("group.id", common::broker::unique("reader"))
             .create()
             .unwrap();
         let mut tpl = TopicPartitionList::new();

@@ -19,7 +19,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Direction, EventType, Purpose};
 use chrono::Utc;
-use common::Filter;
+use common::filter::Filter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -119,7 +119,7 @@ listen = "127.0.0.1:0"
     fn read(&self, topic: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
         let consumer: BaseConsumer = self
             .client()
-            .set("group.id", common::unique("reader"))
+            .set("group.id", common::broker::unique("reader"))
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
@@ -398,7 +398,7 @@ topic = "{BILLING}"
 [purposes.security]
 topic = "{SECURITY}"
 "#,
-            common::free_port()
+            common::broker::free_port()
         ),
     )
     .unwrap();

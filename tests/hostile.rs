@@ -22,7 +22,7 @@ use cdr_purpose_filter::pipeline::records::{Outgoing, Source, Transform};
 use cdr_purpose_filter::policy::Outcome;
 use cdr_purpose_filter::telemetry::Stats;
 use chrono::{DateTime, Utc};
-use common::{Filter, Topics};
+use common::{config::Topics, filter::Filter};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -213,7 +213,7 @@ fn every_corpus_file_ends_as_its_manifest_says_in_both_output_formats() {
 fn produce_large(topic: &str, payloads: &[Vec<u8>]) {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
     let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
-        common::client_config()
+        common::broker::client_config()
             .set("message.max.bytes", "33554432")
             .set("linger.ms", "5")
             .create()
@@ -231,9 +231,9 @@ fn produce_large(topic: &str, payloads: &[Vec<u8>]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_running_filter_dead_letters_hostile_records_and_keeps_going() {
     let t = Topics::new("hostile");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     let settings = config::load(&config).unwrap();
     let transform = Transform::new(Arc::new(settings));
 
@@ -285,7 +285,7 @@ async fn the_running_filter_dead_letters_hostile_records_and_keeps_going() {
     produce_large(&t.input, &payloads);
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
-    let dead = common::read_all(&t.dead_letter, want_dead.len(), Duration::from_secs(180));
+    let dead = common::io::read_all(&t.dead_letter, want_dead.len(), Duration::from_secs(180));
     let mut got_dead: Vec<(i64, String)> = Vec::new();
     for d in &dead {
         let p: Pointer = serde_json::from_slice(&d.payload).expect("a pointer is JSON");
@@ -299,10 +299,11 @@ async fn the_running_filter_dead_letters_hostile_records_and_keeps_going() {
     assert_eq!(got_dead, want_dead, "dead letters (offset, reason)");
     for topic in [&t.billing, &t.security] {
         let want = want_out.get(topic.as_str()).cloned().unwrap_or_default();
-        let got: BTreeSet<String> = common::read_all(topic, want.len(), Duration::from_secs(120))
-            .iter()
-            .map(|r| r.key_str())
-            .collect();
+        let got: BTreeSet<String> =
+            common::io::read_all(topic, want.len(), Duration::from_secs(120))
+                .iter()
+                .map(|r| r.key_str())
+                .collect();
         assert_eq!(
             got, want,
             "{topic}: the accepted records, good ones included"

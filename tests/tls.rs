@@ -11,9 +11,10 @@
 
 mod common;
 
+use cdr_purpose_filter::config::{RawConfig, TopicsMode};
 use cdr_purpose_filter::gen::Generator;
 use chrono::Utc;
-use common::{Filter, OwnBroker, Topics};
+use common::{broker::OwnBroker, config::Topics, filter::Filter};
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -178,7 +179,7 @@ fn tls_client(address: &str, pki: &Pki) -> ClientConfig {
 /// A TLS broker for one test: the broker, its TLS address, the certificates.
 async fn tls_broker(dir: &Path) -> (OwnBroker, String, Pki) {
     let pki = Pki::new(dir);
-    let front = common::free_port();
+    let front = common::broker::free_port();
     let broker = OwnBroker::start(&dir.join("tansu.log"), Some(front));
     tls_front(&pki, front, broker.port).await;
     let address = broker.advertised.clone();
@@ -188,25 +189,22 @@ async fn tls_broker(dir: &Path) -> (OwnBroker, String, Pki) {
 /// The filter's configuration for these topics on the TLS broker, with `ca` trusted and
 /// the client key's password read from a file.
 fn tls_config(t: &Topics, dir: &Path, address: &str, pki: &Pki, ca: &str) -> PathBuf {
-    let config = t.config(dir, "");
-    let mut props = String::from("[kafka.properties]\n");
+    common::config::write(dir, &tls_raw(t, address, pki, ca))
+}
+
+/// The configuration of [`tls_config`], before it is written.
+fn tls_raw(t: &Topics, address: &str, pki: &Pki, ca: &str) -> RawConfig {
+    let mut c = t.raw();
+    c.kafka.bootstrap_servers = address.to_string();
     for (k, v) in pki.client_properties(ca) {
         let v = if k == "ssl.key.password" {
             format!("${{file:{}}}", pki.path("key-password"))
         } else {
             v
         };
-        props.push_str(&format!("\"{k}\" = \"{v}\"\n"));
+        c.kafka.properties.insert(k.to_string(), v);
     }
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(&common::brokers(), address)
-        .replace(
-            "[kafka.consumer_properties]",
-            &format!("{props}[kafka.consumer_properties]"),
-        );
-    std::fs::write(&config, text).unwrap();
-    config
+    c
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,7 +258,7 @@ async fn the_filter_works_over_tls_with_a_key_password_from_a_file() {
     let mut filter = Filter::start_with(&config, &log, &["--log", "debug"], &[]);
     // Read the security topic back over TLS.
     let consumer: BaseConsumer = tls_client(&address, &pki)
-        .set("group.id", common::unique("tls-reader"))
+        .set("group.id", common::broker::unique("tls-reader"))
         .set("fetch.wait.max.ms", "10")
         .create()
         .unwrap();
@@ -314,12 +312,10 @@ async fn a_wrong_ca_is_refused_at_start_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, address, pki) = tls_broker(dir.path()).await;
     let t = Topics::new("tls-wrong-ca");
-    for mode in ["create", "off"] {
-        let config = tls_config(&t, dir.path(), &address, &pki, "wrong-ca.pem");
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("mode = \"create\"", &format!("mode = \"{mode}\""));
-        std::fs::write(&config, text).unwrap();
+    for (mode, topics_mode) in [("create", TopicsMode::Create), ("off", TopicsMode::Off)] {
+        let mut raw = tls_raw(&t, &address, &pki, "wrong-ca.pem");
+        raw.topics.mode = topics_mode;
+        let config = common::config::write(dir.path(), &raw);
         let log = dir.path().join(format!("filter-{mode}.log"));
         let mut filter = Filter::start(&config, &log);
         let code = filter.wait(Duration::from_secs(90));
