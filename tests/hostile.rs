@@ -1,5 +1,5 @@
 //! Hostile input: the corpus in `tests/corpus/` (written by
-//! `scripts/make-hostile-corpus.py`: truncated and garbage protobuf, wrong wire types,
+//! `examples/make_hostile_corpus.rs` from the prost types: truncated and garbage protobuf, wrong wire types,
 //! invalid UTF-8, JSON with wrong types, duplicate keys, deep nesting, huge strings,
 //! timestamps at the limits of their range, unknown enum values, negative durations),
 //! plus records of 10 MB made here.
@@ -12,6 +12,10 @@
 //! records after them through.
 
 mod common;
+// The corpus generator, for the test that the checked-in corpus is what it writes.
+#[allow(dead_code)]
+#[path = "../examples/make_hostile_corpus.rs"]
+mod make_hostile_corpus;
 
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::dead_letter::Pointer;
@@ -142,6 +146,34 @@ fn classify(
         );
     }
     (reason, out)
+}
+
+/// The checked-in corpus is exactly what the generator writes from the prost types:
+/// neither can drift from the schema (or from each other) unnoticed.
+#[test]
+fn the_checked_in_corpus_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = make_hostile_corpus::write(dir.path()).unwrap();
+    let names = |d: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    assert_eq!(names(dir.path()), names(Path::new(CORPUS)));
+    assert_eq!(
+        n + 1,
+        names(Path::new(CORPUS)).len(),
+        "the files and expect.tsv"
+    );
+    for name in names(dir.path()) {
+        assert!(
+            std::fs::read(dir.path().join(&name)).unwrap()
+                == std::fs::read(Path::new(CORPUS).join(&name)).unwrap(),
+            "tests/corpus/{name} differs from what `cargo run --example \
+             make_hostile_corpus` writes"
+        );
+    }
 }
 
 #[test]
