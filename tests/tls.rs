@@ -109,7 +109,7 @@ impl Pki {
             "-out",
             "client.pem",
         ]);
-        std::fs::write(dir.join("key-password"), format!("{KEY_PASSWORD}\n")).unwrap();
+        write_secret(&dir.join("key-password"), &format!("{KEY_PASSWORD}\n"));
         Pki {
             dir: dir.to_path_buf(),
         }
@@ -337,11 +337,19 @@ async fn a_wrong_ca_is_refused_at_start_with_a_clear_error() {
     }
 }
 
+/// A secret file readable by its owner only: the filter refuses `${file:}` secrets
+/// others can read (unless --allow-insecure-secret-files).
+fn write_secret(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn config_check_never_prints_secrets_from_the_environment_or_files() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("sasl-password");
-    std::fs::write(&secret_file, "file-secret-9c2e\n").unwrap();
+    write_secret(&secret_file, "file-secret-9c2e\n");
     let config = dir.path().join("filter.toml");
     std::fs::write(
         &config,
