@@ -10,10 +10,12 @@
 
 mod common;
 
+use cdr_purpose_filter::config::{Guarantee, RawConfig, TopicsMode};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Purpose};
 use chrono::Utc;
+use common::config::Topics;
 use common::filter::Filter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -45,39 +47,16 @@ impl Mock {
         Mock { cluster, bootstrap }
     }
 
-    fn config(&self, dir: &Path, delivery: &str) -> PathBuf {
-        let path = dir.join("filter.toml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "eos-faults"
-[kafka.consumer_properties]
-"fetch.wait.max.ms" = "10"
-[input]
-topics = ["{INPUT}"]
-[purposes.billing]
-topic = "{BILLING}"
-[purposes.security]
-topic = "{SECURITY}"
-[dead_letter]
-topic = "{DEAD_LETTER}"
-[topics]
-mode = "off"
-[metrics]
-listen = "127.0.0.1:0"
-[delivery]
-guarantee = "exactly-once"
-transactional_id = "eos-faults"
-{delivery}
-"#,
-                bootstrap = self.bootstrap
-            ),
-        )
-        .unwrap();
-        path
+    /// A configuration for the filter binary on the mock cluster: exactly once, topics
+    /// not managed, changed by `edit`.
+    fn config(&self, dir: &Path, edit: impl FnOnce(&mut RawConfig)) -> PathBuf {
+        let t = Topics::named(INPUT, BILLING, SECURITY, DEAD_LETTER, "eos-faults");
+        let mut c = t.on(&self.bootstrap);
+        c.topics.mode = TopicsMode::Off;
+        c.delivery.guarantee = Guarantee::ExactlyOnce;
+        c.delivery.transactional_id = Some("eos-faults".into());
+        edit(&mut c);
+        common::config::write(dir, &c)
     }
 
     fn load(&self, events: &[CdrEvent]) {
@@ -184,7 +163,9 @@ fn wait_for_outputs(mock: &Mock, billing: &BTreeSet<String>, security: &BTreeSet
 fn a_fenced_producer_stops_the_filter_with_exit_1() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "transaction_interval = \"5s\"");
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.transaction_interval = "5s".into()
+    });
     let log = dir.path().join("filter.log");
     let mut filter = start(&config, &log);
     mock.cluster.request_errors(
@@ -210,7 +191,9 @@ fn a_fenced_producer_stops_the_filter_with_exit_1() {
 fn an_aborted_batch_is_processed_again_even_when_committed_offsets_cannot_be_read() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "transaction_interval = \"300ms\"");
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.transaction_interval = "300ms".into()
+    });
     let log = dir.path().join("filter.log");
     let mut filter = start(&config, &log);
     mock.cluster.request_errors(
@@ -254,7 +237,9 @@ fn an_aborted_batch_is_processed_again_even_when_committed_offsets_cannot_be_rea
 fn a_record_the_broker_refuses_is_dead_lettered_in_the_next_transaction() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "transaction_interval = \"300ms\"");
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.transaction_interval = "300ms".into()
+    });
     // Loaded first: the injected errors answer the next produce requests, which must be
     // the filter's.
     let (events, _, _) = events(50, 23);

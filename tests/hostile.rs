@@ -1,5 +1,5 @@
 //! Hostile input: the corpus in `tests/corpus/` (written by
-//! `examples/make_hostile_corpus.rs` from the prost types: truncated and garbage protobuf, wrong wire types,
+//! `examples/make_hostile_corpus/` from the prost types: truncated and garbage protobuf, wrong wire types,
 //! invalid UTF-8, JSON with wrong types, duplicate keys, deep nesting, huge strings,
 //! timestamps at the limits of their range, unknown enum values, negative durations),
 //! plus records of 10 MB made here.
@@ -14,7 +14,7 @@
 mod common;
 // The corpus generator, for the test that the checked-in corpus is what it writes.
 #[allow(dead_code)]
-#[path = "../examples/make_hostile_corpus.rs"]
+#[path = "../examples/make_hostile_corpus/main.rs"]
 mod make_hostile_corpus;
 
 use cdr_purpose_filter::config::{self, Settings};

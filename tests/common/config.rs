@@ -4,6 +4,7 @@
 
 use super::broker::{brokers, unique};
 use cdr_purpose_filter::config::{PurposeSection, RawConfig, TopicsMode};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The topics (and consumer group) of one test.
@@ -16,6 +17,7 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// Names no other test (or earlier run) uses, from `name`.
     pub fn new(name: &str) -> Topics {
         Topics {
             input: unique(&format!("{name}.raw")),
@@ -26,27 +28,42 @@ impl Topics {
         }
     }
 
-    /// The tests' configuration on these topics: the test broker, both purposes, the
-    /// topics created by the filter (3 partitions, replication 1), metrics on a free
-    /// port, a fast fetch and a short session for the broker under test.
-    pub fn raw(&self) -> RawConfig {
+    /// Fixed names (on a mock cluster of a test's own).
+    pub fn named(input: &str, billing: &str, security: &str, dlq: &str, group: &str) -> Topics {
+        Topics {
+            input: input.into(),
+            billing: billing.into(),
+            security: security.into(),
+            dead_letter: dlq.into(),
+            group: group.into(),
+        }
+    }
+
+    /// The filter on these topics through `bootstrap`: both purposes, metrics on a free
+    /// port, a fast fetch (`fetch.wait.max.ms` 10); the rest by default.
+    pub fn on(&self, bootstrap: &str) -> RawConfig {
         let mut c = RawConfig::default();
-        c.kafka.bootstrap_servers = brokers();
+        c.kafka.bootstrap_servers = bootstrap.to_string();
         c.kafka.group_id = self.group.clone();
         set(&mut c.kafka.consumer_properties, "fetch.wait.max.ms", "10");
-        set(
-            &mut c.kafka.consumer_properties,
-            "session.timeout.ms",
-            "6000",
-        );
         c.input.topics = vec![self.input.clone()];
         c.purposes.billing = Some(purpose(&self.billing));
         c.purposes.security = Some(purpose(&self.security));
         c.dead_letter.topic = self.dead_letter.clone();
+        c.metrics.listen = "127.0.0.1:0".into();
+        c
+    }
+
+    /// The tests' configuration: [`Topics::on`] the test broker, the topics created by
+    /// the filter (3 partitions, replication 1), a short group session (6 s) and
+    /// shutdown (20 s).
+    pub fn raw(&self) -> RawConfig {
+        let mut c = self.on(&brokers());
+        let consumer = &mut c.kafka.consumer_properties;
+        set(consumer, "session.timeout.ms", "6000");
         c.topics.mode = TopicsMode::Create;
         c.topics.partitions = 3;
         c.topics.replication_factor = 1;
-        c.metrics.listen = "127.0.0.1:0".into();
         c.delivery.shutdown_timeout = "20s".into();
         c
     }
@@ -73,7 +90,7 @@ fn purpose(topic: &str) -> PurposeSection {
 }
 
 /// Sets a librdkafka property in one of the `kafka.*properties` tables.
-pub fn set(props: &mut std::collections::BTreeMap<String, String>, key: &str, value: &str) {
+pub fn set(props: &mut BTreeMap<String, String>, key: &str, value: &str) {
     props.insert(key.to_string(), value.to_string());
 }
 
