@@ -15,35 +15,30 @@
 //! `CDR_TEST_BROKERS=host:port cargo bench --bench e2e --features bench-passthrough` (the
 //! pass-through mode exists only in a build with that feature).
 
+#[allow(dead_code)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use cdr_purpose_filter::decode::InputFormat;
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;
 use chrono::Utc;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use common::broker::{brokers, client_config};
+use common::config::Topics;
+use common::filter::Filter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, TopicPartitionList};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 3;
 
-fn brokers() -> String {
-    std::env::var("CDR_TEST_BROKERS")
-        .expect("CDR_TEST_BROKERS is not set: run scripts/bench-e2e.sh, or start a broker with scripts/test-broker.sh start")
-}
-
-fn client() -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers());
-    c
-}
-
+/// A producer for the bulk load: large batches (the tests' `common::io::produce` sends
+/// one record per batch, too slow for a million).
 fn producer() -> BaseProducer {
-    client()
+    client_config()
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "500000")
@@ -80,68 +75,40 @@ fn load(topic: &str, n: u64) -> usize {
     bytes / n as usize
 }
 
-fn config(dir: &Path, name: &str, input: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[kafka]
-bootstrap_servers = "{brokers}"
-group_id = "e2e-{name}-{pid}"
-[kafka.consumer_properties]
-"fetch.wait.max.ms" = "10"
-"auto.commit.interval.ms" = "100"
-[input]
-topics = ["{input}"]
-format = "protobuf"
-[purposes.billing]
-topic = "{input}.{name}.billing"
-[purposes.security]
-topic = "{input}.{name}.security"
-[dead_letter]
-topic = "{input}.{name}.dlq"
-[topics]
-mode = "create"
-partitions = {PARTITIONS}
-replication_factor = 1
-[metrics]
-listen = "127.0.0.1:0"
-"#,
-            brokers = brokers(),
-            pid = std::process::id(),
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn committed(group: &str, topic: &str) -> i64 {
-    let c: BaseConsumer = client().set("group.id", group).create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition(topic, p);
+/// The topics of one phase: `INPUT.NAME.{billing,security,dlq}`, group `e2e-NAME-PID`.
+fn topics(name: &str, input: &str) -> Topics {
+    Topics {
+        input: input.to_string(),
+        billing: format!("{input}.{name}.billing"),
+        security: format!("{input}.{name}.security"),
+        dead_letter: format!("{input}.{name}.dlq"),
+        group: format!("e2e-{name}-{}", std::process::id()),
     }
-    c.committed_offsets(tpl, Duration::from_secs(10))
-        .map(|t| {
-            t.elements()
-                .iter()
-                .filter_map(|e| e.offset().to_raw())
-                .filter(|o| *o > 0)
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+/// The tests' configuration (`common::config`) for one phase, in `DIR/NAME/filter.toml`:
+/// protobuf input, offsets committed every 100 ms, the default session and shutdown
+/// timeouts.
+fn config(dir: &Path, t: &Topics, name: &str) -> PathBuf {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    t.config_with(&dir, |c| {
+        let consumer = &mut c.kafka.consumer_properties;
+        consumer.remove("session.timeout.ms");
+        common::config::set(consumer, "auto.commit.interval.ms", "100");
+        c.input.format = InputFormat::Protobuf;
+        c.topics.partitions = PARTITIONS;
+        c.delivery.shutdown_timeout =
+            cdr_purpose_filter::config::DeliverySection::default().shutdown_timeout;
+    })
+}
+
+/// Input records the group has committed, over every partition.
+fn committed(group: &str, topic: &str) -> i64 {
+    common::broker::committed(group, topic)
+        .values()
+        .filter(|o| **o > 0)
+        .sum()
 }
 
 struct Phase {
@@ -151,17 +118,10 @@ struct Phase {
     latency_ms: Option<(f64, f64)>,
 }
 
-fn start(config: &Path, passthrough: bool, log: &Path) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"));
-    cmd.args(["run", "--config"]).arg(config);
-    if passthrough {
-        cmd.arg("--passthrough");
-    }
-    cmd.env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start the filter")
+/// The filter (or the pass-through floor) at warn level.
+fn start(config: &Path, passthrough: bool, log: &Path) -> Filter {
+    let after_run: &[&str] = if passthrough { &["--passthrough"] } else { &[] };
+    Filter::launch(config, log, &[], after_run, &[("RUST_LOG", "warn")])
 }
 
 /// Runs one phase over the loaded input; returns events/s and peak RSS.
@@ -171,23 +131,23 @@ fn throughput(
     input: &str,
     n: u64,
     passthrough: bool,
-) -> (Phase, Child, PathBuf) {
-    let cfg = config(dir, name, input);
-    let group = format!("e2e-{name}-{}", std::process::id());
-    let mut child = start(&cfg, passthrough, &dir.join(format!("{name}.log")));
+) -> (Phase, Filter, Topics) {
+    let t = topics(name, input);
+    let cfg = config(dir, &t, name);
+    let mut filter = start(&cfg, passthrough, &dir.join(format!("{name}.log")));
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut first: Option<(Instant, i64)> = None;
     let mut rss = 0;
     let end = loop {
         std::thread::sleep(Duration::from_millis(200));
-        rss = rss.max(peak_rss_kib(child.id()).unwrap_or(0));
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = filter.child.try_wait().unwrap() {
             panic!(
                 "{name}: the filter exited early ({status}); see {}",
                 dir.join(format!("{name}.log")).display()
             );
         }
-        let done = committed(&group, input);
+        rss = rss.max(filter.peak_rss_kib());
+        let done = committed(&t.group, input);
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));
         }
@@ -212,14 +172,14 @@ fn throughput(
             peak_rss_mib: rss as f64 / 1024.0,
             latency_ms: None,
         },
-        child,
-        cfg,
+        filter,
+        t,
     )
 }
 
 /// Sends `count` paced events while the filter runs and measures send → read back.
 fn latency(input: &str, security_topic: &str, count: usize, per_s: u64) -> (f64, f64) {
-    let reader: BaseConsumer = client()
+    let reader: BaseConsumer = client_config()
         .set("group.id", format!("e2e-latency-{}", std::process::id()))
         .set("auto.offset.reset", "latest")
         .set("fetch.wait.max.ms", "5")
@@ -233,7 +193,7 @@ fn latency(input: &str, security_topic: &str, count: usize, per_s: u64) -> (f64,
     {
         reader.poll(Duration::from_millis(50));
     }
-    let p: BaseProducer = client().set("linger.ms", "0").create().unwrap();
+    let p: BaseProducer = client_config().set("linger.ms", "0").create().unwrap();
     let mut g = Generator::new(7, Utc::now());
     let mut sent: HashMap<String, Instant> = HashMap::new();
     let mut latencies = Vec::with_capacity(count);
@@ -269,11 +229,10 @@ fn latency(input: &str, security_topic: &str, count: usize, per_s: u64) -> (f64,
     (pct(0.50), pct(0.99))
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+/// SIGTERM, and up to two minutes to drain (killed on drop after that).
+fn stop(mut filter: Filter) {
+    filter.signal("TERM");
+    filter.wait(Duration::from_secs(120));
 }
 
 fn main() {
@@ -289,17 +248,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let input = format!("e2e-raw-{}-{}", std::process::id(), Utc::now().timestamp());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = client().create().unwrap();
-        let t = NewTopic::new(&input, PARTITIONS, TopicReplication::Fixed(1));
-        for r in admin
-            .create_topics(&[t], &AdminOptions::new())
-            .await
-            .unwrap()
-        {
-            r.unwrap();
-        }
-    });
+    rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
     let t = Instant::now();
     let mean = load(&input, n);
     eprintln!(
@@ -309,13 +258,8 @@ fn main() {
 
     let (pass, child, _) = throughput("passthrough", dir.path(), &input, n, true);
     stop(child);
-    let (mut filter, child, _) = throughput("filter", dir.path(), &input, n, false);
-    filter.latency_ms = Some(latency(
-        &input,
-        &format!("{input}.filter.security"),
-        5_000,
-        1_000,
-    ));
+    let (mut filter, child, t) = throughput("filter", dir.path(), &input, n, false);
+    filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
     stop(child);
 
     println!(

@@ -13,7 +13,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy, Version};
 use cdr_purpose_filter::schema::{self, CdrEvent, Direction, EventType, Purpose};
 use chrono::{DateTime, Duration, Months, Utc};
-use common::{Filter, Topics};
+use common::{config::Topics, filter::Filter};
 use prost::Message as _;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -391,7 +391,7 @@ fn fields_are_read_by_path_in_the_records_version_and_column() {
 // ---- On the test broker.
 
 fn produce(topic: &str, records: &[Rec]) {
-    let producer: BaseProducer = common::client_config()
+    let producer: BaseProducer = common::broker::client_config()
         .set("enable.idempotence", "true")
         .set("linger.ms", "0")
         .set("batch.num.messages", "1")
@@ -465,7 +465,7 @@ topic = "{billing}"
 [purposes.security]
 topic = "{security}"
 "#,
-            common::brokers()
+            common::broker::brokers()
         ),
     )
     .unwrap();
@@ -479,9 +479,9 @@ fn json(stdout: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn records_written_directly_are_each_found_once_at_their_offset() {
     let now = Utc::now();
-    let billing = common::unique("audit.billing");
-    let security = common::unique("audit.security");
-    common::create_topics(&[&billing, &security], 1).await;
+    let billing = common::broker::unique("audit.billing");
+    let security = common::broker::unique("audit.security");
+    common::broker::create_topics(&[&billing, &security], 1).await;
     // Clean records around the defects, in both formats and both versions.
     let mut g = Generator::new(21, now);
     let mut topics: BTreeMap<Purpose, Vec<Rec>> = BTreeMap::new();
@@ -603,28 +603,28 @@ async fn records_written_directly_are_each_found_once_at_their_offset() {
 #[tokio::test(flavor = "multi_thread")]
 async fn what_the_filter_wrote_under_both_versions_audits_clean() {
     let t = Topics::new("audit");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     // The filter creates its output topics (3 partitions).
     let now = Utc::now();
     let mut g = Generator::new(17, now);
     let events: Vec<CdrEvent> = (0..1200).map(|_| g.next_event()).collect();
-    let inputs: Vec<common::Input> = events
+    let inputs: Vec<common::io::Input> = events
         .iter()
         .map(|e| {
             let mut buf = Vec::new();
             encode::encode_event(e, OutputFormat::Protobuf, &mut buf).unwrap();
-            common::Input::value(buf)
+            common::io::Input::value(buf)
         })
         .collect();
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     let dir = tempfile::tempdir().unwrap();
 
     // The filter under R10-14/2021 (protobuf), then under R10-14/2012 (JSON), into the
     // same topics, each with its own group.
     let mut expected: BTreeMap<Purpose, usize> = BTreeMap::new();
-    for (i, extra) in [
-        "[policy]\nversion = \"R10-14/2021\"\n",
-        "[policy]\nversion = \"R10-14/2012\"\n[output]\nformat = \"json\"\n",
+    for (i, (version, format)) in [
+        (Version::R2021, OutputFormat::Protobuf),
+        (Version::R2012, OutputFormat::Json),
     ]
     .iter()
     .enumerate()
@@ -634,11 +634,14 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
             billing: t.billing.clone(),
             security: t.security.clone(),
             dead_letter: t.dead_letter.clone(),
-            group: common::unique("audit.group"),
+            group: common::broker::unique("audit.group"),
         };
         let sub = dir.path().join(format!("run{i}"));
         std::fs::create_dir_all(&sub).unwrap();
-        let config = run.config(&sub, extra);
+        let config = run.config_with(&sub, |c| {
+            c.policy.version = version.name().into();
+            c.output.format = *format;
+        });
         let settings = config::load(&config).unwrap();
         for e in &events {
             for (p, o) in settings.policy.apply(e, Utc::now()).outcomes {
@@ -653,7 +656,8 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
             (Purpose::Billing, &t.billing),
             (Purpose::Security, &t.security),
         ] {
-            let got = common::read_all(topic, expected[&p], std::time::Duration::from_secs(120));
+            let got =
+                common::io::read_all(topic, expected[&p], std::time::Duration::from_secs(120));
             assert!(
                 got.len() >= expected[&p],
                 "{topic}: {} of {} records; log:\n{}",
@@ -671,7 +675,7 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
         (Purpose::Billing, &t.billing),
         (Purpose::Security, &t.security),
     ] {
-        in_topics.extend(common::read_all(
+        in_topics.extend(common::io::read_all(
             topic,
             expected[&p],
             std::time::Duration::from_secs(120),
@@ -718,9 +722,9 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_topic_or_an_unreachable_broker_cannot_be_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = common::unique("audit.none");
-    let present = common::unique("audit.present");
-    common::create_topics(&[&present], 1).await;
+    let missing = common::broker::unique("audit.none");
+    let present = common::broker::unique("audit.present");
+    common::broker::create_topics(&[&present], 1).await;
     let config = audit_config(dir.path(), &present, &missing);
     let (code, stdout, stderr) = audit(&["--config", config.to_str().unwrap()]);
     assert_eq!(code, 2, "{stdout}{stderr}");
@@ -730,7 +734,7 @@ async fn a_missing_topic_or_an_unreachable_broker_cannot_be_audited() {
     );
     assert!(stdout.is_empty());
 
-    let port = common::free_port();
+    let port = common::broker::free_port();
     let path = dir.path().join("down.toml");
     std::fs::write(
         &path,
@@ -761,9 +765,9 @@ fn sample(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_records_and_findings_by_kind() {
     let now = Utc::now();
-    let billing = common::unique("audit.mb");
-    let security = common::unique("audit.ms");
-    common::create_topics(&[&billing, &security], 1).await;
+    let billing = common::broker::unique("audit.mb");
+    let security = common::broker::unique("audit.ms");
+    common::broker::create_topics(&[&billing, &security], 1).await;
     let mut g = Generator::new(4, now);
     let t = now - Duration::hours(1);
     let clean = written(
@@ -782,7 +786,7 @@ async fn metrics_count_records_and_findings_by_kind() {
     produce(&security, &[clean.clone(), content, clean]);
     let dir = tempfile::tempdir().unwrap();
     let config = audit_config(dir.path(), &billing, &security);
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", common::broker::free_port())
         .parse()
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"))
@@ -801,7 +805,7 @@ async fn metrics_count_records_and_findings_by_kind() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut scrape = String::new();
     while std::time::Instant::now() < deadline {
-        if let Some((200, body)) = common::http_get(addr, "/metrics") {
+        if let Some((200, body)) = common::filter::http_get(addr, "/metrics") {
             scrape = body;
             if sample(&scrape, "cdr_audit_records_total", &[("topic", &security)]) == Some(3.0) {
                 break;
@@ -834,9 +838,9 @@ async fn metrics_count_records_and_findings_by_kind() {
 #[tokio::test(flavor = "multi_thread")]
 async fn from_time_starts_at_the_first_record_at_or_after_it() {
     let now = Utc::now();
-    let billing = common::unique("audit.fb");
-    let security = common::unique("audit.fs");
-    common::create_topics(&[&billing, &security], 1).await;
+    let billing = common::broker::unique("audit.fb");
+    let security = common::broker::unique("audit.fs");
+    common::broker::create_topics(&[&billing, &security], 1).await;
     let mut g = Generator::new(6, now);
     let records: Vec<Rec> = [5, 4, 3, 1, 0]
         .iter()

@@ -15,7 +15,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::Purpose;
 use chrono::Utc;
-use common::{Filter, Input, Topics};
+use common::{config::Topics, filter::Filter, io::Input};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,14 +47,16 @@ async fn transactions_on_the_mock_cluster_deliver_every_output_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_broker_transactions_the_filter_stops_with_a_clear_error() {
     let t = Topics::new("eos");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "guarantee = \"exactly-once\"");
+    let config = t.config_with(dir.path(), |c| {
+        c.delivery.guarantee = cdr_purpose_filter::config::Guarantee::ExactlyOnce
+    });
     let mut g = Generator::new(3, Utc::now());
     let inputs: Vec<Input> = (0..50)
         .map(|_| Input::value(prost::Message::encode_to_vec(&g.next_event())))
         .collect();
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
     let code = filter.wait(Duration::from_secs(120));
@@ -66,7 +68,7 @@ async fn without_broker_transactions_the_filter_stops_with_a_clear_error() {
         "the error names transactions:\n{text}"
     );
     // Nothing committed for a read_committed reader, and no input offset committed.
-    let committed: i64 = common::committed(&t.group, &t.input)
+    let committed: i64 = common::broker::committed(&t.group, &t.input)
         .values()
         .filter(|o| **o > 0)
         .sum();

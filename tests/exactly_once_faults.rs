@@ -10,11 +10,13 @@
 
 mod common;
 
+use cdr_purpose_filter::config::{Guarantee, RawConfig, TopicsMode};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Purpose};
 use chrono::Utc;
-use common::Filter;
+use common::config::Topics;
+use common::filter::Filter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -45,44 +47,29 @@ impl Mock {
         Mock { cluster, bootstrap }
     }
 
-    fn config(&self, dir: &Path, delivery: &str) -> PathBuf {
-        self.config_of(dir, "eos-faults", delivery)
+    /// A configuration for the filter binary on the mock cluster: exactly once, topics
+    /// not managed, changed by `edit`.
+    fn config(&self, dir: &Path, edit: impl FnOnce(&mut RawConfig)) -> PathBuf {
+        self.config_of(dir, "eos-faults", edit)
     }
 
-    /// A configuration with its own `transactional_id` (one per instance).
-    fn config_of(&self, dir: &Path, transactional_id: &str, delivery: &str) -> PathBuf {
-        let path = dir.join(format!("{transactional_id}.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "eos-faults"
-[kafka.consumer_properties]
-"fetch.wait.max.ms" = "10"
-[input]
-topics = ["{INPUT}"]
-[purposes.billing]
-topic = "{BILLING}"
-[purposes.security]
-topic = "{SECURITY}"
-[dead_letter]
-topic = "{DEAD_LETTER}"
-[topics]
-mode = "off"
-[metrics]
-listen = "127.0.0.1:0"
-[delivery]
-guarantee = "exactly-once"
-transactional_id = "{transactional_id}"
-{delivery}
-"#,
-                bootstrap = self.bootstrap
-            ),
-        )
-        .unwrap();
-        path
+    /// [`Mock::config`] with its own `transactional_id` (one per instance), in a file
+    /// of its own.
+    fn config_of(
+        &self,
+        dir: &Path,
+        transactional_id: &str,
+        edit: impl FnOnce(&mut RawConfig),
+    ) -> PathBuf {
+        let t = Topics::named(INPUT, BILLING, SECURITY, DEAD_LETTER, "eos-faults");
+        let mut c = t.on(&self.bootstrap);
+        c.topics.mode = TopicsMode::Off;
+        c.delivery.guarantee = Guarantee::ExactlyOnce;
+        c.delivery.transactional_id = Some(transactional_id.into());
+        edit(&mut c);
+        let own = dir.join(transactional_id);
+        std::fs::create_dir_all(&own).unwrap();
+        common::config::write(&own, &c)
     }
 
     fn load(&self, events: &[CdrEvent]) {
@@ -104,7 +91,7 @@ transactional_id = "{transactional_id}"
     fn read(&self, topic: &str) -> Vec<(String, String, Option<String>)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", common::unique("reader"))
+            .set("group.id", common::broker::unique("reader"))
             .create()
             .unwrap();
         let mut tpl = TopicPartitionList::new();
@@ -189,7 +176,9 @@ fn wait_for_outputs(mock: &Mock, billing: &BTreeSet<String>, security: &BTreeSet
 fn a_fenced_producer_stops_the_filter_with_exit_1() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "transaction_interval = \"5s\"");
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.transaction_interval = "5s".into()
+    });
     let log = dir.path().join("filter.log");
     let mut filter = start(&config, &log);
     mock.cluster.request_errors(
@@ -215,7 +204,9 @@ fn a_fenced_producer_stops_the_filter_with_exit_1() {
 fn an_aborted_batch_is_processed_again_even_when_committed_offsets_cannot_be_read() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "transaction_interval = \"300ms\"");
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.transaction_interval = "300ms".into()
+    });
     let log = dir.path().join("filter.log");
     let mut filter = start(&config, &log);
     mock.cluster.request_errors(
@@ -259,7 +250,9 @@ fn an_aborted_batch_is_processed_again_even_when_committed_offsets_cannot_be_rea
 fn a_record_the_broker_refuses_is_dead_lettered_in_the_next_transaction() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "transaction_interval = \"300ms\"");
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.transaction_interval = "300ms".into()
+    });
     // Loaded first: the injected errors answer the next produce requests, which must be
     // the filter's.
     let (events, _, _) = events(50, 23);
@@ -307,7 +300,10 @@ fn a_revoke_during_a_transaction_aborts_it_before_the_revoke_is_acknowledged() {
     let mock = Mock::new();
     let dir = tempfile::tempdir().unwrap();
     // A transaction that stays open long: the second member joins while it is.
-    let delivery = "transaction_interval = \"60s\"\nmax_in_flight = 1000000";
+    let delivery = |c: &mut RawConfig| {
+        c.delivery.transaction_interval = "60s".into();
+        c.delivery.max_in_flight = 1_000_000;
+    };
     let first = mock.config_of(dir.path(), "eos-first", delivery);
     let second = mock.config_of(dir.path(), "eos-second", delivery);
     let (events, billing, security) = events(500, 25);

@@ -14,12 +14,14 @@
 
 mod common;
 
+use cdr_purpose_filter::config::{RawConfig, TopicsMode};
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Direction, EventType, Purpose};
 use chrono::Utc;
-use common::Filter;
+use common::config::{set, Topics};
+use common::filter::Filter;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
@@ -59,42 +61,14 @@ impl Mock {
         c
     }
 
-    /// A configuration for the filter binary: `producer` and `consumer` are extra
-    /// client properties (TOML lines), `delivery` extra `[delivery]` keys.
-    fn config(&self, dir: &Path, delivery: &str, consumer: &str, producer: &str) -> PathBuf {
-        let path = dir.join("filter.toml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "{GROUP}"
-[kafka.consumer_properties]
-"fetch.wait.max.ms" = "10"
-{consumer}
-[kafka.producer_properties]
-{producer}
-[input]
-topics = ["{INPUT}"]
-[purposes.billing]
-topic = "{BILLING}"
-[purposes.security]
-topic = "{SECURITY}"
-[dead_letter]
-topic = "{DEAD_LETTER}"
-[topics]
-mode = "off"
-[metrics]
-listen = "127.0.0.1:0"
-[delivery]
-{delivery}
-"#,
-                bootstrap = self.bootstrap
-            ),
-        )
-        .unwrap();
-        path
+    /// A configuration for the filter binary on the mock cluster (topics not managed),
+    /// changed by `edit`.
+    fn config(&self, dir: &Path, edit: impl FnOnce(&mut RawConfig)) -> PathBuf {
+        let t = Topics::named(INPUT, BILLING, SECURITY, DEAD_LETTER, GROUP);
+        let mut c = t.on(&self.bootstrap);
+        c.topics.mode = TopicsMode::Off;
+        edit(&mut c);
+        common::config::write(dir, &c)
     }
 
     /// Loads protobuf events into the input topic, partition `i % partitions`.
@@ -119,7 +93,7 @@ listen = "127.0.0.1:0"
     fn read(&self, topic: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
         let consumer: BaseConsumer = self
             .client()
-            .set("group.id", common::unique("reader"))
+            .set("group.id", common::broker::unique("reader"))
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
@@ -194,7 +168,7 @@ fn a_fatal_producer_error_stops_the_filter_with_exit_1() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "", "", "");
+    let config = mock.config(dir.path(), |_| {});
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
     let code = filter.wait(Duration::from_secs(90));
@@ -218,7 +192,7 @@ fn a_fatal_producer_error_stops_the_filter_with_exit_1() {
 /// keeps `served.account_id` (security does not), security keeps the calling party of a
 /// terminating call (billing does not).
 fn chargeable(g: &mut Generator, id: &str, big_billing: bool, big_security: bool) -> CdrEvent {
-    let mut e = g.full_event(EventType::VoiceCall, Direction::Terminating, Utc::now());
+    let mut e = g.full_event(EventType::VoiceCall, Direction::Forwarded, Utc::now());
     e.event_id = id.to_string();
     e.content = None;
     e.extensions.clear();
@@ -254,7 +228,13 @@ fn an_input_with_an_output_too_large_is_one_dead_letter_and_never_half_forwarded
     ];
     mock.load(&inputs, 1);
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(dir.path(), "", "", "\"message.max.bytes\" = \"2500\"");
+    let config = mock.config(dir.path(), |c| {
+        set(
+            &mut c.kafka.producer_properties,
+            "message.max.bytes",
+            "2500",
+        )
+    });
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -309,12 +289,14 @@ fn offsets_are_committed_every_commit_interval_not_by_auto_commit() {
     let mock = Mock::new(2);
     mock.load(&events(200, 6), 2);
     let dir = tempfile::tempdir().unwrap();
-    let config = mock.config(
-        dir.path(),
-        "commit_interval = \"200ms\"",
-        "\"auto.commit.interval.ms\" = \"600000\"",
-        "",
-    );
+    let config = mock.config(dir.path(), |c| {
+        c.delivery.commit_interval = "200ms".into();
+        set(
+            &mut c.kafka.consumer_properties,
+            "auto.commit.interval.ms",
+            "600000",
+        );
+    });
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -398,7 +380,7 @@ topic = "{BILLING}"
 [purposes.security]
 topic = "{SECURITY}"
 "#,
-            common::free_port()
+            common::broker::free_port()
         ),
     )
     .unwrap();
@@ -423,7 +405,7 @@ fn the_default_build_has_no_passthrough_mode() {
     let mock = Mock::new(1);
     let dir = tempfile::tempdir().unwrap();
     mock.load(&events(10, 13), 1);
-    let config = mock.config(dir.path(), "", "", "");
+    let config = mock.config(dir.path(), |_| {});
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"));
     let mut child = cmd
         .args(["run", "--passthrough", "--config"])
@@ -464,12 +446,11 @@ fn sigterm_during_an_outage_exits_with_a_clear_line_and_a_second_one_with_130() 
         mock.load(&events(20_000, 8), 2);
         let dir = tempfile::tempdir().unwrap();
         let timeout = if second_signal { "120s" } else { "3s" };
-        let config = mock.config(
-            dir.path(),
-            &format!("shutdown_timeout = \"{timeout}\"\nmax_in_flight = 200"),
-            "",
-            "\"linger.ms\" = \"50\"",
-        );
+        let config = mock.config(dir.path(), |c| {
+            c.delivery.shutdown_timeout = timeout.to_string();
+            c.delivery.max_in_flight = 200;
+            set(&mut c.kafka.producer_properties, "linger.ms", "50");
+        });
         let log = dir.path().join("filter.log");
         let mut filter = Filter::start(&config, &log);
         let deadline = Instant::now() + Duration::from_secs(60);

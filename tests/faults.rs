@@ -11,7 +11,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::Outcome;
 use cdr_purpose_filter::schema::CdrEvent;
 use chrono::Utc;
-use common::{Filter, Input, Topics};
+use common::{config::Topics, filter::Filter, io::Input};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -66,7 +66,7 @@ fn expected(config: &Path, events: &[CdrEvent], t: &Topics) -> BTreeMap<String, 
 }
 
 fn committed_total(t: &Topics) -> i64 {
-    common::committed(&t.group, &t.input)
+    common::broker::committed(&t.group, &t.input)
         .values()
         .filter(|o| **o > 0)
         .sum()
@@ -81,17 +81,17 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
     const EVENTS: usize = 100_000;
     const KILLS: usize = 4;
     let t = Topics::new("storm");
-    common::create_topics(&[&t.input], 3).await;
+    common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
     // A small in-flight window, so that kills land mid-stream.
     // Larger output batches (linger.ms): this broker answers a fetch with about one
     // batch per partition, and reading 170,000 records in small batches takes minutes.
-    let config = t.config(
-        dir.path(),
-        "max_in_flight = 2000\n[kafka.producer_properties]\n\"linger.ms\" = \"100\"",
-    );
+    let config = t.config_with(dir.path(), |c| {
+        c.delivery.max_in_flight = 2000;
+        common::config::set(&mut c.kafka.producer_properties, "linger.ms", "100");
+    });
     let (events, inputs) = load(EVENTS, 71, 0);
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     drop(inputs);
     let want = expected(&config, &events, &t);
 
@@ -124,7 +124,7 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
         filter.signal("KILL");
         assert_eq!(filter.wait(Duration::from_secs(10)), Some(-1), "killed");
         at_kills.push((delay.as_millis(), committed_total(&t)));
-        resumes.push(common::committed(&t.group, &t.input));
+        resumes.push(common::broker::committed(&t.group, &t.input));
         // Restart once the killed member's session (6 s) has expired, as an orchestrator
         // would: on tansu, a member joining while a dead one still holds the partitions
         // can be left with none (its group coordinator does not always rebalance again).
@@ -143,7 +143,7 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
     let mut outputs = Vec::new();
     let mut seen_anywhere: BTreeSet<String> = BTreeSet::new();
     for topic in [&t.billing, &t.security] {
-        let records = common::read_keys(topic, &want[topic.as_str()], Duration::from_secs(400));
+        let records = common::io::read_keys(topic, &want[topic.as_str()], Duration::from_secs(400));
         seen_anywhere.extend(records.iter().map(|r| r.key_str()));
         outputs.push((topic, records));
     }
@@ -199,7 +199,11 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
     let mut report = Vec::new();
     for (topic, records) in &outputs {
         let wanted = &want[topic.as_str()];
-        let (read, duplicates, missing) = common::check_at_least_once(topic, wanted, records);
+        let common::checks::Delivery {
+            read,
+            duplicates,
+            missing,
+        } = common::checks::at_least_once(topic, wanted, records);
         let seen: BTreeSet<String> = records.iter().map(|r| r.key_str()).collect();
         let lost: Vec<usize> = wanted
             .iter()
@@ -231,7 +235,7 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
             );
         }
     }
-    let dead = common::read_all(&t.dead_letter, 0, Duration::from_secs(2));
+    let dead = common::io::read_all(&t.dead_letter, 0, Duration::from_secs(2));
     assert!(dead.is_empty(), "good events dead-lettered: {}", dead.len());
     last.signal("TERM");
     assert_eq!(last.wait(Duration::from_secs(30)), Some(0), "clean stop");
@@ -257,20 +261,17 @@ async fn a_full_producer_queue_pauses_consumption_instead_of_growing_memory() {
     const EVENTS: usize = 60_000;
     const PAD: usize = 5_000;
     let t = Topics::new("backpressure");
-    common::create_topics(&[&t.input], 3).await;
+    common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(
-        dir.path(),
-        r#"
-[kafka.producer_properties]
-"queue.buffering.max.messages" = "50"
-"queue.buffering.max.kbytes" = "64"
-"linger.ms" = "20"
-"#,
-    );
+    let config = t.config_with(dir.path(), |c| {
+        let p = &mut c.kafka.producer_properties;
+        common::config::set(p, "queue.buffering.max.messages", "50");
+        common::config::set(p, "queue.buffering.max.kbytes", "64");
+        common::config::set(p, "linger.ms", "20");
+    });
     let (events, inputs) = load(EVENTS, 72, PAD);
     let input_bytes: usize = inputs.iter().map(|i| i.payload.len()).sum();
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     drop(inputs);
     let want = expected(&config, &events, &t);
     drop(events);
@@ -280,8 +281,12 @@ async fn a_full_producer_queue_pauses_consumption_instead_of_growing_memory() {
     let mut report = Vec::new();
     for topic in [&t.billing, &t.security] {
         let wanted = &want[topic.as_str()];
-        let records = common::read_keys(topic, wanted, Duration::from_secs(400));
-        let (read, duplicates, missing) = common::check_at_least_once(topic, wanted, &records);
+        let records = common::io::read_keys(topic, wanted, Duration::from_secs(400));
+        let common::checks::Delivery {
+            read,
+            duplicates,
+            missing,
+        } = common::checks::at_least_once(topic, wanted, &records);
         report.push(format!(
             "{topic}: expected {}, read {read}, duplicates {duplicates}, missing {missing}",
             wanted.len()
@@ -321,14 +326,14 @@ async fn a_full_producer_queue_pauses_consumption_instead_of_growing_memory() {
 async fn members_joining_and_leaving_mid_stream_lose_nothing() {
     const EVENTS: usize = 100_000;
     let t = Topics::new("members");
-    common::create_topics(&[&t.input], 3).await;
+    common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(
-        dir.path(),
-        "max_in_flight = 2000\n[kafka.producer_properties]\n\"linger.ms\" = \"100\"",
-    );
+    let config = t.config_with(dir.path(), |c| {
+        c.delivery.max_in_flight = 2000;
+        common::config::set(&mut c.kafka.producer_properties, "linger.ms", "100");
+    });
     let (events, inputs) = load(EVENTS, 73, 0);
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     drop(inputs);
     let want = expected(&config, &events, &t);
     let log = |name: &str| dir.path().join(format!("{name}.log"));
@@ -375,10 +380,14 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
     let mut total_missing = 0;
     for topic in [&t.billing, &t.security] {
         let wanted = &want[topic.as_str()];
-        let records = common::read_keys(topic, wanted, Duration::from_secs(400));
+        let records = common::io::read_keys(topic, wanted, Duration::from_secs(400));
         // Asserts every duplicate is a byte-identical replay (key, value, timestamp,
         // headers) and no unexpected record.
-        let (read, duplicates, missing) = common::check_at_least_once(topic, wanted, &records);
+        let common::checks::Delivery {
+            read,
+            duplicates,
+            missing,
+        } = common::checks::at_least_once(topic, wanted, &records);
         total_duplicates += duplicates;
         total_missing += missing;
         report.push(format!(
@@ -386,7 +395,7 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
             wanted.len()
         ));
     }
-    let dead = common::read_all(&t.dead_letter, 0, Duration::from_secs(2));
+    let dead = common::io::read_all(&t.dead_letter, 0, Duration::from_secs(2));
     c.signal("TERM");
     d.signal("TERM");
     let c_code = c.wait(Duration::from_secs(60));

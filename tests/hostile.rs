@@ -1,5 +1,5 @@
 //! Hostile input: the corpus in `tests/corpus/` (written by
-//! `scripts/make-hostile-corpus.py`: truncated and garbage protobuf, wrong wire types,
+//! `examples/make_hostile_corpus/` from the prost types: truncated and garbage protobuf, wrong wire types,
 //! invalid UTF-8, JSON with wrong types, duplicate keys, deep nesting, huge strings,
 //! timestamps at the limits of their range, unknown enum values, negative durations),
 //! plus records of 10 MB made here.
@@ -12,6 +12,10 @@
 //! records after them through.
 
 mod common;
+// The corpus generator, for the test that the checked-in corpus is what it writes.
+#[allow(dead_code)]
+#[path = "../examples/make_hostile_corpus/main.rs"]
+mod make_hostile_corpus;
 
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::dead_letter::Pointer;
@@ -22,7 +26,7 @@ use cdr_purpose_filter::pipeline::records::{Outgoing, Source, Transform};
 use cdr_purpose_filter::policy::Outcome;
 use cdr_purpose_filter::telemetry::Stats;
 use chrono::{DateTime, Utc};
-use common::{Filter, Topics};
+use common::{config::Topics, filter::Filter};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -144,6 +148,34 @@ fn classify(
     (reason, out)
 }
 
+/// The checked-in corpus is exactly what the generator writes from the prost types:
+/// neither can drift from the schema (or from each other) unnoticed.
+#[test]
+fn the_checked_in_corpus_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = make_hostile_corpus::write(dir.path()).unwrap();
+    let names = |d: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    assert_eq!(names(dir.path()), names(Path::new(CORPUS)));
+    assert_eq!(
+        n + 1,
+        names(Path::new(CORPUS)).len(),
+        "the files and expect.tsv"
+    );
+    for name in names(dir.path()) {
+        assert!(
+            std::fs::read(dir.path().join(&name)).unwrap()
+                == std::fs::read(Path::new(CORPUS).join(&name)).unwrap(),
+            "tests/corpus/{name} differs from what `cargo run --example \
+             make_hostile_corpus` writes"
+        );
+    }
+}
+
 #[test]
 fn every_corpus_file_goes_through_decode_policy_and_encode_without_panicking() {
     let now = Utc::now();
@@ -213,7 +245,7 @@ fn every_corpus_file_ends_as_its_manifest_says_in_both_output_formats() {
 fn produce_large(topic: &str, payloads: &[Vec<u8>]) {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
     let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
-        common::client_config()
+        common::broker::client_config()
             .set("message.max.bytes", "33554432")
             .set("linger.ms", "5")
             .create()
@@ -231,9 +263,9 @@ fn produce_large(topic: &str, payloads: &[Vec<u8>]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_running_filter_dead_letters_hostile_records_and_keeps_going() {
     let t = Topics::new("hostile");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     let settings = config::load(&config).unwrap();
     let transform = Transform::new(Arc::new(settings));
 
@@ -285,7 +317,7 @@ async fn the_running_filter_dead_letters_hostile_records_and_keeps_going() {
     produce_large(&t.input, &payloads);
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
-    let dead = common::read_all(&t.dead_letter, want_dead.len(), Duration::from_secs(180));
+    let dead = common::io::read_all(&t.dead_letter, want_dead.len(), Duration::from_secs(180));
     let mut got_dead: Vec<(i64, String)> = Vec::new();
     for d in &dead {
         let p: Pointer = serde_json::from_slice(&d.payload).expect("a pointer is JSON");
@@ -299,10 +331,11 @@ async fn the_running_filter_dead_letters_hostile_records_and_keeps_going() {
     assert_eq!(got_dead, want_dead, "dead letters (offset, reason)");
     for topic in [&t.billing, &t.security] {
         let want = want_out.get(topic.as_str()).cloned().unwrap_or_default();
-        let got: BTreeSet<String> = common::read_all(topic, want.len(), Duration::from_secs(120))
-            .iter()
-            .map(|r| r.key_str())
-            .collect();
+        let got: BTreeSet<String> =
+            common::io::read_all(topic, want.len(), Duration::from_secs(120))
+                .iter()
+                .map(|r| r.key_str())
+                .collect();
         assert_eq!(
             got, want,
             "{topic}: the accepted records, good ones included"

@@ -13,7 +13,7 @@ use cdr_purpose_filter::policy::table;
 use cdr_purpose_filter::policy::Outcome;
 use cdr_purpose_filter::schema::CdrEvent;
 use chrono::Utc;
-use common::{Filter, Input, Topics};
+use common::{config::Topics, filter::Filter, io::Input};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -157,9 +157,9 @@ fn scrape_until(
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_what_the_filter_did_and_hold_no_personal_data() {
     let t = Topics::new("metrics");
-    common::create_topics(&[&t.input], 2).await;
+    common::broker::create_topics(&[&t.input], 2).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     let settings = config::load(&config).unwrap();
 
     // Generated events, alternately JSON and protobuf, and bad records.
@@ -196,7 +196,7 @@ async fn metrics_count_what_the_filter_did_and_hold_no_personal_data() {
     inputs.push(Input::value(buf));
     json += 1;
     let total = inputs.len() as f64;
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
 
     // What the policy decides for the generated events (same as the filter, moments later).
     let mut want_dropped: BTreeMap<(String, String), f64> = BTreeMap::new();
@@ -242,17 +242,17 @@ async fn metrics_count_what_the_filter_did_and_hold_no_personal_data() {
     assert_eq!(ready, "ready\n");
 
     // Read every output back.
-    let billing = common::read_all(
+    let billing = common::io::read_all(
         &t.billing,
         want_forwarded["billing"],
         Duration::from_secs(120),
     );
-    let security = common::read_all(
+    let security = common::io::read_all(
         &t.security,
         want_forwarded["security"],
         Duration::from_secs(120),
     );
-    let dead = common::read_all(&t.dead_letter, 4, Duration::from_secs(60));
+    let dead = common::io::read_all(&t.dead_letter, 4, Duration::from_secs(60));
     assert_eq!(billing.len(), want_forwarded["billing"]);
     assert_eq!(security.len(), want_forwarded["security"]);
     assert_eq!(dead.len(), 4);

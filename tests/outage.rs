@@ -14,7 +14,7 @@ use cdr_purpose_filter::config;
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::Outcome;
 use chrono::Utc;
-use common::{Filter, Input, OwnBroker, Topics};
+use common::{broker::OwnBroker, config::Topics, filter::Filter, io::Input};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -25,34 +25,30 @@ const OUTAGE: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread")]
 async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
     // Like every broker test, this one fails without the test broker's environment.
-    let _ = common::brokers();
+    let _ = common::broker::brokers();
     let dir = tempfile::tempdir().unwrap();
     let broker_log = std::env::var("OUTAGE_TANSU_LOG")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| dir.path().join("tansu.log"));
     let broker = OwnBroker::start(&broker_log, None);
     // Alone in this binary: no other test reads the variable concurrently.
-    std::env::set_var(common::BROKERS_ENV, &broker.advertised);
+    std::env::set_var(common::broker::BROKERS_ENV, &broker.advertised);
 
     let t = Topics::new("outage");
-    common::create_topics(&[&t.input], 2).await;
-    let config = t.config(dir.path(), "");
+    common::broker::create_topics(&[&t.input], 2).await;
     // librdkafka notices a silent broker when a request times out: 5 s instead of 60.
     // The group session (45 s, Kafka's default) outlives the outage: on tansu, an outage
     // longer than the session leaves the group unable to re-form (its coordinator expires
     // each new member id before the group syncs, round after round; Apache Kafka
     // re-forms it), which would test tansu rather than the filter.
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(
-            "[kafka.consumer_properties]",
-            "[kafka.properties]\n\"socket.timeout.ms\" = \"5000\"\n[kafka.consumer_properties]",
-        )
-        .replace(
-            "\"session.timeout.ms\" = \"6000\"",
-            "\"session.timeout.ms\" = \"45000\"",
+    let config = t.config_with(dir.path(), |c| {
+        common::config::set(&mut c.kafka.properties, "socket.timeout.ms", "5000");
+        common::config::set(
+            &mut c.kafka.consumer_properties,
+            "session.timeout.ms",
+            "45000",
         );
-    std::fs::write(&config, text).unwrap();
+    });
 
     let mut g = Generator::new(81, Utc::now());
     let events: Vec<_> = (0..40_000).map(|_| g.next_event()).collect();
@@ -61,7 +57,7 @@ async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
         .map(|e| Input::value(prost::Message::encode_to_vec(e)))
         .collect();
     // Half before the outage, half after it.
-    common::produce(&t.input, &inputs[..20_000]);
+    common::io::produce(&t.input, &inputs[..20_000]);
     let settings = config::load(&config).unwrap();
     let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in &events {
@@ -79,12 +75,12 @@ async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
     let addr = filter.http_address(&log);
     // Ready and flowing before the outage.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while common::http_get(addr, "/readyz").map(|r| r.0) != Some(200) {
+    while common::filter::http_get(addr, "/readyz").map(|r| r.0) != Some(200) {
         assert!(Instant::now() < deadline, "never ready before the outage");
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
-        common::wait_for_records(&t.security, 1000, Duration::from_secs(60)),
+        common::io::wait_for_records(&t.security, 1000, Duration::from_secs(60)),
         "records flow before the outage"
     );
 
@@ -93,7 +89,7 @@ async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
     let paused = Instant::now();
     let mut not_ready = None;
     while paused.elapsed() < OUTAGE {
-        if let Some((503, body)) = common::http_get(addr, "/readyz") {
+        if let Some((503, body)) = common::filter::http_get(addr, "/readyz") {
             not_ready.get_or_insert((paused.elapsed(), body));
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -108,7 +104,7 @@ async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
 
     // Recovers by itself: ready again, then the rest of the input flows.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while common::http_get(addr, "/readyz").map(|r| r.0) != Some(200) {
+    while common::filter::http_get(addr, "/readyz").map(|r| r.0) != Some(200) {
         assert!(
             Instant::now() < deadline,
             "not ready again within 2 minutes of the broker's return; log:\n{}",
@@ -117,12 +113,16 @@ async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let ready_again = resumed.elapsed();
-    common::produce(&t.input, &inputs[20_000..]);
+    common::io::produce(&t.input, &inputs[20_000..]);
     let mut report = Vec::new();
     for topic in [&t.billing, &t.security] {
         let wanted = &want[topic.as_str()];
-        let records = common::read_keys(topic, wanted, Duration::from_secs(240));
-        let (read, duplicates, missing) = common::check_at_least_once(topic, wanted, &records);
+        let records = common::io::read_keys(topic, wanted, Duration::from_secs(240));
+        let common::checks::Delivery {
+            read,
+            duplicates,
+            missing,
+        } = common::checks::at_least_once(topic, wanted, &records);
         report.push(format!(
             "{topic}: expected {}, read {read}, duplicates {duplicates}, missing {missing}",
             wanted.len()

@@ -10,7 +10,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{table, Outcome};
 use cdr_purpose_filter::schema::{self, CdrEvent, Purpose};
 use chrono::Utc;
-use common::{Filter, Input, Topics};
+use common::{config::Topics, filter::Filter, io::Input};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -59,11 +59,11 @@ fn expected(config: &std::path::Path, events: &[CdrEvent]) -> BTreeMap<Purpose, 
 #[tokio::test(flavor = "multi_thread")]
 async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
     let t = Topics::new("fwd");
-    common::create_topics(&[&t.input], 3).await;
+    common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     let (events, inputs) = load(3000, 11);
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     let want = expected(&config, &events);
     let by_id: HashMap<&str, &CdrEvent> = events.iter().map(|e| (e.event_id.as_str(), e)).collect();
 
@@ -96,12 +96,12 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
 
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start(&config, &log);
-    let billing = common::read_all(
+    let billing = common::io::read_all(
         &t.billing,
         want[&Purpose::Billing].len(),
         Duration::from_secs(120),
     );
-    let security = common::read_all(
+    let security = common::io::read_all(
         &t.security,
         want[&Purpose::Security].len(),
         Duration::from_secs(120),
@@ -181,7 +181,7 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, Some(0), "SIGTERM exits 0; log:\n{log_text}");
     assert!(log_text.contains("offsets committed"), "{log_text}");
-    let committed: i64 = common::committed(&t.group, &t.input)
+    let committed: i64 = common::broker::committed(&t.group, &t.input)
         .values()
         .filter(|o| **o > 0)
         .sum();
@@ -198,9 +198,9 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_records_become_pointers_and_the_partition_keeps_flowing() {
     let t = Topics::new("dlq");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     let now = Utc::now();
     let mut g = Generator::new(5, now);
     let good = |g: &mut Generator| {
@@ -231,11 +231,11 @@ async fn bad_records_become_pointers_and_the_partition_keeps_flowing() {
         pb(&goods[3]),
     ];
     let inputs: Vec<Input> = payloads.iter().cloned().map(Input::value).collect();
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
 
     let _filter = Filter::start(&config, &dir.path().join("filter.log"));
-    let dead = common::read_all(&t.dead_letter, 5, Duration::from_secs(120));
-    let billing = common::read_all(&t.billing, 4, Duration::from_secs(60));
+    let dead = common::io::read_all(&t.dead_letter, 5, Duration::from_secs(120));
+    let billing = common::io::read_all(&t.billing, 4, Duration::from_secs(60));
     let mut reasons: Vec<(i64, String)> = dead
         .iter()
         .map(|d| {
@@ -270,22 +270,22 @@ async fn bad_records_become_pointers_and_the_partition_keeps_flowing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_after_sigkill_loses_nothing() {
     let t = Topics::new("kill");
-    common::create_topics(&[&t.input], 3).await;
+    common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
     // A small in-flight window and frequent commits (appended to [delivery]), so that
     // the kill lands between commits, mid-stream.
-    let config = t.config(
-        dir.path(),
-        "max_in_flight = 500\ncommit_interval = \"200ms\"",
-    );
+    let config = t.config_with(dir.path(), |c| {
+        c.delivery.max_in_flight = 500;
+        c.delivery.commit_interval = "200ms".into();
+    });
     let (events, inputs) = load(50_000, 23);
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
     let want = expected(&config, &events);
 
     let mut first = Filter::start(&config, &dir.path().join("first.log"));
     // Let it get part of the way, then kill it without warning.
     assert!(
-        common::wait_for_records(&t.security, 2000, Duration::from_secs(120)),
+        common::io::wait_for_records(&t.security, 2000, Duration::from_secs(120)),
         "the first run made progress"
     );
     first.signal("KILL");
@@ -294,7 +294,7 @@ async fn restart_after_sigkill_loses_nothing() {
         Some(-1),
         "killed by a signal"
     );
-    let committed_at_kill: i64 = common::committed(&t.group, &t.input)
+    let committed_at_kill: i64 = common::broker::committed(&t.group, &t.input)
         .values()
         .filter(|o| **o > 0)
         .sum();
@@ -311,27 +311,14 @@ async fn restart_after_sigkill_loses_nothing() {
     ] {
         let wanted = &want[&purpose];
         // Until every expected key is read: duplicates would reach a count early.
-        let records = common::read_keys(topic, wanted, Duration::from_secs(180));
-        let mut seen: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-        for r in &records {
-            seen.entry(r.key_str()).or_default().push(r.payload.clone());
-        }
-        let missing = wanted.iter().filter(|k| !seen.contains_key(*k)).count();
-        let duplicates: usize = seen.values().map(|v| v.len() - 1).sum();
-        for (k, copies) in &seen {
-            assert!(wanted.contains(k), "{topic}: unexpected {k}");
-            assert!(
-                copies.windows(2).all(|w| w[0] == w[1]),
-                "{topic}: a duplicate of {k} differs"
-            );
-        }
+        let records = common::io::read_keys(topic, wanted, Duration::from_secs(180));
+        let delivery = common::checks::at_least_once(topic, wanted, &records);
         report.push(format!(
-            "{}: expected {}, read {}, duplicates {duplicates}, missing {missing}",
+            "{}: expected {}, {delivery}",
             purpose.name(),
             wanted.len(),
-            records.len()
         ));
-        assert_eq!(missing, 0, "{topic}: records lost across SIGKILL");
+        assert_eq!(delivery.missing, 0, "{topic}: records lost across SIGKILL");
     }
     println!(
         "restart test: {} events sent; committed at kill {committed_at_kill}; {}",

@@ -12,7 +12,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{self, table};
 use cdr_purpose_filter::schema::{self, CdrEvent, Direction, EventType};
 use chrono::Utc;
-use common::{Filter, Input, Output, Topics};
+use common::{config::Topics, filter::Filter, io::Input, io::Output};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -112,18 +112,12 @@ fn record_bytes(r: &Output) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn identifiers_never_reach_logs_metrics_dead_letters_or_purposes_that_may_not_keep_them() {
     let t = Topics::new("privacy");
-    common::create_topics(&[&t.input], 2).await;
+    common::broker::create_topics(&[&t.input], 2).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(
-        dir.path(),
-        &format!(
-            r#"
-[kafka.properties]
-"debug" = "all"
-"sasl.password" = "{PASSWORD}"
-"#
-        ),
-    );
+    let config = t.config_with(dir.path(), |c| {
+        common::config::set(&mut c.kafka.properties, "debug", "all");
+        common::config::set(&mut c.kafka.properties, "sasl.password", PASSWORD);
+    });
     let now = Utc::now();
     let mut g = Generator::new(91, now);
     let mut events = Vec::new();
@@ -189,12 +183,12 @@ async fn identifiers_never_reach_logs_metrics_dead_letters_or_purposes_that_may_
         input.key = Some(msisdn.as_bytes().to_vec());
         inputs.push(input);
     }
-    common::produce(&t.input, &inputs);
+    common::io::produce(&t.input, &inputs);
 
     let log = dir.path().join("filter.log");
     let mut filter = Filter::start_with(&config, &log, &["--log", "trace"], &[]);
     let addr = filter.http_address(&log);
-    let dead = common::read_all(&t.dead_letter, bad.len(), Duration::from_secs(120));
+    let dead = common::io::read_all(&t.dead_letter, bad.len(), Duration::from_secs(120));
     assert_eq!(
         dead.len(),
         bad.len(),
@@ -210,12 +204,12 @@ async fn identifiers_never_reach_logs_metrics_dead_letters_or_purposes_that_may_
             .iter()
             .filter(|e| policy::route(policy::Version::IN_FORCE, purpose, e).is_ok())
             .count();
-        let records = common::read_all(topic, want, Duration::from_secs(120));
+        let records = common::io::read_all(topic, want, Duration::from_secs(120));
         assert!(!records.is_empty(), "{topic}: nothing forwarded");
         outputs.insert(purpose, records);
     }
     // The last scrape, after everything went through.
-    let (status, metrics) = common::http_get(addr, "/metrics").expect("scrape /metrics");
+    let (status, metrics) = common::filter::http_get(addr, "/metrics").expect("scrape /metrics");
     assert_eq!(status, 200);
     filter.signal("TERM");
     assert_eq!(filter.wait(Duration::from_secs(30)), Some(0), "clean stop");

@@ -9,11 +9,12 @@ mod common;
 
 use cdr_purpose_filter::config;
 use cdr_purpose_filter::dead_letter::Pointer;
+use cdr_purpose_filter::encode::OutputFormat;
 use cdr_purpose_filter::framing::{self, BodyKind};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::schema::{CdrEvent, Direction, EventType};
 use chrono::{DateTime, Duration, Utc};
-use common::{Filter, Input, Topics};
+use common::{config::Topics, filter::Filter, io::Input};
 use prost::Message;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -528,7 +529,7 @@ fn first_log_lines(args: &[&str], env: &[(&str, &str)]) -> String {
         &config,
         format!(
             "[kafka]\nbootstrap_servers = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n{BOTH}",
-            common::free_port()
+            common::broker::free_port()
         ),
     )
     .unwrap();
@@ -599,10 +600,10 @@ fn text_logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
 fn start(
     topics: &Topics,
     dir: &Path,
-    extra: &str,
+    edit: impl FnOnce(&mut config::RawConfig),
     env: &[(&str, &str)],
 ) -> (Filter, std::path::PathBuf) {
-    let config = topics.config(dir, extra);
+    let config = topics.config_with(dir, edit);
     let log = dir.join("filter.log");
     let filter = Filter::start_with(&config, &log, &["--log-format", "json"], env);
     (filter, log)
@@ -619,14 +620,14 @@ fn stop(mut filter: Filter, log: &Path) -> String {
     std::fs::read_to_string(log).unwrap()
 }
 
-fn keys(outputs: &[common::Output]) -> BTreeSet<String> {
-    outputs.iter().map(common::Output::key_str).collect()
+fn keys(outputs: &[common::io::Output]) -> BTreeSet<String> {
+    outputs.iter().map(common::io::Output::key_str).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_run_reads_framed_records_and_writes_both_purpose_topics() {
     let topics = Topics::new("framed-in");
-    common::create_topics(&[&topics.input], 1).await;
+    common::broker::create_topics(&[&topics.input], 1).await;
     let records = framed_records(42);
     let mut inputs: Vec<Input> = records
         .iter()
@@ -643,13 +644,13 @@ async fn broker_run_reads_framed_records_and_writes_both_purpose_topics() {
         &[0],
         &billable_call("other-schema").encode_to_vec(),
     )));
-    common::produce(&topics.input, &inputs);
+    common::io::produce(&topics.input, &inputs);
     let dir = tempfile::tempdir().unwrap();
     // (The test configuration has an [input] table already.)
     let (filter, log) = start(
         &topics,
         dir.path(),
-        "",
+        |_| {},
         &[("CDR_PURPOSE_FILTER_INPUT__SCHEMA_IDS", "[42]")],
     );
     let want: BTreeSet<String> = records
@@ -658,9 +659,9 @@ async fn broker_run_reads_framed_records_and_writes_both_purpose_topics() {
         .chain(["hand-built".to_string()])
         .collect();
     let limit = std::time::Duration::from_secs(90);
-    let billing = common::read_keys(&topics.billing, &want, limit);
-    let security = common::read_keys(&topics.security, &want, limit);
-    let dead = common::read_all(&topics.dead_letter, 1, limit);
+    let billing = common::io::read_keys(&topics.billing, &want, limit);
+    let security = common::io::read_keys(&topics.security, &want, limit);
+    let dead = common::io::read_all(&topics.dead_letter, 1, limit);
     let log = stop(filter, &log);
     assert_eq!(keys(&billing), want, "billing; log:\n{log}");
     assert_eq!(keys(&security), want, "security; log:\n{log}");
@@ -682,13 +683,17 @@ async fn broker_run_reads_framed_records_and_writes_both_purpose_topics() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_run_writes_confluent_framed_output() {
-    for (format, prefix) in [
-        ("protobuf", &b"\x00\x00\x00\x00\x4d\x02\x14"[..]),
-        ("json", &b"\x00\x00\x00\x00\x4d{"[..]),
+    for (format, output_format, prefix) in [
+        (
+            "protobuf",
+            OutputFormat::Protobuf,
+            &b"\x00\x00\x00\x00\x4d\x02\x14"[..],
+        ),
+        ("json", OutputFormat::Json, &b"\x00\x00\x00\x00\x4d{"[..]),
     ] {
         let topics = Topics::new(&format!("framed-out-{format}"));
-        common::create_topics(&[&topics.input], 1).await;
-        common::produce(
+        common::broker::create_topics(&[&topics.input], 1).await;
+        common::io::produce(
             &topics.input,
             &[Input::value(framing::frame(
                 5,
@@ -701,12 +706,16 @@ async fn broker_run_writes_confluent_framed_output() {
         let (filter, log) = start(
             &topics,
             dir.path(),
-            &format!("[output]\nformat = \"{format}\"\nframing = \"confluent\"\nschema_id = 77\n"),
+            |c| {
+                c.output.format = output_format;
+                c.output.framing = config::OutputFraming::Confluent;
+                c.output.schema_id = Some(77);
+            },
             &[],
         );
         let limit = std::time::Duration::from_secs(90);
-        let billing = common::read_all(&topics.billing, 1, limit);
-        let security = common::read_all(&topics.security, 1, limit);
+        let billing = common::io::read_all(&topics.billing, 1, limit);
+        let security = common::io::read_all(&topics.security, 1, limit);
         let log = stop(filter, &log);
         for out in [&billing, &security] {
             assert_eq!(out.len(), 1, "{log}");
@@ -741,7 +750,7 @@ async fn broker_run_writes_confluent_framed_output() {
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_dry_run_from_topic_reads_without_committing() {
     let topics = Topics::new("from-topic");
-    common::create_topics(&[&topics.input], 1).await;
+    common::broker::create_topics(&[&topics.input], 1).await;
     let records = framed_records(8);
     let mut inputs: Vec<Input> = records
         .iter()
@@ -749,9 +758,9 @@ async fn broker_dry_run_from_topic_reads_without_committing() {
         .collect();
     inputs.push(Input::value(json_of(&billable_call("bare-json"))));
     inputs.push(Input::value(b"not an event".to_vec()));
-    common::produce(&topics.input, &inputs);
+    common::io::produce(&topics.input, &inputs);
     let dir = tempfile::tempdir().unwrap();
-    let config = topics.config(dir.path(), "");
+    let config = topics.config(dir.path());
     let dry = |count: &str| {
         let o = run(command()
             .args(["dry-run", "--now", NOW, "--config"])
@@ -785,7 +794,7 @@ async fn broker_dry_run_from_topic_reads_without_committing() {
     );
     // Read-only: neither the filter's group nor the dry run's has committed anything.
     for group in [topics.group.clone(), format!("{}-dry-run", topics.group)] {
-        let committed = common::committed(&group, &topics.input);
+        let committed = common::broker::committed(&group, &topics.input);
         assert!(
             committed.values().all(|o| *o < 0),
             "{group} committed {committed:?}"
@@ -803,8 +812,8 @@ async fn broker_dry_run_from_topic_reads_without_committing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_run_configured_by_the_environment_alone() {
     let topics = Topics::new("env-only");
-    common::create_topics(&[&topics.input], 1).await;
-    common::produce(
+    common::broker::create_topics(&[&topics.input], 1).await;
+    common::io::produce(
         &topics.input,
         &[Input::value(framing::frame(
             1,
@@ -815,7 +824,7 @@ async fn broker_run_configured_by_the_environment_alone() {
     );
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("filter.log");
-    let brokers = common::brokers();
+    let brokers = common::broker::brokers();
     let mut cmd = command();
     cmd.arg("run")
         .envs([
@@ -857,8 +866,8 @@ async fn broker_run_configured_by_the_environment_alone() {
         child: cmd.spawn().unwrap(),
     };
     let limit = std::time::Duration::from_secs(90);
-    let billing = common::read_all(&topics.billing, 1, limit);
-    let security = common::read_all(&topics.security, 1, limit);
+    let billing = common::io::read_all(&topics.billing, 1, limit);
+    let security = common::io::read_all(&topics.security, 1, limit);
     let text = stop(filter, &log);
     eprintln!("env-only run, first log lines:");
     for l in text.lines().take(4) {
@@ -884,14 +893,14 @@ fn process_metrics_are_scraped() {
         &config,
         format!(
             "[kafka]\nbootstrap_servers = \"127.0.0.1:{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n{BOTH}",
-            common::free_port()
+            common::broker::free_port()
         ),
     )
     .unwrap();
     let log = dir.path().join("log");
     let mut filter = Filter::start(&config, &log);
     let addr = filter.http_address(&log);
-    let (status, body) = common::http_get(addr, "/metrics").expect("a scrape");
+    let (status, body) = common::filter::http_get(addr, "/metrics").expect("a scrape");
     assert_eq!(status, 200);
     let value = |name: &str| -> f64 {
         body.lines()

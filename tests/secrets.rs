@@ -141,7 +141,7 @@ fn a_value_from_env_is_masked_in_the_logged_client_configuration() {
         "\"client.rack\" = \"${env:RACK_FROM_SECRET}\"",
     );
     let log = dir.path().join("filter.log");
-    let mut f = common::Filter::start_with(
+    let mut f = common::filter::Filter::start_with(
         &config,
         &log,
         &["--log", "cdr_purpose_filter=debug"],

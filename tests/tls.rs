@@ -11,9 +11,10 @@
 
 mod common;
 
+use cdr_purpose_filter::config::{RawConfig, TopicsMode};
 use cdr_purpose_filter::gen::Generator;
 use chrono::Utc;
-use common::{Filter, OwnBroker, Topics};
+use common::{broker::OwnBroker, config::Topics, filter::Filter};
 use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -108,8 +109,7 @@ impl Pki {
             "-out",
             "client.pem",
         ]);
-        std::fs::write(dir.join("key-password"), format!("{KEY_PASSWORD}\n")).unwrap();
-        owner_only(&dir.join("key-password"));
+        write_secret(&dir.join("key-password"), &format!("{KEY_PASSWORD}\n"));
         Pki {
             dir: dir.to_path_buf(),
         }
@@ -179,7 +179,7 @@ fn tls_client(address: &str, pki: &Pki) -> ClientConfig {
 /// A TLS broker for one test: the broker, its TLS address, the certificates.
 async fn tls_broker(dir: &Path) -> (OwnBroker, String, Pki) {
     let pki = Pki::new(dir);
-    let front = common::free_port();
+    let front = common::broker::free_port();
     let broker = OwnBroker::start(&dir.join("tansu.log"), Some(front));
     tls_front(&pki, front, broker.port).await;
     let address = broker.advertised.clone();
@@ -189,25 +189,22 @@ async fn tls_broker(dir: &Path) -> (OwnBroker, String, Pki) {
 /// The filter's configuration for these topics on the TLS broker, with `ca` trusted and
 /// the client key's password read from a file.
 fn tls_config(t: &Topics, dir: &Path, address: &str, pki: &Pki, ca: &str) -> PathBuf {
-    let config = t.config(dir, "");
-    let mut props = String::from("[kafka.properties]\n");
+    common::config::write(dir, &tls_raw(t, address, pki, ca))
+}
+
+/// The configuration of [`tls_config`], before it is written.
+fn tls_raw(t: &Topics, address: &str, pki: &Pki, ca: &str) -> RawConfig {
+    let mut c = t.raw();
+    c.kafka.bootstrap_servers = address.to_string();
     for (k, v) in pki.client_properties(ca) {
         let v = if k == "ssl.key.password" {
             format!("${{file:{}}}", pki.path("key-password"))
         } else {
             v
         };
-        props.push_str(&format!("\"{k}\" = \"{v}\"\n"));
+        c.kafka.properties.insert(k.to_string(), v);
     }
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(&common::brokers(), address)
-        .replace(
-            "[kafka.consumer_properties]",
-            &format!("{props}[kafka.consumer_properties]"),
-        );
-    std::fs::write(&config, text).unwrap();
-    config
+    c
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,7 +258,7 @@ async fn the_filter_works_over_tls_with_a_key_password_from_a_file() {
     let mut filter = Filter::start_with(&config, &log, &["--log", "debug"], &[]);
     // Read the security topic back over TLS.
     let consumer: BaseConsumer = tls_client(&address, &pki)
-        .set("group.id", common::unique("tls-reader"))
+        .set("group.id", common::broker::unique("tls-reader"))
         .set("fetch.wait.max.ms", "10")
         .create()
         .unwrap();
@@ -315,12 +312,10 @@ async fn a_wrong_ca_is_refused_at_start_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, address, pki) = tls_broker(dir.path()).await;
     let t = Topics::new("tls-wrong-ca");
-    for mode in ["create", "off"] {
-        let config = tls_config(&t, dir.path(), &address, &pki, "wrong-ca.pem");
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("mode = \"create\"", &format!("mode = \"{mode}\""));
-        std::fs::write(&config, text).unwrap();
+    for (mode, topics_mode) in [("create", TopicsMode::Create), ("off", TopicsMode::Off)] {
+        let mut raw = tls_raw(&t, &address, &pki, "wrong-ca.pem");
+        raw.topics.mode = topics_mode;
+        let config = common::config::write(dir.path(), &raw);
         let log = dir.path().join(format!("filter-{mode}.log"));
         let mut filter = Filter::start(&config, &log);
         let code = filter.wait(Duration::from_secs(90));
@@ -342,12 +337,19 @@ async fn a_wrong_ca_is_refused_at_start_with_a_clear_error() {
     }
 }
 
+/// A secret file readable by its owner only: the filter refuses `${file:}` secrets
+/// others can read (unless --allow-insecure-secret-files).
+fn write_secret(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn config_check_never_prints_secrets_from_the_environment_or_files() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("sasl-password");
-    std::fs::write(&secret_file, "file-secret-9c2e\n").unwrap();
-    owner_only(&secret_file);
+    write_secret(&secret_file, "file-secret-9c2e\n");
     let config = dir.path().join("filter.toml");
     std::fs::write(
         &config,
@@ -410,10 +412,4 @@ fn config_check_never_prints_secrets_from_the_environment_or_files() {
         "{err}"
     );
     assert!(!err.contains("file-secret-9c2e"), "{err}");
-}
-
-/// A secret file readable by its owner only: the filter refuses one others can read.
-fn owner_only(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

@@ -4,8 +4,9 @@
 
 mod common;
 
+use cdr_purpose_filter::config::TopicsMode;
 use cdr_purpose_filter::topics::alter;
-use common::Topics;
+use common::config::Topics;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use std::collections::BTreeMap;
@@ -33,7 +34,8 @@ fn text(o: &Output) -> String {
 
 /// A topic's settings, read by a client of the test's own.
 async fn describe(topic: &str) -> BTreeMap<String, String> {
-    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::broker::client_config().create().unwrap();
     let r = admin
         .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
         .await
@@ -49,7 +51,7 @@ async fn describe(topic: &str) -> BTreeMap<String, String> {
 async fn apply_creates_check_detects_drift_apply_restores() {
     let t = Topics::new("ret");
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
 
     // Nothing exists yet: not compliant.
     let check = filter(&["topics", "check"], &config);
@@ -93,7 +95,8 @@ async fn apply_creates_check_detects_drift_apply_restores() {
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
 
     // Drift, made by another client: infinite retention and compaction.
-    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::broker::client_config().create().unwrap();
     alter::set_topic_configs(
         admin.inner(),
         &[(
@@ -135,9 +138,10 @@ async fn apply_creates_check_detects_drift_apply_restores() {
 async fn apply_never_raises_a_retention() {
     let t = Topics::new("lower");
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     assert_eq!(filter(&["topics", "apply"], &config).status.code(), Some(0));
-    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::broker::client_config().create().unwrap();
     // An operator keeps security records one day only: stricter than the filter needs.
     alter::set_topic_configs(
         admin.inner(),
@@ -194,15 +198,11 @@ fn checked_in_manifests_equal_what_render_produces() {
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_mode_refuses_to_start_on_missing_topics() {
     let t = Topics::new("verify");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("mode = \"create\"", "mode = \"verify\"");
-    std::fs::write(&config, text).unwrap();
+    let config = t.config_with(dir.path(), |c| c.topics.mode = TopicsMode::Verify);
     let log = dir.path().join("filter.log");
-    let mut f = common::Filter::start(&config, &log);
+    let mut f = common::filter::Filter::start(&config, &log);
     let code = f.wait(Duration::from_secs(60));
     let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, Some(1), "{log}");
@@ -215,23 +215,22 @@ async fn verify_mode_refuses_to_start_on_missing_topics() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_running_filter_detects_and_corrects_drift_in_enforce_mode() {
     let t = Topics::new("watch");
-    common::create_topics(&[&t.input], 1).await;
+    common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "mode = \"create\"",
-        "mode = \"enforce\"\ncheck_interval = \"10s\"",
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = t.config_with(dir.path(), |c| {
+        c.topics.mode = TopicsMode::Enforce;
+        c.topics.check_interval = "10s".into();
+    });
     let log = dir.path().join("filter.log");
-    let _f = common::Filter::start(&config, &log);
+    let _f = common::filter::Filter::start(&config, &log);
     // Wait for the filter to have created the topics.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while describe_opt(&t.security).await.is_none() {
         assert!(std::time::Instant::now() < deadline, "topics not created");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::broker::client_config().create().unwrap();
     alter::set_topic_configs(
         admin.inner(),
         &[(t.security.clone(), vec![("retention.ms", "-1".to_string())])],
@@ -257,7 +256,8 @@ async fn the_running_filter_detects_and_corrects_drift_in_enforce_mode() {
 
 /// A topic's settings, or None while it does not exist.
 async fn describe_opt(topic: &str) -> Option<BTreeMap<String, String>> {
-    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        common::broker::client_config().create().unwrap();
     let md = admin
         .inner()
         .fetch_metadata(Some(topic), Duration::from_secs(5))
@@ -279,8 +279,9 @@ async fn describe_opt(topic: &str) -> Option<BTreeMap<String, String>> {
 async fn readiness_names_a_non_compliant_topic_and_stays_503() {
     use rdkafka::admin::{NewTopic, TopicReplication};
     let t = Topics::new("ready");
-    common::create_topics(&[&t.input], 1).await;
-    let admin: AdminClient<DefaultClientContext> = common::client_config().create().unwrap();
+    common::broker::create_topics(&[&t.input], 1).await;
+    let admin: AdminClient<DefaultClientContext> =
+        common::broker::client_config().create().unwrap();
     for r in admin
         .create_topics(
             &[NewTopic::new(&t.security, 1, TopicReplication::Fixed(1)).set("retention.ms", "-1")],
@@ -292,9 +293,9 @@ async fn readiness_names_a_non_compliant_topic_and_stays_503() {
         r.unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config(dir.path(), "");
+    let config = t.config(dir.path());
     let log = dir.path().join("filter.log");
-    let mut f = common::Filter::start(&config, &log);
+    let mut f = common::filter::Filter::start(&config, &log);
     let addr = f.http_address(&log);
     assert!(
         f.wait_for_log(&log, "partitions assigned", Duration::from_secs(60)),
@@ -303,7 +304,7 @@ async fn readiness_names_a_non_compliant_topic_and_stays_503() {
     );
     // Assigned, brokers up: only the topic keeps it from being ready.
     for _ in 0..10 {
-        let (status, body) = common::http_get(addr, "/readyz").expect("/readyz answers");
+        let (status, body) = common::filter::http_get(addr, "/readyz").expect("/readyz answers");
         assert_eq!(status, 503, "{body}");
         assert!(
             body.contains("not compliant") && body.contains(&t.security),
