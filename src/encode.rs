@@ -98,6 +98,16 @@ pub fn encode_framed(
                     .into(),
             })
         }
+        // A timestamp outside 0001–9999 is written with a sign and five digits
+        // (`+20111-03-15T…`), which RFC 3339 and proto3 JSON do not allow and no reader
+        // parses back (found by fuzzing). Refused the same way.
+        OutputFormat::Json if json_unwritable_timestamp(event).is_some() => Err(EncodeError {
+            format: "JSON",
+            reason: format!(
+                "{} is outside 0001-01-01..9999-12-31, which JSON timestamps cannot express",
+                json_unwritable_timestamp(event).unwrap_or_default()
+            ),
+        }),
         // serde's message names the problem (an invalid variant, a timestamp out of
         // range); the values concerned are enum numbers and dates, not personal data.
         OutputFormat::Json => serde_json::to_writer(&mut *buf, event).map_err(|e| EncodeError {
@@ -105,6 +115,38 @@ pub fn encode_framed(
             reason: e.to_string(),
         }),
     }
+}
+
+/// The first timestamp of `event` that proto3 JSON cannot write (its year outside
+/// 1–9999), by field name.
+fn json_unwritable_timestamp(event: &CdrEvent) -> Option<&'static str> {
+    use chrono::Datelike;
+    let out_of_range = |t: &Option<crate::schema::Timestamp>| {
+        t.as_ref().is_some_and(|t| {
+            crate::schema::to_datetime(t).is_none_or(|d| !(1..=9999).contains(&d.year()))
+        })
+    };
+    let timing = event.timing.as_ref();
+    [
+        ("event_time", out_of_range(&event.event_time)),
+        (
+            "timing.answer_time",
+            timing.is_some_and(|t| out_of_range(&t.answer_time)),
+        ),
+        (
+            "timing.release_time",
+            timing.is_some_and(|t| out_of_range(&t.release_time)),
+        ),
+        (
+            "retention.expires_at",
+            event
+                .retention
+                .as_ref()
+                .is_some_and(|r| out_of_range(&r.expires_at)),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(name, bad)| bad.then_some(name))
 }
 
 /// The Schema Registry prefix of every output value with `output.framing = "confluent"`:
@@ -151,6 +193,39 @@ pub fn to_json_value(event: &CdrEvent) -> Result<serde_json::Value, EncodeError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_output_refuses_a_timestamp_past_year_9999_instead_of_writing_plus_five_digits() {
+        // Found by fuzzing: a framed protobuf record whose answer_time is in year 20111
+        // was written as "+20111-03-15T13:51:01Z", which the filter's own JSON reader (and
+        // RFC 3339) refuses.
+        let mut e = CdrEvent {
+            event_id: "e".into(),
+            event_time: Some(crate::schema::Timestamp {
+                seconds: 1_800_000_000,
+                nanos: 0,
+            }),
+            timing: Some(crate::schema::Timing {
+                answer_time: Some(crate::schema::Timestamp {
+                    seconds: 572_500_000_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        let err = encode_event(&e, OutputFormat::Json, &mut buf).unwrap_err();
+        assert!(err.reason.contains("timing.answer_time"), "{}", err.reason);
+        encode_event(&e, OutputFormat::Protobuf, &mut buf).expect("protobuf carries it");
+        // Within the range, JSON is written and reads back.
+        e.timing.as_mut().unwrap().answer_time = Some(crate::schema::Timestamp {
+            seconds: 253_402_300_799, // 9999-12-31T23:59:59Z
+            nanos: 0,
+        });
+        encode_event(&e, OutputFormat::Json, &mut buf).unwrap();
+        crate::decode::decode(&buf, crate::decode::InputFormat::Json).expect("reads back");
+    }
 
     #[test]
     fn confluent_output_carries_the_schema_id_and_the_index_of_cdr_event() {
