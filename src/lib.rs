@@ -4,7 +4,7 @@
 //!
 //! A record's path through the crate, one module per stage:
 //! [`decode`] → [`policy`] (pure: event + now → outcomes) → [`encode`]; the command line
-//! in [`cli`]; configuration in [`config`]; expiry arithmetic in [`expiry`]; synthetic
+//! in [`cli`]; configuration in [`config`]; retention arithmetic in [`retention`]; synthetic
 //! events in [`gen`].
 
 pub mod audit;
@@ -22,8 +22,6 @@ pub mod kafka;
 pub mod pipeline;
 pub mod policy;
 pub mod retention;
-/// The former name of [`retention`], kept while other branches move over.
-pub use retention as expiry;
 pub mod schema;
 pub mod shutdown;
 pub mod telemetry;

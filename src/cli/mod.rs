@@ -318,6 +318,17 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Runs the filter, then shuts the runtime down without waiting on blocking work still
+/// tied to a broker that does not answer (a commit or a client close during an outage):
+/// the pipeline bounds every step by `delivery.shutdown_timeout`, and so does this.
+fn run_bounded(settings: config::Settings, passthrough: bool) -> anyhow::Result<()> {
+    let grace = settings.shutdown_timeout;
+    let rt = runtime()?;
+    let result = rt.block_on(run_filter(settings, passthrough));
+    rt.shutdown_timeout(grace.min(std::time::Duration::from_secs(5)));
+    result
+}
+
 async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Result<()> {
     let shutdown = crate::shutdown::install();
     let context = crate::kafka::Context::default();
@@ -451,13 +462,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             passthrough,
         } => {
             let settings = config::load_from(config.as_deref())?;
-            runtime()?.block_on(run_filter(settings, passthrough))?;
+            run_bounded(settings, passthrough)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(not(feature = "bench-passthrough"))]
         Command::Run { config } => {
             let settings = config::load_from(config.as_deref())?;
-            runtime()?.block_on(run_filter(settings, false))?;
+            run_bounded(settings, false)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

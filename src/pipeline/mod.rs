@@ -762,6 +762,7 @@ pub async fn run_with_clients(
     )
     .await;
     drop(run);
+    release_clients(consumer, producer, deadline).await;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -785,6 +786,27 @@ pub async fn run_with_clients(
         });
     }
     Ok(())
+}
+
+/// Destroys the clients off the runtime, waiting for that until the shutdown deadline (at
+/// least a second): librdkafka's destroy closes the consumer (leaving the group) and the
+/// producer, which can block for long while the brokers are down. Past the deadline the
+/// filter goes on to report and exit; the process ends the destroy.
+async fn release_clients(
+    consumer: Arc<StreamConsumer<Context>>,
+    producer: Arc<FutureProducer<Context>>,
+    deadline: tokio::time::Instant,
+) {
+    let (done, released) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        drop(producer);
+        let _ = done.send(());
+    });
+    let until = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+    if tokio::time::timeout_at(until, released).await.is_err() {
+        tracing::warn!("Kafka clients not closed within the shutdown deadline; exiting without waiting for them");
+    }
 }
 
 #[cfg(test)]
