@@ -91,8 +91,27 @@ impl LegalTime {
     /// The largest amount by which this zone's offset from UTC grows between two instants
     /// (one hour in Paris: the spring change), over 2012 – 2100: a calendar period read in
     /// local time can be that much shorter than the same dates in UTC. A bound, counted
-    /// from the smallest and largest offsets seen, sampled twice a day.
+    /// from the smallest and largest offsets seen, sampled twice a day (65,000 lookups):
+    /// computed once per zone and remembered, since validation, `check_ttl` and every
+    /// topic re-check ask again.
     pub fn largest_offset_gain(self) -> Duration {
+        static GAINS: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashMap<Tz, Duration>>,
+        > = std::sync::OnceLock::new();
+        let gains = GAINS.get_or_init(Default::default);
+        if let Some(g) = gains.lock().unwrap_or_else(|e| e.into_inner()).get(&self.0) {
+            return *g;
+        }
+        let gain = self.sample_offset_gain();
+        gains
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.0, gain);
+        gain
+    }
+
+    /// [`LegalTime::largest_offset_gain`], computed.
+    fn sample_offset_gain(self) -> Duration {
         let start = NaiveDate::from_ymd_opt(2012, 1, 1)
             .expect("valid date")
             .and_hms_opt(0, 0, 0)
