@@ -247,7 +247,17 @@ struct Cursor<'a> {
     end: usize,
 }
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
+    /// A cursor over the next bytes of this one, up to `end` (a sub-message's end, from
+    /// [`Cursor::delimited`]).
+    fn until(&self, end: usize) -> Cursor<'a> {
+        Cursor {
+            buf: self.buf,
+            pos: self.pos,
+            end,
+        }
+    }
+
     #[inline(always)]
     fn varint(&mut self) -> Result<u64, Bad> {
         let mut value = 0u64;
@@ -367,11 +377,7 @@ impl Cursor<'_> {
             return Err(Bad);
         }
         let end = self.delimited()?;
-        let mut inner = Cursor {
-            buf: self.buf,
-            pos: self.pos,
-            end,
-        };
+        let mut inner = self.until(end);
         while inner.pos < end {
             let (tag, wt) = inner.key()?;
             match tag {
@@ -466,11 +472,7 @@ impl Scan {
         };
         if wt == 2 {
             let end = c.delimited()?;
-            let mut inner = Cursor {
-                buf: c.buf,
-                pos: c.pos,
-                end,
-            };
+            let mut inner = c.until(end);
             while inner.pos < end {
                 push(inner.varint()?);
             }
@@ -492,11 +494,7 @@ impl Scan {
         let end = c.delimited()?;
         let body = occ(c.pos, end);
         let ctx = ctx - 1;
-        let mut inner = Cursor {
-            buf: c.buf,
-            pos: c.pos,
-            end,
-        };
+        let mut inner = c.until(end);
         let mut nums = 0u32;
         let mut clean = true;
         while inner.pos < end {
@@ -561,11 +559,7 @@ impl Scan {
             clean: true,
             ..Service::default()
         };
-        let mut inner = Cursor {
-            buf: c.buf,
-            pos: c.pos,
-            end,
-        };
+        let mut inner = c.until(end);
         while inner.pos < end {
             let start = inner.pos;
             let (tag, wt) = inner.key()?;
@@ -606,11 +600,7 @@ fn map_entry(c: &mut Cursor<'_>, wt: u8, ctx: u32) -> Result<(), Bad> {
         return Err(Bad);
     }
     let end = c.delimited()?;
-    let mut inner = Cursor {
-        buf: c.buf,
-        pos: c.pos,
-        end,
-    };
+    let mut inner = c.until(end);
     while inner.pos < end {
         let (tag, wt) = inner.key()?;
         match tag {
@@ -628,11 +618,7 @@ fn retention(c: &mut Cursor<'_>, wt: u8, ctx: u32) -> Result<(), Bad> {
         return Err(Bad);
     }
     let end = c.delimited()?;
-    let mut inner = Cursor {
-        buf: c.buf,
-        pos: c.pos,
-        end,
-    };
+    let mut inner = c.until(end);
     let mut ts = Timestamp::default();
     while inner.pos < end {
         let (tag, wt) = inner.key()?;
