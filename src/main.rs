@@ -1,5 +1,6 @@
-//! The `cdr-purpose-filter` binary: parses arguments, runs the command, maps errors to
-//! exit codes (0 success, 1 failure at run time, 2 bad usage or configuration).
+//! The `cdr-purpose-filter` binary: parses arguments, runs the command, and exits with the
+//! code its failure names (0 success, 1 failure at run time, 2 bad usage or
+//! configuration: `error::Fault`).
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -15,8 +16,8 @@ fn main() -> ExitCode {
     match cdr_purpose_filter::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(cdr_purpose_filter::cli::exit_code_of(&e))
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::gen::Generator;
-use crate::schema::{Charging, Content};
+use crate::schema::{Charging, Content, Direction, EventType};
 use chrono::TimeZone;
 use table::Column;
 
