@@ -102,8 +102,8 @@ fn topics(name: &str, input: &str) -> Topics {
 }
 
 /// The tests' configuration (`common::config`) for one phase, in `DIR/NAME/filter.toml`:
-/// `format` in and out, offsets committed every 100 ms, the default session and shutdown
-/// timeouts.
+/// `format` in and out, offsets committed every 100 ms (`delivery.commit_interval` and
+/// librdkafka's auto-commit), the default session and shutdown timeouts.
 fn config(dir: &Path, t: &Topics, name: &str, format: OutputFormat) -> PathBuf {
     let dir = dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();
@@ -119,6 +119,8 @@ fn config(dir: &Path, t: &Topics, name: &str, format: OutputFormat) -> PathBuf {
         c.topics.partitions = PARTITIONS;
         c.delivery.shutdown_timeout =
             cdr_purpose_filter::config::DeliverySection::default().shutdown_timeout;
+        // Offsets committed as often as the floor's, so that both are followed alike.
+        c.delivery.commit_interval = "100ms".into();
     })
 }
 
@@ -372,7 +374,7 @@ fn main() {
             .unwrap_or(1)
     );
     println!(
-        "{:<10} {:<22} {:>10} {:>7} {:>13} {:>7} {:>9} {:>8} {:>8}",
+        "{:<14} {:<22} {:>10} {:>7} {:>13} {:>7} {:>9} {:>8} {:>8}",
         "input",
         "mode",
         "events/s",
@@ -391,7 +393,7 @@ fn main() {
                 .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
                 .unwrap_or(("-".into(), "-".into()));
             println!(
-                "{:<10} {:<22} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>9.0} {:>8} {:>8}",
+                "{:<14} {:<22} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>9.0} {:>8} {:>8}",
                 format!("{label} {mean}B"),
                 p.name,
                 p.events_per_s,
