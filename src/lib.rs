@@ -18,6 +18,7 @@ pub mod encode;
 pub mod framing;
 pub mod gen;
 pub mod health;
+pub mod json;
 pub mod kafka;
 pub mod pipeline;
 pub mod policy;
