@@ -431,6 +431,40 @@ const DIRECTIONS: &[&[u8]] = &[
 ];
 const PURPOSES: &[&[u8]] = &[b"PURPOSE_UNSPECIFIED", b"BILLING", b"SECURITY"];
 
+/// `[0-9]+` as a u64, `None` for anything else or on overflow (which `u64::from_str`
+/// refuses too).
+#[inline]
+fn digits(b: &[u8]) -> Option<u64> {
+    if b.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+/// `-?[0-9]+` as an i64, as `i64::from_str` reads it; `None` for anything else.
+#[inline]
+fn signed_digits(b: &[u8]) -> Option<i64> {
+    match b.split_first() {
+        Some((b'-', rest)) => {
+            let v = digits(rest)?;
+            if v == 1 << 63 {
+                Some(i64::MIN)
+            } else {
+                i64::try_from(v).ok().map(|v| -v)
+            }
+        }
+        _ => i64::try_from(digits(b)?).ok(),
+    }
+}
+
 /// A JSON number token, as written.
 struct Number {
     start: usize,
@@ -568,10 +602,12 @@ impl<'a> Parser<'a, '_> {
             return None;
         }
         let start = self.i + 1;
+        let b = self.b;
         let mut j = start;
-        let mut high = 0u8;
+        let mut high = false;
         loop {
-            let c = *self.b.get(j)?;
+            j += super::plain_prefix(b.get(j..)?);
+            let c = *b.get(j)?;
             if c == b'"' {
                 break;
             }
@@ -581,11 +617,11 @@ impl<'a> Parser<'a, '_> {
             if c < 0x20 {
                 return None;
             }
-            high |= c;
+            high = true;
             j += 1;
         }
-        if high >= 0x80 {
-            std::str::from_utf8(&self.b[start..j]).ok()?;
+        if high {
+            std::str::from_utf8(&b[start..j]).ok()?;
         }
         self.i = j + 1;
         Some(Str::Input(start as u32, j as u32))
@@ -718,31 +754,41 @@ impl<'a> Parser<'a, '_> {
     /// An unsigned integer: a JSON integer, or a string `u64::from_str` reads (pbjson).
     fn unsigned(&mut self) -> Option<u64> {
         if self.peek()? == b'"' {
-            return self.plain_str()?.parse().ok();
+            return match self.string()? {
+                Str::Input(a, b) => digits(&self.b[a as usize..b as usize]).or_else(|| {
+                    std::str::from_utf8(&self.b[a as usize..b as usize])
+                        .ok()?
+                        .parse()
+                        .ok()
+                }),
+                _ => None,
+            };
         }
         let n = self.number()?;
         if !n.integer || n.negative {
             return None;
         }
-        std::str::from_utf8(&self.b[n.start..n.end])
-            .ok()?
-            .parse()
-            .ok()
+        digits(&self.b[n.start..n.end])
     }
 
     /// A signed integer, likewise. (`-0` is a float for serde_json: left to it.)
     fn signed(&mut self) -> Option<i64> {
         if self.peek()? == b'"' {
-            return self.plain_str()?.parse().ok();
+            return match self.string()? {
+                Str::Input(a, b) => signed_digits(&self.b[a as usize..b as usize]).or_else(|| {
+                    std::str::from_utf8(&self.b[a as usize..b as usize])
+                        .ok()?
+                        .parse()
+                        .ok()
+                }),
+                _ => None,
+            };
         }
         let n = self.number()?;
         if !n.integer || self.b[n.start..n.end] == *b"-0" {
             return None;
         }
-        std::str::from_utf8(&self.b[n.start..n.end])
-            .ok()?
-            .parse()
-            .ok()
+        signed_digits(&self.b[n.start..n.end])
     }
 
     /// A double: a JSON number as serde_json reads it, or a string `f64::from_str`
@@ -759,17 +805,20 @@ impl<'a> Parser<'a, '_> {
     /// An enum: its name, or its number when it names a value (pbjson).
     fn enumeration(&mut self, names: &[&[u8]]) -> Option<i32> {
         if self.peek()? == b'"' {
-            let s = self.plain_str()?.as_bytes();
-            return names.iter().position(|n| *n == s).map(|v| v as i32);
+            let Str::Input(a, b) = self.string()? else {
+                return None;
+            };
+            let s = &self.b[a as usize..b as usize];
+            return names
+                .iter()
+                .position(|n| super::same(n, s))
+                .map(|v| v as i32);
         }
         let n = self.number()?;
         if !n.integer || n.negative {
             return None;
         }
-        let v: u64 = std::str::from_utf8(&self.b[n.start..n.end])
-            .ok()?
-            .parse()
-            .ok()?;
+        let v = digits(&self.b[n.start..n.end])?;
         (v < names.len() as u64).then_some(v as i32)
     }
 
@@ -792,7 +841,7 @@ impl<'a> Parser<'a, '_> {
             b"declaredPurposes" | b"declared_purposes" => 5,
             b"supplementaryServices" | b"supplementary_services" => 12,
             b"extensions" => 16,
-            _ => match SUBS.iter().position(|(_, name, _)| *name == key) {
+            _ => match SUBS.iter().position(|(_, name, _)| super::same(name, key)) {
                 Some(i) => return self.sub_message(e, i),
                 // Unknown fields and `retention`: serde's.
                 None => return None,
@@ -862,8 +911,16 @@ impl<'a> Parser<'a, '_> {
 
     /// The members of a sub-message object.
     fn fields(&mut self, s: &mut Sub, defs: &[FieldDef]) -> Option<()> {
+        // Keys usually come in field order: the one after the last is tried first.
+        let mut hint = 0;
         self.object(|p, key, _| {
-            let (num, _, _, kind) = *defs.iter().find(|d| d.1 == key || d.2 == key)?;
+            let is = |d: &FieldDef| super::same(d.1, key) || super::same(d.2, key);
+            let at = match defs.get(hint) {
+                Some(d) if is(d) => hint,
+                _ => defs.iter().position(is)?,
+            };
+            hint = at + 1;
+            let (num, _, _, kind) = defs[at];
             let slot = &mut s.vals[num as usize - 1];
             if *slot != Val::Unset {
                 return None;

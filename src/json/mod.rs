@@ -16,8 +16,49 @@
 //! [`decode::decode_json`]: crate::decode::decode_json
 //! [`encode::encode_event`]: crate::encode::encode_event
 
+#[cfg(test)]
+mod tests;
+
 mod input;
-mod output;
+pub(crate) mod output;
 
 pub use input::JsonScratch;
+
+/// How many leading bytes of `b` a JSON string holds as they are: ASCII, not a control
+/// character, not `"` nor `\\`. Eight bytes at a time.
+#[inline(always)]
+pub(crate) fn plain_prefix(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let q = w ^ (LO * u64::from(b'"'));
+        let s = w ^ (LO * u64::from(b'\\'));
+        // A byte equal to 0 (after the xor), or below 0x20, or with its high bit set; the
+        // lowest flagged byte is exact (borrows only run upwards).
+        let special = ((q.wrapping_sub(LO) & !q)
+            | (s.wrapping_sub(LO) & !s)
+            | (w.wrapping_sub(LO * 0x20) & !w)
+            | w)
+            & HI;
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Byte-wise equality of short keys (no call to `memcmp`).
+#[inline(always)]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
 pub use output::{write_json, write_json_fast};

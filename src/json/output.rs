@@ -10,8 +10,7 @@
 //! [`encode::encode_event`] — which writes the record or gives the same error as before.
 
 use crate::encode::{self, EncodeError, OutputFormat};
-use crate::schema::{self, CdrEvent, Timestamp};
-use chrono::Datelike;
+use crate::schema::{CdrEvent, Timestamp};
 use prost::Message;
 
 /// Writes the JSON of the protobuf event `pb` into `out` (cleared first).
@@ -38,6 +37,65 @@ fn slow(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         reason: e.to_string(),
     })?;
     encode::encode_event(&event, OutputFormat::Json, out)
+}
+
+/// The first and last second of years 1–9999, the range JSON timestamps are written in.
+const MIN_SECONDS: i64 = -62_135_596_800;
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// A timestamp as `schema::Timestamp`'s serde writes it (RFC 3339 UTC, `Z`, 0, 3, 6 or
+/// 9 fractional digits), for years 1–9999 and nanoseconds in range; `None` otherwise.
+pub(super) fn rfc3339(ts: &Timestamp, buf: &mut [u8; 32]) -> Option<usize> {
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos)
+    {
+        return None;
+    }
+    let days = ts.seconds.div_euclid(86_400);
+    let sod = ts.seconds.rem_euclid(86_400) as u32;
+    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
+    fn put(buf: &mut [u8], at: usize, mut v: u32, width: usize) {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    put(buf, 0, year, 4);
+    buf[4] = b'-';
+    put(buf, 5, month, 2);
+    buf[7] = b'-';
+    put(buf, 8, day, 2);
+    buf[10] = b'T';
+    put(buf, 11, sod / 3_600, 2);
+    buf[13] = b':';
+    put(buf, 14, sod / 60 % 60, 2);
+    buf[16] = b':';
+    put(buf, 17, sod % 60, 2);
+    let nanos = ts.nanos as u32;
+    let mut n = 19;
+    if nanos != 0 {
+        buf[n] = b'.';
+        n += 1;
+        let (v, width) = if nanos % 1_000_000 == 0 {
+            (nanos / 1_000_000, 3)
+        } else if nanos % 1_000 == 0 {
+            (nanos / 1_000, 6)
+        } else {
+            (nanos, 9)
+        };
+        put(buf, n, v, width);
+        n += width;
+    }
+    buf[n] = b'Z';
+    Some(n + 1)
 }
 
 /// The kind of a sub-message field, for JSON.
@@ -198,6 +256,19 @@ impl<'a> Writer<'a, '_> {
         std::str::from_utf8(&b[body.0..body.1]).ok()
     }
 
+    /// A string field's bytes as a JSON string; `None` if they are not UTF-8.
+    fn string_bytes(&mut self, body: (usize, usize)) -> Option<()> {
+        let b: &'a [u8] = &self.b[body.0..body.1];
+        if super::plain_prefix(b) == b.len() {
+            self.out.push(b'"');
+            self.out.extend_from_slice(b);
+            self.out.push(b'"');
+        } else {
+            self.string(std::str::from_utf8(b).ok()?);
+        }
+        Some(())
+    }
+
     fn key(&mut self, first: &mut bool, name: &str) {
         if !std::mem::take(first) {
             self.out.push(b',');
@@ -208,8 +279,14 @@ impl<'a> Writer<'a, '_> {
     }
 
     fn string(&mut self, s: &str) {
-        // serde_json's escaping, written into the Vec without allocating.
-        let _ = serde_json::to_writer(&mut *self.out, s);
+        if super::plain_prefix(s.as_bytes()) == s.len() {
+            self.out.push(b'"');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'"');
+        } else {
+            // serde_json's escaping, written into the Vec without allocating.
+            let _ = serde_json::to_writer(&mut *self.out, s);
+        }
     }
 
     fn quoted_number(&mut self, n: impl std::fmt::Display) {
@@ -241,12 +318,8 @@ impl<'a> Writer<'a, '_> {
             }
         }
         self.i = save;
-        let t = schema::to_datetime(&ts)?;
-        if !(1..=9999).contains(&t.year()) {
-            return None;
-        }
-        let mut buf = [0u8; crate::wire::RFC3339_MAX];
-        let n = crate::wire::rfc3339(t, &mut buf);
+        let mut buf = [0u8; 32];
+        let n = rfc3339(&ts, &mut buf)?;
         self.out.push(b'"');
         self.out.extend_from_slice(&buf[..n]);
         self.out.push(b'"');
@@ -269,10 +342,9 @@ impl<'a> Writer<'a, '_> {
             let (name, kind) = fields[f.num as usize - 1];
             match (kind, f.wire) {
                 (Kind::Str, 2) => {
-                    let s = self.str_of(f.body)?;
-                    if !s.is_empty() {
+                    if f.body.0 != f.body.1 {
                         self.key(&mut first, name);
-                        self.string(s);
+                        self.string_bytes(f.body)?;
                     }
                 }
                 (Kind::U64, 0) if f.value != 0 => {
@@ -347,10 +419,9 @@ impl<'a> Writer<'a, '_> {
             last = f.num;
             match (f.num, f.wire) {
                 (1, 2) => {
-                    let s = self.str_of(f.body)?;
-                    if !s.is_empty() {
+                    if f.body.0 != f.body.1 {
                         self.key(&mut first, "eventId");
-                        self.string(s);
+                        self.string_bytes(f.body)?;
                     }
                 }
                 (2, 2) => {
