@@ -25,16 +25,17 @@ pub(crate) mod output;
 pub use input::JsonScratch;
 
 /// How many leading bytes of `b` a JSON string holds as they are: ASCII, not a control
-/// character, not `"` nor `\\`. Eight bytes at a time.
+/// character, not `"` nor `\\`. Sixteen bytes at a time.
 #[inline(always)]
 pub(crate) fn plain_prefix(b: &[u8]) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
+    const LO: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    const HI: u128 = 0x8080_8080_8080_8080_8080_8080_8080_8080;
     let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let q = w ^ (LO * u64::from(b'"'));
-        let s = w ^ (LO * u64::from(b'\\'));
+    // Sixteen bytes a step: most keys and values end within the first.
+    while let Some(chunk) = b.get(i..i + 16) {
+        let w = u128::from_le_bytes(chunk.try_into().expect("16 bytes"));
+        let q = w ^ (LO * u128::from(b'"'));
+        let s = w ^ (LO * u128::from(b'\\'));
         // A byte equal to 0 (after the xor), or below 0x20, or with its high bit set; the
         // lowest flagged byte is exact (borrows only run upwards).
         let special = ((q.wrapping_sub(LO) & !q)
@@ -45,7 +46,7 @@ pub(crate) fn plain_prefix(b: &[u8]) -> usize {
         if special != 0 {
             return i + (special.trailing_zeros() / 8) as usize;
         }
-        i += 8;
+        i += 16;
     }
     while let Some(&c) = b.get(i) {
         if !(0x20..0x80).contains(&c) || c == b'"' || c == b'\\' {
