@@ -9,24 +9,32 @@
 //!   the hostile corpus, `gen::Generator`'s events;
 //! - output: `json::write_json` on the wire path's output parses to the same
 //!   `serde_json::Value` as the struct path's JSON, for every generated event, both
-//!   purposes, both policy versions.
+//!   purposes, both policy versions;
+//! - the pipeline: `Transform::process` (which takes these paths for bare JSON or
+//!   protobuf in, protobuf or JSON out) gives the records, dead letters and counters of
+//!   `Transform::process_struct`.
 
+use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::decode::{self, DecodeError};
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::json::{self, JsonScratch};
+use cdr_purpose_filter::pipeline::records::{Outgoing, Source, Transform};
 use cdr_purpose_filter::policy::{Outcome, Policy, Version};
 use cdr_purpose_filter::schema::{
     CdrEvent, Charging, Content, Location, Network, Party, Retention, Subscriber,
     SupplementaryService, Terminal, Timestamp, Timing,
 };
+use cdr_purpose_filter::telemetry::Stats;
 use cdr_purpose_filter::wire::{WireFilter, WireScratch};
 use chrono::{TimeZone, Utc};
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
 use prost::Message;
+use rdkafka::message::Headers;
 use serde_json::Value;
+use std::sync::Arc;
 
 const CASES: u32 = 512;
 
@@ -794,4 +802,132 @@ fn json_output_of_generator_events_matches_the_struct_path() {
         compared,
         "every output took the fast writer"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The pipeline: `process` (fast paths) against `process_struct`
+// ---------------------------------------------------------------------------------------
+
+fn transform(input: &str, output: &str) -> Transform {
+    let toml = format!(
+        "[input]\nformat = \"{input}\"\n[output]\nformat = \"{output}\"\n[purposes.billing]\n[purposes.security]\n[topics]\nmode = \"off\"\n"
+    );
+    Transform::new(Arc::new(
+        Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap(),
+    ))
+}
+
+fn header_list(o: &Outgoing) -> Vec<(String, Vec<u8>)> {
+    o.headers
+        .iter()
+        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+        .collect()
+}
+
+/// The same records out of `process` as out of `process_struct`, and the same counters.
+fn same_records(t: &Transform, json_out: bool, payload: &[u8]) -> Result<(), TestCaseError> {
+    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let source = Source {
+        topic: Arc::from("cdr.raw"),
+        partition: 0,
+        offset: 7,
+    };
+    let (old_stats, new_stats) = (Stats::default(), Stats::default());
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    t.process_struct(&source, payload, now, &old_stats, &mut old);
+    t.process(&source, payload, now, &new_stats, &mut new);
+    prop_assert_eq!(old.len(), new.len());
+    for (o, n) in old.iter().zip(&new) {
+        prop_assert_eq!(&o.topic, &n.topic);
+        prop_assert_eq!(&o.key, &n.key);
+        let (oh, nh) = (header_list(o), header_list(n));
+        prop_assert_eq!(oh.len(), nh.len());
+        if o.topic == *t.dead_letter_topic() {
+            for (a, b) in oh.iter().zip(&nh) {
+                prop_assert_eq!(&a.0, &b.0);
+                if !a.0.contains("time") {
+                    prop_assert_eq!(&a.1, &b.1, "header {}", a.0);
+                }
+            }
+            continue;
+        }
+        prop_assert_eq!(oh, nh);
+        prop_assert_eq!(o.timestamp_ms, n.timestamp_ms);
+        if json_out {
+            let a: Value = serde_json::from_slice(&o.value).unwrap();
+            let b: Value = serde_json::from_slice(&n.value).unwrap();
+            prop_assert_eq!(a, b);
+        } else {
+            let a = CdrEvent::decode(o.value.as_slice()).unwrap();
+            let b = CdrEvent::decode(n.value.as_slice()).unwrap();
+            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        }
+    }
+    prop_assert_eq!(old_stats.consumed(), new_stats.consumed());
+    prop_assert_eq!(old_stats.produced(), new_stats.produced());
+    prop_assert_eq!(old_stats.dropped(), new_stats.dropped());
+    prop_assert_eq!(
+        old_stats.dead_letters.lock().unwrap().clone(),
+        new_stats.dead_letters.lock().unwrap().clone()
+    );
+    Ok(())
+}
+
+const PIPELINES: [(&str, &str); 6] = [
+    ("json", "protobuf"),
+    ("json", "json"),
+    ("auto", "protobuf"),
+    ("auto", "json"),
+    ("protobuf", "json"),
+    ("protobuf", "protobuf"),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Generated events as JSON (mutated) and as protobuf, through every pairing of
+    /// input and output formats.
+    #[test]
+    fn process_gives_the_records_of_process_struct(
+        event in any_event(),
+        mutations in vec(mutation(), 0..2),
+        change in text_change(),
+    ) {
+        let mut inputs = vec![event.encode_to_vec()];
+        if let Ok(mut v) = serde_json::to_value(&event) {
+            inputs.push(render(&v, &TextChange::None));
+            for m in &mutations {
+                apply(&mut v, m);
+            }
+            inputs.push(render(&v, &change));
+        }
+        for (input, output) in PIPELINES {
+            let t = transform(input, output);
+            for bytes in &inputs {
+                same_records(&t, output == "json", bytes)?;
+            }
+        }
+    }
+}
+
+#[test]
+fn process_on_the_corpus_and_generated_events() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let mut g = Generator::new(5, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut inputs = Vec::new();
+    for _ in 0..200 {
+        let e = g.next_event();
+        inputs.push(e.encode_to_vec());
+        inputs.push(serde_json::to_vec(&e).unwrap());
+    }
+    for entry in std::fs::read_dir(dir).unwrap() {
+        inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    for (input, output) in PIPELINES {
+        let t = transform(input, output);
+        for bytes in &inputs {
+            let r = same_records(&t, output == "json", bytes);
+            assert!(r.is_ok(), "{input} → {output}: {r:?}");
+        }
+    }
 }
