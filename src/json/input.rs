@@ -147,6 +147,26 @@ const SUBS: [(u8, &[u8], &[FieldDef]); 9] = [
     (15, b"content", CONTENT),
 ];
 
+/// The top-level names serde writes, in the order it writes them.
+const TOP: &[&[u8]] = &[
+    b"eventId",
+    b"eventTime",
+    b"eventType",
+    b"direction",
+    b"declaredPurposes",
+    b"served",
+    b"terminal",
+    b"calling",
+    b"called",
+    b"timing",
+    b"network",
+    b"supplementaryServices",
+    b"location",
+    b"charging",
+    b"content",
+    b"extensions",
+];
+
 /// A parsed sub-message: `vals[n - 1]` is field `n`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sub {
@@ -526,8 +546,24 @@ impl<'a> Parser<'a, '_> {
         if self.peek()? == b'}' {
             self.i += 1;
         } else {
+            // Keys usually come in field order (serde's writer): the next one is tried
+            // first, without scanning the key as a string.
+            let mut hint = 0;
             loop {
-                let (key, _) = self.key()?;
+                self.ws();
+                let key: &[u8] = match TOP.get(hint) {
+                    Some(name) if self.quoted_is(name) => {
+                        hint += 1;
+                        name
+                    }
+                    _ => {
+                        let (key, _) = self.key()?;
+                        if let Some(p) = TOP.iter().position(|n| super::same(n, key)) {
+                            hint = p + 1;
+                        }
+                        key
+                    }
+                };
                 self.eat(b':')?;
                 self.top_field(key, e)?;
                 match self.peek()? {
@@ -542,28 +578,6 @@ impl<'a> Parser<'a, '_> {
         }
         self.ws();
         (self.i == self.b.len()).then_some(())
-    }
-
-    /// Iterates over the members of an object: `f(parser, key)` reads each value.
-    fn object(&mut self, mut f: impl FnMut(&mut Self, &'a [u8], Str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.peek()? == b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        loop {
-            let (key, range) = self.key()?;
-            self.eat(b':')?;
-            f(self, key, range)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
     }
 
     /// Iterates over the elements of an array.
@@ -584,6 +598,19 @@ impl<'a> Parser<'a, '_> {
                 _ => return None,
             }
         }
+    }
+
+    /// Whether the next token is the string `name` (plain ASCII): then it is consumed.
+    #[inline(always)]
+    fn quoted_is(&mut self, name: &[u8]) -> bool {
+        let (b, i, n) = (self.b, self.i, name.len());
+        let hit = b.get(i) == Some(&b'"')
+            && b.get(i + 1 + n) == Some(&b'"')
+            && super::same(&b[i + 1..i + 1 + n], name);
+        if hit {
+            self.i = i + n + 2;
+        }
+        hit
     }
 
     /// An object key without escapes (an escaped key is left to serde), and its range.
@@ -911,15 +938,27 @@ impl<'a> Parser<'a, '_> {
 
     /// The members of a sub-message object.
     fn fields(&mut self, s: &mut Sub, defs: &[FieldDef]) -> Option<()> {
-        // Keys usually come in field order: the one after the last is tried first.
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        // Keys usually come in field order: the one after the last is tried first,
+        // without scanning it as a string.
         let mut hint = 0;
-        self.object(|p, key, _| {
-            let is = |d: &FieldDef| super::same(d.1, key) || super::same(d.2, key);
+        loop {
+            self.ws();
             let at = match defs.get(hint) {
-                Some(d) if is(d) => hint,
-                _ => defs.iter().position(is)?,
+                Some(d) if self.quoted_is(d.1) => hint,
+                _ => {
+                    let (key, _) = self.key()?;
+                    defs.iter()
+                        .position(|d| super::same(d.1, key) || super::same(d.2, key))?
+                }
             };
             hint = at + 1;
+            self.eat(b':')?;
+            let p = &mut *self;
             let (num, _, _, kind) = defs[at];
             let slot = &mut s.vals[num as usize - 1];
             if *slot != Val::Unset {
@@ -946,7 +985,14 @@ impl<'a> Parser<'a, '_> {
                     None => Val::Null,
                 },
             };
-            Some(())
-        })
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
     }
 }

@@ -117,61 +117,61 @@ enum Kind {
 type Fields = &'static [(&'static str, Kind)];
 
 const SUBSCRIBER: Fields = &[
-    ("imsi", Kind::Str),
-    ("msisdn", Kind::Str),
-    ("accountId", Kind::Str),
-    ("ueIp", Kind::Str),
+    ("\"imsi\":", Kind::Str),
+    ("\"msisdn\":", Kind::Str),
+    ("\"accountId\":", Kind::Str),
+    ("\"ueIp\":", Kind::Str),
 ];
-const TERMINAL: Fields = &[("imei", Kind::Str), ("imeisv", Kind::Str)];
+const TERMINAL: Fields = &[("\"imei\":", Kind::Str), ("\"imeisv\":", Kind::Str)];
 const PARTY: Fields = &[
-    ("number", Kind::Str),
-    ("ip", Kind::Str),
-    ("port", Kind::U32),
+    ("\"number\":", Kind::Str),
+    ("\"ip\":", Kind::Str),
+    ("\"port\":", Kind::U32),
 ];
 const TIMING: Fields = &[
-    ("answerTime", Kind::Ts),
-    ("releaseTime", Kind::Ts),
-    ("durationMs", Kind::U64),
+    ("\"answerTime\":", Kind::Ts),
+    ("\"releaseTime\":", Kind::Ts),
+    ("\"durationMs\":", Kind::U64),
 ];
 const NETWORK: Fields = &[
-    ("recordingEntity", Kind::Str),
-    ("causeForTerm", Kind::Str),
-    ("ratType", Kind::Str),
-    ("basicService", Kind::Str),
-    ("callReference", Kind::Str),
-    ("chargingId", Kind::Str),
-    ("apn", Kind::Str),
-    ("bytesUplink", Kind::U64),
-    ("bytesDownlink", Kind::U64),
+    ("\"recordingEntity\":", Kind::Str),
+    ("\"causeForTerm\":", Kind::Str),
+    ("\"ratType\":", Kind::Str),
+    ("\"basicService\":", Kind::Str),
+    ("\"callReference\":", Kind::Str),
+    ("\"chargingId\":", Kind::Str),
+    ("\"apn\":", Kind::Str),
+    ("\"bytesUplink\":", Kind::U64),
+    ("\"bytesDownlink\":", Kind::U64),
 ];
-const SERVICE: Fields = &[("code", Kind::Str), ("provider", Kind::Str)];
+const SERVICE: Fields = &[("\"code\":", Kind::Str), ("\"provider\":", Kind::Str)];
 const LOCATION: Fields = &[
-    ("mcc", Kind::Str),
-    ("mnc", Kind::Str),
-    ("lac", Kind::Str),
-    ("cellId", Kind::Str),
-    ("latitude", Kind::F64),
-    ("longitude", Kind::F64),
+    ("\"mcc\":", Kind::Str),
+    ("\"mnc\":", Kind::Str),
+    ("\"lac\":", Kind::Str),
+    ("\"cellId\":", Kind::Str),
+    ("\"latitude\":", Kind::F64),
+    ("\"longitude\":", Kind::F64),
 ];
 const CHARGING: Fields = &[
-    ("chargeable", Kind::Bool),
-    ("tariffClass", Kind::Str),
-    ("amountMinor", Kind::I64),
-    ("currency", Kind::Str),
-    ("ratingGroup", Kind::U32),
+    ("\"chargeable\":", Kind::Bool),
+    ("\"tariffClass\":", Kind::Str),
+    ("\"amountMinor\":", Kind::I64),
+    ("\"currency\":", Kind::Str),
+    ("\"ratingGroup\":", Kind::U32),
 ];
 const CONTENT: Fields = &[
-    ("smsText", Kind::Str),
-    ("ussdString", Kind::Str),
-    ("url", Kind::Str),
-    ("dnsQuery", Kind::Str),
-    ("sni", Kind::Str),
+    ("\"smsText\":", Kind::Str),
+    ("\"ussdString\":", Kind::Str),
+    ("\"url\":", Kind::Str),
+    ("\"dnsQuery\":", Kind::Str),
+    ("\"sni\":", Kind::Str),
 ];
 const RETENTION: Fields = &[
-    ("purpose", Kind::Purpose),
-    ("expiresAt", Kind::Ts),
-    ("legalBasis", Kind::Str),
-    ("policyVersion", Kind::Str),
+    ("\"purpose\":", Kind::Purpose),
+    ("\"expiresAt\":", Kind::Ts),
+    ("\"legalBasis\":", Kind::Str),
+    ("\"policyVersion\":", Kind::Str),
 ];
 
 const EVENT_TYPES: &[&str] = &[
@@ -269,13 +269,12 @@ impl<'a> Writer<'a, '_> {
         Some(())
     }
 
+    /// A member's name, written with its quotes and colon (`"imsi":`).
     fn key(&mut self, first: &mut bool, name: &str) {
         if !std::mem::take(first) {
             self.out.push(b',');
         }
-        self.out.push(b'"');
         self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
     }
 
     fn string(&mut self, s: &str) {
@@ -289,14 +288,28 @@ impl<'a> Writer<'a, '_> {
         }
     }
 
-    fn quoted_number(&mut self, n: impl std::fmt::Display) {
-        use std::io::Write;
-        let _ = write!(self.out, "\"{n}\"");
+    fn quoted_number(&mut self, negative: bool, n: u64) {
+        self.out.push(b'"');
+        self.number(negative, n);
+        self.out.push(b'"');
     }
 
-    fn number(&mut self, n: impl std::fmt::Display) {
-        use std::io::Write;
-        let _ = write!(self.out, "{n}");
+    /// An integer in decimal, `-` first when `negative`.
+    fn number(&mut self, negative: bool, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if negative {
+            self.out.push(b'-');
+        }
+        self.out.extend_from_slice(&buf[at..]);
     }
 
     fn timestamp(&mut self, body: (usize, usize)) -> Option<()> {
@@ -349,15 +362,16 @@ impl<'a> Writer<'a, '_> {
                 }
                 (Kind::U64, 0) if f.value != 0 => {
                     self.key(&mut first, name);
-                    self.quoted_number(f.value);
+                    self.quoted_number(false, f.value);
                 }
                 (Kind::I64, 0) if f.value != 0 => {
                     self.key(&mut first, name);
-                    self.quoted_number(f.value as i64);
+                    let v = f.value as i64;
+                    self.quoted_number(v < 0, v.unsigned_abs());
                 }
                 (Kind::U32, 0) if f.value as u32 != 0 => {
                     self.key(&mut first, name);
-                    self.number(f.value as u32);
+                    self.number(false, u64::from(f.value as u32));
                 }
                 (Kind::Bool, 0) if f.value != 0 => {
                     self.key(&mut first, name);
@@ -420,20 +434,20 @@ impl<'a> Writer<'a, '_> {
             match (f.num, f.wire) {
                 (1, 2) => {
                     if f.body.0 != f.body.1 {
-                        self.key(&mut first, "eventId");
+                        self.key(&mut first, "\"eventId\":");
                         self.string_bytes(f.body)?;
                     }
                 }
                 (2, 2) => {
-                    self.key(&mut first, "eventTime");
+                    self.key(&mut first, "\"eventTime\":");
                     self.timestamp(f.body)?;
                 }
                 (3, 0) if f.value != 0 => {
-                    self.key(&mut first, "eventType");
+                    self.key(&mut first, "\"eventType\":");
                     self.enumeration(f.value, EVENT_TYPES)?;
                 }
                 (4, 0) if f.value != 0 => {
-                    self.key(&mut first, "direction");
+                    self.key(&mut first, "\"direction\":");
                     self.enumeration(f.value, DIRECTIONS)?;
                 }
                 (3 | 4, 0) => {}
@@ -441,7 +455,7 @@ impl<'a> Writer<'a, '_> {
                     if f.body.0 == f.body.1 {
                         continue;
                     }
-                    self.key(&mut first, "declaredPurposes");
+                    self.key(&mut first, "\"declaredPurposes\":");
                     self.out.push(b'[');
                     let save = self.i;
                     self.i = f.body.0;
@@ -460,25 +474,25 @@ impl<'a> Writer<'a, '_> {
                     self.i = save;
                     self.out.push(b']');
                 }
-                (6, 2) => self.sub(&mut first, "served", f.body, SUBSCRIBER)?,
-                (7, 2) => self.sub(&mut first, "terminal", f.body, TERMINAL)?,
-                (8, 2) => self.sub(&mut first, "calling", f.body, PARTY)?,
-                (9, 2) => self.sub(&mut first, "called", f.body, PARTY)?,
-                (10, 2) => self.sub(&mut first, "timing", f.body, TIMING)?,
-                (11, 2) => self.sub(&mut first, "network", f.body, NETWORK)?,
+                (6, 2) => self.sub(&mut first, "\"served\":", f.body, SUBSCRIBER)?,
+                (7, 2) => self.sub(&mut first, "\"terminal\":", f.body, TERMINAL)?,
+                (8, 2) => self.sub(&mut first, "\"calling\":", f.body, PARTY)?,
+                (9, 2) => self.sub(&mut first, "\"called\":", f.body, PARTY)?,
+                (10, 2) => self.sub(&mut first, "\"timing\":", f.body, TIMING)?,
+                (11, 2) => self.sub(&mut first, "\"network\":", f.body, NETWORK)?,
                 (12, 2) => {
                     if open == 12 {
                         self.out.push(b',');
                     } else {
-                        self.key(&mut first, "supplementaryServices");
+                        self.key(&mut first, "\"supplementaryServices\":");
                         self.out.push(b'[');
                         open = 12;
                     }
                     self.message(f.body, SERVICE)?;
                 }
-                (13, 2) => self.sub(&mut first, "location", f.body, LOCATION)?,
-                (14, 2) => self.sub(&mut first, "charging", f.body, CHARGING)?,
-                (15, 2) => self.sub(&mut first, "content", f.body, CONTENT)?,
+                (13, 2) => self.sub(&mut first, "\"location\":", f.body, LOCATION)?,
+                (14, 2) => self.sub(&mut first, "\"charging\":", f.body, CHARGING)?,
+                (15, 2) => self.sub(&mut first, "\"content\":", f.body, CONTENT)?,
                 (16, 2) => {
                     let (k, v) = self.entry(f.body)?;
                     // Keys strictly increasing: no repeated key to resolve.
@@ -489,7 +503,7 @@ impl<'a> Writer<'a, '_> {
                     if open == 16 {
                         self.out.push(b',');
                     } else {
-                        self.key(&mut first, "extensions");
+                        self.key(&mut first, "\"extensions\":");
                         self.out.push(b'{');
                         open = 16;
                     }
@@ -497,7 +511,7 @@ impl<'a> Writer<'a, '_> {
                     self.out.push(b':');
                     self.string(v);
                 }
-                (17, 2) => self.sub(&mut first, "retention", f.body, RETENTION)?,
+                (17, 2) => self.sub(&mut first, "\"retention\":", f.body, RETENTION)?,
                 _ => return None,
             }
         }
