@@ -380,30 +380,13 @@ impl Writer<'_> {
         out.extend_from_slice(s.bytes(self.input, self.unescaped));
     }
 
-    #[allow(clippy::redundant_guards)] // a guard, to be explicit about -0.0
-    fn val_len(&self, v: &Val) -> usize {
-        match *v {
-            Val::Unset | Val::Null => 0,
-            Val::Str(s) => self.string_len(s),
-            Val::U64(0) | Val::I64(0) | Val::Bool(false) => 0,
-            Val::U64(n) => 1 + varint_len(n),
-            Val::I64(n) => 1 + varint_len(n as u64),
-            // -0.0 too, as prost's `!= 0.0`.
-            Val::F64(f) if f == 0.0 => 0,
-            Val::F64(_) => 9,
-            Val::Bool(true) => 2,
-            Val::Ts(ts) => {
-                let body = ts_body_len(&ts);
-                1 + varint_len(body as u64) + body
-            }
-        }
-    }
-
     #[allow(clippy::redundant_guards)]
     fn sub(&self, num: u8, s: &Sub, defs: &[FieldDef], out: &mut Vec<u8>) {
-        let len: usize = s.vals[..defs.len()].iter().map(|v| self.val_len(v)).sum();
+        // The length is written after the body: one byte reserved, widened in the rare
+        // body of 128 bytes or more.
         varint(u64::from(num) << 3 | 2, out);
-        varint(len as u64, out);
+        let at = out.len();
+        out.push(0);
         for (i, v) in s.vals[..defs.len()].iter().enumerate() {
             let n = i as u8 + 1;
             match *v {
@@ -429,6 +412,21 @@ impl Writer<'_> {
                 }
                 Val::Ts(ts) => ts_field(n, &ts, out),
             }
+        }
+        let len = out.len() - at - 1;
+        if len < 0x80 {
+            out[at] = len as u8;
+        } else {
+            let mut prefix = [0u8; 10];
+            let mut n = 0;
+            let mut v = len;
+            while v >= 0x80 {
+                prefix[n] = (v as u8) | 0x80;
+                v >>= 7;
+                n += 1;
+            }
+            prefix[n] = v as u8;
+            out.splice(at..at + 1, prefix[..=n].iter().copied());
         }
     }
 }

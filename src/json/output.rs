@@ -206,7 +206,18 @@ struct Writer<'a, 'o> {
 }
 
 impl<'a> Writer<'a, '_> {
+    #[inline(always)]
     fn varint(&mut self) -> Option<u64> {
+        // One byte: most keys, lengths and small numbers.
+        let c = *self.b.get(self.i)?;
+        if c < 0x80 {
+            self.i += 1;
+            return Some(u64::from(c));
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let c = *self.b.get(self.i)?;
@@ -220,6 +231,7 @@ impl<'a> Writer<'a, '_> {
     }
 
     /// The next field before `end`.
+    #[inline(always)]
     fn field(&mut self, end: usize) -> Option<Field> {
         let key = self.varint()?;
         let (num, wire) = (key >> 3, (key & 7) as u8);
