@@ -68,6 +68,24 @@ fn allocations_per_event(events: usize, mut f: impl FnMut()) -> f64 {
     (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / (ROUNDS as f64 * events as f64)
 }
 
+/// This thread's time on a CPU, in nanoseconds (`/proc/thread-self/schedstat`): unlike
+/// wall time, it does not count the time other work on the machine holds the cores.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Events per CPU-second of this thread over `rounds` calls of `f` (each `events` events).
+fn events_per_cpu_second(events: usize, rounds: u32, mut f: impl FnMut()) -> Option<f64> {
+    f();
+    let before = thread_cpu_ns()?;
+    for _ in 0..rounds {
+        f();
+    }
+    let spent = thread_cpu_ns()?.checked_sub(before)?;
+    (spent > 0).then(|| events as f64 * f64::from(rounds) * 1e9 / spent as f64)
+}
+
 /// A record ready to send: what `rdkafka`'s `BaseRecord` borrows.
 type Ready<'a> = (
     &'a str,
@@ -344,6 +362,49 @@ fn json_paths(c: &mut Criterion) {
     eprintln!(
         "allocations per event: JSON → protobuf ({a} records): struct path {:.2}, fast path {:.2}; protobuf → JSON ({c2} records): struct path {:.2}, fast path {:.2}",
         allocs[0], allocs[1], allocs[2], allocs[3]
+    );
+    let cpu = |f: &mut dyn FnMut()| {
+        events_per_cpu_second(BATCH, 100, f)
+            .map(|r| format!("{:.0}", r))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let rates = [
+        cpu(&mut || {
+            for p in &js {
+                black_box(json_struct_path(
+                    &policy,
+                    p,
+                    now,
+                    &mut values,
+                    OutputFormat::Protobuf,
+                ));
+            }
+        }),
+        cpu(&mut || {
+            for p in &js {
+                black_box(json_fast_path(&filter, p, now, &mut json, &mut scratch));
+            }
+        }),
+        cpu(&mut || {
+            for p in &pb {
+                black_box(struct_path_to_json(&policy, p, now, &mut values));
+            }
+        }),
+        cpu(&mut || {
+            for p in &pb {
+                black_box(to_json_fast_path(
+                    &filter,
+                    p,
+                    now,
+                    &mut scratch,
+                    &mut values,
+                ));
+            }
+        }),
+    ];
+    eprintln!(
+        "events per CPU-second of the bench thread: JSON → protobuf: struct path {}, fast path {}; protobuf → JSON: struct path {}, fast path {}",
+        rates[0], rates[1], rates[2], rates[3]
     );
     let mut group = c.benchmark_group("json");
     group.throughput(Throughput::Elements(BATCH as u64));
