@@ -14,7 +14,7 @@ import sys
 # 3: engines; 4: wiring and commands.
 LAYERS = {
     0: ["schema", "retention", "health", "shutdown", "error", "framing", "delivery"],
-    1: ["policy", "decode", "encode", "dead_letter", "telemetry", "kafka", "gen", "wire"],
+    1: ["policy", "decode", "encode", "dead_letter", "telemetry", "kafka", "gen", "wire", "json"],
     2: ["config"],
     3: ["pipeline", "topics", "audit"],
     4: ["app", "demo", "cli"],

@@ -20,6 +20,7 @@ pub mod error;
 pub mod framing;
 pub mod gen;
 pub mod health;
+pub mod json;
 pub mod kafka;
 pub mod pipeline;
 pub mod policy;
