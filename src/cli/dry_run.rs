@@ -190,12 +190,13 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         match (result, flushed) {
             // `dry-run --from-topic ... | head` closes the pipe: not an error.
             (Err(e), _)
-                if e.downcast_ref::<io::Error>()
+                if e.error()
+                    .downcast_ref::<io::Error>()
                     .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
             {
                 return Ok(ExitCode::SUCCESS)
             }
-            (Err(e), _) => return Err(Failure::world(e)),
+            (Err(e), _) => return Err(e),
             (Ok(()), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
                 return Ok(ExitCode::SUCCESS)
             }

@@ -4,6 +4,7 @@
 
 use super::UsageError;
 use crate::config::Settings;
+use crate::error::Failure;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -24,7 +25,7 @@ pub(super) fn read(
     topic: &str,
     count: u64,
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     let mut config = crate::kafka::base_config(settings);
     for (k, v) in &settings.kafka.consumer_properties {
         config.set(k, v);
@@ -39,10 +40,16 @@ pub(super) fn read(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = config.create()?;
+    // A property librdkafka refuses is the configuration's to fix.
+    let consumer: BaseConsumer = config.create().map_err(|e| {
+        Failure::user(crate::kafka::ClientConfigError::new(&e, &[]))
+            .context("dry-run: kafka consumer configuration refused")
+    })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| anyhow::anyhow!("dry-run: cannot read the metadata of {topic}: {e}"))?;
+        .map_err(|e| {
+            Failure::world(e).context(format!("dry-run: cannot read the metadata of {topic}"))
+        })?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()
@@ -54,9 +61,11 @@ pub(super) fn read(
     }
     let mut assignment = TopicPartitionList::new();
     for p in &partitions {
-        assignment.add_partition_offset(topic, *p, Offset::Beginning)?;
+        assignment
+            .add_partition_offset(topic, *p, Offset::Beginning)
+            .map_err(Failure::world)?;
     }
-    consumer.assign(&assignment)?;
+    consumer.assign(&assignment).map_err(Failure::world)?;
     let mut at_end = BTreeSet::new();
     let mut read = 0u64;
     let mut last_progress = Instant::now();
@@ -76,7 +85,9 @@ pub(super) fn read(
                 at_end.insert(p);
                 last_progress = Instant::now();
             }
-            Some(Err(e)) => return Err(anyhow::anyhow!("dry-run: reading {topic} failed: {e}")),
+            Some(Err(e)) => {
+                return Err(Failure::world(e).context(format!("dry-run: reading {topic} failed")))
+            }
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
                 read += 1;
