@@ -24,7 +24,7 @@ use crate::decode::{self, DecodeError};
 use crate::encode::{self, OutputFormat};
 use crate::policy::table::FieldSpec;
 use crate::policy::{about_the_caller, route_kind, DropReason, Invalid, Policy, Version};
-use crate::retention::{self, LegalTime, Ttl};
+use crate::retention::{ExpiryCache, LegalTime, Ttl};
 use crate::schema::{self, CdrEvent, Purpose};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use emit::Plan;
@@ -137,6 +137,8 @@ impl WireRecord {
 pub struct WireScratch {
     scan: Scan,
     records: Vec<WireRecord>,
+    /// One expiry cache per purpose, in configuration order.
+    expiry: Vec<ExpiryCache>,
     key: String,
     input_presence: u64,
     /// Records the scanner refused that prost decoded: handled by the struct path. Always
@@ -373,13 +375,28 @@ impl WireFilter {
                 .map(|p| WireRecord::new(p.purpose))
                 .collect();
         }
+        let legal = self.legal_time();
+        if out.expiry.len() != self.purposes.len()
+            || !self
+                .purposes
+                .iter()
+                .zip(&out.expiry)
+                .all(|(p, c)| c.is_for(p.ttl, p.limit_months, legal))
+        {
+            out.expiry = self
+                .purposes
+                .iter()
+                .map(|p| ExpiryCache::new(p.ttl, p.limit_months, legal))
+                .collect();
+        }
         let caller = about_the_caller(s.event_type, s.direction);
         let version = self.version();
-        for (p, r) in self.purposes.iter().zip(out.records.iter_mut()) {
+        let purposes = self.purposes.iter().zip(&mut out.expiry);
+        for ((p, cache), r) in purposes.zip(out.records.iter_mut()) {
             r.purpose = p.purpose;
             r.legal_basis = p.legal_basis;
             r.policy_version = version.name();
-            let decided = self.decide(p, s, event_time, now);
+            let decided = self.decide(p, s, event_time, now, cache);
             let (column, expires_at) = match decided {
                 Ok(d) => d,
                 Err(reason) => {
@@ -436,6 +453,7 @@ impl WireFilter {
         s: &Scan,
         event_time: DateTime<Utc>,
         now: DateTime<Utc>,
+        cache: &mut ExpiryCache,
     ) -> Result<(crate::policy::table::Column, DateTime<Utc>), DropReason> {
         let purpose = p.purpose as i32;
         let named = (0..32).contains(&purpose) && s.declared & (1 << purpose) != 0;
@@ -449,13 +467,10 @@ impl WireFilter {
             s.direction,
             s.chargeable,
         )?;
-        let expires_at = match p.ttl {
-            // `retention::expires_at` is min(ttl reading, legal limit): with a calendar ttl
-            // equal to the limit (the defaults), both are the same computation.
-            Ttl::Months(m) if m == p.limit_months => self.legal_time().add_months(event_time, m),
-            ttl => retention::expires_at(event_time, ttl, p.limit_months, self.legal_time()),
-        }
-        .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        // `retention::expires_at`, remembered per legal-time day.
+        let expires_at = cache
+            .expires_at(event_time)
+            .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);
         }
