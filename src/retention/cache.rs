@@ -19,7 +19,7 @@
 //! the computation around every change of the tested zones).
 
 use super::{expires_at, LegalTime, Ttl};
-use chrono::{DateTime, Duration, Months, NaiveDate, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Offset, TimeZone, Utc};
 
 const DAY: i64 = 86_400;
 /// Offsets are sampled this often (seconds) when an interval is checked for a change.
@@ -73,27 +73,44 @@ impl ExpiryCache {
     }
 
     /// `expires_at(t, ttl, limit_months, legal)`.
-    #[inline]
     pub fn expires_at(&mut self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let s = t.timestamp();
+        let nanos = t.timestamp_subsec_nanos();
+        if nanos >= 1_000_000_000 {
+            // A leap second: not a protobuf `Timestamp`.
+            return expires_at(t, self.ttl, self.limit_months, self.legal);
+        }
+        let (s, n) = self.expires_at_unix(t.timestamp(), nanos)?;
+        DateTime::from_timestamp(s, n)
+    }
+
+    /// [`ExpiryCache::expires_at`] on Unix seconds and nanoseconds (`nanos` below 10⁹):
+    /// the expiry as seconds and nanoseconds, without calendar arithmetic on a hit.
+    #[inline]
+    pub fn expires_at_unix(&mut self, s: i64, nanos: u32) -> Option<(i64, u32)> {
         let set = (s.div_euclid(DAY) as usize) % SETS;
         for e in &self.sets[set] {
-            if e.lo <= s && s < e.hi {
-                if e.k == COMPUTE {
-                    return expires_at(t, self.ttl, self.limit_months, self.legal);
-                }
-                return t.checked_add_signed(Duration::seconds(e.k));
+            if e.lo <= s && s < e.hi && e.k != COMPUTE {
+                return Some((s + e.k, nanos));
             }
         }
-        self.fill(t, set)
+        let t = DateTime::from_timestamp(s, nanos)?;
+        let r = self.fill(t, set)?;
+        Some((r.timestamp(), r.timestamp_subsec_nanos()))
     }
 
     #[cold]
     fn fill(&mut self, t: DateTime<Utc>, set: usize) -> Option<DateTime<Utc>> {
-        let result = expires_at(t, self.ttl, self.limit_months, self.legal);
         let s = t.timestamp();
+        if let Some(e) = self.sets[set].iter().find(|e| e.lo <= s && s < e.hi) {
+            debug_assert_eq!(e.k, COMPUTE);
+            return expires_at(t, self.ttl, self.limit_months, self.legal);
+        }
+        let result = expires_at(t, self.ttl, self.limit_months, self.legal);
+        // Years 1-9999 only (events): far from chrono's limits, so `t + k` never
+        // overflows where the computation would not.
+        let in_range = (1..=9999).contains(&t.year());
         let entry = match (self.interval(t), result) {
-            (Some((lo, hi)), Some(r)) if (r - t).subsec_nanos() == 0 => Entry {
+            (Some((lo, hi)), Some(r)) if in_range && (r - t).subsec_nanos() == 0 => Entry {
                 lo,
                 hi,
                 k: (r - t).num_seconds(),

@@ -4,7 +4,7 @@
 
 use super::scan::{self, Occ, Scan, LEAVES, MSG_LEAVES};
 use crate::schema::Timestamp;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 /// What one (purpose, column, about the caller?) copies: a mask over leaf ids, and per
 /// sub-message the field numbers kept (for whole copies).
@@ -217,12 +217,46 @@ pub const RFC3339_MAX: usize = 40;
 /// [`crate::retention::rfc3339`] into a buffer, without allocating for years 0–9999 (the
 /// others, never reached from a valid event, are formatted by chrono).
 pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        let s = crate::retention::rfc3339(t);
-        let n = s.len().min(RFC3339_MAX);
-        buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-        return n;
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos >= 1_000_000_000 {
+        return by_chrono(t, buf);
+    }
+    rfc3339_unix(t.timestamp(), nanos, buf)
+}
+
+#[cold]
+fn by_chrono(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
+    let s = crate::retention::rfc3339(t);
+    let n = s.len().min(RFC3339_MAX);
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    n
+}
+
+/// The first second of year 0 and of year 10000.
+const YEAR_0: i64 = -62_167_219_200;
+const YEAR_10000: i64 = 253_402_300_800;
+
+/// The civil date of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// [`rfc3339`] of Unix seconds and nanoseconds (below 10⁹), by integer arithmetic.
+pub(crate) fn rfc3339_unix(secs: i64, nanos: u32, buf: &mut [u8; RFC3339_MAX]) -> usize {
+    if !(YEAR_0..YEAR_10000).contains(&secs) {
+        return match DateTime::from_timestamp(secs, nanos) {
+            Some(t) => by_chrono(t, buf),
+            None => 0,
+        };
     }
     fn put(buf: &mut [u8], at: usize, v: u32, width: usize) {
         let mut v = v;
@@ -231,18 +265,19 @@ pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
             v /= 10;
         }
     }
+    let (year, month, day) = civil(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400) as u32;
     put(buf, 0, year as u32, 4);
     buf[4] = b'-';
-    put(buf, 5, t.month(), 2);
+    put(buf, 5, month, 2);
     buf[7] = b'-';
-    put(buf, 8, t.day(), 2);
+    put(buf, 8, day, 2);
     buf[10] = b'T';
-    put(buf, 11, t.hour(), 2);
+    put(buf, 11, sod / 3_600, 2);
     buf[13] = b':';
-    put(buf, 14, t.minute(), 2);
+    put(buf, 14, sod / 60 % 60, 2);
     buf[16] = b':';
-    put(buf, 17, t.second(), 2);
-    let nanos = t.nanosecond();
+    put(buf, 17, sod % 60, 2);
     let mut n = 19;
     if nanos != 0 {
         buf[n] = b'.';

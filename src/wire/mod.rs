@@ -18,6 +18,7 @@
 mod emit;
 mod scan;
 
+use emit::rfc3339_unix;
 pub use emit::{rfc3339, RFC3339_MAX};
 
 use crate::decode::{self, DecodeError};
@@ -26,7 +27,7 @@ use crate::policy::table::FieldSpec;
 use crate::policy::{about_the_caller, route_kind, DropReason, Invalid, Policy, Version};
 use crate::retention::{ExpiryCache, LegalTime, Ttl};
 use crate::schema::{self, CdrEvent, Purpose};
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use emit::Plan;
 use scan::{Scan, LEAVES};
 
@@ -74,7 +75,8 @@ pub struct WireRecord {
     pub value: Vec<u8>,
     /// `event_time` in milliseconds: the Kafka CreateTime.
     pub timestamp_ms: i64,
-    pub expires_at: DateTime<Utc>,
+    /// `retention.expires_at`: [`WireRecord::expires_at`].
+    expires: schema::Timestamp,
     pub legal_basis: &'static str,
     pub policy_version: &'static str,
     expires_text: [u8; RFC3339_MAX],
@@ -89,7 +91,7 @@ impl WireRecord {
             outcome: Err(DropReason::NotDeclared),
             value: Vec::new(),
             timestamp_ms: 0,
-            expires_at: DateTime::<Utc>::MIN_UTC,
+            expires: schema::Timestamp::default(),
             legal_basis: "",
             policy_version: "",
             expires_text: [0; RFC3339_MAX],
@@ -98,7 +100,12 @@ impl WireRecord {
         }
     }
 
-    /// The `cdr-expires-at` header value (as [`retention::rfc3339`]).
+    /// The record's expiry (`retention.expires_at`).
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        schema::to_datetime(&self.expires).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The `cdr-expires-at` header value (as [`crate::retention::rfc3339`]).
     pub fn expires_at_text(&self) -> &str {
         std::str::from_utf8(&self.expires_text[..self.expires_len]).unwrap_or("")
     }
@@ -122,12 +129,27 @@ impl WireRecord {
         self.presence
     }
 
-    fn forward(&mut self, expires_at: DateTime<Utc>, event_time: DateTime<Utc>) {
+    /// Forwarded, expiring at `(seconds, nanos)`, with this CreateTime.
+    fn forward(&mut self, (seconds, nanos): Unix, timestamp_ms: i64) {
         self.outcome = Ok(());
-        self.expires_at = expires_at;
-        self.timestamp_ms = event_time.timestamp_millis();
-        self.expires_len = rfc3339(expires_at, &mut self.expires_text);
+        self.expires = schema::Timestamp {
+            seconds,
+            nanos: nanos as i32,
+        };
+        self.timestamp_ms = timestamp_ms;
+        self.expires_len = rfc3339_unix(seconds, nanos, &mut self.expires_text);
     }
+}
+
+/// An instant as Unix seconds and nanoseconds (below 10⁹): ordered like the instants.
+type Unix = (i64, u32);
+
+/// The first second of year 1 and of year 10000: event times must lie between.
+pub(crate) const MIN_SECS: i64 = -62_135_596_800;
+pub(crate) const END_SECS: i64 = 253_402_300_800;
+
+fn unix(t: DateTime<Utc>) -> Unix {
+    (t.timestamp(), t.timestamp_subsec_nanos())
 }
 
 /// Per-thread state of the wire path: the scan and one output record per purpose, with
@@ -368,6 +390,8 @@ impl WireFilter {
         }
         let s = &out.scan;
         let event_time = self.validate(s, now).map_err(WireRefusal::Refused)?;
+        let now = unix(now);
+        let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
         if out.records.len() != self.purposes.len() {
             out.records = self
                 .purposes
@@ -411,13 +435,13 @@ impl WireFilter {
                 .expect("every column of the purpose is compiled")
                 .1[usize::from(caller)];
             emit::event(plan, input, s, &mut r.value);
+            r.forward(expires_at, timestamp_ms);
             emit::retention(
                 p.purpose as i32,
-                &schema::to_timestamp(expires_at),
+                &r.expires,
                 &p.retention_tail,
                 &mut r.value,
             );
-            r.forward(expires_at, event_time);
             r.presence = to_rows(plan.keep & s.set);
         }
         out.input_presence = to_rows(s.set);
@@ -428,8 +452,9 @@ impl WireFilter {
         Ok(())
     }
 
-    /// [`Policy`]'s refusals, on the scanned fields.
-    fn validate(&self, s: &Scan, now: DateTime<Utc>) -> Result<DateTime<Utc>, DropReason> {
+    /// [`Policy`]'s refusals, on the scanned fields: the event time, in years 1-9999
+    /// (`schema::to_datetime` and the year, on the seconds).
+    fn validate(&self, s: &Scan, now: DateTime<Utc>) -> Result<Unix, DropReason> {
         if s.event_id.len() == 0 {
             return Err(DropReason::Invalid(Invalid::MissingEventId));
         }
@@ -437,10 +462,12 @@ impl WireFilter {
             .event_time
             .as_ref()
             .ok_or(DropReason::Invalid(Invalid::MissingEventTime))?;
-        let t = schema::to_datetime(ts)
-            .filter(|t| (1..=9999).contains(&t.year()))
+        let t = u32::try_from(ts.nanos)
+            .ok()
+            .filter(|n| *n < 1_000_000_000 && (MIN_SECS..END_SECS).contains(&ts.seconds))
+            .map(|n| (ts.seconds, n))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
-        if t > now + self.max_clock_skew() {
+        if t > unix(now + self.max_clock_skew()) {
             return Err(DropReason::FutureEventTime);
         }
         Ok(t)
@@ -451,10 +478,10 @@ impl WireFilter {
         &self,
         p: &WirePurpose,
         s: &Scan,
-        event_time: DateTime<Utc>,
-        now: DateTime<Utc>,
+        (seconds, nanos): Unix,
+        now: Unix,
         cache: &mut ExpiryCache,
-    ) -> Result<(crate::policy::table::Column, DateTime<Utc>), DropReason> {
+    ) -> Result<(crate::policy::table::Column, Unix), DropReason> {
         let purpose = p.purpose as i32;
         let named = (0..32).contains(&purpose) && s.declared & (1 << purpose) != 0;
         if s.declared_any && !named {
@@ -469,7 +496,7 @@ impl WireFilter {
         )?;
         // `retention::expires_at`, remembered per legal-time day.
         let expires_at = cache
-            .expires_at(event_time)
+            .expires_at_unix(seconds, nanos)
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);
@@ -519,8 +546,7 @@ impl WireFilter {
                             .expect("protobuf encoding never fails");
                         r.legal_basis = f.legal_basis;
                         r.policy_version = f.policy_version;
-                        r.forward(f.expires_at, f.expires_at);
-                        r.timestamp_ms = f.timestamp_ms;
+                        r.forward(unix(f.expires_at), f.timestamp_ms);
                         r.presence = crate::telemetry::presence(&f.event);
                         out.key.clear();
                         out.key.push_str(&f.key);
@@ -561,6 +587,14 @@ mod tests {
             }
             assert_eq!(version.fields().len(), LEAVES.len());
         }
+    }
+
+    #[test]
+    fn the_event_years_in_seconds() {
+        use chrono::TimeZone;
+        let first = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
+        let end = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!((first.timestamp(), end.timestamp()), (MIN_SECS, END_SECS));
     }
 
     #[test]
