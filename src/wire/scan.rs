@@ -151,10 +151,24 @@ pub(crate) const MSG_LEAVES: [u64; MSGS] = {
     t
 };
 
-fn leaf_of(msg: usize, num: u32) -> Option<usize> {
-    let row = INDEX.get(msg)?;
-    match row.get(num as usize) {
-        Some(&l) if l != NONE => Some(l as usize),
+/// `KINDS[msg][num]`: the kind of `INDEX[msg][num]` (one load with the leaf id).
+const KINDS: [[Kind; 17]; MSGS + 1] = {
+    let mut t = [[Str; 17]; MSGS + 1];
+    let mut i = 0;
+    while i < LEAVES.len() {
+        let l = LEAVES[i];
+        t[l.msg as usize][l.num as usize] = l.kind;
+        i += 1;
+    }
+    t
+};
+
+/// The leaf of field `num` of sub-message `msg`, and its kind.
+#[inline(always)]
+fn leaf_kind(msg: usize, num: u32) -> Option<(usize, Kind)> {
+    let n = num as usize;
+    match INDEX[msg].get(n) {
+        Some(&l) if l != NONE => Some((l as usize, KINDS[msg][n])),
         _ => None,
     }
 }
@@ -241,7 +255,9 @@ impl Default for Scan {
     }
 }
 
+/// A position in the record, before `end` (the record's or a sub-message's end).
 struct Cursor<'a> {
+    /// The record up to `end`: positions are offsets in the record.
     buf: &'a [u8],
     pos: usize,
     end: usize,
@@ -252,7 +268,7 @@ impl<'a> Cursor<'a> {
     /// [`Cursor::delimited`]).
     fn until(&self, end: usize) -> Cursor<'a> {
         Cursor {
-            buf: self.buf,
+            buf: &self.buf[..end],
             pos: self.pos,
             end,
         }
@@ -260,12 +276,22 @@ impl<'a> Cursor<'a> {
 
     #[inline(always)]
     fn varint(&mut self) -> Result<u64, Bad> {
+        // Most varints (keys, lengths, small values) are one byte.
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, Bad> {
         let mut value = 0u64;
         for i in 0..10 {
-            if self.pos >= self.end {
+            let Some(&b) = self.buf.get(self.pos) else {
                 return Err(Bad);
-            }
-            let b = self.buf[self.pos];
+            };
             self.pos += 1;
             value |= u64::from(b & 0x7f) << (7 * i);
             if b < 0x80 {
@@ -425,6 +451,7 @@ impl Scan {
             pos: 0,
             end: buf.len(),
         };
+        debug_assert_eq!(c.buf.len(), c.end);
         let ctx = RECURSION_LIMIT;
         while c.pos < c.end {
             let start = c.pos;
@@ -500,37 +527,39 @@ impl Scan {
         while inner.pos < end {
             let start = inner.pos;
             let (tag, wt) = inner.key()?;
-            let Some(l) = leaf_of(msg as usize, tag) else {
+            let Some((l, kind)) = leaf_kind(msg as usize, tag) else {
                 inner.skip(wt, tag, ctx)?;
                 clean = false;
                 continue;
             };
-            let set = match LEAVES[l].kind {
-                Str => inner.string(wt)?,
-                I32 => inner.varint_field(wt)? as i32 != 0,
-                U32 => inner.varint_field(wt)? as u32 != 0,
-                U64 => inner.varint_field(wt)? != 0,
-                I64 => inner.varint_field(wt)? as i64 != 0,
-                Bool => inner.varint_field(wt)? != 0,
-                F64 => {
-                    if wt != 1 || end - inner.pos < 8 {
-                        return Err(Bad);
+            // Strings first: most leaves are.
+            let set = if kind == Str {
+                inner.string(wt)?
+            } else {
+                match kind {
+                    // The bits prost keeps of the varint: 32 for `int32` and `uint32`.
+                    I32 | U32 => inner.varint_field(wt)? as u32 != 0,
+                    U64 | I64 | Bool => inner.varint_field(wt)? != 0,
+                    F64 => {
+                        if wt != 1 || end - inner.pos < 8 {
+                            return Err(Bad);
+                        }
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&c.buf[inner.pos..inner.pos + 8]);
+                        inner.pos += 8;
+                        f64::from_le_bytes(b) != 0.0
                     }
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&c.buf[inner.pos..inner.pos + 8]);
-                    inner.pos += 8;
-                    f64::from_le_bytes(b) != 0.0
+                    Ts => {
+                        let slot = if l == ANSWER_TIME {
+                            &mut self.answer_time
+                        } else {
+                            &mut self.release_time
+                        };
+                        inner.timestamp(wt, slot.get_or_insert_with(Timestamp::default), ctx)?;
+                        true
+                    }
+                    Str | Purposes | Map => unreachable!("top-level kinds"),
                 }
-                Ts => {
-                    let slot = if l == ANSWER_TIME {
-                        &mut self.answer_time
-                    } else {
-                        &mut self.release_time
-                    };
-                    inner.timestamp(wt, slot.get_or_insert_with(Timestamp::default), ctx)?;
-                    true
-                }
-                Purposes | Map => unreachable!("top-level kinds"),
             };
             let bit = 1u32 << tag;
             if nums & bit != 0 || !set {
