@@ -74,10 +74,12 @@ fn copy(input: &[u8], o: Occ, out: &mut Vec<u8>) {
     out.extend_from_slice(&input[o.start as usize..o.end as usize]);
 }
 
-/// Writes the event `plan` keeps into `out` (cleared first), without `retention`.
-pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
+/// Writes `prefix`, then the event `plan` keeps, into `out` (cleared first), without
+/// `retention`.
+pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, prefix: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    out.reserve(input.len() + 96);
+    out.reserve(prefix.len() + input.len() + 96);
+    out.extend_from_slice(prefix);
     let keep = plan.keep;
     let kept_set = keep & s.set;
     let has = |l: usize| kept_set & (1 << l) != 0;

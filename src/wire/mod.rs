@@ -16,6 +16,7 @@
 //! ```
 
 mod emit;
+mod framed;
 mod scan;
 
 use emit::rfc3339_unix;
@@ -382,11 +383,23 @@ impl WireFilter {
         now: DateTime<Utc>,
         out: &mut WireScratch,
     ) -> Result<(), WireRefusal> {
+        self.apply_prefixed(input, &[], now, out)
+    }
+
+    /// [`WireFilter::apply`], each output value starting with `prefix` (the Schema
+    /// Registry header of `output.framing`, or nothing).
+    pub fn apply_prefixed(
+        &self,
+        input: &[u8],
+        prefix: &[u8],
+        now: DateTime<Utc>,
+        out: &mut WireScratch,
+    ) -> Result<(), WireRefusal> {
         if input.is_empty() {
             return Err(WireRefusal::Undecodable(DecodeError::Empty));
         }
         if out.scan.run(input).is_err() {
-            return self.refused_by_scan(input, now, out);
+            return self.refused_by_scan(input, prefix, now, out);
         }
         let s = &out.scan;
         let event_time = self.validate(s, now).map_err(WireRefusal::Refused)?;
@@ -434,7 +447,7 @@ impl WireFilter {
                 .find(|(c, _)| *c == column)
                 .expect("every column of the purpose is compiled")
                 .1[usize::from(caller)];
-            emit::event(plan, input, s, &mut r.value);
+            emit::event(plan, input, s, prefix, &mut r.value);
             r.forward(expires_at, timestamp_ms);
             emit::retention(
                 p.purpose as i32,
@@ -510,6 +523,7 @@ impl WireFilter {
     fn refused_by_scan(
         &self,
         input: &[u8],
+        prefix: &[u8],
         now: DateTime<Utc>,
         out: &mut WireScratch,
     ) -> Result<(), WireRefusal> {
@@ -519,13 +533,14 @@ impl WireFilter {
         };
         out.disagreements += 1;
         tracing::error!("the wire scanner refused a record prost decodes; struct path used");
-        self.apply_struct(event, now, out)
+        self.apply_struct(event, prefix, now, out)
     }
 
     /// The struct path into the wire path's outputs.
     fn apply_struct(
         &self,
         event: CdrEvent,
+        prefix: &[u8],
         now: DateTime<Utc>,
         out: &mut WireScratch,
     ) -> Result<(), WireRefusal> {
@@ -542,8 +557,13 @@ impl WireFilter {
                 match o {
                     crate::policy::Outcome::Drop(reason) => r.outcome = Err(reason),
                     crate::policy::Outcome::Forward(f) => {
-                        encode::encode_event(&f.event, OutputFormat::Protobuf, &mut r.value)
-                            .expect("protobuf encoding never fails");
+                        encode::encode_framed(
+                            &f.event,
+                            OutputFormat::Protobuf,
+                            prefix,
+                            &mut r.value,
+                        )
+                        .expect("protobuf encoding never fails");
                         r.legal_basis = f.legal_basis;
                         r.policy_version = f.policy_version;
                         r.forward(unix(f.expires_at), f.timestamp_ms);

@@ -5,6 +5,7 @@
 use super::{headers_of, Outgoing, Source, Transform};
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
+use crate::framing::{self, BodyKind};
 use crate::schema::CdrEvent;
 use crate::telemetry::{self, Stats};
 use crate::wire::{self, WireFilter, WireRefusal, WireScratch};
@@ -18,19 +19,18 @@ thread_local! {
 
 impl Transform {
     /// Whether [`Transform::process_wire`] takes the wire path for this record (protobuf
-    /// in and out); otherwise it is [`Transform::process`].
+    /// in and out, bare or Schema Registry framed); otherwise it is [`Transform::process`].
     pub fn wire_applies(&self, payload: &[u8]) -> bool {
         let settings = &self.settings;
-        // Schema Registry framing, in or out, takes the struct path (the prefix handling
-        // lives there); so do JSON and the benchmark floor.
+        // JSON and the benchmark floor take the struct path.
         !self.is_passthrough()
-            && self.header.is_empty()
             && settings.output_format == OutputFormat::Protobuf
             && match settings.input_format {
-                InputFormat::Protobuf => true,
-                InputFormat::Auto => {
-                    !wire::looks_like_json(payload) && !crate::framing::is_framed(payload)
+                InputFormat::Protobuf | InputFormat::ConfluentProtobuf => true,
+                InputFormat::Auto if framing::is_framed(payload) => {
+                    framing::guess_kind(payload) == BodyKind::Protobuf
                 }
+                InputFormat::Auto => !wire::looks_like_json(payload),
                 _ => false,
             }
     }
@@ -50,14 +50,19 @@ impl Transform {
             return self.process_struct(source, payload, now, stats, out);
         }
         SCRATCH.with_borrow_mut(|scratch| {
-            let refusal = match filter.apply(payload, now, scratch) {
+            let settings = &self.settings;
+            let (format, ids) = (settings.input_format, &settings.input_schema_ids);
+            let mut schema_id = None;
+            let result = filter.apply_record(payload, format, ids, &self.header, now, scratch);
+            let refusal = match result {
                 Err(WireRefusal::Undecodable(e)) => {
                     telemetry::emit(telemetry::events::UndecodableConsumed {
                         stats,
                         topic: &source.topic,
                     });
                     telemetry::emit(telemetry::events::DecodeError { kind: e.kind() });
-                    Some(("undecodable", e.to_string()))
+                    schema_id = e.schema_id();
+                    Some((e.reason(), e.to_string()))
                 }
                 Err(WireRefusal::Refused(r)) => {
                     self.consumed(stats, source, scratch, now);
@@ -87,7 +92,14 @@ impl Transform {
                 }
             };
             if let Some((reason, message)) = refusal {
-                out.push(self.dead_letter(source, reason, message, Some(payload), stats));
+                out.push(self.dead_letter_of_schema(
+                    source,
+                    reason,
+                    message,
+                    schema_id,
+                    Some(payload),
+                    stats,
+                ));
             }
         })
     }
