@@ -50,18 +50,36 @@ fn ts_body_len(ts: &Timestamp) -> usize {
     n
 }
 
-/// A timestamp field: key, length, the set members.
+/// Writes `v` as a varint at `buf[at..]`; returns the position after it.
+#[inline(always)]
+fn put_varint(mut v: u64, buf: &mut [u8; 32], mut at: usize) -> usize {
+    while v >= 0x80 {
+        buf[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    buf[at] = v as u8;
+    at + 1
+}
+
+/// A timestamp field (number below 16): key, length, the set members; written into a
+/// stack buffer, then appended at once.
 fn ts_field(num: u32, ts: &Timestamp, out: &mut Vec<u8>) {
-    varint(u64::from(num << 3 | 2), out);
-    varint(ts_body_len(ts) as u64, out);
+    debug_assert!(num < 16);
+    // Key 1 byte, length 1 byte (a body is at most 22 bytes), two keys, two varints.
+    let mut buf = [0u8; 32];
+    buf[0] = (num << 3 | 2) as u8;
+    let mut n = 2;
     if ts.seconds != 0 {
-        out.push(0x08);
-        varint(ts.seconds as u64, out);
+        buf[n] = 0x08;
+        n = put_varint(ts.seconds as u64, &mut buf, n + 1);
     }
     if ts.nanos != 0 {
-        out.push(0x10);
-        varint(ts.nanos as u64, out);
+        buf[n] = 0x10;
+        n = put_varint(ts.nanos as u64, &mut buf, n + 1);
     }
+    buf[1] = (n - 2) as u8;
+    out.extend_from_slice(&buf[..n]);
 }
 
 fn ts_field_len(ts: &Timestamp) -> usize {
@@ -72,6 +90,39 @@ fn ts_field_len(ts: &Timestamp) -> usize {
 #[inline(always)]
 fn copy(input: &[u8], o: Occ, out: &mut Vec<u8>) {
     out.extend_from_slice(&input[o.start as usize..o.end as usize]);
+}
+
+/// Byte ranges of the input to append, adjacent ones joined into one copy.
+struct Copies<'a> {
+    input: &'a [u8],
+    pending: Occ,
+}
+
+impl<'a> Copies<'a> {
+    fn new(input: &'a [u8]) -> Copies<'a> {
+        Copies {
+            input,
+            pending: Occ::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, o: Occ, out: &mut Vec<u8>) {
+        if o.start == self.pending.end && self.pending.end != self.pending.start {
+            self.pending.end = o.end;
+        } else {
+            self.flush(out);
+            self.pending = o;
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if self.pending.end != self.pending.start {
+            copy(self.input, self.pending, out);
+            self.pending = Occ::default();
+        }
+    }
 }
 
 /// Writes `prefix`, then the event `plan` keeps, into `out` (cleared first), without
@@ -120,9 +171,11 @@ pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, prefix: &[u8], out: &mu
         }
         let len: usize = bits(leaves).map(|l| s.occ[l].len()).sum();
         varint(len as u64, out);
+        let mut copies = Copies::new(input);
         for l in bits(leaves) {
-            copy(input, s.occ[l], out);
+            copies.push(s.occ[l], out);
         }
+        copies.flush(out);
     }
 }
 
