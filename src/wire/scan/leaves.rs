@@ -133,24 +133,24 @@ pub(crate) const MSG_LEAVES: [u64; MSGS] = {
     t
 };
 
-/// `KINDS[msg][num]`: the kind of `INDEX[msg][num]` (one load with the leaf id).
-pub(super) const KINDS: [[Kind; 17]; MSGS + 1] = {
-    let mut t = [[Str; 17]; MSGS + 1];
+/// The string leaves, as a mask over leaf ids.
+pub(super) const STR_LEAVES: u64 = {
+    let mut m = 0u64;
     let mut i = 0;
     while i < LEAVES.len() {
-        let l = LEAVES[i];
-        t[l.msg as usize][l.num as usize] = l.kind;
+        if matches!(LEAVES[i].kind, Str) {
+            m |= 1 << i;
+        }
         i += 1;
     }
-    t
+    m
 };
 
-/// The leaf of field `num` of sub-message `msg`, and its kind.
+/// The leaf of field `num` of sub-message `msg`.
 #[inline(always)]
-pub(super) fn leaf_kind(msg: usize, num: u32) -> Option<(usize, Kind)> {
-    let n = num as usize;
-    match INDEX[msg].get(n) {
-        Some(&l) if l != NONE => Some((l as usize, KINDS[msg][n])),
+pub(super) fn leaf_of(msg: usize, num: u32) -> Option<usize> {
+    match INDEX[msg].get(num as usize) {
+        Some(&l) if l != NONE => Some(l as usize),
         _ => None,
     }
 }
