@@ -276,8 +276,11 @@ pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
     if nanos >= 1_000_000_000 {
         return by_chrono(t, buf);
     }
-    rfc3339_unix(t.timestamp(), nanos, buf)
+    rfc3339_unix(t.timestamp(), nanos, buf, &mut { NO_DAY })
 }
+
+/// No date in the buffer yet (see [`rfc3339_unix`]).
+pub(crate) const NO_DAY: i64 = i64::MIN;
 
 #[cold]
 fn by_chrono(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
@@ -306,8 +309,16 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 /// [`rfc3339`] of Unix seconds and nanoseconds (below 10⁹), by integer arithmetic.
-pub(crate) fn rfc3339_unix(secs: i64, nanos: u32, buf: &mut [u8; RFC3339_MAX]) -> usize {
+/// `written_day`: the day (since 1970-01-01) whose date `buf` already starts with, or
+/// [`NO_DAY`]; the date is written only when the day changes.
+pub(crate) fn rfc3339_unix(
+    secs: i64,
+    nanos: u32,
+    buf: &mut [u8; RFC3339_MAX],
+    written_day: &mut i64,
+) -> usize {
     if !(YEAR_0..YEAR_10000).contains(&secs) {
+        *written_day = NO_DAY;
         return match DateTime::from_timestamp(secs, nanos) {
             Some(t) => by_chrono(t, buf),
             None => 0,
@@ -320,14 +331,18 @@ pub(crate) fn rfc3339_unix(secs: i64, nanos: u32, buf: &mut [u8; RFC3339_MAX]) -
             v /= 10;
         }
     }
-    let (year, month, day) = civil(secs.div_euclid(86_400));
+    let days = secs.div_euclid(86_400);
+    if *written_day != days {
+        let (year, month, day) = civil(days);
+        put(buf, 0, year as u32, 4);
+        buf[4] = b'-';
+        put(buf, 5, month, 2);
+        buf[7] = b'-';
+        put(buf, 8, day, 2);
+        buf[10] = b'T';
+        *written_day = days;
+    }
     let sod = secs.rem_euclid(86_400) as u32;
-    put(buf, 0, year as u32, 4);
-    buf[4] = b'-';
-    put(buf, 5, month, 2);
-    buf[7] = b'-';
-    put(buf, 8, day, 2);
-    buf[10] = b'T';
     put(buf, 11, sod / 3_600, 2);
     buf[13] = b':';
     put(buf, 14, sod / 60 % 60, 2);
@@ -349,4 +364,40 @@ pub(crate) fn rfc3339_unix(secs: i64, nanos: u32, buf: &mut [u8; RFC3339_MAX]) -
     }
     buf[n] = b'Z';
     n + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One buffer reused from instant to instant, as a record's header text is: the
+    /// date is kept only while the day is the same.
+    #[test]
+    fn the_reused_date_is_the_right_one() {
+        let day = 86_400;
+        let instants = [
+            (1_700_000_000, 0),
+            (1_700_000_001, 5_000_000),
+            (1_700_000_000 + day, 0),
+            (1_700_000_000 + day + 3_600, 123),
+            (YEAR_10000 + 10, 0),
+            (1_700_000_000 + day + 7_200, 0),
+            (-1, 999_999_999),
+            (0, 0),
+            (YEAR_0, 0),
+            (YEAR_0 - 1, 0),
+            (YEAR_0, 1),
+        ];
+        let mut buf = [0u8; RFC3339_MAX];
+        let mut written = NO_DAY;
+        for (secs, nanos) in instants {
+            let n = rfc3339_unix(secs, nanos, &mut buf, &mut written);
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                crate::retention::rfc3339(t),
+                "{secs} {nanos}"
+            );
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The wire path's outputs: one [`WireRecord`] per purpose, in a per-thread
 //! [`WireScratch`] reused from record to record.
 
-use super::emit::rfc3339_unix;
+use super::emit::{rfc3339_unix, NO_DAY};
 use super::scan::Scan;
 use super::RFC3339_MAX;
 use crate::encode::{self, OutputFormat};
@@ -26,6 +26,8 @@ pub struct WireRecord {
     pub policy_version: &'static str,
     pub(super) expires_text: [u8; RFC3339_MAX],
     pub(super) expires_len: usize,
+    /// The day whose date `expires_text` starts with (written again only when it changes).
+    expires_day: i64,
     pub(super) presence: u64,
 }
 
@@ -41,6 +43,7 @@ impl WireRecord {
             policy_version: "",
             expires_text: [0; RFC3339_MAX],
             expires_len: 0,
+            expires_day: NO_DAY,
             presence: 0,
         }
     }
@@ -82,7 +85,12 @@ impl WireRecord {
             nanos: nanos as i32,
         };
         self.timestamp_ms = timestamp_ms;
-        self.expires_len = rfc3339_unix(seconds, nanos, &mut self.expires_text);
+        self.expires_len = rfc3339_unix(
+            seconds,
+            nanos,
+            &mut self.expires_text,
+            &mut self.expires_day,
+        );
     }
 }
 
