@@ -15,6 +15,7 @@ use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::framing::{self, BodyKind};
 use cdr_purpose_filter::gen::Generator;
+use cdr_purpose_filter::json::{self, JsonScratch};
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::retention::{self, LegalTime, Ttl};
@@ -66,6 +67,24 @@ fn allocations_per_event(events: usize, mut f: impl FnMut()) -> f64 {
         f();
     }
     (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / (ROUNDS as f64 * events as f64)
+}
+
+/// This thread's time on a CPU, in nanoseconds (`/proc/thread-self/schedstat`): unlike
+/// wall time, it does not count the time other work on the machine holds the cores.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Events per CPU-second of this thread over `rounds` calls of `f` (each `events` events).
+fn events_per_cpu_second(events: usize, rounds: u32, mut f: impl FnMut()) -> Option<f64> {
+    f();
+    let before = thread_cpu_ns()?;
+    for _ in 0..rounds {
+        f();
+    }
+    let spent = thread_cpu_ns()?.checked_sub(before)?;
+    (spent > 0).then(|| events as f64 * f64::from(rounds) * 1e9 / spent as f64)
 }
 
 /// A record ready to send: what `rdkafka`'s `BaseRecord` borrows.
@@ -222,6 +241,277 @@ fn core(c: &mut Criterion) {
     group.finish();
 }
 
+/// The struct path from JSON: serde decode → policy → protobuf, records ready to send.
+fn json_struct_path(
+    policy: &Policy,
+    payload: &[u8],
+    now: chrono::DateTime<Utc>,
+    values: &mut [Vec<u8>; 2],
+    output: OutputFormat,
+) -> usize {
+    let Ok((event, _)) = decode::decode(payload, InputFormat::Json) else {
+        return 0;
+    };
+    let evaluation = policy.apply_owned(event, now);
+    let mut n = 0;
+    for ((_, o), value) in evaluation.outcomes.iter().zip(values.iter_mut()) {
+        if let Outcome::Forward(r) = o {
+            encode::encode_event(&r.event, output, value).unwrap();
+            let headers = encode::headers(r, output);
+            black_box((&r.key, &value[..], &headers, r.timestamp_ms));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The struct path from protobuf to JSON.
+fn struct_path_to_json(
+    policy: &Policy,
+    payload: &[u8],
+    now: chrono::DateTime<Utc>,
+    values: &mut [Vec<u8>; 2],
+) -> usize {
+    let Ok((event, _)) = decode::decode(payload, InputFormat::Protobuf) else {
+        return 0;
+    };
+    let evaluation = policy.apply_owned(event, now);
+    let mut n = 0;
+    for ((_, o), value) in evaluation.outcomes.iter().zip(values.iter_mut()) {
+        if let Outcome::Forward(r) = o {
+            encode::encode_event(&r.event, OutputFormat::Json, value).unwrap();
+            let headers = encode::headers(r, OutputFormat::Json);
+            black_box((&r.key, &value[..], &headers, r.timestamp_ms));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// JSON in on the fast path: JSON → canonical protobuf (`json::JsonScratch`) → wire path.
+fn json_fast_path(
+    filter: &WireFilter,
+    payload: &[u8],
+    now: chrono::DateTime<Utc>,
+    json: &mut JsonScratch,
+    scratch: &mut WireScratch,
+) -> usize {
+    let Ok(pb) = json.to_protobuf(payload) else {
+        return 0;
+    };
+    wire_path(filter, pb, now, scratch)
+}
+
+/// JSON out on the fast path: wire path → `json::write_json` of each output.
+fn to_json_fast_path(
+    filter: &WireFilter,
+    payload: &[u8],
+    now: chrono::DateTime<Utc>,
+    scratch: &mut WireScratch,
+    values: &mut [Vec<u8>; 2],
+) -> usize {
+    if filter.apply(payload, now, scratch).is_err() {
+        return 0;
+    }
+    let mut n = 0;
+    for (r, value) in scratch.records().iter().zip(values.iter_mut()) {
+        if r.outcome.is_ok() {
+            json::write_json(&r.value, value).unwrap();
+            let mut headers = r.headers();
+            headers[4].1 = OutputFormat::Json.content_type();
+            let ready: Ready<'_> = (
+                scratch.key(),
+                scratch.key().as_bytes(),
+                value,
+                headers,
+                r.timestamp_ms,
+            );
+            black_box(&ready);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `json/*`: JSON → both purposes → protobuf and protobuf → both purposes → JSON, the
+/// struct path and the fast path side by side, allocations per event printed first.
+fn json_paths(c: &mut Criterion) {
+    let events = events();
+    let pb = encoded(&events, OutputFormat::Protobuf);
+    let js = encoded(&events, OutputFormat::Json);
+    let policy = settings("protobuf").policy.clone();
+    let filter = WireFilter::new(&policy).unwrap();
+    let now = Utc::now();
+    let mut values = [Vec::new(), Vec::new()];
+    let mut scratch = WireScratch::default();
+    let mut json = JsonScratch::default();
+    let a: usize = js
+        .iter()
+        .map(|p| json_struct_path(&policy, p, now, &mut values, OutputFormat::Protobuf))
+        .sum();
+    let b: usize = js
+        .iter()
+        .map(|p| json_fast_path(&filter, p, now, &mut json, &mut scratch))
+        .sum();
+    let c2: usize = pb
+        .iter()
+        .map(|p| struct_path_to_json(&policy, p, now, &mut values))
+        .sum();
+    let d: usize = pb
+        .iter()
+        .map(|p| to_json_fast_path(&filter, p, now, &mut scratch, &mut values))
+        .sum();
+    assert_eq!((a, c2), (b, d), "both paths forward the same records");
+    assert_eq!(
+        json.fallbacks, 0,
+        "every generated event takes the fast parser"
+    );
+    let allocs = [
+        allocations_per_event(js.len(), || {
+            for p in &js {
+                black_box(json_struct_path(
+                    &policy,
+                    p,
+                    now,
+                    &mut values,
+                    OutputFormat::Protobuf,
+                ));
+            }
+        }),
+        allocations_per_event(js.len(), || {
+            for p in &js {
+                black_box(json_fast_path(&filter, p, now, &mut json, &mut scratch));
+            }
+        }),
+        allocations_per_event(pb.len(), || {
+            for p in &pb {
+                black_box(struct_path_to_json(&policy, p, now, &mut values));
+            }
+        }),
+        allocations_per_event(pb.len(), || {
+            for p in &pb {
+                black_box(to_json_fast_path(
+                    &filter,
+                    p,
+                    now,
+                    &mut scratch,
+                    &mut values,
+                ));
+            }
+        }),
+    ];
+    eprintln!(
+        "allocations per event: JSON → protobuf ({a} records): struct path {:.2}, fast path {:.2}; protobuf → JSON ({c2} records): struct path {:.2}, fast path {:.2}",
+        allocs[0], allocs[1], allocs[2], allocs[3]
+    );
+    let cpu = |f: &mut dyn FnMut()| {
+        events_per_cpu_second(BATCH, 100, f)
+            .map(|r| format!("{:.0}", r))
+            .unwrap_or_else(|| "n/a".into())
+    };
+    let rates = [
+        cpu(&mut || {
+            for p in &js {
+                black_box(json_struct_path(
+                    &policy,
+                    p,
+                    now,
+                    &mut values,
+                    OutputFormat::Protobuf,
+                ));
+            }
+        }),
+        cpu(&mut || {
+            for p in &js {
+                black_box(json_fast_path(&filter, p, now, &mut json, &mut scratch));
+            }
+        }),
+        cpu(&mut || {
+            for p in &pb {
+                black_box(struct_path_to_json(&policy, p, now, &mut values));
+            }
+        }),
+        cpu(&mut || {
+            for p in &pb {
+                black_box(to_json_fast_path(
+                    &filter,
+                    p,
+                    now,
+                    &mut scratch,
+                    &mut values,
+                ));
+            }
+        }),
+    ];
+    eprintln!(
+        "events per CPU-second of the bench thread: JSON → protobuf: struct path {}, fast path {}; protobuf → JSON: struct path {}, fast path {}",
+        rates[0], rates[1], rates[2], rates[3]
+    );
+    let mut group = c.benchmark_group("json");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(
+        BenchmarkId::new("json_to_protobuf_struct_path", BATCH),
+        |b| {
+            b.iter(|| {
+                let now = Utc::now();
+                for p in &js {
+                    black_box(json_struct_path(
+                        &policy,
+                        p,
+                        now,
+                        &mut values,
+                        OutputFormat::Protobuf,
+                    ));
+                }
+            })
+        },
+    );
+    group.bench_function(BenchmarkId::new("json_to_protobuf_fast_path", BATCH), |b| {
+        b.iter(|| {
+            let now = Utc::now();
+            for p in &js {
+                black_box(json_fast_path(&filter, p, now, &mut json, &mut scratch));
+            }
+        })
+    });
+    group.bench_function(
+        BenchmarkId::new("json_to_protobuf_conversion_only", BATCH),
+        |b| {
+            b.iter(|| {
+                for p in &js {
+                    black_box(json.to_protobuf(p).map(<[u8]>::len).ok());
+                }
+            })
+        },
+    );
+    group.bench_function(
+        BenchmarkId::new("protobuf_to_json_struct_path", BATCH),
+        |b| {
+            b.iter(|| {
+                let now = Utc::now();
+                for p in &pb {
+                    black_box(struct_path_to_json(&policy, p, now, &mut values));
+                }
+            })
+        },
+    );
+    group.bench_function(BenchmarkId::new("protobuf_to_json_fast_path", BATCH), |b| {
+        b.iter(|| {
+            let now = Utc::now();
+            for p in &pb {
+                black_box(to_json_fast_path(
+                    &filter,
+                    p,
+                    now,
+                    &mut scratch,
+                    &mut values,
+                ));
+            }
+        })
+    });
+    group.finish();
+}
+
 fn settings(output: &str) -> Arc<Settings> {
     let toml = format!(
         "[output]\nformat = \"{output}\"\n[purposes.billing]\n[purposes.security]\n[topics]\nmode = \"off\"\n"
@@ -323,5 +613,5 @@ fn policy(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, core, pipeline, policy);
+criterion_group!(benches, core, pipeline, policy, json_paths);
 criterion_main!(benches);

@@ -1,15 +1,25 @@
-//! End-to-end harness: the filter against the pass-through floor, on a real broker.
+//! End-to-end harness: the filter against a minimal pass-through floor, on a real broker.
 //!
-//! Loads N events (default 1,000,000, mixed types, protobuf; `E2E_EVENTS` to change) into
-//! an input topic of the broker named by `CDR_TEST_BROKERS`, then runs, one after the
-//! other on the same input, broker and settings:
-//! 1. pass-through: `run --passthrough`, the same consumer and producer code forwarding
-//!    each input record unchanged to both output topics (the floor no filter can beat);
-//! 2. the filter: `run` with both purposes;
+//! Loads N events (default 1,000,000, mixed types; `E2E_EVENTS` to change) into two input
+//! topics of the broker named by `CDR_TEST_BROKERS` — one protobuf, one JSON — then runs,
+//! one after the other on each input, same broker and settings (`fetch.wait.max.ms=10`,
+//! idempotent producer, offsets committed every 100 ms):
+//! 1. **floor**: `benches/floor.rs`, a pass-through written apart from the pipeline (it
+//!    shares none of its code), run as its own process (this binary re-run with
+//!    `E2E_ROLE=floor`): consume in a group, send each record unchanged to two topics,
+//!    await the sends in batches of 1,000;
+//! 2. **pass-through**: `run --passthrough`, the pipeline forwarding each record unchanged
+//!    to both output topics — the pipeline's own overhead over the floor;
+//! 3. **filter**: `run` with both purposes (protobuf input → protobuf output; JSON input →
+//!    JSON output).
 //!
-//! and prints events/s of each, their ratio, peak RSS (VmHWM of the process), and the
-//! p50/p99 end-to-end latency of paced events sent while the filter runs (send → read
-//! back from the security topic). Repeatable: fixed seed, fresh topics every run.
+//! Each process is measured the same way, from outside: from the first committed input
+//! offset to every input offset committed (the filter commits an offset only after the
+//! records it produced are acknowledged: written and readable; the floor awaits its sends
+//! before it stops), events/s over that span, CPU time per event over the same span (user
+//! and system time of the process, every thread, from `/proc/PID/stat`), peak RSS (VmHWM). Ratios
+//! are to the floor of the same input. Then the p50/p99 latency (send → read back) of
+//! 5,000 paced events sent while the protobuf filter runs.
 //!
 //! `scripts/bench-e2e.sh` starts the test broker and runs it; or
 //! `CDR_TEST_BROKERS=host:port cargo bench --bench e2e --features bench-passthrough` (the
@@ -18,6 +28,11 @@
 #[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
+
+/// The floor, compiled into this binary and run as a separate process.
+#[allow(dead_code)]
+#[path = "floor.rs"]
+mod floor;
 
 use cdr_purpose_filter::decode::InputFormat;
 use cdr_purpose_filter::encode::{self, OutputFormat};
@@ -60,14 +75,14 @@ fn send(p: &BaseProducer, topic: &str, key: &str, payload: &[u8]) {
     p.poll(Duration::ZERO);
 }
 
-fn load(topic: &str, n: u64) -> usize {
+fn load(topic: &str, n: u64, format: OutputFormat) -> usize {
     let p = producer();
     let mut g = Generator::new(2026, Utc::now());
     let mut buf = Vec::with_capacity(1024);
     let mut bytes = 0;
     for _ in 0..n {
         let e = g.next_event();
-        encode::encode_event(&e, OutputFormat::Protobuf, &mut buf).unwrap();
+        encode::encode_event(&e, format, &mut buf).unwrap();
         bytes += buf.len();
         send(&p, topic, &e.event_id, &buf);
     }
@@ -87,19 +102,25 @@ fn topics(name: &str, input: &str) -> Topics {
 }
 
 /// The tests' configuration (`common::config`) for one phase, in `DIR/NAME/filter.toml`:
-/// protobuf input, offsets committed every 100 ms, the default session and shutdown
-/// timeouts.
-fn config(dir: &Path, t: &Topics, name: &str) -> PathBuf {
+/// `format` in and out, offsets committed every 100 ms (`delivery.commit_interval` and
+/// librdkafka's auto-commit), the default session and shutdown timeouts.
+fn config(dir: &Path, t: &Topics, name: &str, format: OutputFormat) -> PathBuf {
     let dir = dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     t.config_with(&dir, |c| {
         let consumer = &mut c.kafka.consumer_properties;
         consumer.remove("session.timeout.ms");
         common::config::set(consumer, "auto.commit.interval.ms", "100");
-        c.input.format = InputFormat::Protobuf;
+        c.input.format = match format {
+            OutputFormat::Json => InputFormat::Json,
+            OutputFormat::Protobuf => InputFormat::Protobuf,
+        };
+        c.output.format = format;
         c.topics.partitions = PARTITIONS;
         c.delivery.shutdown_timeout =
             cdr_purpose_filter::config::DeliverySection::default().shutdown_timeout;
+        // Offsets committed as often as the floor's, so that both are followed alike.
+        c.delivery.commit_interval = "100ms".into();
     })
 }
 
@@ -112,69 +133,108 @@ fn committed(group: &str, topic: &str) -> i64 {
 }
 
 struct Phase {
-    name: &'static str,
+    name: String,
     events_per_s: f64,
+    cpu_us_per_event: f64,
     peak_rss_mib: f64,
     latency_ms: Option<(f64, f64)>,
 }
 
-/// The filter (or the pass-through floor) at warn level.
+/// User + system CPU time of a running process, every thread, in microseconds.
+fn cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // utime and stime: the 14th and 15th fields, after the command name in parentheses.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks * 10_000 // USER_HZ = 100
+}
+
+/// The filter (or `run --passthrough`) at warn level.
 fn start(config: &Path, passthrough: bool, log: &Path) -> Filter {
     let after_run: &[&str] = if passthrough { &["--passthrough"] } else { &[] };
     Filter::launch(config, log, &[], after_run, &[("RUST_LOG", "warn")])
 }
 
-/// Runs one phase over the loaded input; returns events/s and peak RSS.
-fn throughput(
-    name: &'static str,
-    dir: &Path,
+/// The floor: this binary again, as `E2E_ROLE=floor`, on `input` in `group`.
+fn start_floor(input: &str, n: u64, group: &str, log: &Path) -> Filter {
+    let log = std::fs::File::create(log).unwrap();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("E2E_ROLE", "floor")
+        .env("FLOOR_INPUT", format!("{input}:{n}"))
+        .env("FLOOR_GROUP", group)
+        .env("FLOOR_WAIT", "1")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start the floor");
+    Filter { child }
+}
+
+/// Follows one process over the loaded input, from outside: events/s and CPU-µs/event
+/// from the first committed offset to the last, peak RSS.
+fn measure(
+    name: String,
+    mut process: Filter,
+    group: &str,
     input: &str,
     n: u64,
-    passthrough: bool,
-) -> (Phase, Filter, Topics) {
-    let t = topics(name, input);
-    let cfg = config(dir, &t, name);
-    let mut filter = start(&cfg, passthrough, &dir.join(format!("{name}.log")));
+    log: &Path,
+) -> (Phase, Filter) {
     let deadline = Instant::now() + Duration::from_secs(1800);
-    let mut first: Option<(Instant, i64)> = None;
+    let mut first: Option<(Instant, i64, u64)> = None;
     let mut rss = 0;
-    let end = loop {
-        std::thread::sleep(Duration::from_millis(200));
-        if let Some(status) = filter.child.try_wait().unwrap() {
-            panic!(
-                "{name}: the filter exited early ({status}); see {}",
-                dir.join(format!("{name}.log")).display()
-            );
+    let pid = process.pid();
+    let (end, cpu_end) = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(status) = process.child.try_wait().unwrap() {
+            panic!("{name}: exited early ({status}); see {}", log.display());
         }
-        rss = rss.max(filter.peak_rss_kib());
-        let done = committed(&t.group, input);
+        rss = rss.max(process.peak_rss_kib());
+        let cpu = cpu_us(pid);
+        let done = committed(group, input);
         if first.is_none() && done > 0 {
-            first = Some((Instant::now(), done));
+            first = Some((Instant::now(), done, cpu));
         }
         if done >= n as i64 {
-            break Instant::now();
+            break (Instant::now(), cpu);
         }
         assert!(
             Instant::now() < deadline,
             "{name}: not done after 30 minutes ({done} of {n})"
         );
     };
-    let (t0, d0) = first.unwrap();
-    let rate = (n as i64 - d0) as f64 / (end - t0).as_secs_f64().max(1e-3);
+    let (t0, d0, cpu0) = first.unwrap();
+    let events = (n as i64 - d0).max(1) as f64;
+    let phase = Phase {
+        name,
+        events_per_s: events / (end - t0).as_secs_f64().max(1e-3),
+        cpu_us_per_event: (cpu_end - cpu0) as f64 / events,
+        peak_rss_mib: rss as f64 / 1024.0,
+        latency_ms: None,
+    };
     eprintln!(
-        "e2e: {name}: {n} events, {rate:.0} events/s, peak RSS {:.0} MiB",
-        rss as f64 / 1024.0
+        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event, peak RSS {:.0} MiB",
+        phase.name, phase.events_per_s, phase.cpu_us_per_event, phase.peak_rss_mib
     );
-    (
-        Phase {
-            name,
-            events_per_s: rate,
-            peak_rss_mib: rss as f64 / 1024.0,
-            latency_ms: None,
-        },
-        filter,
-        t,
-    )
+    (phase, process)
+}
+
+/// The pipeline (`run`, or `run --passthrough`) on one input.
+fn pipeline(
+    name: &str,
+    dir: &Path,
+    input: &str,
+    n: u64,
+    format: OutputFormat,
+    passthrough: bool,
+) -> (Phase, Filter, Topics) {
+    let t = topics(name, input);
+    let cfg = config(dir, &t, name, format);
+    let log = dir.join(format!("{name}.log"));
+    let process = start(&cfg, passthrough, &log);
+    let (phase, process) = measure(name.to_string(), process, &t.group, input, n, &log);
+    (phase, process, t)
 }
 
 /// Sends `count` paced events while the filter runs and measures send → read back.
@@ -236,6 +296,9 @@ fn stop(mut filter: Filter) {
 }
 
 fn main() {
+    if std::env::var("E2E_ROLE").as_deref() == Ok("floor") {
+        return floor::main();
+    }
     // `cargo bench` passes --bench; `cargo test --benches` runs this with no broker: skip
     // only in that compile-check mode, never silently in a real run.
     if std::env::args().any(|a| a == "--list") {
@@ -246,46 +309,101 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let input = format!("e2e-raw-{}-{}", std::process::id(), Utc::now().timestamp());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
-    let t = Instant::now();
-    let mean = load(&input, n);
-    eprintln!(
-        "e2e: loaded {n} events ({mean} B mean) in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-
-    let (pass, child, _) = throughput("passthrough", dir.path(), &input, n, true);
-    stop(child);
-    let (mut filter, child, t) = throughput("filter", dir.path(), &input, n, false);
-    filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
-    stop(child);
+    let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
+    for (label, format) in [
+        ("protobuf", OutputFormat::Protobuf),
+        ("json", OutputFormat::Json),
+    ] {
+        let input = format!(
+            "e2e-{label}-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp()
+        );
+        rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
+        let t = Instant::now();
+        let mean = load(&input, n, format);
+        eprintln!(
+            "e2e: loaded {n} {label} events ({mean} B mean) in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let mut rows = Vec::new();
+        let group = format!("e2e-floor-{label}-{}", std::process::id());
+        let log = dir.path().join(format!("floor-{label}.log"));
+        let (floor, process) = measure(
+            "floor".to_string(),
+            start_floor(&input, n, &group, &log),
+            &group,
+            &input,
+            n,
+            &log,
+        );
+        stop(process);
+        rows.push(floor);
+        let (pass, process, _) = pipeline(
+            &format!("passthrough-{label}"),
+            dir.path(),
+            &input,
+            n,
+            format,
+            true,
+        );
+        stop(process);
+        rows.push(pass);
+        let (mut filter, process, t) = pipeline(
+            &format!("filter-{label}"),
+            dir.path(),
+            &input,
+            n,
+            format,
+            false,
+        );
+        if format == OutputFormat::Protobuf {
+            filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
+        }
+        stop(process);
+        rows.push(filter);
+        phases.push((label, mean, rows));
+    }
 
     println!(
-        "\nend-to-end, {n} events ({mean} B protobuf mean), broker {}, {} CPU(s)",
+        "\nend-to-end, {n} events per input, broker {}, {} CPU(s); ratios to the floor of the same input",
         brokers(),
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     );
     println!(
-        "{:<14} {:>12} {:>8} {:>14} {:>10} {:>10}",
-        "mode", "events/s", "ratio", "peak RSS MiB", "p50 ms", "p99 ms"
+        "{:<14} {:<22} {:>10} {:>7} {:>13} {:>7} {:>9} {:>8} {:>8}",
+        "input",
+        "mode",
+        "events/s",
+        "ratio",
+        "CPU-µs/event",
+        "ratio",
+        "RSS MiB",
+        "p50 ms",
+        "p99 ms"
     );
-    for p in [&pass, &filter] {
-        let (p50, p99) = p
-            .latency_ms
-            .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
-            .unwrap_or(("-".into(), "-".into()));
-        println!(
-            "{:<14} {:>12.0} {:>8.2} {:>14.0} {:>10} {:>10}",
-            p.name,
-            p.events_per_s,
-            p.events_per_s / pass.events_per_s,
-            p.peak_rss_mib,
-            p50,
-            p99
-        );
+    for (label, mean, rows) in &phases {
+        let floor = &rows[0];
+        for p in rows {
+            let (p50, p99) = p
+                .latency_ms
+                .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
+                .unwrap_or(("-".into(), "-".into()));
+            println!(
+                "{:<14} {:<22} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>9.0} {:>8} {:>8}",
+                format!("{label} {mean}B"),
+                p.name,
+                p.events_per_s,
+                p.events_per_s / floor.events_per_s,
+                p.cpu_us_per_event,
+                p.cpu_us_per_event / floor.cpu_us_per_event,
+                p.peak_rss_mib,
+                p50,
+                p99
+            );
+        }
     }
 }

@@ -14,6 +14,9 @@
 //! producer, `linger.ms=5`.
 //!
 //! `CDR_TEST_BROKERS=$(scripts/test-broker.sh start) cargo bench --bench floor`
+//!
+//! `benches/e2e.rs` runs this same code as a separate process (its own binary re-run with
+//! `E2E_ROLE=floor`), measured from outside exactly like the filter.
 
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;
@@ -97,10 +100,88 @@ async fn load(topic: &str, n: u64) {
     p.flush(Duration::from_secs(60)).unwrap();
 }
 
-#[tokio::main]
-async fn main() {
-    let stamp = format!("{}-{}", std::process::id(), Utc::now().timestamp());
-    let (input, n) = match std::env::var("FLOOR_INPUT") {
+/// Where the floor reads and writes, and how it reports.
+pub struct Run {
+    pub input: String,
+    /// Records in `input`: the floor stops when each one's two copies are acknowledged.
+    pub n: u64,
+    pub group: String,
+    pub outputs: [String; 2],
+    /// Offsets committed every this many ms (librdkafka's auto-commit of consumed
+    /// positions), so that a harness can follow the progress from outside, like the
+    /// filter's.
+    pub commit_interval_ms: u64,
+}
+
+/// Wall and CPU time from the first record received to the last copy acknowledged.
+pub struct Measured {
+    pub wall: Duration,
+    pub cpu_us: u64,
+}
+
+/// The pass-through itself: consume `run.input` in `run.group`, send every record unchanged
+/// to both outputs, await the sends in batches of [`BATCH`] input records, stop after
+/// `run.n` records and commit.
+pub async fn pass_through(run: &Run) -> Measured {
+    create(&run.outputs).await;
+    let consumer: StreamConsumer = client()
+        .set("group.id", &run.group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set(
+            "auto.commit.interval.ms",
+            run.commit_interval_ms.to_string(),
+        )
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    let producer: FutureProducer = client()
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[run.input.as_str()]).unwrap();
+
+    let mut stream = consumer.stream();
+    let mut pending = Vec::with_capacity(2 * BATCH);
+    let mut seen = 0u64;
+    let mut started: Option<(u64, Instant)> = None;
+    while seen < run.n {
+        let msg = stream
+            .next()
+            .await
+            .expect("the consumer stream ended")
+            .expect("consume");
+        // The clock starts with the first record: the group join is not the floor's work.
+        started.get_or_insert_with(|| (cpu_us(), Instant::now()));
+        for topic in &run.outputs {
+            let mut record = FutureRecord::to(topic).payload(msg.payload().unwrap_or_default());
+            if let Some(k) = msg.key() {
+                record = record.key(k);
+            }
+            pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+        }
+        seen += 1;
+        if pending.len() >= 2 * BATCH || seen == run.n {
+            for d in futures::future::join_all(pending.drain(..)).await {
+                d.expect("delivery").map_err(|(e, _)| e).expect("delivered");
+            }
+        }
+    }
+    let (cpu0, t0) = started.expect("at least one record");
+    let measured = Measured {
+        wall: t0.elapsed(),
+        cpu_us: cpu_us() - cpu0,
+    };
+    consumer
+        .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        .expect("commit the floor's offsets");
+    measured
+}
+
+/// `FLOOR_INPUT=topic:N`, or N (`FLOOR_EVENTS`, default 200,000) events loaded now.
+async fn input(stamp: &str) -> (String, u64) {
+    match std::env::var("FLOOR_INPUT") {
         Ok(spec) => {
             let (t, n) = spec.rsplit_once(':').expect("FLOOR_INPUT=topic:N");
             (
@@ -119,54 +200,31 @@ async fn main() {
             load(&input, n).await;
             (input, n)
         }
-    };
-    let outputs = [format!("floor-a-{stamp}"), format!("floor-b-{stamp}")];
-    create(&outputs).await;
-
-    let consumer: StreamConsumer = client()
-        .set("group.id", format!("floor-{stamp}"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    let producer: FutureProducer = client()
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[input.as_str()]).unwrap();
-
-    let (cpu0, t0) = (cpu_us(), Instant::now());
-    let mut stream = consumer.stream();
-    let mut pending = Vec::with_capacity(2 * BATCH);
-    let mut seen = 0u64;
-    while seen < n {
-        let msg = stream
-            .next()
-            .await
-            .expect("the consumer stream ended")
-            .expect("consume");
-        for topic in &outputs {
-            let mut record = FutureRecord::to(topic).payload(msg.payload().unwrap_or_default());
-            if let Some(k) = msg.key() {
-                record = record.key(k);
-            }
-            pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
-        }
-        seen += 1;
-        if pending.len() >= 2 * BATCH || seen == n {
-            for d in futures::future::join_all(pending.drain(..)).await {
-                d.expect("delivery").map_err(|(e, _)| e).expect("delivered");
-            }
-        }
     }
-    let (cpu, wall) = (cpu_us() - cpu0, t0.elapsed());
+}
+
+#[tokio::main]
+pub async fn main() {
+    let stamp = format!("{}-{}", std::process::id(), Utc::now().timestamp());
+    let (input, n) = input(&stamp).await;
+    let run = Run {
+        input,
+        n,
+        group: std::env::var("FLOOR_GROUP").unwrap_or_else(|_| format!("floor-{stamp}")),
+        outputs: [format!("floor-a-{stamp}"), format!("floor-b-{stamp}")],
+        commit_interval_ms: 100,
+    };
+    let m = pass_through(&run).await;
     println!(
         "floor: {n} events, {:.0} events/s, {:.1} CPU-µs/event ({:.2} s wall, {:.2} s CPU)",
-        n as f64 / wall.as_secs_f64(),
-        cpu as f64 / n as f64,
-        wall.as_secs_f64(),
-        cpu as f64 / 1e6,
+        n as f64 / m.wall.as_secs_f64(),
+        m.cpu_us as f64 / n as f64,
+        m.wall.as_secs_f64(),
+        m.cpu_us as f64 / 1e6,
     );
+    // A harness following the progress from outside (`benches/e2e.rs`) stops this
+    // process itself once it saw every offset committed.
+    if std::env::var_os("FLOOR_WAIT").is_some() {
+        std::future::pending::<()>().await;
+    }
 }

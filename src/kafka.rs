@@ -114,6 +114,18 @@ pub fn producer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfi
 #[error("{0}")]
 pub struct ClientConfigError(pub String);
 
+impl crate::error::Classify for ClientConfigError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::User
+    }
+}
+
+impl crate::error::Classify for TransportSecurityError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::User
+    }
+}
+
 impl ClientConfigError {
     pub fn new(error: &KafkaError, secrets: &[&str]) -> ClientConfigError {
         ClientConfigError(match error {

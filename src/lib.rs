@@ -7,6 +7,7 @@
 //! in [`cli`]; configuration in [`config`]; retention arithmetic in [`retention`]; synthetic
 //! events in [`gen`].
 
+pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
@@ -15,9 +16,11 @@ pub mod decode;
 pub mod delivery;
 pub mod demo;
 pub mod encode;
+pub mod error;
 pub mod framing;
 pub mod gen;
 pub mod health;
+pub mod json;
 pub mod kafka;
 pub mod pipeline;
 pub mod policy;

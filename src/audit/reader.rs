@@ -59,6 +59,14 @@ pub enum AuditError {
     },
 }
 
+/// The audit could not be carried out: at run time (`audit` reports it with exit
+/// code 2, its own contract).
+impl crate::error::Classify for AuditError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::World
+    }
+}
+
 /// What was read of one partition.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PartitionRead {

@@ -6,6 +6,7 @@ use super::{print_stdout, UsageError};
 use crate::audit::reader::{self, AuditError, ReadOptions};
 use crate::audit::{report, Auditor, TopicContext};
 use crate::config::{self, Settings};
+use crate::error::Failure;
 use crate::retention::bound::{self, BrokerSettings, TopicSettings};
 use clap::{Args, ValueEnum};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -133,7 +134,7 @@ async fn slacks(settings: &Settings, topics: &[String]) -> BTreeMap<String, i64>
     out
 }
 
-pub(super) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let settings = load(args.config.as_deref())?;
     let from_time = args
         .from_time
@@ -160,11 +161,12 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let now = chrono::Utc::now();
     let settings = Arc::new(settings);
-    let rt = super::runtime()?;
+    let rt = crate::app::runtime()?;
     let outcome = rt.block_on(async {
         let server = match args.metrics_listen {
             Some(addr) => {
-                let handle = crate::telemetry::install(settings.policy.version())?;
+                let handle = crate::telemetry::install(settings.policy.version())
+                    .map_err(|e| Failure::bug(e).context("cannot install the metrics recorder"))?;
                 report::describe_metrics(&topics);
                 let stop = tokio_util::sync::CancellationToken::new();
                 let (_, task) = crate::telemetry::server::start(
@@ -213,7 +215,7 @@ pub(super) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             stop.cancel();
             let _ = task.await;
         }
-        anyhow::Ok(result)
+        Ok::<_, Failure>(result)
     })?;
     let read = match outcome {
         Ok(read) => read,

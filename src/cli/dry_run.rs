@@ -5,6 +5,7 @@ use super::{parse_now, DryRunArgs};
 use crate::config;
 use crate::decode::{self, InputFormat};
 use crate::encode::{self, OutputFormat};
+use crate::error::Failure;
 use crate::policy::{Outcome, Policy};
 use crate::retention::rfc3339;
 use serde_json::json;
@@ -160,7 +161,7 @@ fn read_delimited(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option
     Ok(Some(()))
 }
 
-pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
     let settings = config::load_from(args.config.as_deref())?;
     let now = parse_now(args.now.as_deref())?;
     let topics = settings
@@ -194,7 +195,7 @@ pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
             {
                 return Ok(ExitCode::SUCCESS)
             }
-            (Err(e), _) => return Err(e),
+            (Err(e), _) => return Err(Failure::world(e)),
             (Ok(()), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
                 return Ok(ExitCode::SUCCESS)
             }
@@ -205,10 +206,9 @@ pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let input: Box<dyn Read> = match &args.input {
-        Some(p) => Box::new(
-            std::fs::File::open(p)
-                .map_err(|e| anyhow::anyhow!("cannot open input {}: {e}", p.display()))?,
-        ),
+        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| {
+            Failure::world(e).context(format!("cannot open input {}", p.display()))
+        })?),
         None => Box::new(io::stdin().lock()),
     };
     let mut input = BufReader::with_capacity(1 << 16, input);
@@ -263,7 +263,7 @@ pub(super) fn run(args: DryRunArgs) -> anyhow::Result<ExitCode> {
         Ok(()) => {}
         // `dry-run ... | head` closes the pipe: not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(anyhow::anyhow!("dry-run: reading input failed: {e}")),
+        Err(e) => return Err(Failure::world(e).context("dry-run: reading input failed")),
     }
     run.summary.print(run.policy);
     Ok(ExitCode::SUCCESS)

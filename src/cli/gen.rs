@@ -2,13 +2,14 @@
 
 use super::{parse_now, GenArgs};
 use crate::encode::{self, OutputFormat};
+use crate::error::Failure;
 use crate::gen::Generator;
 use prost::Message;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 /// Produces the events to a Kafka topic, keyed by event_id, waiting for every ack.
-fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Result<ExitCode> {
+fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<ExitCode, Failure> {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let settings = crate::config::load(config)?;
     let now = parse_now(args.now.as_deref())?;
@@ -24,7 +25,7 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Re
     let started = std::time::Instant::now();
     for i in 0..args.count {
         let event = generator.next_event();
-        encode::encode_event(&event, args.format, &mut buf)?;
+        encode::encode_event(&event, args.format, &mut buf).map_err(Failure::bug)?;
         let mut record = BaseRecord::to(topic)
             .key(event.event_id.as_str())
             .payload(buf.as_slice());
@@ -40,7 +41,11 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Re
                     record = r;
                     producer.poll(std::time::Duration::from_millis(10));
                 }
-                Err((e, _)) => anyhow::bail!("gen: producing to {topic} failed: {e}"),
+                Err((e, _)) => {
+                    return Err(Failure::world(anyhow::anyhow!(
+                        "gen: producing to {topic} failed: {e}"
+                    )))
+                }
             }
         }
         producer.poll(std::time::Duration::ZERO);
@@ -50,7 +55,7 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Re
     }
     producer
         .flush(std::time::Duration::from_secs(120))
-        .map_err(|e| anyhow::anyhow!("gen: flushing to {topic} failed: {e}"))?;
+        .map_err(|e| Failure::world(anyhow::anyhow!("gen: flushing to {topic} failed: {e}")))?;
     eprintln!(
         "gen: produced {} events to {topic} in {:.1} s",
         args.count,
@@ -59,7 +64,7 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: GenArgs) -> Result<ExitCode, Failure> {
     if let (Some(config), Some(topic)) = (&args.config, &args.topic) {
         return to_kafka(&args, config, topic);
     }
@@ -67,7 +72,7 @@ pub(super) fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(
             std::fs::File::create(p)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+                .map_err(|e| Failure::world(e).context(format!("cannot create {}", p.display())))?,
         ),
         None => Box::new(io::stdout().lock()),
     };
@@ -102,6 +107,6 @@ pub(super) fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(anyhow::anyhow!("gen: write failed: {e}")),
+        Err(e) => Err(Failure::world(e).context("gen: write failed")),
     }
 }

@@ -11,9 +11,10 @@ mod topics;
 
 pub use logs::LogFormat;
 
-use crate::config::{self, ConfigError};
+use crate::config;
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
+use crate::error::{Failure, Fault};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -269,38 +270,16 @@ pub(crate) fn print_stdout(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Usage and configuration errors exit with 2, everything else with 1.
-pub fn exit_code_of(e: &anyhow::Error) -> u8 {
-    let usage = e.chain().any(|c| {
-        c.downcast_ref::<ConfigError>().is_some()
-            || c.downcast_ref::<UsageError>().is_some()
-            || matches!(
-                c.downcast_ref::<crate::topics::TopicsError>(),
-                Some(crate::topics::TopicsError::Unmeetable { .. })
-            )
-            || matches!(
-                c.downcast_ref::<crate::pipeline::PipelineError>(),
-                Some(
-                    crate::pipeline::PipelineError::ClientConfig(_)
-                        | crate::pipeline::PipelineError::TransportSecurity(_)
-                )
-            )
-            || c.downcast_ref::<crate::kafka::TransportSecurityError>()
-                .is_some()
-            || c.downcast_ref::<crate::kafka::ClientConfigError>()
-                .is_some()
-    });
-    if usage {
-        2
-    } else {
-        1
-    }
-}
-
 /// A bad argument value that clap cannot check by itself.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+impl crate::error::Classify for UsageError {
+    fn fault(&self) -> Fault {
+        Fault::User
+    }
+}
 
 /// Parses an RFC 3339 `--now`.
 pub(crate) fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, UsageError> {
@@ -312,96 +291,6 @@ pub(crate) fn parse_now(now: Option<&str>) -> Result<chrono::DateTime<chrono::Ut
     }
 }
 
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// Runs the filter, then shuts the runtime down without waiting on blocking work still
-/// tied to a broker that does not answer (a commit or a client close during an outage):
-/// the pipeline bounds every step by `delivery.shutdown_timeout`, and so does this.
-fn run_bounded(settings: config::Settings, passthrough: bool) -> anyhow::Result<()> {
-    let grace = settings.shutdown_timeout;
-    let rt = runtime()?;
-    let result = rt.block_on(run_filter(settings, passthrough));
-    rt.shutdown_timeout(grace.min(std::time::Duration::from_secs(5)));
-    result
-}
-
-async fn run_filter(settings: config::Settings, passthrough: bool) -> anyhow::Result<()> {
-    let shutdown = crate::shutdown::install();
-    let context = crate::kafka::Context::default();
-    let health = context.health.clone();
-    // Metrics and probes first: /healthz answers while topics are prepared, and the
-    // recorder is in place before the first event is counted.
-    let handle = crate::telemetry::install(settings.policy.version())?;
-    let stop_server = tokio_util::sync::CancellationToken::new();
-    let (_, server) = crate::telemetry::server::start(
-        settings.metrics_listen,
-        handle,
-        context.health.clone(),
-        shutdown.clone(),
-        stop_server.clone(),
-    )
-    .await?;
-    let result = async {
-        crate::kafka::check_transport(&settings, &context).await?;
-        crate::topics::prepare(&settings, context.clone()).await?;
-        let settings = std::sync::Arc::new(settings);
-        tokio::spawn(crate::topics::watch(
-            settings.clone(),
-            context.clone(),
-            shutdown.clone(),
-        ));
-        // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
-        // updates): not ready while an output topic is not compliant.
-        let stats = std::sync::Arc::new(crate::telemetry::Stats::default());
-        #[cfg(feature = "bench-passthrough")]
-        let transform = if passthrough {
-            tracing::warn!("pass-through benchmark mode: records are forwarded UNFILTERED");
-            crate::pipeline::records::Transform::passthrough(settings.clone())
-        } else {
-            crate::pipeline::records::Transform::new(settings.clone())
-        };
-        #[cfg(not(feature = "bench-passthrough"))]
-        let transform = {
-            let _ = passthrough;
-            crate::pipeline::records::Transform::new(settings.clone())
-        };
-        let transform = std::sync::Arc::new(transform);
-        crate::pipeline::run_with(settings, transform, shutdown, stats, context).await?;
-        anyhow::Ok(())
-    }
-    .await;
-    // The last scrape can still see the final counts while the pipeline drained.
-    stop_server.cancel();
-    let _ = server.await;
-    // A start that failed after TLS or SASL failed (a topic check timing out on a wrong
-    // CA, say) says so, rather than "broker transport failure".
-    match (result, health.transport_security_error()) {
-        (Err(e), Some(reason)) if !is_transport_security(&e) => {
-            Err(crate::kafka::TransportSecurityError {
-                reason,
-                source: Some(e),
-            }
-            .into())
-        }
-        (result, _) => result,
-    }
-}
-
-fn is_transport_security(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<crate::kafka::TransportSecurityError>()
-            .is_some()
-            || matches!(
-                c.downcast_ref::<crate::pipeline::PipelineError>(),
-                Some(crate::pipeline::PipelineError::TransportSecurity(_))
-            )
-    })
-}
-
 pub fn init_tracing(cli: &Cli) {
     // The demo prints a summary: only warnings by default.
     let default = match cli.command {
@@ -411,7 +300,8 @@ pub fn init_tracing(cli: &Cli) {
     logs::init(cli.log.as_deref(), default, cli.log_format);
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs a command. Its failure says whose fault it is ([`Failure::exit_code`]).
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     config::allow_insecure_secret_files(cli.allow_insecure_secret_files);
     match cli.command {
         Command::DryRun(args) => dry_run::run(args),
@@ -462,13 +352,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             passthrough,
         } => {
             let settings = config::load_from(config.as_deref())?;
-            run_bounded(settings, passthrough)?;
+            crate::app::run(settings, passthrough)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(not(feature = "bench-passthrough"))]
         Command::Run { config } => {
             let settings = config::load_from(config.as_deref())?;
-            run_bounded(settings, false)?;
+            crate::app::run(settings, false)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -481,7 +371,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 config::Guarantee::AtLeastOnce
             };
-            let report = runtime()?.block_on(crate::demo::run(events, seed, guarantee))?;
+            let report = crate::app::runtime()?
+                .block_on(crate::demo::run(events, seed, guarantee))
+                .map_err(Failure::world)?;
             print_stdout(&report.render())?;
             Ok(ExitCode::SUCCESS)
         }

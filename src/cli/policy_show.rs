@@ -5,6 +5,7 @@
 
 use super::TableFormat;
 use crate::config::Settings;
+use crate::error::Failure;
 use crate::policy::table::{Column, Rule};
 use crate::policy::{route_kind, LegalPurpose, PurposePolicy, Version};
 use crate::retention::{self, LegalTime};
@@ -147,7 +148,18 @@ pub(super) fn run(
     format: TableFormat,
     version: Version,
     settings: Option<&Settings>,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, Failure> {
+    // Rendering into a string from the built-in tables cannot fail but by a bug.
+    let out = render(format, version, settings).map_err(Failure::bug)?;
+    super::print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(
+    format: TableFormat,
+    version: Version,
+    settings: Option<&Settings>,
+) -> anyhow::Result<String> {
     let purposes = purposes(version, settings);
     let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
     let configured = settings.is_some();
@@ -333,8 +345,7 @@ pub(super) fn run(
             }
         }
     }
-    super::print_stdout(&out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }
 
 /// One difference between two versions.
@@ -391,7 +402,13 @@ pub fn differences(from: Version, to: Version) -> Vec<Difference> {
     diffs
 }
 
-pub(super) fn diff(format: TableFormat, from: Version, to: Version) -> anyhow::Result<ExitCode> {
+pub(super) fn diff(format: TableFormat, from: Version, to: Version) -> Result<ExitCode, Failure> {
+    let out = render_diff(format, from, to).map_err(Failure::bug)?;
+    super::print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_diff(format: TableFormat, from: Version, to: Version) -> anyhow::Result<String> {
     let diffs = differences(from, to);
     let mut out = String::new();
     match format {
@@ -424,6 +441,5 @@ pub(super) fn diff(format: TableFormat, from: Version, to: Version) -> anyhow::R
             }
         }
     }
-    super::print_stdout(&out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }

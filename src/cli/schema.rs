@@ -1,6 +1,7 @@
 //! `schema` (the embedded schema, for a Schema Registry) and `completions`.
 
 use super::print_stdout;
+use crate::error::Failure;
 use std::process::ExitCode;
 
 /// What `schema` prints.
@@ -20,7 +21,7 @@ pub enum Shell {
     Fish,
 }
 
-pub(super) fn print(format: SchemaFormat) -> anyhow::Result<ExitCode> {
+pub(super) fn print(format: SchemaFormat) -> Result<ExitCode, Failure> {
     print_stdout(match format {
         SchemaFormat::Proto => crate::schema::PROTO,
         SchemaFormat::JsonSchema => crate::schema::JSON_SCHEMA,
@@ -28,7 +29,7 @@ pub(super) fn print(format: SchemaFormat) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn completions(shell: Shell) -> anyhow::Result<ExitCode> {
+pub(super) fn completions(shell: Shell) -> Result<ExitCode, Failure> {
     use clap::CommandFactory;
     let shell = match shell {
         Shell::Bash => clap_complete::Shell::Bash,

@@ -2,6 +2,7 @@
 
 use super::{print_stdout, TopicsArgs, TopicsCommand, TopicsFormat};
 use crate::config;
+use crate::error::Failure;
 use crate::kafka::Context;
 use crate::topics::{self, render, TopicReport};
 use std::fmt::Write as _;
@@ -68,13 +69,15 @@ fn table(reports: &[TopicReport], title: &str) -> String {
     out
 }
 
-fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> anyhow::Result<()> {
+fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> Result<(), Failure> {
     let text = match format {
         TopicsFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "compliant": reports.iter().all(|r| r.compliant),
                 "topics": reports,
-            }))? + "\n"
+            }))
+            .map_err(Failure::bug)?
+                + "\n"
         }
         _ => table(reports, title),
     };
@@ -82,7 +85,7 @@ fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> anyhow::R
     Ok(())
 }
 
-pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: TopicsArgs) -> Result<ExitCode, Failure> {
     let (path, format) = match &args.command {
         TopicsCommand::Plan(c) | TopicsCommand::Apply(c) => (&c.config, c.format),
         TopicsCommand::Check(c) => (&c.common.config, c.common.format),
@@ -103,7 +106,7 @@ pub(super) fn run(args: TopicsArgs) -> anyhow::Result<ExitCode> {
         print_stdout(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let rt = super::runtime()?;
+    let rt = crate::app::runtime()?;
     if let TopicsCommand::Check(c) = &args.command {
         let timeout = check_timeout(&c.timeout)?;
         return check(rt, settings, format, timeout);
@@ -154,7 +157,7 @@ fn check(
     settings: config::Settings,
     format: TopicsFormat,
     timeout: std::time::Duration,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, Failure> {
     let task = rt.spawn(async move {
         let admin = topics::admin(&settings, Context::default())?;
         topics::judge(&settings, &topics::inspect(&settings, &admin).await?)

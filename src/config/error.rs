@@ -105,3 +105,10 @@ fn format_figment(e: &figment::Error) -> String {
         .collect();
     format_problems(&problems)
 }
+
+/// A configuration that cannot be read or is refused: the user's to fix.
+impl crate::error::Classify for ConfigError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::User
+    }
+}

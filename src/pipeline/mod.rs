@@ -71,6 +71,25 @@ pub enum PipelineError {
     TransportSecurity(#[from] kafka::TransportSecurityError),
 }
 
+/// A refused client property or a TLS/SASL failure is the configuration's to fix; the
+/// rest happened at run time.
+impl crate::error::Classify for PipelineError {
+    fn fault(&self) -> crate::error::Fault {
+        use crate::error::Fault;
+        match self {
+            PipelineError::ClientConfig(_) | PipelineError::TransportSecurity(_) => Fault::User,
+            PipelineError::Subscribe(_)
+            | PipelineError::ShutdownDeadline { .. }
+            | PipelineError::CommitTimeout(_)
+            | PipelineError::Commit(_)
+            | PipelineError::ProducerFatal(_)
+            | PipelineError::TransactionFatal(_)
+            | PipelineError::Rewind { .. }
+            | PipelineError::Transactions(_) => Fault::World,
+        }
+    }
+}
+
 /// Builds the consumer: manual offset store, commits of stored offsets only.
 pub fn consumer(
     settings: &Settings,

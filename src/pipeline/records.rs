@@ -55,7 +55,8 @@ pub struct Transform {
     dead_letter_topic: Arc<str>,
     /// The Schema Registry prefix of every output value (`output.framing`), or empty.
     header: Vec<u8>,
-    /// The wire-level fast path for protobuf in and out ([`crate::wire`]), compiled
+    /// The wire-level fast path for bare protobuf or JSON in and out ([`crate::wire`],
+    /// [`crate::json`]), compiled
     /// once from the policy; `None` if the policy cannot be compiled to it (then every
     /// record takes the struct path, which is its oracle).
     wire: Option<crate::wire::WireFilter>,

@@ -38,6 +38,13 @@ pub struct ServerError {
     source: std::io::Error,
 }
 
+/// A listen address that cannot be bound (in use, not this host's): at run time.
+impl crate::error::Classify for ServerError {
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::World
+    }
+}
+
 /// The reasons an instance is not ready; empty when it is.
 pub fn not_ready_reasons(health: &Health, shutting_down: bool) -> Vec<String> {
     let mut reasons: Vec<String> = Vec::new();

@@ -1,0 +1,97 @@
+//! The service wired together (row 4): metrics and probes, the transport check, the
+//! output topics prepared and watched, then the pipeline — and a shutdown bounded by
+//! `delivery.shutdown_timeout` whatever the brokers do. `cli` parses the command line and
+//! calls [`run`]; the demo wires its own embedded cluster.
+
+use crate::config::Settings;
+use crate::error::{Failure, Fault};
+use crate::kafka::{Context, TransportSecurityError};
+use crate::pipeline::{self, records::Transform};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The multi-threaded runtime every command that talks to Kafka runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::world(e).context("cannot start the async runtime"))
+}
+
+/// Runs the filter, then shuts the runtime down without waiting on blocking work still
+/// tied to a broker that does not answer (a commit or a client close during an outage):
+/// the pipeline bounds every step by `delivery.shutdown_timeout`, and so does this.
+/// `passthrough` (only with the `bench-passthrough` feature) forwards records unfiltered.
+pub fn run(settings: Settings, passthrough: bool) -> Result<(), Failure> {
+    let grace = settings.shutdown_timeout;
+    let rt = runtime()?;
+    let result = rt.block_on(serve(settings, passthrough));
+    rt.shutdown_timeout(grace.min(Duration::from_secs(5)));
+    result
+}
+
+async fn serve(settings: Settings, passthrough: bool) -> Result<(), Failure> {
+    let shutdown = crate::shutdown::install();
+    let context = Context::default();
+    let health = context.health.clone();
+    // Metrics and probes first: /healthz answers while topics are prepared, and the
+    // recorder is in place before the first event is counted.
+    let handle = crate::telemetry::install(settings.policy.version())
+        .map_err(|e| Failure::bug(e).context("cannot install the metrics recorder"))?;
+    let stop_server = CancellationToken::new();
+    let (_, server) = crate::telemetry::server::start(
+        settings.metrics_listen,
+        handle,
+        context.health.clone(),
+        shutdown.clone(),
+        stop_server.clone(),
+    )
+    .await?;
+    let result = async {
+        crate::kafka::check_transport(&settings, &context).await?;
+        crate::topics::prepare(&settings, context.clone()).await?;
+        let settings = Arc::new(settings);
+        tokio::spawn(crate::topics::watch(
+            settings.clone(),
+            context.clone(),
+            shutdown.clone(),
+        ));
+        // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
+        // updates): not ready while an output topic is not compliant.
+        let stats = Arc::new(crate::telemetry::Stats::default());
+        let transform = Arc::new(transform(settings.clone(), passthrough));
+        pipeline::run_with(settings, transform, shutdown, stats, context).await?;
+        Ok::<(), Failure>(())
+    }
+    .await;
+    // The last scrape can still see the final counts while the pipeline drained.
+    stop_server.cancel();
+    let _ = server.await;
+    // A start that failed after TLS or SASL failed (a topic check timing out on a wrong
+    // CA, say) says so, rather than "broker transport failure" — unless the failure is
+    // already one the user must fix (a refused property, a TLS error named as such).
+    match (result, health.transport_security_error()) {
+        (Err(e), Some(reason)) if e.fault() != Fault::User => Err(TransportSecurityError {
+            reason,
+            source: Some(e.into_error()),
+        }
+        .into()),
+        (result, _) => result,
+    }
+}
+
+#[cfg(feature = "bench-passthrough")]
+fn transform(settings: Arc<Settings>, passthrough: bool) -> Transform {
+    if passthrough {
+        tracing::warn!("pass-through benchmark mode: records are forwarded UNFILTERED");
+        Transform::passthrough(settings)
+    } else {
+        Transform::new(settings)
+    }
+}
+
+#[cfg(not(feature = "bench-passthrough"))]
+fn transform(settings: Arc<Settings>, _passthrough: bool) -> Transform {
+    Transform::new(settings)
+}

@@ -1,0 +1,170 @@
+//! Whose fault a failure is, and the exit code that says so — decided here, once.
+//!
+//! Every error type of the crate says whose fault it is by implementing [`Classify`]
+//! where it is defined (its module knows best: a refused client property is the user's,
+//! a broker that stopped answering is the world's). A command's error is a [`Failure`]:
+//! the error and its [`Fault`], built by `?` from a classified error or explicitly with
+//! [`Failure::user`], [`Failure::world`] or [`Failure::bug`] — never guessed afterwards by
+//! looking into the error chain. [`Fault::exit_code`] is the only mapping to exit codes.
+//!
+//! Commands whose contract gives an outcome its own code (`topics check`: 1 not compliant;
+//! `audit`: 1 findings, 2 could not audit) return that code as a success value.
+
+use std::fmt;
+
+/// Whose fault a failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Bad usage or configuration: the user's to fix, nothing was attempted or it cannot
+    /// work as configured (exit 2).
+    User,
+    /// The world failed at run time: a broker down or refusing, a fenced producer, a
+    /// file that cannot be written (exit 1).
+    World,
+    /// An invariant of the filter broke: a bug to report (exit 1, and the message says so).
+    Bug,
+}
+
+impl Fault {
+    /// The process exit code: 2 for the user's faults, 1 for the others (0 is success).
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            Fault::User => 2,
+            Fault::World | Fault::Bug => 1,
+        }
+    }
+}
+
+/// An error type that knows whose fault it is.
+pub trait Classify: std::error::Error + Send + Sync + 'static {
+    fn fault(&self) -> Fault;
+}
+
+/// A command's failure: the error, and whose fault it is.
+#[derive(Debug)]
+pub struct Failure {
+    fault: Fault,
+    error: anyhow::Error,
+}
+
+impl<E: Classify> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure {
+            fault: error.fault(),
+            error: error.into(),
+        }
+    }
+}
+
+impl Failure {
+    /// Bad usage or configuration (exit 2).
+    pub fn user(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::new(Fault::User, error)
+    }
+
+    /// A failure of the world at run time (exit 1).
+    pub fn world(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::new(Fault::World, error)
+    }
+
+    /// A broken invariant (exit 1).
+    pub fn bug(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::new(Fault::Bug, error)
+    }
+
+    pub fn new(fault: Fault, error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            fault,
+            error: error.into(),
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        self.fault
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.fault.exit_code()
+    }
+
+    /// The error, with its chain of causes.
+    pub fn error(&self) -> &anyhow::Error {
+        &self.error
+    }
+
+    pub fn into_error(self) -> anyhow::Error {
+        self.error
+    }
+
+    /// Adds what was being done, keeping whose fault it is.
+    pub fn context(self, context: impl fmt::Display + Send + Sync + 'static) -> Failure {
+        Failure {
+            fault: self.fault,
+            error: self.error.context(context),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    /// The error and its causes on one line; a bug says it is one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.fault == Fault::Bug {
+            write!(
+                f,
+                "internal error (a bug in cdr-purpose-filter, please report it): "
+            )?;
+        }
+        write!(f, "{:#}", self.error)
+    }
+}
+
+/// I/O on the machine the command runs on (writing the output, reading an input file,
+/// building the runtime): the world's.
+impl Classify for std::io::Error {
+    fn fault(&self) -> Fault {
+        Fault::World
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("bad key")]
+    struct Bad;
+    impl Classify for Bad {
+        fn fault(&self) -> Fault {
+            Fault::User
+        }
+    }
+
+    fn fails() -> Result<(), Failure> {
+        Err(Bad)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_classified_error_keeps_its_fault_through_question_mark_and_context() {
+        let f = fails().unwrap_err().context("loading");
+        assert_eq!(f.fault(), Fault::User);
+        assert_eq!(f.exit_code(), 2);
+        assert_eq!(f.to_string(), "loading: bad key");
+    }
+
+    #[test]
+    fn exit_codes_are_decided_by_the_fault_alone() {
+        assert_eq!(Fault::User.exit_code(), 2);
+        assert_eq!(Fault::World.exit_code(), 1);
+        assert_eq!(Fault::Bug.exit_code(), 1);
+        let io = std::io::Error::other("disk full");
+        assert_eq!(Failure::from(io).exit_code(), 1);
+    }
+
+    #[test]
+    fn a_bug_says_it_is_one() {
+        let f = Failure::bug(anyhow::anyhow!("tracker lost an offset"));
+        assert!(f.to_string().starts_with("internal error (a bug"));
+        assert!(f.to_string().ends_with("tracker lost an offset"));
+    }
+}

@@ -1,0 +1,570 @@
+//! A filtered protobuf event (the wire path's output) → proto3 canonical JSON, written
+//! straight into a reused buffer: names in lowerCamelCase, default values left out, 64-bit
+//! integers as strings, enums by name, timestamps in RFC 3339 UTC — what the generated
+//! serde impls write for the same event.
+//!
+//! The fast writer takes the canonical form the wire path writes: fields in increasing
+//! number order, each singular field once, the map in key order, packed purposes, known
+//! enum values, finite coordinates, timestamps within 0001–9999. Anything else (or a
+//! value the JSON encoder refuses) goes to the struct path — prost decode, then
+//! [`encode::encode_event`] — which writes the record or gives the same error as before.
+
+use crate::encode::{self, EncodeError, OutputFormat};
+use crate::schema::{CdrEvent, Timestamp};
+use prost::Message;
+
+/// Writes the JSON of the protobuf event `pb` into `out` (cleared first).
+pub fn write_json(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    if write_json_fast(pb, out) {
+        return Ok(());
+    }
+    slow(pb, out)
+}
+
+/// The fast writer alone: `true` when it wrote `pb` into `out`; `false` when the record
+/// is not in the form it takes (then only [`write_json`] can tell what to write).
+pub fn write_json_fast(pb: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    out.reserve(pb.len() * 2 + 64);
+    (Writer { b: pb, i: 0, out }).event().is_some()
+}
+
+#[cold]
+fn slow(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    out.clear();
+    let event = CdrEvent::decode(pb).map_err(|e| EncodeError {
+        format: "JSON",
+        reason: e.to_string(),
+    })?;
+    encode::encode_event(&event, OutputFormat::Json, out)
+}
+
+/// The first and last second of years 1–9999, the range JSON timestamps are written in.
+const MIN_SECONDS: i64 = -62_135_596_800;
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// A timestamp as `schema::Timestamp`'s serde writes it (RFC 3339 UTC, `Z`, 0, 3, 6 or
+/// 9 fractional digits), for years 1–9999 and nanoseconds in range; `None` otherwise.
+pub(super) fn rfc3339(ts: &Timestamp, buf: &mut [u8; 32]) -> Option<usize> {
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos)
+    {
+        return None;
+    }
+    let days = ts.seconds.div_euclid(86_400);
+    let sod = ts.seconds.rem_euclid(86_400) as u32;
+    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
+    fn put(buf: &mut [u8], at: usize, mut v: u32, width: usize) {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    put(buf, 0, year, 4);
+    buf[4] = b'-';
+    put(buf, 5, month, 2);
+    buf[7] = b'-';
+    put(buf, 8, day, 2);
+    buf[10] = b'T';
+    put(buf, 11, sod / 3_600, 2);
+    buf[13] = b':';
+    put(buf, 14, sod / 60 % 60, 2);
+    buf[16] = b':';
+    put(buf, 17, sod % 60, 2);
+    let nanos = ts.nanos as u32;
+    let mut n = 19;
+    if nanos != 0 {
+        buf[n] = b'.';
+        n += 1;
+        let (v, width) = if nanos % 1_000_000 == 0 {
+            (nanos / 1_000_000, 3)
+        } else if nanos % 1_000 == 0 {
+            (nanos / 1_000, 6)
+        } else {
+            (nanos, 9)
+        };
+        put(buf, n, v, width);
+        n += width;
+    }
+    buf[n] = b'Z';
+    Some(n + 1)
+}
+
+/// The kind of a sub-message field, for JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Str,
+    /// uint64 / int64: a JSON string.
+    U64,
+    I64,
+    /// uint32: a JSON number.
+    U32,
+    F64,
+    Bool,
+    Ts,
+    Purpose,
+}
+
+/// Field number → (JSON name, kind), index `n - 1`.
+type Fields = &'static [(&'static str, Kind)];
+
+const SUBSCRIBER: Fields = &[
+    ("\"imsi\":", Kind::Str),
+    ("\"msisdn\":", Kind::Str),
+    ("\"accountId\":", Kind::Str),
+    ("\"ueIp\":", Kind::Str),
+];
+const TERMINAL: Fields = &[("\"imei\":", Kind::Str), ("\"imeisv\":", Kind::Str)];
+const PARTY: Fields = &[
+    ("\"number\":", Kind::Str),
+    ("\"ip\":", Kind::Str),
+    ("\"port\":", Kind::U32),
+];
+const TIMING: Fields = &[
+    ("\"answerTime\":", Kind::Ts),
+    ("\"releaseTime\":", Kind::Ts),
+    ("\"durationMs\":", Kind::U64),
+];
+const NETWORK: Fields = &[
+    ("\"recordingEntity\":", Kind::Str),
+    ("\"causeForTerm\":", Kind::Str),
+    ("\"ratType\":", Kind::Str),
+    ("\"basicService\":", Kind::Str),
+    ("\"callReference\":", Kind::Str),
+    ("\"chargingId\":", Kind::Str),
+    ("\"apn\":", Kind::Str),
+    ("\"bytesUplink\":", Kind::U64),
+    ("\"bytesDownlink\":", Kind::U64),
+];
+const SERVICE: Fields = &[("\"code\":", Kind::Str), ("\"provider\":", Kind::Str)];
+const LOCATION: Fields = &[
+    ("\"mcc\":", Kind::Str),
+    ("\"mnc\":", Kind::Str),
+    ("\"lac\":", Kind::Str),
+    ("\"cellId\":", Kind::Str),
+    ("\"latitude\":", Kind::F64),
+    ("\"longitude\":", Kind::F64),
+];
+const CHARGING: Fields = &[
+    ("\"chargeable\":", Kind::Bool),
+    ("\"tariffClass\":", Kind::Str),
+    ("\"amountMinor\":", Kind::I64),
+    ("\"currency\":", Kind::Str),
+    ("\"ratingGroup\":", Kind::U32),
+];
+const CONTENT: Fields = &[
+    ("\"smsText\":", Kind::Str),
+    ("\"ussdString\":", Kind::Str),
+    ("\"url\":", Kind::Str),
+    ("\"dnsQuery\":", Kind::Str),
+    ("\"sni\":", Kind::Str),
+];
+const RETENTION: Fields = &[
+    ("\"purpose\":", Kind::Purpose),
+    ("\"expiresAt\":", Kind::Ts),
+    ("\"legalBasis\":", Kind::Str),
+    ("\"policyVersion\":", Kind::Str),
+];
+
+const EVENT_TYPES: &[&str] = &[
+    "EVENT_TYPE_UNSPECIFIED",
+    "VOICE_CALL",
+    "SMS",
+    "DATA_SESSION",
+    "SIGNALLING",
+    "SUPPLEMENTARY_SERVICE",
+];
+const DIRECTIONS: &[&str] = &[
+    "DIRECTION_UNSPECIFIED",
+    "ORIGINATING",
+    "TERMINATING",
+    "FORWARDED",
+    "NONE",
+];
+const PURPOSES: &[&str] = &["PURPOSE_UNSPECIFIED", "BILLING", "SECURITY"];
+
+/// A field read: number, wire type, and for length-delimited fields the body range.
+struct Field {
+    num: u64,
+    wire: u8,
+    value: u64,
+    body: (usize, usize),
+}
+
+struct Writer<'a, 'o> {
+    b: &'a [u8],
+    i: usize,
+    out: &'o mut Vec<u8>,
+}
+
+impl<'a> Writer<'a, '_> {
+    #[inline(always)]
+    fn varint(&mut self) -> Option<u64> {
+        // One byte: most keys, lengths and small numbers.
+        let c = *self.b.get(self.i)?;
+        if c < 0x80 {
+            self.i += 1;
+            return Some(u64::from(c));
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let c = *self.b.get(self.i)?;
+            self.i += 1;
+            v |= u64::from(c & 0x7f) << shift;
+            if c < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The next field before `end`.
+    #[inline(always)]
+    fn field(&mut self, end: usize) -> Option<Field> {
+        let key = self.varint()?;
+        let (num, wire) = (key >> 3, (key & 7) as u8);
+        let mut f = Field {
+            num,
+            wire,
+            value: 0,
+            body: (0, 0),
+        };
+        match wire {
+            0 => f.value = self.varint()?,
+            1 => {
+                let bytes = self.b.get(self.i..self.i + 8)?;
+                f.value = u64::from_le_bytes(bytes.try_into().ok()?);
+                self.i += 8;
+            }
+            2 => {
+                let len = usize::try_from(self.varint()?).ok()?;
+                let start = self.i;
+                let stop = start.checked_add(len)?;
+                if stop > end {
+                    return None;
+                }
+                f.body = (start, stop);
+                self.i = stop;
+            }
+            _ => return None,
+        }
+        (self.i <= end).then_some(f)
+    }
+
+    fn str_of(&self, body: (usize, usize)) -> Option<&'a str> {
+        let b: &'a [u8] = self.b;
+        std::str::from_utf8(&b[body.0..body.1]).ok()
+    }
+
+    /// A string field's bytes as a JSON string; `None` if they are not UTF-8.
+    fn string_bytes(&mut self, body: (usize, usize)) -> Option<()> {
+        let b: &'a [u8] = &self.b[body.0..body.1];
+        if super::plain_prefix(b) == b.len() {
+            self.out.push(b'"');
+            self.out.extend_from_slice(b);
+            self.out.push(b'"');
+        } else {
+            self.string(std::str::from_utf8(b).ok()?);
+        }
+        Some(())
+    }
+
+    /// A member's name, written with its quotes and colon (`"imsi":`).
+    fn key(&mut self, first: &mut bool, name: &str) {
+        if !std::mem::take(first) {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(name.as_bytes());
+    }
+
+    fn string(&mut self, s: &str) {
+        if super::plain_prefix(s.as_bytes()) == s.len() {
+            self.out.push(b'"');
+            self.out.extend_from_slice(s.as_bytes());
+            self.out.push(b'"');
+        } else {
+            // serde_json's escaping, written into the Vec without allocating.
+            let _ = serde_json::to_writer(&mut *self.out, s);
+        }
+    }
+
+    fn quoted_number(&mut self, negative: bool, n: u64) {
+        self.out.push(b'"');
+        self.number(negative, n);
+        self.out.push(b'"');
+    }
+
+    /// An integer in decimal, `-` first when `negative`.
+    fn number(&mut self, negative: bool, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if negative {
+            self.out.push(b'-');
+        }
+        self.out.extend_from_slice(&buf[at..]);
+    }
+
+    fn timestamp(&mut self, body: (usize, usize)) -> Option<()> {
+        let end = body.1;
+        let save = self.i;
+        self.i = body.0;
+        let mut ts = Timestamp::default();
+        let mut last = 0;
+        while self.i < end {
+            let f = self.field(end)?;
+            if f.wire != 0 || f.num <= last {
+                return None;
+            }
+            last = f.num;
+            match f.num {
+                1 => ts.seconds = f.value as i64,
+                2 => ts.nanos = i32::try_from(f.value as i64).ok()?,
+                _ => return None,
+            }
+        }
+        self.i = save;
+        let mut buf = [0u8; 32];
+        let n = rfc3339(&ts, &mut buf)?;
+        self.out.push(b'"');
+        self.out.extend_from_slice(&buf[..n]);
+        self.out.push(b'"');
+        Some(())
+    }
+
+    /// A sub-message body as a JSON object.
+    fn message(&mut self, body: (usize, usize), fields: Fields) -> Option<()> {
+        let save = self.i;
+        self.i = body.0;
+        self.out.push(b'{');
+        let mut first = true;
+        let mut last = 0;
+        while self.i < body.1 {
+            let f = self.field(body.1)?;
+            if f.num <= last || f.num == 0 || f.num > fields.len() as u64 {
+                return None;
+            }
+            last = f.num;
+            let (name, kind) = fields[f.num as usize - 1];
+            match (kind, f.wire) {
+                (Kind::Str, 2) => {
+                    if f.body.0 != f.body.1 {
+                        self.key(&mut first, name);
+                        self.string_bytes(f.body)?;
+                    }
+                }
+                (Kind::U64, 0) if f.value != 0 => {
+                    self.key(&mut first, name);
+                    self.quoted_number(false, f.value);
+                }
+                (Kind::I64, 0) if f.value != 0 => {
+                    self.key(&mut first, name);
+                    let v = f.value as i64;
+                    self.quoted_number(v < 0, v.unsigned_abs());
+                }
+                (Kind::U32, 0) if f.value as u32 != 0 => {
+                    self.key(&mut first, name);
+                    self.number(false, u64::from(f.value as u32));
+                }
+                (Kind::Bool, 0) if f.value != 0 => {
+                    self.key(&mut first, name);
+                    self.out.extend_from_slice(b"true");
+                }
+                (Kind::Purpose, 0) if f.value as i32 != 0 => {
+                    self.key(&mut first, name);
+                    self.enumeration(f.value, PURPOSES)?;
+                }
+                (Kind::U64 | Kind::I64 | Kind::U32 | Kind::Bool | Kind::Purpose, 0) => {}
+                (Kind::F64, 1) => {
+                    let v = f64::from_bits(f.value);
+                    if !v.is_finite() {
+                        return None;
+                    }
+                    if v != 0.0 {
+                        self.key(&mut first, name);
+                        let _ = serde_json::to_writer(&mut *self.out, &v);
+                    }
+                }
+                (Kind::Ts, 2) => {
+                    self.key(&mut first, name);
+                    self.timestamp(f.body)?;
+                }
+                _ => return None,
+            }
+        }
+        self.out.push(b'}');
+        self.i = save;
+        Some(())
+    }
+
+    fn enumeration(&mut self, v: u64, names: &[&str]) -> Option<()> {
+        let name = names.get(usize::try_from(v).ok()?)?;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'"');
+        Some(())
+    }
+
+    fn event(&mut self) -> Option<()> {
+        let end = self.b.len();
+        self.out.push(b'{');
+        let mut first = true;
+        let mut last = 0;
+        // The open array or map (12 or 16), and the previous map key.
+        let mut open = 0;
+        let mut prev_key: Option<&str> = None;
+        while self.i < end {
+            let f = self.field(end)?;
+            let repeated = matches!(f.num, 12 | 16);
+            if f.num < last || (f.num == last && !repeated) || f.num == 0 {
+                return None;
+            }
+            if open != 0 && f.num != open {
+                self.out.push(if open == 12 { b']' } else { b'}' });
+                open = 0;
+            }
+            last = f.num;
+            match (f.num, f.wire) {
+                (1, 2) => {
+                    if f.body.0 != f.body.1 {
+                        self.key(&mut first, "\"eventId\":");
+                        self.string_bytes(f.body)?;
+                    }
+                }
+                (2, 2) => {
+                    self.key(&mut first, "\"eventTime\":");
+                    self.timestamp(f.body)?;
+                }
+                (3, 0) if f.value != 0 => {
+                    self.key(&mut first, "\"eventType\":");
+                    self.enumeration(f.value, EVENT_TYPES)?;
+                }
+                (4, 0) if f.value != 0 => {
+                    self.key(&mut first, "\"direction\":");
+                    self.enumeration(f.value, DIRECTIONS)?;
+                }
+                (3 | 4, 0) => {}
+                (5, 2) => {
+                    if f.body.0 == f.body.1 {
+                        continue;
+                    }
+                    self.key(&mut first, "\"declaredPurposes\":");
+                    self.out.push(b'[');
+                    let save = self.i;
+                    self.i = f.body.0;
+                    let mut n = 0;
+                    while self.i < f.body.1 {
+                        let v = self.varint()?;
+                        if n > 0 {
+                            self.out.push(b',');
+                        }
+                        n += 1;
+                        self.enumeration(v, PURPOSES)?;
+                    }
+                    if self.i != f.body.1 {
+                        return None;
+                    }
+                    self.i = save;
+                    self.out.push(b']');
+                }
+                (6, 2) => self.sub(&mut first, "\"served\":", f.body, SUBSCRIBER)?,
+                (7, 2) => self.sub(&mut first, "\"terminal\":", f.body, TERMINAL)?,
+                (8, 2) => self.sub(&mut first, "\"calling\":", f.body, PARTY)?,
+                (9, 2) => self.sub(&mut first, "\"called\":", f.body, PARTY)?,
+                (10, 2) => self.sub(&mut first, "\"timing\":", f.body, TIMING)?,
+                (11, 2) => self.sub(&mut first, "\"network\":", f.body, NETWORK)?,
+                (12, 2) => {
+                    if open == 12 {
+                        self.out.push(b',');
+                    } else {
+                        self.key(&mut first, "\"supplementaryServices\":");
+                        self.out.push(b'[');
+                        open = 12;
+                    }
+                    self.message(f.body, SERVICE)?;
+                }
+                (13, 2) => self.sub(&mut first, "\"location\":", f.body, LOCATION)?,
+                (14, 2) => self.sub(&mut first, "\"charging\":", f.body, CHARGING)?,
+                (15, 2) => self.sub(&mut first, "\"content\":", f.body, CONTENT)?,
+                (16, 2) => {
+                    let (k, v) = self.entry(f.body)?;
+                    // Keys strictly increasing: no repeated key to resolve.
+                    if prev_key.is_some_and(|p| p >= k) {
+                        return None;
+                    }
+                    prev_key = Some(k);
+                    if open == 16 {
+                        self.out.push(b',');
+                    } else {
+                        self.key(&mut first, "\"extensions\":");
+                        self.out.push(b'{');
+                        open = 16;
+                    }
+                    self.string(k);
+                    self.out.push(b':');
+                    self.string(v);
+                }
+                (17, 2) => self.sub(&mut first, "\"retention\":", f.body, RETENTION)?,
+                _ => return None,
+            }
+        }
+        if open != 0 {
+            self.out.push(if open == 12 { b']' } else { b'}' });
+        }
+        self.out.push(b'}');
+        Some(())
+    }
+
+    fn sub(
+        &mut self,
+        first: &mut bool,
+        name: &str,
+        body: (usize, usize),
+        fields: Fields,
+    ) -> Option<()> {
+        self.key(first, name);
+        self.message(body, fields)
+    }
+
+    /// A map entry: key (1) then value (2), each at most once.
+    fn entry(&mut self, body: (usize, usize)) -> Option<(&'a str, &'a str)> {
+        let save = self.i;
+        self.i = body.0;
+        let (mut k, mut v) = ("", "");
+        let mut last = 0;
+        while self.i < body.1 {
+            let f = self.field(body.1)?;
+            if f.wire != 2 || f.num <= last || f.num > 2 {
+                return None;
+            }
+            last = f.num;
+            let s = self.str_of(f.body)?;
+            if f.num == 1 {
+                k = s;
+            } else {
+                v = s;
+            }
+        }
+        self.i = save;
+        Some((k, v))
+    }
+}
