@@ -13,6 +13,7 @@
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
+use cdr_purpose_filter::framing::{self, BodyKind};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::json::{self, JsonScratch};
 use cdr_purpose_filter::pipeline::records::{Source, Transform};
@@ -165,6 +166,13 @@ fn core(c: &mut Criterion) {
         forwarded, wire_forwarded,
         "both paths forward the same records"
     );
+    // Schema Registry framing in and out: the body a slice, the prefix written into the
+    // reused buffer (compare with `protobuf_wire_path`).
+    let framed: Vec<Vec<u8>> = pb
+        .iter()
+        .map(|p| framing::frame(5, BodyKind::Protobuf, &[0], p))
+        .collect();
+    let prefix = encode::confluent_header(OutputFormat::Protobuf, 77);
     let struct_allocs = allocations_per_event(pb.len(), || {
         for p in &pb {
             black_box(struct_path(&policy, p, now, &mut values));
@@ -175,8 +183,15 @@ fn core(c: &mut Criterion) {
             black_box(wire_path(&filter, p, now, &mut scratch));
         }
     });
+    let framed_allocs = allocations_per_event(pb.len(), || {
+        for p in &framed {
+            let format = InputFormat::ConfluentProtobuf;
+            let applied = filter.apply_record(p, format, &[], &prefix, now, &mut scratch);
+            black_box(applied.is_ok());
+        }
+    });
     eprintln!(
-        "allocations per event, protobuf → both purposes → protobuf ({forwarded} records from {} events): struct path {struct_allocs:.2}, wire path {wire_allocs:.2}",
+        "allocations per event, protobuf → both purposes → protobuf ({forwarded} records from {} events): struct path {struct_allocs:.2}, wire path {wire_allocs:.2}, wire path framed in and out {framed_allocs:.2}",
         pb.len()
     );
     let mut group = c.benchmark_group("core");
@@ -194,6 +209,32 @@ fn core(c: &mut Criterion) {
             let now = Utc::now();
             for p in &pb {
                 black_box(wire_path(&filter, p, now, &mut scratch));
+            }
+        })
+    });
+    group.bench_function(BenchmarkId::new("protobuf_wire_path_framed", BATCH), |b| {
+        b.iter(|| {
+            let now = Utc::now();
+            for p in &framed {
+                let format = InputFormat::ConfluentProtobuf;
+                if filter
+                    .apply_record(p, format, &[], &prefix, now, &mut scratch)
+                    .is_err()
+                {
+                    continue;
+                }
+                for r in scratch.records() {
+                    if r.outcome.is_ok() {
+                        let ready: Ready<'_> = (
+                            scratch.key(),
+                            scratch.key().as_bytes(),
+                            &r.value,
+                            r.headers(),
+                            r.timestamp_ms,
+                        );
+                        black_box(&ready);
+                    }
+                }
             }
         })
     });

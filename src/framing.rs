@@ -90,7 +90,7 @@ pub fn unframe(bytes: &[u8], kind: BodyKind) -> Result<Unframed<'_>, FramingErro
             body: rest,
         }),
         BodyKind::Protobuf => {
-            let (_, used) = read_indexes(rest).ok_or(FramingError::BadIndexes)?;
+            let used = scan_indexes(rest, |_| ()).ok_or(FramingError::BadIndexes)?;
             Ok(Unframed {
                 schema_id,
                 index_bytes: &rest[..used],
@@ -165,22 +165,30 @@ fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 /// The message indexes at the start of `bytes`, and the bytes they took.
 fn read_indexes(bytes: &[u8]) -> Option<(Vec<i32>, usize)> {
+    let mut indexes = Vec::new();
+    let used = scan_indexes(bytes, |v| indexes.push(v))?;
+    Some((indexes, used))
+}
+
+/// Reads the message indexes at the start of `bytes`, each given to `index` (`[0]` for
+/// the single byte `0`); returns the bytes they took. Allocates nothing.
+fn scan_indexes(bytes: &[u8], mut index: impl FnMut(i32)) -> Option<usize> {
     let (count, mut used) = read_varint(bytes)?;
     let count = unzigzag(count);
     if count == 0 {
-        return Some((vec![0], used));
+        index(0);
+        return Some(used);
     }
     if count < 0 || count as u64 > MAX_INDEXES {
         return None;
     }
-    let mut indexes = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let (v, n) = read_varint(&bytes[used..])?;
         used += n;
         let v = i32::try_from(unzigzag(v)).ok().filter(|v| *v >= 0)?;
-        indexes.push(v);
+        index(v);
     }
-    Some((indexes, used))
+    Some(used)
 }
 
 #[cfg(test)]

@@ -674,7 +674,7 @@ fn differential(
                 prop_assert_eq!(r.presence(), telemetry::presence(&f.event));
                 prop_assert_eq!(scratch.key(), f.key.as_str());
                 prop_assert_eq!(r.timestamp_ms, f.timestamp_ms);
-                prop_assert_eq!(r.expires_at, f.expires_at);
+                prop_assert_eq!(r.expires_at(), f.expires_at);
                 prop_assert_eq!(r.expires_at_text(), retention::rfc3339(f.expires_at));
                 prop_assert_eq!(r.legal_basis, f.legal_basis);
                 prop_assert_eq!(r.policy_version, f.policy_version);
@@ -837,7 +837,7 @@ proptest! {
 
     /// The `cdr-expires-at` value written without allocating is `retention::rfc3339`'s.
     #[test]
-    fn expiry_header_text_matches(seconds in MIN_SECONDS..=MAX_SECONDS + 400 * DAY, nanos in prop_oneof![Just(0u32), 0..1000u32, Just(5_000_000), 0..1_000_000_000u32]) {
+    fn expiry_header_text_matches(seconds in MIN_SECONDS - 400 * DAY..=MAX_SECONDS + 400 * DAY, nanos in prop_oneof![Just(0u32), 0..1000u32, Just(5_000_000), 0..1_000_000_000u32]) {
         let t = Utc.timestamp_opt(seconds, nanos).unwrap();
         let mut buf = [0u8; wire::RFC3339_MAX];
         let n = wire::rfc3339(t, &mut buf);
@@ -898,7 +898,9 @@ fn same_records(
         prop_assert_eq!(&o.key, &n.key);
         let dead_letter = o.topic == *transform.dead_letter_topic();
         if dead_letter {
-            // The pointer's timestamp is the time of writing; its value holds it too.
+            // The same pointer (reason, message, schema id of an unexpected schema).
+            prop_assert_eq!(&o.value, &n.value);
+            // The record's timestamp is the time of writing.
             let (oh, nh) = (headers(o), headers(n));
             prop_assert_eq!(oh.len(), nh.len());
             for (a, b) in oh.iter().zip(&nh) {
@@ -910,9 +912,12 @@ fn same_records(
         } else {
             prop_assert_eq!(o.timestamp_ms, n.timestamp_ms);
             prop_assert_eq!(headers(o), headers(n));
+            // `output.framing`: the same Schema Registry prefix, then the message.
+            let (a, b) = (message_of(&o.value), message_of(&n.value));
+            prop_assert_eq!(a.0, b.0, "Schema Registry prefix");
             let (a, b) = (
-                CdrEvent::decode(o.value.as_slice()).unwrap(),
-                CdrEvent::decode(n.value.as_slice()).unwrap(),
+                CdrEvent::decode(a.1).unwrap(),
+                CdrEvent::decode(b.1).unwrap(),
             );
             prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
         }
@@ -920,9 +925,27 @@ fn same_records(
     Ok(())
 }
 
+/// An output value's Schema Registry prefix (empty when bare: no `CdrEvent` starts with
+/// `0x00`) and its message.
+fn message_of(value: &[u8]) -> (&[u8], &[u8]) {
+    use cdr_purpose_filter::framing::{is_framed, unframe, BodyKind};
+    if !is_framed(value) {
+        return (&[], value);
+    }
+    let body = unframe(value, BodyKind::Protobuf).unwrap().body;
+    value.split_at(value.len() - body.len())
+}
+
 fn transform(input: &str) -> (Transform, WireFilter) {
+    framed_transform(input, "")
+}
+
+/// `input.format = input`, then `extra` in `[input]`; an `[output]` line of `extra` after
+/// `##` (e.g. `"schema_ids = [5]##framing = \"confluent\"\nschema_id = 77"`).
+fn framed_transform(input: &str, extra: &str) -> (Transform, WireFilter) {
+    let (input_extra, output_extra) = extra.split_once("##").unwrap_or((extra, ""));
     let toml = format!(
-        "[input]\nformat = \"{input}\"\n[output]\nformat = \"protobuf\"\n[purposes.billing]\n[purposes.security]\n[topics]\nmode = \"off\"\n"
+        "[input]\nformat = \"{input}\"\n{input_extra}\n[output]\nformat = \"protobuf\"\n{output_extra}\n[purposes.billing]\n[purposes.security]\n[topics]\nmode = \"off\"\n"
     );
     let settings = Arc::new(Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap());
     let filter = WireFilter::new(&settings.policy).unwrap();
@@ -959,4 +982,77 @@ fn process_wire_on_the_corpus_and_generated_events() {
             assert!(r.is_ok(), "{input}: {r:?}");
         }
     }
+}
+
+/// Schema Registry framing in, out, or both, takes the wire path and gives the struct
+/// path's records: framed and bare inputs (generated events, the hostile corpus), an
+/// unexpected schema id, truncated headers and indexes, an empty body, framed JSON.
+#[test]
+fn framed_records_on_the_wire_path_match_the_struct_path() {
+    use cdr_purpose_filter::framing::{frame, BodyKind};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    let now = Utc::now();
+    let mut g = Generator::new(11, now);
+    let mut bare: Vec<Vec<u8>> = (0..150).map(|_| g.next_event().encode_to_vec()).collect();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        bare.push(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let mut inputs = Vec::new();
+    for (i, b) in bare.iter().enumerate() {
+        let id = [5, 6, 9][i % 3];
+        let indexes: &[i32] = if i % 2 == 0 { &[0] } else { &[10] };
+        inputs.push(frame(id, BodyKind::Protobuf, indexes, b));
+        inputs.push(b.clone());
+    }
+    let json = serde_json::to_vec(&g.next_event()).unwrap();
+    inputs.push(frame(5, BodyKind::Json, &[], &json));
+    inputs.push(frame(5, BodyKind::Protobuf, &[0], &[]));
+    inputs.push(vec![0, 0, 0]);
+    inputs.push(vec![0, 0, 0, 0, 5, 0x7f]);
+    let configs = [
+        ("confluent-protobuf", ""),
+        ("confluent-protobuf", "schema_ids = [5, 9]"),
+        (
+            "auto",
+            "schema_ids = [5]##framing = \"confluent\"\nschema_id = 77",
+        ),
+        ("protobuf", "##framing = \"confluent\"\nschema_id = 77"),
+        (
+            "confluent-protobuf",
+            "##framing = \"confluent\"\nschema_id = 77",
+        ),
+    ];
+    let mut framed_on_wire = 0;
+    for (input, extra) in configs {
+        let (t, filter) = framed_transform(input, extra);
+        for bytes in &inputs {
+            if cdr_purpose_filter::framing::is_framed(bytes) && t.wire_applies(bytes) {
+                framed_on_wire += 1;
+            }
+            let r = same_records(&t, &filter, bytes, now);
+            assert!(r.is_ok(), "{input} {extra}: {r:?}");
+        }
+        // With `output.framing`, the wire path's values carry the prefix.
+        if extra.contains("framing") {
+            let mut out = Vec::new();
+            let source = Source {
+                topic: Arc::from("cdr.raw"),
+                partition: 0,
+                offset: 1,
+            };
+            let record = &inputs[if input == "protobuf" { 1 } else { 0 }];
+            let stats = Stats::default();
+            t.process_wire(&filter, &source, record, now, &stats, &mut out);
+            out.retain(|o| o.topic != *t.dead_letter_topic());
+            assert!(!out.is_empty());
+            for o in &out {
+                assert_eq!(
+                    message_of(&o.value).0,
+                    [0, 0, 0, 0, 77, 2, 20],
+                    "{input} {extra}"
+                );
+            }
+        }
+    }
+    assert!(framed_on_wire > 400, "{framed_on_wire}");
 }

@@ -97,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
                         let back = CdrEvent::decode(r.value.as_slice()).expect("decodes");
                         assert_eq!(format!("{back:?}"), format!("{:?}", o.event));
                         assert_eq!(scratch.key(), o.key);
-                        assert_eq!(r.expires_at, o.expires_at);
+                        assert_eq!(r.expires_at(), o.expires_at);
                         let headers = encode::headers(o, OutputFormat::Protobuf);
                         for ((n, v), (sn, sv)) in r.headers().iter().zip(&headers) {
                             assert_eq!((n, *v), (sn, sv.as_ref()));

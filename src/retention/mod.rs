@@ -12,8 +12,10 @@
 //! never later than its calendar limit, whatever the ttl says.
 
 pub mod bound;
+pub mod cache;
 pub mod mode;
 
+pub use cache::ExpiryCache;
 pub use mode::TopicsMode;
 
 use chrono::offset::LocalResult;

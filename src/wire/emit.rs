@@ -4,7 +4,7 @@
 
 use super::scan::{self, Occ, Scan, LEAVES, MSG_LEAVES};
 use crate::schema::Timestamp;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 /// What one (purpose, column, about the caller?) copies: a mask over leaf ids, and per
 /// sub-message the field numbers kept (for whole copies).
@@ -50,18 +50,36 @@ fn ts_body_len(ts: &Timestamp) -> usize {
     n
 }
 
-/// A timestamp field: key, length, the set members.
+/// Writes `v` as a varint at `buf[at..]`; returns the position after it.
+#[inline(always)]
+fn put_varint(mut v: u64, buf: &mut [u8; 32], mut at: usize) -> usize {
+    while v >= 0x80 {
+        buf[at] = (v as u8) | 0x80;
+        v >>= 7;
+        at += 1;
+    }
+    buf[at] = v as u8;
+    at + 1
+}
+
+/// A timestamp field (number below 16): key, length, the set members; written into a
+/// stack buffer, then appended at once.
 fn ts_field(num: u32, ts: &Timestamp, out: &mut Vec<u8>) {
-    varint(u64::from(num << 3 | 2), out);
-    varint(ts_body_len(ts) as u64, out);
+    debug_assert!(num < 16);
+    // Key 1 byte, length 1 byte (a body is at most 22 bytes), two keys, two varints.
+    let mut buf = [0u8; 32];
+    buf[0] = (num << 3 | 2) as u8;
+    let mut n = 2;
     if ts.seconds != 0 {
-        out.push(0x08);
-        varint(ts.seconds as u64, out);
+        buf[n] = 0x08;
+        n = put_varint(ts.seconds as u64, &mut buf, n + 1);
     }
     if ts.nanos != 0 {
-        out.push(0x10);
-        varint(ts.nanos as u64, out);
+        buf[n] = 0x10;
+        n = put_varint(ts.nanos as u64, &mut buf, n + 1);
     }
+    buf[1] = (n - 2) as u8;
+    out.extend_from_slice(&buf[..n]);
 }
 
 fn ts_field_len(ts: &Timestamp) -> usize {
@@ -74,10 +92,45 @@ fn copy(input: &[u8], o: Occ, out: &mut Vec<u8>) {
     out.extend_from_slice(&input[o.start as usize..o.end as usize]);
 }
 
-/// Writes the event `plan` keeps into `out` (cleared first), without `retention`.
-pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
+/// Byte ranges of the input to append, adjacent ones joined into one copy.
+struct Copies<'a> {
+    input: &'a [u8],
+    pending: Occ,
+}
+
+impl<'a> Copies<'a> {
+    fn new(input: &'a [u8]) -> Copies<'a> {
+        Copies {
+            input,
+            pending: Occ::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, o: Occ, out: &mut Vec<u8>) {
+        if o.start == self.pending.end && self.pending.end != self.pending.start {
+            self.pending.end = o.end;
+        } else {
+            self.flush(out);
+            self.pending = o;
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if self.pending.end != self.pending.start {
+            copy(self.input, self.pending, out);
+            self.pending = Occ::default();
+        }
+    }
+}
+
+/// Writes `prefix`, then the event `plan` keeps, into `out` (cleared first), without
+/// `retention`.
+pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, prefix: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    out.reserve(input.len() + 96);
+    out.reserve(prefix.len() + input.len() + 96);
+    out.extend_from_slice(prefix);
     let keep = plan.keep;
     let kept_set = keep & s.set;
     let has = |l: usize| kept_set & (1 << l) != 0;
@@ -118,9 +171,11 @@ pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
         }
         let len: usize = bits(leaves).map(|l| s.occ[l].len()).sum();
         varint(len as u64, out);
+        let mut copies = Copies::new(input);
         for l in bits(leaves) {
-            copy(input, s.occ[l], out);
+            copies.push(s.occ[l], out);
         }
+        copies.flush(out);
     }
 }
 
@@ -217,12 +272,57 @@ pub const RFC3339_MAX: usize = 40;
 /// [`crate::retention::rfc3339`] into a buffer, without allocating for years 0–9999 (the
 /// others, never reached from a valid event, are formatted by chrono).
 pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
-        let s = crate::retention::rfc3339(t);
-        let n = s.len().min(RFC3339_MAX);
-        buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-        return n;
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos >= 1_000_000_000 {
+        return by_chrono(t, buf);
+    }
+    rfc3339_unix(t.timestamp(), nanos, buf, &mut { NO_DAY })
+}
+
+/// No date in the buffer yet (see [`rfc3339_unix`]).
+pub(crate) const NO_DAY: i64 = i64::MIN;
+
+#[cold]
+fn by_chrono(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
+    let s = crate::retention::rfc3339(t);
+    let n = s.len().min(RFC3339_MAX);
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    n
+}
+
+/// The first second of year 0 and of year 10000.
+const YEAR_0: i64 = -62_167_219_200;
+const YEAR_10000: i64 = 253_402_300_800;
+
+/// The civil date of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's
+/// `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// [`rfc3339`] of Unix seconds and nanoseconds (below 10⁹), by integer arithmetic.
+/// `written_day`: the day (since 1970-01-01) whose date `buf` already starts with, or
+/// [`NO_DAY`]; the date is written only when the day changes.
+pub(crate) fn rfc3339_unix(
+    secs: i64,
+    nanos: u32,
+    buf: &mut [u8; RFC3339_MAX],
+    written_day: &mut i64,
+) -> usize {
+    if !(YEAR_0..YEAR_10000).contains(&secs) {
+        *written_day = NO_DAY;
+        return match DateTime::from_timestamp(secs, nanos) {
+            Some(t) => by_chrono(t, buf),
+            None => 0,
+        };
     }
     fn put(buf: &mut [u8], at: usize, v: u32, width: usize) {
         let mut v = v;
@@ -231,18 +331,23 @@ pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
             v /= 10;
         }
     }
-    put(buf, 0, year as u32, 4);
-    buf[4] = b'-';
-    put(buf, 5, t.month(), 2);
-    buf[7] = b'-';
-    put(buf, 8, t.day(), 2);
-    buf[10] = b'T';
-    put(buf, 11, t.hour(), 2);
+    let days = secs.div_euclid(86_400);
+    if *written_day != days {
+        let (year, month, day) = civil(days);
+        put(buf, 0, year as u32, 4);
+        buf[4] = b'-';
+        put(buf, 5, month, 2);
+        buf[7] = b'-';
+        put(buf, 8, day, 2);
+        buf[10] = b'T';
+        *written_day = days;
+    }
+    let sod = secs.rem_euclid(86_400) as u32;
+    put(buf, 11, sod / 3_600, 2);
     buf[13] = b':';
-    put(buf, 14, t.minute(), 2);
+    put(buf, 14, sod / 60 % 60, 2);
     buf[16] = b':';
-    put(buf, 17, t.second(), 2);
-    let nanos = t.nanosecond();
+    put(buf, 17, sod % 60, 2);
     let mut n = 19;
     if nanos != 0 {
         buf[n] = b'.';
@@ -259,4 +364,40 @@ pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> usize {
     }
     buf[n] = b'Z';
     n + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One buffer reused from instant to instant, as a record's header text is: the
+    /// date is kept only while the day is the same.
+    #[test]
+    fn the_reused_date_is_the_right_one() {
+        let day = 86_400;
+        let instants = [
+            (1_700_000_000, 0),
+            (1_700_000_001, 5_000_000),
+            (1_700_000_000 + day, 0),
+            (1_700_000_000 + day + 3_600, 123),
+            (YEAR_10000 + 10, 0),
+            (1_700_000_000 + day + 7_200, 0),
+            (-1, 999_999_999),
+            (0, 0),
+            (YEAR_0, 0),
+            (YEAR_0 - 1, 0),
+            (YEAR_0, 1),
+        ];
+        let mut buf = [0u8; RFC3339_MAX];
+        let mut written = NO_DAY;
+        for (secs, nanos) in instants {
+            let n = rfc3339_unix(secs, nanos, &mut buf, &mut written);
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                crate::retention::rfc3339(t),
+                "{secs} {nanos}"
+            );
+        }
+    }
 }

@@ -15,20 +15,25 @@
 //! match filter.apply(bytes, now, &mut out) { ... } // per record: out.records()
 //! ```
 
+mod compile;
 mod emit;
+mod fallback;
+mod framed;
+mod record;
 mod scan;
 
+use compile::to_rows;
 pub use emit::{rfc3339, RFC3339_MAX};
+use record::{unix, Unix, END_SECS, MIN_SECS};
+pub use record::{WireRecord, WireScratch};
 
-use crate::decode::{self, DecodeError};
-use crate::encode::{self, OutputFormat};
-use crate::policy::table::FieldSpec;
+use crate::decode::DecodeError;
 use crate::policy::{about_the_caller, route_kind, DropReason, Invalid, Policy, Version};
-use crate::retention::{self, LegalTime, Ttl};
-use crate::schema::{self, CdrEvent, Purpose};
-use chrono::{DateTime, Datelike, Duration, Utc};
+use crate::retention::{ExpiryCache, LegalTime, Ttl};
+use crate::schema::Purpose;
+use chrono::{DateTime, Duration, Utc};
 use emit::Plan;
-use scan::{Scan, LEAVES};
+use scan::Scan;
 
 /// A table row the wire path does not know: the struct path must be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,278 +69,7 @@ pub struct WireFilter {
     purposes: Vec<WirePurpose>,
 }
 
-/// The decision and output for one purpose, in configuration order. Reused.
-#[derive(Debug, Clone)]
-pub struct WireRecord {
-    pub purpose: Purpose,
-    /// `Ok`: forwarded, `value` holds the record; `Err`: dropped for this reason.
-    pub outcome: Result<(), DropReason>,
-    /// The encoded output event (retention included).
-    pub value: Vec<u8>,
-    /// `event_time` in milliseconds: the Kafka CreateTime.
-    pub timestamp_ms: i64,
-    pub expires_at: DateTime<Utc>,
-    pub legal_basis: &'static str,
-    pub policy_version: &'static str,
-    expires_text: [u8; RFC3339_MAX],
-    expires_len: usize,
-    presence: u64,
-}
-
-impl WireRecord {
-    fn new(purpose: Purpose) -> WireRecord {
-        WireRecord {
-            purpose,
-            outcome: Err(DropReason::NotDeclared),
-            value: Vec::new(),
-            timestamp_ms: 0,
-            expires_at: DateTime::<Utc>::MIN_UTC,
-            legal_basis: "",
-            policy_version: "",
-            expires_text: [0; RFC3339_MAX],
-            expires_len: 0,
-            presence: 0,
-        }
-    }
-
-    /// The `cdr-expires-at` header value (as [`retention::rfc3339`]).
-    pub fn expires_at_text(&self) -> &str {
-        std::str::from_utf8(&self.expires_text[..self.expires_len]).unwrap_or("")
-    }
-
-    /// The contract's headers, as [`encode::headers`] writes them for protobuf output:
-    /// static names, borrowed values.
-    pub fn headers(&self) -> [(&'static str, &str); 5] {
-        use encode::header;
-        [
-            (header::PURPOSE, self.purpose.name()),
-            (header::EXPIRES_AT, self.expires_at_text()),
-            (header::LEGAL_BASIS, self.legal_basis),
-            (header::POLICY_VERSION, self.policy_version),
-            (header::CONTENT_TYPE, OutputFormat::Protobuf.content_type()),
-        ]
-    }
-
-    /// Which rows of the table the output holds a value for, in the bit order of
-    /// `telemetry::presence` (for the `fields_removed` metric).
-    pub fn presence(&self) -> u64 {
-        self.presence
-    }
-
-    fn forward(&mut self, expires_at: DateTime<Utc>, event_time: DateTime<Utc>) {
-        self.outcome = Ok(());
-        self.expires_at = expires_at;
-        self.timestamp_ms = event_time.timestamp_millis();
-        self.expires_len = rfc3339(expires_at, &mut self.expires_text);
-    }
-}
-
-/// Per-thread state of the wire path: the scan and one output record per purpose, with
-/// their buffers. Reuse it from record to record: after the first few records, the fast
-/// path allocates nothing.
-#[derive(Debug, Default)]
-pub struct WireScratch {
-    scan: Scan,
-    records: Vec<WireRecord>,
-    key: String,
-    input_presence: u64,
-    /// Records the scanner refused that prost decoded: handled by the struct path. Always
-    /// 0 unless the scanner has a bug (the differential tests check it).
-    pub disagreements: u64,
-}
-
-impl WireScratch {
-    /// The decisions of the last [`WireFilter::apply`], one per purpose.
-    pub fn records(&self) -> &[WireRecord] {
-        &self.records
-    }
-
-    /// The output key (`event_id`) of the last accepted record.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// The last scanned record's `event_time`, if it had one (for the event-age metric).
-    pub fn event_time(&self) -> Option<schema::Timestamp> {
-        self.scan.event_time
-    }
-
-    /// Which rows of the table the last accepted input held a value for, in the bit
-    /// order of `telemetry::presence`.
-    pub fn presence(&self) -> u64 {
-        self.input_presence
-    }
-}
-
-/// `ROWS[l]`: the bit of leaf `l` in the order of `table::schema_rows()` (the
-/// telemetry's), 0 for a leaf that is not a row.
-fn leaf_rows() -> &'static [u64; 48] {
-    static ROWS: std::sync::OnceLock<[u64; 48]> = std::sync::OnceLock::new();
-    ROWS.get_or_init(|| {
-        let rows = crate::policy::table::schema_rows();
-        let mut bits = [0u64; 48];
-        for (l, leaf) in LEAVES.iter().enumerate() {
-            if let Some(i) = rows.iter().position(|r| r.path == leaf.path) {
-                bits[l] = 1 << i;
-            }
-        }
-        bits
-    })
-}
-
-/// A mask over leaf ids to a mask over rows.
-fn to_rows(mut leaves: u64) -> u64 {
-    let bits = leaf_rows();
-    let mut m = 0;
-    while leaves != 0 {
-        m |= bits[leaves.trailing_zeros() as usize];
-        leaves &= leaves - 1;
-    }
-    m
-}
-
-/// Every field set: what a row's copy function moves tells whether it copies at all.
-fn probe() -> CdrEvent {
-    use crate::schema::*;
-    let s = || "x".to_string();
-    let ts = Some(Timestamp {
-        seconds: 1,
-        nanos: 1,
-    });
-    CdrEvent {
-        event_id: s(),
-        event_time: ts,
-        event_type: 1,
-        direction: 1,
-        declared_purposes: vec![1],
-        served: Some(Subscriber {
-            imsi: s(),
-            msisdn: s(),
-            account_id: s(),
-            ue_ip: s(),
-        }),
-        terminal: Some(Terminal {
-            imei: s(),
-            imeisv: s(),
-        }),
-        calling: Some(Party {
-            number: s(),
-            ip: s(),
-            port: 1,
-        }),
-        called: Some(Party {
-            number: s(),
-            ip: s(),
-            port: 1,
-        }),
-        timing: Some(Timing {
-            answer_time: ts,
-            release_time: ts,
-            duration_ms: 1,
-        }),
-        network: Some(Network {
-            recording_entity: s(),
-            cause_for_term: s(),
-            rat_type: s(),
-            basic_service: s(),
-            call_reference: s(),
-            charging_id: s(),
-            apn: s(),
-            bytes_uplink: 1,
-            bytes_downlink: 1,
-        }),
-        supplementary_services: vec![SupplementaryService {
-            code: s(),
-            provider: s(),
-        }],
-        location: Some(Location {
-            mcc: s(),
-            mnc: s(),
-            lac: s(),
-            cell_id: s(),
-            latitude: 1.0,
-            longitude: 1.0,
-        }),
-        charging: Some(Charging {
-            chargeable: true,
-            tariff_class: s(),
-            amount_minor: 1,
-            currency: s(),
-            rating_group: 1,
-        }),
-        content: Some(Content {
-            sms_text: s(),
-            ussd_string: s(),
-            url: s(),
-            dns_query: s(),
-            sni: s(),
-        }),
-        extensions: [(s(), s())].into_iter().collect(),
-        retention: None,
-    }
-}
-
-/// The leaves a list of rows copies (rows whose copy function copies nothing — content,
-/// extensions, `declared_purposes`, rows written `never!` — copy nothing here either).
-fn leaves_of(rows: &[&'static FieldSpec], full: &CdrEvent) -> Result<u64, UnsupportedRow> {
-    let mut mask = 0u64;
-    for row in rows {
-        let i = LEAVES
-            .iter()
-            .position(|l| l.path == row.path)
-            .ok_or(UnsupportedRow(row.path))?;
-        let mut out = CdrEvent::default();
-        (row.access.copy)(full, &mut out);
-        if row.is_present(&out) {
-            mask |= 1 << i;
-        }
-    }
-    Ok(mask)
-}
-
 impl WireFilter {
-    /// Compiles the policy's purposes (their plans after removals and keeps) for the
-    /// wire. Fails only for a table row this module does not know (a new schema field):
-    /// use the struct path then.
-    pub fn new(policy: &Policy) -> Result<WireFilter, UnsupportedRow> {
-        let full = probe();
-        let purposes = policy
-            .purposes
-            .iter()
-            .map(|p| {
-                let plans = p
-                    .column_plans()
-                    .map(|(column, always, if_caller)| {
-                        let always = leaves_of(always, &full)?;
-                        let if_caller = leaves_of(if_caller, &full)?;
-                        Ok((
-                            column,
-                            [
-                                Plan::from_leaves(always),
-                                Plan::from_leaves(always | if_caller),
-                            ],
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, UnsupportedRow>>()?;
-                let mut retention_tail = Vec::new();
-                emit::string_field(3, p.legal.legal_basis, &mut retention_tail);
-                emit::string_field(4, policy.version.name(), &mut retention_tail);
-                Ok(WirePurpose {
-                    purpose: p.legal.purpose,
-                    ttl: p.ttl,
-                    limit_months: p.legal.limit_months,
-                    legal_basis: p.legal.legal_basis,
-                    plans,
-                    retention_tail,
-                })
-            })
-            .collect::<Result<Vec<_>, UnsupportedRow>>()?;
-        Ok(WireFilter {
-            policy: policy.clone(),
-            purposes,
-        })
-    }
-
     fn version(&self) -> Version {
         self.policy.version
     }
@@ -358,14 +92,28 @@ impl WireFilter {
         now: DateTime<Utc>,
         out: &mut WireScratch,
     ) -> Result<(), WireRefusal> {
+        self.apply_prefixed(input, &[], now, out)
+    }
+
+    /// [`WireFilter::apply`], each output value starting with `prefix` (the Schema
+    /// Registry header of `output.framing`, or nothing).
+    pub fn apply_prefixed(
+        &self,
+        input: &[u8],
+        prefix: &[u8],
+        now: DateTime<Utc>,
+        out: &mut WireScratch,
+    ) -> Result<(), WireRefusal> {
         if input.is_empty() {
             return Err(WireRefusal::Undecodable(DecodeError::Empty));
         }
         if out.scan.run(input).is_err() {
-            return self.refused_by_scan(input, now, out);
+            return self.refused_by_scan(input, prefix, now, out);
         }
         let s = &out.scan;
         let event_time = self.validate(s, now).map_err(WireRefusal::Refused)?;
+        let now = unix(now);
+        let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
         if out.records.len() != self.purposes.len() {
             out.records = self
                 .purposes
@@ -373,13 +121,28 @@ impl WireFilter {
                 .map(|p| WireRecord::new(p.purpose))
                 .collect();
         }
+        let legal = self.legal_time();
+        if out.expiry.len() != self.purposes.len()
+            || !self
+                .purposes
+                .iter()
+                .zip(&out.expiry)
+                .all(|(p, c)| c.is_for(p.ttl, p.limit_months, legal))
+        {
+            out.expiry = self
+                .purposes
+                .iter()
+                .map(|p| ExpiryCache::new(p.ttl, p.limit_months, legal))
+                .collect();
+        }
         let caller = about_the_caller(s.event_type, s.direction);
         let version = self.version();
-        for (p, r) in self.purposes.iter().zip(out.records.iter_mut()) {
+        let purposes = self.purposes.iter().zip(&mut out.expiry);
+        for ((p, cache), r) in purposes.zip(out.records.iter_mut()) {
             r.purpose = p.purpose;
             r.legal_basis = p.legal_basis;
             r.policy_version = version.name();
-            let decided = self.decide(p, s, event_time, now);
+            let decided = self.decide(p, s, event_time, now, cache);
             let (column, expires_at) = match decided {
                 Ok(d) => d,
                 Err(reason) => {
@@ -393,14 +156,14 @@ impl WireFilter {
                 .find(|(c, _)| *c == column)
                 .expect("every column of the purpose is compiled")
                 .1[usize::from(caller)];
-            emit::event(plan, input, s, &mut r.value);
+            emit::event(plan, input, s, prefix, &mut r.value);
+            r.forward(expires_at, timestamp_ms);
             emit::retention(
                 p.purpose as i32,
-                &schema::to_timestamp(expires_at),
+                &r.expires,
                 &p.retention_tail,
                 &mut r.value,
             );
-            r.forward(expires_at, event_time);
             r.presence = to_rows(plan.keep & s.set);
         }
         out.input_presence = to_rows(s.set);
@@ -411,8 +174,9 @@ impl WireFilter {
         Ok(())
     }
 
-    /// [`Policy`]'s refusals, on the scanned fields.
-    fn validate(&self, s: &Scan, now: DateTime<Utc>) -> Result<DateTime<Utc>, DropReason> {
+    /// [`Policy`]'s refusals, on the scanned fields: the event time, in years 1-9999
+    /// (`schema::to_datetime` and the year, on the seconds).
+    fn validate(&self, s: &Scan, now: DateTime<Utc>) -> Result<Unix, DropReason> {
         if s.event_id.len() == 0 {
             return Err(DropReason::Invalid(Invalid::MissingEventId));
         }
@@ -420,10 +184,12 @@ impl WireFilter {
             .event_time
             .as_ref()
             .ok_or(DropReason::Invalid(Invalid::MissingEventTime))?;
-        let t = schema::to_datetime(ts)
-            .filter(|t| (1..=9999).contains(&t.year()))
+        let t = u32::try_from(ts.nanos)
+            .ok()
+            .filter(|n| *n < 1_000_000_000 && (MIN_SECS..END_SECS).contains(&ts.seconds))
+            .map(|n| (ts.seconds, n))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
-        if t > now + self.max_clock_skew() {
+        if t > unix(now + self.max_clock_skew()) {
             return Err(DropReason::FutureEventTime);
         }
         Ok(t)
@@ -434,9 +200,10 @@ impl WireFilter {
         &self,
         p: &WirePurpose,
         s: &Scan,
-        event_time: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(crate::policy::table::Column, DateTime<Utc>), DropReason> {
+        (seconds, nanos): Unix,
+        now: Unix,
+        cache: &mut ExpiryCache,
+    ) -> Result<(crate::policy::table::Column, Unix), DropReason> {
         let purpose = p.purpose as i32;
         let named = (0..32).contains(&purpose) && s.declared & (1 << purpose) != 0;
         if s.declared_any && !named {
@@ -449,72 +216,14 @@ impl WireFilter {
             s.direction,
             s.chargeable,
         )?;
-        let expires_at = match p.ttl {
-            // `retention::expires_at` is min(ttl reading, legal limit): with a calendar ttl
-            // equal to the limit (the defaults), both are the same computation.
-            Ttl::Months(m) if m == p.limit_months => self.legal_time().add_months(event_time, m),
-            ttl => retention::expires_at(event_time, ttl, p.limit_months, self.legal_time()),
-        }
-        .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        // `retention::expires_at`, remembered per legal-time day.
+        let expires_at = cache
+            .expires_at_unix(seconds, nanos)
+            .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         if expires_at <= now {
             return Err(DropReason::Expired);
         }
         Ok((column, expires_at))
-    }
-
-    /// The scan refused the record: prost's message; if prost accepts it after all (a
-    /// bug of the scanner), the struct path decides.
-    #[cold]
-    fn refused_by_scan(
-        &self,
-        input: &[u8],
-        now: DateTime<Utc>,
-        out: &mut WireScratch,
-    ) -> Result<(), WireRefusal> {
-        let (event, _) = match decode::decode(input, decode::InputFormat::Protobuf) {
-            Err(e) => return Err(WireRefusal::Undecodable(e)),
-            Ok(e) => e,
-        };
-        out.disagreements += 1;
-        tracing::error!("the wire scanner refused a record prost decodes; struct path used");
-        self.apply_struct(event, now, out)
-    }
-
-    /// The struct path into the wire path's outputs.
-    fn apply_struct(
-        &self,
-        event: CdrEvent,
-        now: DateTime<Utc>,
-        out: &mut WireScratch,
-    ) -> Result<(), WireRefusal> {
-        out.input_presence = crate::telemetry::presence(&event);
-        let evaluation = self.policy.apply_owned(event, now);
-        if let Some(r) = evaluation.refusal() {
-            return Err(WireRefusal::Refused(r));
-        }
-        out.records = evaluation
-            .outcomes
-            .into_iter()
-            .map(|(purpose, o)| {
-                let mut r = WireRecord::new(purpose);
-                match o {
-                    crate::policy::Outcome::Drop(reason) => r.outcome = Err(reason),
-                    crate::policy::Outcome::Forward(f) => {
-                        encode::encode_event(&f.event, OutputFormat::Protobuf, &mut r.value)
-                            .expect("protobuf encoding never fails");
-                        r.legal_basis = f.legal_basis;
-                        r.policy_version = f.policy_version;
-                        r.forward(f.expires_at, f.expires_at);
-                        r.timestamp_ms = f.timestamp_ms;
-                        r.presence = crate::telemetry::presence(&f.event);
-                        out.key.clear();
-                        out.key.push_str(&f.key);
-                    }
-                }
-                r
-            })
-            .collect();
-        Ok(())
     }
 }
 
@@ -531,6 +240,7 @@ pub fn looks_like_json(bytes: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::scan::LEAVES;
     use super::*;
 
     #[test]
@@ -546,6 +256,14 @@ mod tests {
             }
             assert_eq!(version.fields().len(), LEAVES.len());
         }
+    }
+
+    #[test]
+    fn the_event_years_in_seconds() {
+        use chrono::TimeZone;
+        let first = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
+        let end = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!((first.timestamp(), end.timestamp()), (MIN_SECS, END_SECS));
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! ([`crate::wire`]) — the same records, dead letters and metrics, without decoding the
 //! event into owned strings. Protobuf in as it is; JSON in through
 //! [`crate::json::JsonScratch`] (its canonical protobuf bytes); JSON out written from the
-//! filtered bytes by [`crate::json::write_json`].
+//! filtered bytes by [`crate::json::write_json`]. Schema Registry framed protobuf in, and
+//! `output.framing` with protobuf out, too (the body a slice, the prefix written into the
+//! reused buffer).
 
 use super::{headers_of, Outgoing, Source, Transform};
 use crate::decode::InputFormat;
 use crate::encode::{header, OutputFormat};
+use crate::framing::{self, BodyKind};
 use crate::json::{self, JsonScratch};
 use crate::schema::CdrEvent;
 use crate::telemetry::{self, Stats};
@@ -22,18 +25,20 @@ thread_local! {
 }
 
 impl Transform {
-    /// Whether [`Transform::process_wire`] takes the wire path for this record (bare
-    /// protobuf or JSON in, bare protobuf or JSON out); otherwise it is
-    /// [`Transform::process`].
+    /// Whether [`Transform::process_wire`] takes the wire path for this record (protobuf,
+    /// bare or Schema Registry framed, or bare JSON in; protobuf, bare or framed, or bare
+    /// JSON out); otherwise it is [`Transform::process`].
     pub fn wire_applies(&self, payload: &[u8]) -> bool {
-        // Schema Registry framing, in or out, takes the struct path (the prefix handling
-        // lives there); so does the benchmark floor.
+        // Framed JSON, in or out, takes the struct path; so does the benchmark floor.
         !self.is_passthrough()
-            && self.header.is_empty()
+            && (self.header.is_empty() || self.settings.output_format == OutputFormat::Protobuf)
             && match self.settings.input_format {
-                InputFormat::Protobuf | InputFormat::Json => true,
-                InputFormat::Auto => !crate::framing::is_framed(payload),
-                _ => false,
+                InputFormat::Protobuf | InputFormat::Json | InputFormat::ConfluentProtobuf => true,
+                InputFormat::Auto if framing::is_framed(payload) => {
+                    framing::guess_kind(payload) == BodyKind::Protobuf
+                }
+                InputFormat::Auto => true,
+                InputFormat::ConfluentJson => false,
             }
     }
 
@@ -91,8 +96,18 @@ impl Transform {
         scratch: &mut WireScratch,
         out: &mut Vec<Outgoing>,
     ) {
-        let format = self.settings.output_format;
-        let refusal = match filter.apply(input, now, scratch) {
+        let settings = &self.settings;
+        let format = settings.output_format;
+        // The `output.framing` prefix (only with protobuf output here), or nothing.
+        let prefix = &self.header;
+        let result = if label == "json" {
+            filter.apply_prefixed(input, prefix, now, scratch)
+        } else {
+            let (input_format, ids) = (settings.input_format, &settings.input_schema_ids);
+            filter.apply_record(input, input_format, ids, prefix, now, scratch)
+        };
+        let mut schema_id = None;
+        let refusal = match result {
             Err(WireRefusal::Undecodable(_)) if label == "json" => {
                 // Never for the bytes of a decoded JSON event; the struct path decides.
                 return self.process_struct(source, payload, now, stats, out);
@@ -103,7 +118,8 @@ impl Transform {
                     topic: &source.topic,
                 });
                 telemetry::emit(telemetry::events::DecodeError { kind: e.kind() });
-                Some(("undecodable", e.to_string()))
+                schema_id = e.schema_id();
+                Some((e.reason(), e.to_string()))
             }
             Err(WireRefusal::Refused(r)) => {
                 self.consumed(stats, source, scratch, now, label);
@@ -164,7 +180,14 @@ impl Transform {
             }
         };
         if let Some((reason, message)) = refusal {
-            out.push(self.dead_letter(source, reason, message, Some(payload), stats));
+            out.push(self.dead_letter_of_schema(
+                source,
+                reason,
+                message,
+                schema_id,
+                Some(payload),
+                stats,
+            ));
         }
     }
 
