@@ -138,8 +138,10 @@ pub(super) fn max_message_bytes(settings: &Settings) -> usize {
 pub(super) fn record_of(o: &Outgoing) -> FutureRecord<'_, str, [u8]> {
     let mut record = FutureRecord::to(&o.topic)
         .payload(o.value.as_slice())
-        .timestamp(o.timestamp_ms)
-        .headers(o.headers.clone());
+        .timestamp(o.timestamp_ms);
+    if let Some(h) = o.headers.to_kafka() {
+        record = record.headers(h);
+    }
     if let Some(k) = &o.key {
         record = record.key(k.as_str());
     }

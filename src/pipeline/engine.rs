@@ -52,6 +52,30 @@ pub(super) type Pending = futures::future::BoxFuture<
     >,
 >;
 
+/// A delivery being awaited: the producer's future (no allocation), or any other.
+pub(super) enum Delivery {
+    Kafka(DeliveryFuture),
+    #[cfg_attr(not(test), allow(dead_code))]
+    Other(Pending),
+}
+
+impl Future for Delivery {
+    type Output = Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Delivery::Kafka(d) => std::pin::Pin::new(d).poll(cx),
+            Delivery::Other(d) => d.as_mut().poll(cx),
+        }
+    }
+}
+
 /// A consumed record of a batch.
 pub(super) struct Record {
     pub source: Source,
@@ -68,7 +92,7 @@ pub(super) struct Record {
 pub(super) struct Sent {
     pub record: usize,
     pub output: Outgoing,
-    pub delivery: Pending,
+    pub delivery: Delivery,
 }
 
 /// The records of a batch and what was enqueued for them.
@@ -124,6 +148,11 @@ pub(super) trait Acknowledge {
     /// Opens a batch, its first record received (exactly once: `begin_transaction`).
     fn open(&mut self, s: &Shared) -> Result<Plan, PipelineError>;
 
+    /// An empty batch to fill (at least once: the buffers of a completed one).
+    fn batch(&mut self) -> Batch {
+        Batch::default()
+    }
+
     /// Whether a received record may join the open batch (exactly once: not after a
     /// revoke aborted the transaction).
     fn admit(&mut self) -> bool;
@@ -172,6 +201,7 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
     let mut errors = RecvErrors::default();
     let mut engine = Engine {
         s,
+        clock: Clock::now(),
         outgoing: Vec::with_capacity(4),
         max_message_bytes: max_message_bytes(&s.settings),
         topics: Vec::new(),
@@ -196,7 +226,8 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
         errors.ok();
         s.context.broker_answered();
         let plan = ack.open(s)?;
-        let mut batch = Batch::default();
+        let mut batch = ack.batch();
+        engine.clock = Clock::now();
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             let source = engine.source(&msg);
@@ -204,7 +235,7 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
                 // Rewound with the batch.
                 batch.records.push(Record {
                     source,
-                    received: Instant::now(),
+                    received: engine.clock.received,
                     processed: false,
                     slot: None,
                 });
@@ -227,27 +258,50 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
                     }
                     _ => None,
                 },
-                Some(until) => tokio::select! {
-                    biased;
-                    _ = s.shutdown.cancelled() => None,
-                    _ = tokio::time::sleep_until(until) => None,
-                    m = stream.next() => match m.expect("a Kafka stream never ends") {
-                        Ok(m) => Some(m),
-                        Err(e) => {
-                            tracing::warn!("consumer error: {e}");
-                            None
-                        }
-                    },
-                },
+                Some(until) => {
+                    let next = tokio::select! {
+                        biased;
+                        _ = s.shutdown.cancelled() => None,
+                        _ = tokio::time::sleep_until(until) => None,
+                        m = stream.next() => match m.expect("a Kafka stream never ends") {
+                            Ok(m) => Some(m),
+                            Err(e) => {
+                                tracing::warn!("consumer error: {e}");
+                                None
+                            }
+                        },
+                    };
+                    // The batch waited for this record: its own time.
+                    engine.clock = Clock::now();
+                    next
+                }
             };
         }
         ack.acknowledge(s, batch).await?;
     }
 }
 
+/// The time a record is received and processed at, read once for the records ready
+/// together (a clock read per record is a measurable part of the pipeline's cost).
+#[derive(Clone, Copy)]
+struct Clock {
+    received: Instant,
+    now: chrono::DateTime<Utc>,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            received: Instant::now(),
+            now: Utc::now(),
+        }
+    }
+}
+
 /// The state of the batch loop between records.
 struct Engine<'s> {
     s: &'s Shared,
+    clock: Clock,
     /// Reused between records.
     outgoing: Vec<Outgoing>,
     /// The producer's `message.max.bytes`: an input with a larger output is dead-lettered
@@ -305,7 +359,7 @@ impl Engine<'_> {
             None => transform.process(
                 &source,
                 msg.payload().unwrap_or_default(),
-                Utc::now(),
+                self.clock.now,
                 stats,
                 &mut outgoing,
             ),
@@ -314,7 +368,7 @@ impl Engine<'_> {
         let index = batch.records.len();
         batch.records.push(Record {
             source,
-            received: Instant::now(),
+            received: self.clock.received,
             processed: false,
             slot: None,
         });
@@ -327,7 +381,7 @@ impl Engine<'_> {
                 Ok(d) => batch.sent.push(Sent {
                     record: index,
                     output: o,
-                    delivery: Box::pin(d),
+                    delivery: Delivery::Kafka(d),
                 }),
                 Err(Refusal::Refused(reason)) => {
                     batch.refused.push((index, o.topic.clone(), reason))
@@ -354,8 +408,10 @@ impl Engine<'_> {
         let transform = &self.s.transform;
         let too_large = outgoing.iter().find_map(|o| {
             let size = wire_size(o);
-            let purpose = transform.purpose_of_topic(&o.topic)?;
-            (size > self.max_message_bytes).then_some((purpose, size))
+            if size <= self.max_message_bytes {
+                return None;
+            }
+            Some((transform.purpose_of_topic(&o.topic)?, size))
         });
         if let Some((purpose, size)) = too_large {
             let message = format!(

@@ -13,7 +13,7 @@
 //! engine waits for acknowledgements instead of consuming.
 
 use super::clients::{backoff, is_permanent, producer_fatal, record_of};
-use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
+use super::engine::{Acknowledge, Batch, Delivery, Plan, Record, Sent, Shared};
 use super::records::{Outgoing, Transform};
 use super::tracker::Tracker;
 use super::PipelineError;
@@ -39,8 +39,11 @@ pub(super) enum Done {
     Fatal(String),
 }
 
-/// A completed batch: its records, and how it ended.
-pub(super) type Completion = (Vec<Record>, Done);
+/// A completed batch (its records; its other buffers empty, for reuse), and how it ended.
+pub(super) type Completion = (Batch, Done);
+
+/// Completed batches kept for their buffers (no allocation per batch).
+const SPARE_BATCHES: usize = 4;
 
 /// The at-least-once acknowledgement.
 pub(super) struct OffsetStore {
@@ -51,6 +54,10 @@ pub(super) struct OffsetStore {
     stored: bool,
     max_in_flight: usize,
     context: Context,
+    /// The tracker's slot of each input partition seen (no lookup by name per record).
+    slots: Vec<(Arc<str>, i32, usize)>,
+    /// Completed batches, emptied, for the next ones.
+    spare: Vec<Batch>,
 }
 
 impl OffsetStore {
@@ -66,6 +73,8 @@ impl OffsetStore {
             stored: false,
             max_in_flight: s.settings.max_in_flight,
             context: s.context.clone(),
+            slots: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -74,19 +83,23 @@ impl OffsetStore {
     fn on_complete(
         &mut self,
         s: &Shared,
-        (records, done): Completion,
+        (mut batch, done): Completion,
     ) -> Result<(), PipelineError> {
         if let Done::Fatal(reason) = done {
             return Err(PipelineError::ProducerFatal(reason));
         }
         self.forget_revoked();
+        telemetry::emit(telemetry::events::InputsCompleted {
+            stats: &s.stats,
+            received: batch
+                .records
+                .iter()
+                .filter(|r| r.slot.is_some())
+                .map(|r| r.received),
+        });
         let mut storable: Vec<(Arc<str>, i32, i64)> = Vec::new();
-        for r in &records {
+        for r in &batch.records {
             let Some((p, seq)) = r.slot else { continue };
-            telemetry::emit(telemetry::events::InputProcessed {
-                elapsed: r.received.elapsed(),
-            });
-            telemetry::emit(telemetry::events::InputCompleted { stats: &s.stats });
             if let Some((topic, partition, offset)) = self.tracker.complete(p, seq) {
                 match storable
                     .iter_mut()
@@ -104,6 +117,11 @@ impl OffsetStore {
                 Ok(()) => self.stored = true,
                 Err(e) => tracing::debug!(%topic, partition, offset, "offset not stored: {e}"),
             }
+        }
+        if self.spare.len() < SPARE_BATCHES {
+            batch.records.clear();
+            batch.failure = None;
+            self.spare.push(batch);
         }
         Ok(())
     }
@@ -162,6 +180,10 @@ impl Acknowledge for OffsetStore {
         })
     }
 
+    fn batch(&mut self) -> Batch {
+        self.spare.pop().unwrap_or_default()
+    }
+
     fn admit(&mut self) -> bool {
         self.forget_revoked();
         true
@@ -172,9 +194,19 @@ impl Acknowledge for OffsetStore {
     }
 
     fn enqueued(&mut self, record: &mut Record) {
-        let p = self
-            .tracker
-            .partition(&record.source.topic, record.source.partition);
+        let (topic, partition) = (&record.source.topic, record.source.partition);
+        let known = self
+            .slots
+            .iter()
+            .find(|(t, q, _)| *q == partition && (Arc::ptr_eq(t, topic) || t == topic));
+        let p = match known {
+            Some(&(_, _, p)) => p,
+            None => {
+                let p = self.tracker.partition(topic, partition);
+                self.slots.push((topic.clone(), partition, p));
+                p
+            }
+        };
         record.slot = Some((p, self.tracker.push(p, record.source.offset)));
     }
 
@@ -320,12 +352,23 @@ pub(super) async fn await_batch(
     stats: Arc<Stats>,
     batch: Batch,
 ) -> Completion {
-    let Batch {
-        records,
-        sent: mut waiting,
-        mut refused,
-        ..
-    } = batch;
+    let mut batch = batch;
+    let mut waiting = std::mem::take(&mut batch.sent);
+    let mut refused = std::mem::take(&mut batch.refused);
+    // The first round's buffer, kept for the next batch.
+    let mut spare: Option<Vec<Sent>> = None;
+    macro_rules! end {
+        ($done:expr) => {{
+            let done = $done;
+            if let Some(mut sent) = spare {
+                sent.clear();
+                batch.sent = sent;
+            }
+            refused.clear();
+            batch.refused = refused;
+            return (batch, done);
+        }};
+    }
     // The outputs acknowledged, by record: named in a dead letter's message.
     let mut forwarded: Vec<(usize, Arc<str>)> = Vec::new();
     // The records a dead letter was sent for.
@@ -334,7 +377,7 @@ pub(super) async fn await_batch(
     loop {
         if waiting.is_empty() {
             if refused.is_empty() {
-                return (records, Done::Acked);
+                end!(Done::Acked);
             }
             // One dead letter per input, whatever number of its outputs were refused.
             refused.sort_by_key(|r| r.0);
@@ -346,7 +389,7 @@ pub(super) async fn await_batch(
                         "the dead-letter topic refused a pointer record: {}",
                         group[0].2
                     );
-                    return (records, Done::Fatal(reason));
+                    end!(Done::Fatal(reason));
                 }
                 let refusals: Vec<String> = group
                     .iter()
@@ -366,7 +409,7 @@ pub(super) async fn await_batch(
                 );
                 dead_lettered.push(index);
                 let o = transform.dead_letter(
-                    &records[index].source,
+                    &batch.records[index].source,
                     "output_too_large",
                     message,
                     None,
@@ -376,10 +419,10 @@ pub(super) async fn await_batch(
                     Ok(d) => waiting.push(Sent {
                         record: index,
                         output: o,
-                        delivery: Box::pin(d),
+                        delivery: Delivery::Kafka(d),
                     }),
                     Err(Refusal::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
-                    Err(Refusal::Fatal(reason)) => return (records, Done::Fatal(reason)),
+                    Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
                 }
             }
             refused = again;
@@ -387,11 +430,12 @@ pub(super) async fn await_batch(
         }
         let mut retry = Vec::new();
         let mut answered = false;
+        let mut round = std::mem::take(&mut waiting);
         for Sent {
             record,
             output,
             delivery,
-        } in std::mem::take(&mut waiting)
+        } in round.drain(..)
         {
             let error = match delivery.await {
                 Ok(Ok(_)) => {
@@ -406,13 +450,16 @@ pub(super) async fn await_batch(
                 Err(_canceled) => KafkaError::Canceled,
             };
             if let Some(reason) = producer_fatal(&producer, Some(&error)) {
-                return (records, Done::Fatal(reason));
+                end!(Done::Fatal(reason));
             }
             if is_permanent(&error) {
                 refused.push((record, output.topic.clone(), error.to_string()));
             } else {
                 retry.push((record, output, error));
             }
+        }
+        if spare.is_none() {
+            spare = Some(round);
         }
         if answered {
             context.broker_answered();
@@ -432,10 +479,10 @@ pub(super) async fn await_batch(
                 Ok(d) => waiting.push(Sent {
                     record,
                     output: o,
-                    delivery: Box::pin(d),
+                    delivery: Delivery::Kafka(d),
                 }),
                 Err(Refusal::Refused(reason)) => refused.push((record, o.topic.clone(), reason)),
-                Err(Refusal::Fatal(reason)) => return (records, Done::Fatal(reason)),
+                Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
             }
         }
     }

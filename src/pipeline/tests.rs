@@ -1,7 +1,7 @@
 //! Unit tests of the at-least-once delivery bookkeeping, on librdkafka's mock cluster.
 
 use super::clients::{is_permanent, record_of, wire_size};
-use super::engine::{Batch, Pending, Record, Sent};
+use super::engine::{Batch, Delivery, Record, Sent};
 use super::offsets::{await_batch, Done};
 use super::records::{Outgoing, Source};
 use super::tracker::Tracker;
@@ -72,7 +72,7 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
         topic: Arc::from("cdr.billing"),
         key: Some("k".into()),
         value: b"an output".to_vec(),
-        headers: rdkafka::message::OwnedHeaders::new(),
+        headers: records::OutHeaders::default(),
         timestamp_ms: 1,
     };
     // A delivery whose report never comes: its sender is dropped.
@@ -95,11 +95,11 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
         sent: vec![Sent {
             record: 0,
             output,
-            delivery: Box::pin(rx) as Pending,
+            delivery: Delivery::Other(Box::pin(rx)),
         }],
         ..Batch::default()
     };
-    let (records, done) = tokio::time::timeout(
+    let (batch, done) = tokio::time::timeout(
         Duration::from_secs(60),
         await_batch(
             producer,
@@ -111,7 +111,7 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
     )
     .await
     .expect("the re-sent output is acknowledged");
-    let (slot, done_seq) = records[0].slot.unwrap();
+    let (slot, done_seq) = batch.records[0].slot.unwrap();
     assert!(matches!(done, Done::Acked), "{done:?}");
     assert_eq!(
         tracker.complete(slot, done_seq),
