@@ -230,11 +230,17 @@ pub struct Context {
     /// at-least-once pipeline drops their records in flight, so that their late
     /// completions never store an offset for a partition it may own again.
     pub revoked: Arc<std::sync::Mutex<Vec<(String, i32)>>>,
+    /// `revoked` may hold partitions: the pipeline looks at every record, without a lock
+    /// when nothing was revoked.
+    pub revoked_any: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Context {
     /// The partitions revoked since the last call.
     pub fn take_revoked(&self) -> Vec<(String, i32)> {
+        if !self.revoked_any.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -399,6 +405,7 @@ impl ConsumerContext for Context {
                         .iter()
                         .map(|e| (e.topic().to_string(), e.partition())),
                 );
+            self.revoked_any.store(true, Ordering::SeqCst);
         }
         if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
             if tpl.count() == 0 || consumer.assignment_lost() {

@@ -10,41 +10,31 @@
 
 mod common;
 
-use cdr_purpose_filter::config::{Guarantee, RawConfig, TopicsMode};
+use cdr_purpose_filter::config::{Guarantee, RawConfig};
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Purpose};
 use chrono::Utc;
-use common::config::Topics;
 use common::filter::Filter;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use common::mock::DEAD_LETTER;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const INPUT: &str = "cdr.raw";
-const BILLING: &str = "cdr.billing";
-const SECURITY: &str = "cdr.security";
-const DEAD_LETTER: &str = "cdr.dead-letter";
+/// The mock cluster of one test, the filter on it exactly once.
+struct Mock(common::mock::Mock);
 
-struct Mock {
-    cluster: MockCluster<'static, DefaultProducerContext>,
-    bootstrap: String,
+impl std::ops::Deref for Mock {
+    type Target = common::mock::Mock;
+    fn deref(&self) -> &common::mock::Mock {
+        &self.0
+    }
 }
 
 impl Mock {
     fn new() -> Mock {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        let bootstrap = cluster.bootstrap_servers();
-        for t in [INPUT, BILLING, SECURITY, DEAD_LETTER] {
-            cluster.create_topic(t, 1, 1).unwrap();
-        }
-        Mock { cluster, bootstrap }
+        Mock(common::mock::Mock::new(1))
     }
 
     /// A configuration for the filter binary on the mock cluster: exactly once, topics
@@ -61,67 +51,17 @@ impl Mock {
         transactional_id: &str,
         edit: impl FnOnce(&mut RawConfig),
     ) -> PathBuf {
-        let t = Topics::named(INPUT, BILLING, SECURITY, DEAD_LETTER, "eos-faults");
-        let mut c = t.on(&self.bootstrap);
-        c.topics.mode = TopicsMode::Off;
-        c.delivery.guarantee = Guarantee::ExactlyOnce;
-        c.delivery.transactional_id = Some(transactional_id.into());
-        edit(&mut c);
         let own = dir.join(transactional_id);
         std::fs::create_dir_all(&own).unwrap();
-        common::config::write(&own, &c)
+        self.0.config(&own, "eos-faults", |c| {
+            c.delivery.guarantee = Guarantee::ExactlyOnce;
+            c.delivery.transactional_id = Some(transactional_id.into());
+            edit(c);
+        })
     }
 
     fn load(&self, events: &[CdrEvent]) {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .create()
-            .unwrap();
-        for e in events {
-            let value = prost::Message::encode_to_vec(e);
-            producer
-                .send(BaseRecord::<(), _>::to(INPUT).payload(&value))
-                .map_err(|(e, _)| e)
-                .unwrap();
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    }
-
-    /// Every record of a topic: (key, value, dead-letter reason header).
-    fn read(&self, topic: &str) -> Vec<(String, String, Option<String>)> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", common::broker::unique("reader"))
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
-        let (_, high) = consumer
-            .fetch_watermarks(topic, 0, Duration::from_secs(10))
-            .unwrap();
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while (out.len() as i64) < high && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                let text =
-                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-                let reason = m.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == "cdr-dead-letter-reason")
-                        .map(|h| text(h.value))
-                });
-                out.push((text(m.key()), text(m.payload()), reason));
-            }
-        }
-        out
-    }
-
-    /// Event ids seen in both output topics, by topic.
-    fn forwarded(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let ids = |t| self.read(t).into_iter().map(|r| r.0).collect();
-        (ids(BILLING), ids(SECURITY))
+        self.0.load(events, 1)
     }
 }
 
@@ -281,8 +221,9 @@ fn a_record_the_broker_refuses_is_dead_lettered_in_the_next_transaction() {
         log_of(&log)
     );
     assert!(!dead.is_empty(), "no dead letter; log:\n{}", log_of(&log));
-    for (_, value, reason) in &dead {
-        assert_eq!(reason.as_deref(), Some("output_too_large"), "{value}");
+    for common::mock::Read { value, headers, .. } in &dead {
+        let reason = headers.get("cdr-dead-letter-reason").map(String::as_str);
+        assert_eq!(reason, Some("output_too_large"), "{value}");
         assert!(value.contains("refused"), "{value}");
     }
     let (b, s) = mock.forwarded();

@@ -14,135 +14,44 @@
 
 mod common;
 
-use cdr_purpose_filter::config::{RawConfig, TopicsMode};
-use cdr_purpose_filter::encode::{self, OutputFormat};
+use cdr_purpose_filter::config::RawConfig;
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Direction, EventType, Purpose};
 use chrono::Utc;
-use common::config::{set, Topics};
+use common::config::set;
 use common::filter::Filter;
+use common::mock::{BILLING, DEAD_LETTER, INPUT, SECURITY};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const INPUT: &str = "cdr.raw";
-const BILLING: &str = "cdr.billing";
-const SECURITY: &str = "cdr.security";
-const DEAD_LETTER: &str = "cdr.dead-letter";
 const GROUP: &str = "fail-safe";
 
-struct Mock {
-    cluster: MockCluster<'static, DefaultProducerContext>,
-    bootstrap: String,
+/// The mock cluster of one test, with this file's consumer group.
+struct Mock(common::mock::Mock);
+
+impl std::ops::Deref for Mock {
+    type Target = common::mock::Mock;
+    fn deref(&self) -> &common::mock::Mock {
+        &self.0
+    }
 }
 
 impl Mock {
     fn new(input_partitions: i32) -> Mock {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        let bootstrap = cluster.bootstrap_servers();
-        cluster.create_topic(INPUT, input_partitions, 1).unwrap();
-        for t in [BILLING, SECURITY, DEAD_LETTER] {
-            cluster.create_topic(t, 1, 1).unwrap();
-        }
-        Mock { cluster, bootstrap }
+        Mock(common::mock::Mock::new(input_partitions))
     }
 
-    fn client(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap);
-        c
-    }
-
-    /// A configuration for the filter binary on the mock cluster (topics not managed),
-    /// changed by `edit`.
+    /// A configuration for the filter binary on the mock cluster, changed by `edit`.
     fn config(&self, dir: &Path, edit: impl FnOnce(&mut RawConfig)) -> PathBuf {
-        let t = Topics::named(INPUT, BILLING, SECURITY, DEAD_LETTER, GROUP);
-        let mut c = t.on(&self.bootstrap);
-        c.topics.mode = TopicsMode::Off;
-        edit(&mut c);
-        common::config::write(dir, &c)
-    }
-
-    /// Loads protobuf events into the input topic, partition `i % partitions`.
-    fn load(&self, events: &[CdrEvent], partitions: i32) {
-        let producer: BaseProducer = self.client().create().unwrap();
-        for (i, e) in events.iter().enumerate() {
-            let mut value = Vec::new();
-            encode::encode_event(e, OutputFormat::Protobuf, &mut value).unwrap();
-            producer
-                .send(
-                    BaseRecord::<(), _>::to(INPUT)
-                        .payload(&value)
-                        .partition(i as i32 % partitions),
-                )
-                .map_err(|(e, _)| e)
-                .unwrap();
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    }
-
-    /// Every record of a topic: (key, value, headers).
-    fn read(&self, topic: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
-        let consumer: BaseConsumer = self
-            .client()
-            .set("group.id", common::broker::unique("reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
-        let (_, high) = consumer
-            .fetch_watermarks(topic, 0, Duration::from_secs(10))
-            .unwrap();
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while (out.len() as i64) < high && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                let text =
-                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), text(h.value)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push((text(m.key()), text(m.payload()), headers));
-            }
-        }
-        out
+        self.0.config(dir, GROUP, edit)
     }
 
     /// The group's committed offsets on the input topic, summed (0 for none).
     fn committed(&self, partitions: i32) -> i64 {
-        let consumer: BaseConsumer = self.client().set("group.id", GROUP).create().unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition(INPUT, p);
-        }
-        consumer
-            .committed_offsets(tpl, Duration::from_secs(10))
-            .map(|tpl| {
-                tpl.elements()
-                    .iter()
-                    .filter_map(|e| match e.offset() {
-                        Offset::Offset(o) => Some(o),
-                        _ => None,
-                    })
-                    .sum()
-            })
-            .unwrap_or(0)
+        self.0.committed(GROUP, partitions)
     }
 }
 
@@ -250,8 +159,8 @@ fn an_input_with_an_output_too_large_is_one_dead_letter_and_never_half_forwarded
     );
     assert_eq!(mock.committed(1), 4, "every input completed");
 
-    let billing: Vec<String> = mock.read(BILLING).into_iter().map(|r| r.0).collect();
-    let security: Vec<String> = mock.read(SECURITY).into_iter().map(|r| r.0).collect();
+    let billing: Vec<String> = mock.read(BILLING).into_iter().map(|r| r.key).collect();
+    let security: Vec<String> = mock.read(SECURITY).into_iter().map(|r| r.key).collect();
     let dead = mock.read(DEAD_LETTER);
     println!("billing {billing:?}, security {security:?}, dead letters {dead:?}");
     assert_eq!(billing.len(), 1, "billing: {billing:?}");
@@ -260,14 +169,14 @@ fn an_input_with_an_output_too_large_is_one_dead_letter_and_never_half_forwarded
     // the only input not dead-lettered.
     let offsets: Vec<&str> = dead
         .iter()
-        .map(|(_, _, h)| h["cdr-source-offset"].as_str())
+        .map(|r| r.headers["cdr-source-offset"].as_str())
         .collect();
     assert_eq!(
         offsets,
         ["0", "1", "2"],
         "one dead letter per refused input: {dead:?}"
     );
-    for (_, value, headers) in &dead {
+    for common::mock::Read { value, headers, .. } in &dead {
         assert_eq!(headers["cdr-dead-letter-reason"], "output_too_large");
         assert!(
             value.contains("forwarded: none"),
@@ -278,8 +187,16 @@ fn an_input_with_an_output_too_large_is_one_dead_letter_and_never_half_forwarded
             "no value: {value}"
         );
     }
-    assert!(dead[0].1.contains("billing output"), "{}", dead[0].1);
-    assert!(dead[1].1.contains("security output"), "{}", dead[1].1);
+    assert!(
+        dead[0].value.contains("billing output"),
+        "{}",
+        dead[0].value
+    );
+    assert!(
+        dead[1].value.contains("security output"),
+        "{}",
+        dead[1].value
+    );
 }
 
 /// Item 15: offsets are committed by the filter every `delivery.commit_interval`, with

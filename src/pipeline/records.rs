@@ -9,11 +9,14 @@ use crate::policy::Outcome;
 use crate::schema::Purpose;
 use crate::telemetry::{self, Stats};
 use chrono::{DateTime, Utc};
-use rdkafka::message::{Header, OwnedHeaders};
 use std::sync::Arc;
 
+// Output headers without per-header allocations.
+mod headers;
 // The wire path (`Transform::process_wire`): its own file.
 mod wire;
+
+pub use headers::OutHeaders;
 
 /// A record to produce.
 #[derive(Debug)]
@@ -21,7 +24,7 @@ pub struct Outgoing {
     pub topic: Arc<str>,
     pub key: Option<String>,
     pub value: Vec<u8>,
-    pub headers: OwnedHeaders,
+    pub headers: OutHeaders,
     pub timestamp_ms: i64,
 }
 
@@ -33,15 +36,8 @@ pub struct Source {
     pub offset: i64,
 }
 
-pub(crate) fn headers_of<V: AsRef<str>>(pairs: &[(&'static str, V)]) -> OwnedHeaders {
-    pairs
-        .iter()
-        .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
-            h.insert(Header {
-                key: k,
-                value: Some(v.as_ref().as_bytes()),
-            })
-        })
+pub(crate) fn headers_of<V: AsRef<str>>(pairs: &[(&'static str, V)]) -> OutHeaders {
+    OutHeaders::of(pairs)
 }
 
 /// The transformation of the pipeline, with its topics resolved once.
@@ -193,7 +189,7 @@ impl Transform {
                     topic: topic.clone(),
                     key: None,
                     value: payload.to_vec(),
-                    headers: OwnedHeaders::new(),
+                    headers: OutHeaders::default(),
                     timestamp_ms: now.timestamp_millis(),
                 });
             }

@@ -1,10 +1,18 @@
 //! Unit tests of the at-least-once delivery bookkeeping, on librdkafka's mock cluster.
 
+use super::clients::{is_permanent, record_of, wire_size};
+use super::engine::{Batch, Delivery, Record, Sent};
+use super::offsets::{await_batch, Done};
+use super::records::{Outgoing, Source};
+use super::tracker::Tracker;
 use super::*;
 use crate::config;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::time::Duration;
 
 fn settings(bootstrap: &str) -> Arc<Settings> {
     let toml = format!(
@@ -64,7 +72,7 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
         topic: Arc::from("cdr.billing"),
         key: Some("k".into()),
         value: b"an output".to_vec(),
-        headers: rdkafka::message::OwnedHeaders::new(),
+        headers: records::OutHeaders::default(),
         timestamp_ms: 1,
     };
     // A delivery whose report never comes: its sender is dropped.
@@ -73,26 +81,37 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
     let mut tracker = Tracker::default();
     let p = tracker.partition("cdr.raw", 0);
     let seq = tracker.push(p, 7);
-    let source = Source {
-        topic: Arc::from("cdr.raw"),
-        partition: 0,
-        offset: 7,
+    let batch = Batch {
+        records: vec![Record {
+            source: Source {
+                topic: Arc::from("cdr.raw"),
+                partition: 0,
+                offset: 7,
+            },
+            received: std::time::Instant::now(),
+            processed: true,
+            slot: Some((p, seq)),
+        }],
+        sent: vec![Sent {
+            record: 0,
+            output,
+            delivery: Delivery::Other(Box::pin(rx)),
+        }],
+        ..Batch::default()
     };
-    let (slot, done_seq, done) = tokio::time::timeout(
+    let (batch, done) = tokio::time::timeout(
         Duration::from_secs(60),
-        await_deliveries(
+        await_batch(
             producer,
             context,
-            vec![(output, Box::pin(rx) as Pending)],
-            Vec::new(),
-            source,
             transform,
             Arc::new(Stats::default()),
-            (p, seq),
+            batch,
         ),
     )
     .await
     .expect("the re-sent output is acknowledged");
+    let (slot, done_seq) = batch.records[0].slot.unwrap();
     assert!(matches!(done, Done::Acked), "{done:?}");
     assert_eq!(
         tracker.complete(slot, done_seq),

@@ -5,7 +5,8 @@
 //! - [`io`]: loading input (one record per batch) and reading outputs back;
 //! - [`filter`]: the filter binary, running;
 //! - [`config`]: the topics of a test and a typed configuration over them;
-//! - [`checks`]: the at-least-once check of the outputs.
+//! - [`checks`]: the at-least-once check of the outputs;
+//! - [`mock`]: librdkafka's mock cluster as a test's own broker (no test broker needed).
 //!
 //! Each test binary compiles these modules on its own and uses a part of them: the
 //! `#[allow(dead_code)]` below says so once per module instead of per item.
@@ -20,3 +21,5 @@ pub mod config;
 pub mod filter;
 #[allow(dead_code)]
 pub mod io;
+#[allow(dead_code)]
+pub mod mock;

@@ -1,0 +1,473 @@
+//! The engine: one consume → transform → produce loop for both delivery guarantees.
+//!
+//! Records are consumed in batches. A batch opens with its first record
+//! ([`Acknowledge::open`]); each record is turned into its outputs by
+//! [`Transform::process`] and every output is enqueued on the producer without waiting;
+//! the batch closes when it is full, or when its [`Plan`] says (at least once: as soon as
+//! no record is ready; exactly once: at `delivery.transaction_interval`), and is handed
+//! to [`Acknowledge::acknowledge`]. The two guarantees differ only there: at least once
+//! waits for the batch's deliveries in the background and stores the offsets
+//! ([`super::offsets::OffsetStore`]); exactly once commits the outputs and the offsets
+//! in one transaction, or aborts and rewinds ([`super::transaction::Transaction`]).
+
+use super::clients::{
+    is_permanent, max_message_bytes, producer_fatal, record_of, release_clients, subscribe,
+    wait_for_brokers, wire_size, RecvErrors,
+};
+use super::records::{Outgoing, Source, Transform};
+use super::PipelineError;
+use crate::config::Settings;
+use crate::kafka::Context;
+use crate::telemetry::Stats;
+use chrono::Utc;
+use futures::future::FutureExt;
+use futures::stream::StreamExt;
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What the engine and the acknowledgement share.
+pub(super) struct Shared {
+    pub consumer: Arc<StreamConsumer<Context>>,
+    pub producer: Arc<FutureProducer<Context>>,
+    pub context: Context,
+    pub settings: Arc<Settings>,
+    pub transform: Arc<Transform>,
+    pub stats: Arc<Stats>,
+    pub shutdown: CancellationToken,
+}
+
+/// A delivery being awaited: librdkafka's report, or `Canceled` when the producer
+/// purged or dropped the message without one.
+pub(super) type Pending = futures::future::BoxFuture<
+    'static,
+    Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+>;
+
+/// A delivery being awaited: the producer's future (no allocation), or any other.
+pub(super) enum Delivery {
+    Kafka(DeliveryFuture),
+    #[cfg_attr(not(test), allow(dead_code))]
+    Other(Pending),
+}
+
+impl Future for Delivery {
+    type Output = Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Delivery::Kafka(d) => std::pin::Pin::new(d).poll(cx),
+            Delivery::Other(d) => d.as_mut().poll(cx),
+        }
+    }
+}
+
+/// A consumed record of a batch.
+pub(super) struct Record {
+    pub source: Source,
+    pub received: Instant,
+    /// Every output (or its dead letter) was enqueued. A record received after the
+    /// batch could take no more (a revoke aborted the transaction) or whose outputs
+    /// could not all be enqueued is not: it is consumed again.
+    pub processed: bool,
+    /// Its entry in the at-least-once offset tracker.
+    pub slot: Option<(usize, u64)>,
+}
+
+/// An enqueued output of the record `record` of its batch.
+pub(super) struct Sent {
+    pub record: usize,
+    pub output: Outgoing,
+    pub delivery: Delivery,
+}
+
+/// The records of a batch and what was enqueued for them.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub records: Vec<Record>,
+    pub sent: Vec<Sent>,
+    /// Outputs the client refused for good when enqueued: (record, topic, why).
+    pub refused: Vec<(usize, Arc<str>, String)>,
+    /// An enqueue error that ended the batch early (exactly once: it is aborted).
+    pub failure: Option<KafkaError>,
+}
+
+impl Batch {
+    /// How many records were processed (all their outputs enqueued).
+    pub fn processed(&self) -> usize {
+        self.records.iter().filter(|r| r.processed).count()
+    }
+}
+
+/// How a batch is gathered: at most `limit` records, and until `until` (`None`: only
+/// the records ready now).
+pub(super) struct Plan {
+    pub limit: usize,
+    pub until: Option<tokio::time::Instant>,
+}
+
+/// Why a batch or the run stopped early.
+pub(super) enum Stop {
+    Shutdown,
+    Failed(PipelineError),
+}
+
+/// How batches are acknowledged: what differs between the delivery guarantees.
+pub(super) trait Acknowledge {
+    /// Enqueue errors (other than a full queue or a record refused for good) are retried
+    /// in place (`true`, at least once) or end the batch (`false`, exactly once: the
+    /// transaction left its open state and is aborted).
+    const RETRY_ENQUEUE: bool;
+
+    /// Before the first record (exactly once: `init_transactions`).
+    fn start(&mut self, s: &Shared) -> Result<(), PipelineError>;
+
+    /// Whether a new batch may begin (at least once: fewer than `max_in_flight` records
+    /// are waiting for their acknowledgement).
+    fn may_consume(&self) -> bool;
+
+    /// Serves what waits between records and while the producer's queue is full;
+    /// resolves after each piece of work (at least once: a completed batch, a commit
+    /// tick), or with the failure that stops the filter.
+    fn serve(&mut self, s: &Shared) -> impl Future<Output = Result<(), PipelineError>> + Send;
+
+    /// Opens a batch, its first record received (exactly once: `begin_transaction`).
+    fn open(&mut self, s: &Shared) -> Result<Plan, PipelineError>;
+
+    /// An empty batch to fill (at least once: the buffers of a completed one).
+    fn batch(&mut self) -> Batch {
+        Batch::default()
+    }
+
+    /// Whether a received record may join the open batch (exactly once: not after a
+    /// revoke aborted the transaction).
+    fn admit(&mut self) -> bool;
+
+    /// The dead-letter message that replaces the processing of a record (exactly once:
+    /// an output of it was refused by the broker in an aborted transaction).
+    fn replacement(&self, source: &Source) -> Option<String>;
+
+    /// Every output of a record is enqueued (at least once: its offset is tracked).
+    fn enqueued(&mut self, record: &mut Record);
+
+    /// Acknowledges a closed batch.
+    fn acknowledge(
+        &mut self,
+        s: &Shared,
+        batch: Batch,
+    ) -> impl Future<Output = Result<(), PipelineError>> + Send;
+
+    /// After the last batch: drains, commits, and says how the run ended, `failure`
+    /// included; consumes the acknowledgement so that no client is held after it.
+    fn finish(
+        self,
+        s: &Shared,
+        failure: Option<PipelineError>,
+    ) -> impl Future<Output = Result<(), PipelineError>> + Send;
+}
+
+/// Runs the filter on the given clients until shutdown or a failure, then has `ack`
+/// finish and releases the clients.
+pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), PipelineError> {
+    if !wait_for_brokers(&s.consumer, &s.shutdown).await? {
+        return Ok(());
+    }
+    ack.start(&s)?;
+    subscribe(&s.consumer, &s.settings)?;
+    let failure = consume(&s, &mut ack).await.err();
+    let result = ack.finish(&s, failure).await;
+    let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
+    release_clients(s.consumer, s.producer, deadline).await;
+    result
+}
+
+/// The batch loop.
+async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), PipelineError> {
+    let mut stream = s.consumer.stream();
+    let mut errors = RecvErrors::default();
+    let mut engine = Engine {
+        s,
+        clock: Clock::now(),
+        outgoing: Vec::with_capacity(4),
+        max_message_bytes: max_message_bytes(&s.settings),
+        topics: Vec::new(),
+    };
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = s.shutdown.cancelled() => return Ok(()),
+            served = ack.serve(s) => {
+                served?;
+                continue;
+            }
+            m = stream.next(), if ack.may_consume() => m.expect("a Kafka stream never ends"),
+        };
+        let first = match first {
+            Ok(m) => m,
+            Err(e) => {
+                tokio::time::sleep(errors.failed(&e)).await;
+                continue;
+            }
+        };
+        errors.ok();
+        s.context.broker_answered();
+        let plan = ack.open(s)?;
+        let mut batch = ack.batch();
+        engine.clock = Clock::now();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            let source = engine.source(&msg);
+            if !ack.admit() {
+                // Rewound with the batch.
+                batch.records.push(Record {
+                    source,
+                    received: engine.clock.received,
+                    processed: false,
+                    slot: None,
+                });
+                break;
+            }
+            match engine.handle(ack, &mut batch, &msg, source).await {
+                Ok(()) => {}
+                Err(Stop::Shutdown) => break,
+                Err(Stop::Failed(e)) => return Err(e),
+            }
+            if batch.failure.is_some() || batch.records.len() >= plan.limit {
+                break;
+            }
+            next = match plan.until {
+                None => match stream.next().now_or_never() {
+                    Some(Some(Ok(m))) => Some(m),
+                    Some(Some(Err(e))) => {
+                        errors.failed(&e);
+                        None
+                    }
+                    _ => None,
+                },
+                Some(until) => {
+                    let next = tokio::select! {
+                        biased;
+                        _ = s.shutdown.cancelled() => None,
+                        _ = tokio::time::sleep_until(until) => None,
+                        m = stream.next() => match m.expect("a Kafka stream never ends") {
+                            Ok(m) => Some(m),
+                            Err(e) => {
+                                tracing::warn!("consumer error: {e}");
+                                None
+                            }
+                        },
+                    };
+                    // The batch waited for this record: its own time.
+                    engine.clock = Clock::now();
+                    next
+                }
+            };
+        }
+        ack.acknowledge(s, batch).await?;
+    }
+}
+
+/// The time a record is received and processed at, read once for the records ready
+/// together (a clock read per record is a measurable part of the pipeline's cost).
+#[derive(Clone, Copy)]
+struct Clock {
+    received: Instant,
+    now: chrono::DateTime<Utc>,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            received: Instant::now(),
+            now: Utc::now(),
+        }
+    }
+}
+
+/// The state of the batch loop between records.
+struct Engine<'s> {
+    s: &'s Shared,
+    clock: Clock,
+    /// Reused between records.
+    outgoing: Vec<Outgoing>,
+    /// The producer's `message.max.bytes`: an input with a larger output is dead-lettered
+    /// whole before any of its outputs is sent.
+    max_message_bytes: usize,
+    /// The input topics' names, shared by every record's [`Source`].
+    topics: Vec<Arc<str>>,
+}
+
+/// Why an output could not be enqueued.
+enum Refusal {
+    /// The client refuses this record for good (larger than `message.max.bytes`).
+    Refused(String),
+    /// An enqueue error that ends the batch ([`Acknowledge::RETRY_ENQUEUE`] false).
+    Failed(KafkaError),
+    Stop(Stop),
+}
+
+impl Engine<'_> {
+    fn source(&mut self, msg: &BorrowedMessage<'_>) -> Source {
+        let name = msg.topic();
+        let topic = match self.topics.iter().find(|t| &***t == name) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = Arc::from(name);
+                self.topics.push(t.clone());
+                t
+            }
+        };
+        Source {
+            topic,
+            partition: msg.partition(),
+            offset: msg.offset(),
+        }
+    }
+
+    /// Processes one record and enqueues its outputs (or its one dead letter).
+    async fn handle<A: Acknowledge>(
+        &mut self,
+        ack: &mut A,
+        batch: &mut Batch,
+        msg: &BorrowedMessage<'_>,
+        source: Source,
+    ) -> Result<(), Stop> {
+        let (transform, stats) = (&self.s.transform, &self.s.stats);
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        match ack.replacement(&source) {
+            Some(message) => outgoing.push(transform.dead_letter(
+                &source,
+                "output_too_large",
+                message,
+                None,
+                stats,
+            )),
+            None => transform.process(
+                &source,
+                msg.payload().unwrap_or_default(),
+                self.clock.now,
+                stats,
+                &mut outgoing,
+            ),
+        }
+        self.dead_letter_too_large(&source, &mut outgoing);
+        let index = batch.records.len();
+        batch.records.push(Record {
+            source,
+            received: self.clock.received,
+            processed: false,
+            slot: None,
+        });
+        let mut stop = None;
+        for o in outgoing.drain(..) {
+            if stop.is_some() || batch.failure.is_some() {
+                continue;
+            }
+            match self.enqueue(ack, &o).await {
+                Ok(d) => batch.sent.push(Sent {
+                    record: index,
+                    output: o,
+                    delivery: Delivery::Kafka(d),
+                }),
+                Err(Refusal::Refused(reason)) => {
+                    batch.refused.push((index, o.topic.clone(), reason))
+                }
+                Err(Refusal::Failed(e)) => batch.failure = Some(e),
+                Err(Refusal::Stop(s)) => stop = Some(s),
+            }
+        }
+        self.outgoing = outgoing;
+        if let Some(stop) = stop {
+            return Err(stop);
+        }
+        if batch.failure.is_none() {
+            let record = &mut batch.records[index];
+            record.processed = true;
+            ack.enqueued(record);
+        }
+        Ok(())
+    }
+
+    /// An output larger than the producer accepts: the input becomes one dead letter
+    /// before any of its outputs is sent, never a half-forwarded record.
+    fn dead_letter_too_large(&self, source: &Source, outgoing: &mut Vec<Outgoing>) {
+        let transform = &self.s.transform;
+        let too_large = outgoing.iter().find_map(|o| {
+            let size = wire_size(o);
+            if size <= self.max_message_bytes {
+                return None;
+            }
+            Some((transform.purpose_of_topic(&o.topic)?, size))
+        });
+        if let Some((purpose, size)) = too_large {
+            let message = format!(
+                "the {purpose} output record is {size} bytes, more than the producer's \
+                 message.max.bytes ({}); forwarded: none",
+                self.max_message_bytes
+            );
+            outgoing.clear();
+            outgoing.push(transform.dead_letter(
+                source,
+                "output_too_large",
+                message,
+                None,
+                &self.s.stats,
+            ));
+        }
+    }
+
+    /// Enqueues a record, serving the acknowledgement while the producer's queue is full.
+    async fn enqueue<A: Acknowledge>(
+        &mut self,
+        ack: &mut A,
+        o: &Outgoing,
+    ) -> Result<DeliveryFuture, Refusal> {
+        let s = self.s;
+        loop {
+            match s.producer.send_result(record_of(o)) {
+                Ok(d) => return Ok(d),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::select! {
+                        biased;
+                        _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
+                        served = ack.serve(s) => {
+                            served.map_err(|e| Refusal::Stop(Stop::Failed(e)))?
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    }
+                }
+                Err((e, _)) if is_permanent(&e) => return Err(Refusal::Refused(e.to_string())),
+                Err((e, _)) if !A::RETRY_ENQUEUE => return Err(Refusal::Failed(e)),
+                Err((e, _)) => {
+                    if let Some(reason) = producer_fatal(&s.producer, Some(&e)) {
+                        return Err(Refusal::Stop(Stop::Failed(PipelineError::ProducerFatal(
+                            reason,
+                        ))));
+                    }
+                    // Other enqueue errors (unknown topic in the local metadata cache,
+                    // ...) are retried like failed deliveries.
+                    tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
+                    tokio::select! {
+                        biased;
+                        _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! At least once: a batch is acknowledged by storing its offsets once every output of
+//! its records (or the dead letter that replaces them) is acknowledged by the broker.
+//!
+//! Each closed batch becomes one future ([`await_batch`]) that waits for its deliveries,
+//! re-sends failures with backoff, and turns outputs refused for good into one dead
+//! letter per input; the batch loop goes on consuming meanwhile. When a batch completes,
+//! the [`Tracker`] says which offsets may be stored: an offset is stored only when its
+//! record and every earlier record of its partition are done, so a crash at any point
+//! loses nothing. Stored offsets are committed every `delivery.commit_interval`, on revoke
+//! and at shutdown.
+//!
+//! Back-pressure: at most `max_in_flight` input records are in flight; past that the
+//! engine waits for acknowledgements instead of consuming.
+
+use super::clients::{backoff, is_permanent, producer_fatal, record_of};
+use super::engine::{Acknowledge, Batch, Delivery, Plan, Record, Sent, Shared};
+use super::records::{Outgoing, Transform};
+use super::tracker::Tracker;
+use super::PipelineError;
+use crate::kafka::Context;
+use crate::telemetry::{self, Stats};
+use futures::stream::{FuturesUnordered, StreamExt};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The most records in one batch (one future waits for their deliveries).
+const BATCH_RECORDS: usize = 1000;
+
+/// How a batch ended.
+#[derive(Debug)]
+pub(super) enum Done {
+    /// Every output, or the one dead letter that replaces them, is acknowledged.
+    Acked,
+    /// The producer failed for good: nothing it holds will be delivered; the filter stops.
+    Fatal(String),
+}
+
+/// A completed batch (its records; its other buffers empty, for reuse), and how it ended.
+pub(super) type Completion = (Batch, Done);
+
+/// Completed batches kept for their buffers (no allocation per batch).
+const SPARE_BATCHES: usize = 4;
+
+/// The at-least-once acknowledgement.
+pub(super) struct OffsetStore {
+    tracker: Tracker,
+    pending: FuturesUnordered<futures::future::BoxFuture<'static, Completion>>,
+    commit_tick: tokio::time::Interval,
+    /// An offset was stored since the last commit.
+    stored: bool,
+    max_in_flight: usize,
+    context: Context,
+    /// The tracker's slot of each input partition seen (no lookup by name per record).
+    slots: Vec<(Arc<str>, i32, usize)>,
+    /// Completed batches, emptied, for the next ones.
+    spare: Vec<Batch>,
+}
+
+impl OffsetStore {
+    pub(super) fn new(s: &Shared) -> OffsetStore {
+        // Offsets of acknowledged records are committed at most every commit_interval
+        // (and on revoke, and at shutdown): a crash replays at most about that much input.
+        let mut commit_tick = tokio::time::interval(s.settings.commit_interval);
+        commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        OffsetStore {
+            tracker: Tracker::default(),
+            pending: FuturesUnordered::new(),
+            commit_tick,
+            stored: false,
+            max_in_flight: s.settings.max_in_flight,
+            context: s.context.clone(),
+            slots: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Stores the offsets a completed batch makes storable; a producer that failed for
+    /// good is an error.
+    fn on_complete(
+        &mut self,
+        s: &Shared,
+        (mut batch, done): Completion,
+    ) -> Result<(), PipelineError> {
+        if let Done::Fatal(reason) = done {
+            return Err(PipelineError::ProducerFatal(reason));
+        }
+        self.forget_revoked();
+        telemetry::emit(telemetry::events::InputsCompleted {
+            stats: &s.stats,
+            received: batch
+                .records
+                .iter()
+                .filter(|r| r.slot.is_some())
+                .map(|r| r.received),
+        });
+        let mut storable: Vec<(Arc<str>, i32, i64)> = Vec::new();
+        for r in &batch.records {
+            let Some((p, seq)) = r.slot else { continue };
+            if let Some((topic, partition, offset)) = self.tracker.complete(p, seq) {
+                match storable
+                    .iter_mut()
+                    .find(|(t, q, _)| *q == partition && Arc::ptr_eq(t, &topic))
+                {
+                    Some(entry) => entry.2 = offset,
+                    None => storable.push((topic, partition, offset)),
+                }
+            }
+        }
+        for (topic, partition, offset) in storable {
+            // Stores offset + 1: the next record to read. Fails harmlessly for a
+            // partition revoked meanwhile; its new owner reprocesses from the commit.
+            match s.consumer.store_offset(&topic, partition, offset) {
+                Ok(()) => self.stored = true,
+                Err(e) => tracing::debug!(%topic, partition, offset, "offset not stored: {e}"),
+            }
+        }
+        if self.spare.len() < SPARE_BATCHES {
+            batch.records.clear();
+            batch.failure = None;
+            self.spare.push(batch);
+        }
+        Ok(())
+    }
+
+    /// Drops the records in flight of partitions revoked since the last look (the
+    /// rebalance callback runs inside the consumer's poll on this task, so nothing
+    /// completes between the revoke and this): their late completions then store nothing.
+    fn forget_revoked(&mut self) {
+        for (topic, partition) in self.context.take_revoked() {
+            let dropped = self.tracker.revoke(&topic, partition);
+            if dropped > 0 {
+                tracing::debug!(%topic, partition, dropped, "records in flight of a revoked partition: the next owner replays them");
+            }
+        }
+    }
+
+    /// Commits the stored offsets, if any were stored since the last commit.
+    fn commit(&mut self, consumer: &StreamConsumer<Context>) {
+        if !std::mem::take(&mut self.stored) {
+            return;
+        }
+        match consumer.commit_consumer_state(CommitMode::Async) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::warn!("offset commit failed, retried at the next interval: {e}"),
+        }
+    }
+}
+
+impl Acknowledge for OffsetStore {
+    const RETRY_ENQUEUE: bool = true;
+
+    fn start(&mut self, _: &Shared) -> Result<(), PipelineError> {
+        Ok(())
+    }
+
+    fn may_consume(&self) -> bool {
+        self.tracker.in_flight < self.max_in_flight
+    }
+
+    async fn serve(&mut self, s: &Shared) -> Result<(), PipelineError> {
+        tokio::select! {
+            biased;
+            _ = self.commit_tick.tick() => {
+                self.commit(&s.consumer);
+                Ok(())
+            }
+            Some(c) = self.pending.next(), if !self.pending.is_empty() => self.on_complete(s, c),
+        }
+    }
+
+    fn open(&mut self, _: &Shared) -> Result<Plan, PipelineError> {
+        let room = self.max_in_flight.saturating_sub(self.tracker.in_flight);
+        Ok(Plan {
+            limit: room.clamp(1, BATCH_RECORDS),
+            until: None,
+        })
+    }
+
+    fn batch(&mut self) -> Batch {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    fn admit(&mut self) -> bool {
+        self.forget_revoked();
+        true
+    }
+
+    fn replacement(&self, _: &super::records::Source) -> Option<String> {
+        None
+    }
+
+    fn enqueued(&mut self, record: &mut Record) {
+        let (topic, partition) = (&record.source.topic, record.source.partition);
+        let known = self
+            .slots
+            .iter()
+            .find(|(t, q, _)| *q == partition && (Arc::ptr_eq(t, topic) || t == topic));
+        let p = match known {
+            Some(&(_, _, p)) => p,
+            None => {
+                let p = self.tracker.partition(topic, partition);
+                self.slots.push((topic.clone(), partition, p));
+                p
+            }
+        };
+        record.slot = Some((p, self.tracker.push(p, record.source.offset)));
+    }
+
+    async fn acknowledge(&mut self, s: &Shared, batch: Batch) -> Result<(), PipelineError> {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        self.pending.push(Box::pin(await_batch(
+            s.producer.clone(),
+            s.context.clone(),
+            s.transform.clone(),
+            s.stats.clone(),
+            batch,
+        )));
+        Ok(())
+    }
+
+    async fn finish(
+        mut self,
+        s: &Shared,
+        failure: Option<PipelineError>,
+    ) -> Result<(), PipelineError> {
+        let settings = &s.settings;
+        let mut failure = failure;
+        let deadline = tokio::time::Instant::now() + settings.shutdown_timeout;
+        if let Some(e) = &failure {
+            // Nothing more will be delivered: no drain. The offsets stored so far belong
+            // to acknowledged records and are committed; the rest is processed again
+            // after the restart.
+            tracing::error!("stopping: {e}");
+        } else {
+            // Shutdown: stop consuming, drain, flush, commit.
+            let pending = self.tracker.in_flight;
+            tracing::info!(pending, "shutting down: draining in-flight records");
+            while !self.pending.is_empty() {
+                match tokio::time::timeout_at(deadline, self.pending.next()).await {
+                    Ok(Some(c)) => {
+                        if let Err(e) = self.on_complete(s, c) {
+                            tracing::error!("stopping: {e}");
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = s.producer.clone();
+            let _ = tokio::time::timeout_at(
+                deadline,
+                tokio::task::spawn_blocking(move || p.flush(remaining)),
+            )
+            .await;
+        }
+        let unacked = self.tracker.in_flight;
+        // No client is held past this point (the batches' futures hold the producer).
+        drop(self);
+        let c = s.consumer.clone();
+        // Bounded like the rest of shutdown: during an outage the commit may never answer.
+        let commit = tokio::time::timeout_at(
+            deadline.max(tokio::time::Instant::now() + Duration::from_secs(1)),
+            tokio::task::spawn_blocking(move || c.commit_consumer_state(CommitMode::Sync)),
+        )
+        .await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        match commit {
+            Ok(Ok(Ok(()))) => {}
+            // Nothing was stored since the last commit: nothing to do.
+            Ok(Ok(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)))) => {}
+            Ok(Ok(Err(e))) => return Err(PipelineError::Commit(e)),
+            Ok(Err(_panicked)) => return Err(PipelineError::Commit(KafkaError::Canceled)),
+            Err(_elapsed) => return Err(PipelineError::CommitTimeout(settings.shutdown_timeout)),
+        }
+        tracing::info!(
+            consumed = s.stats.consumed(),
+            completed = s.stats.completed.load(Ordering::Relaxed),
+            "stopped: offsets committed"
+        );
+        if unacked > 0 {
+            return Err(PipelineError::ShutdownDeadline {
+                deadline: settings.shutdown_timeout,
+                pending: unacked,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why an output could not be enqueued for a re-send.
+enum Refusal {
+    /// The client refuses this record for good (larger than `message.max.bytes`).
+    Refused(String),
+    /// The producer failed for good.
+    Fatal(String),
+}
+
+/// Enqueues a record for a re-send, waiting while the producer's queue is full.
+async fn enqueue(
+    producer: &FutureProducer<Context>,
+    o: &Outgoing,
+) -> Result<DeliveryFuture, Refusal> {
+    loop {
+        match producer.send_result(record_of(o)) {
+            Ok(d) => return Ok(d),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err((e, _)) if is_permanent(&e) => return Err(Refusal::Refused(e.to_string())),
+            Err((e, _)) => {
+                if let Some(reason) = producer_fatal(producer, Some(&e)) {
+                    return Err(Refusal::Fatal(reason));
+                }
+                tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Names the purposes of output topics, for a dead letter's message.
+fn purposes_of<'a>(transform: &Transform, topics: impl Iterator<Item = &'a Arc<str>>) -> String {
+    let names: Vec<&str> = topics
+        .map(|t| transform.purpose_of_topic(t).unwrap_or("dead letter"))
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Waits for a batch's deliveries. Failures are re-sent with backoff until they succeed
+/// — a cancelled delivery (the producer purged or dropped it) too. The outputs of an
+/// input refused for good (too large) make that input one dead letter,
+/// `output_too_large`, which names the purposes already forwarded (those are not
+/// recalled). A producer that failed for good ends the batch as [`Done::Fatal`].
+pub(super) async fn await_batch(
+    producer: Arc<FutureProducer<Context>>,
+    context: Context,
+    transform: Arc<Transform>,
+    stats: Arc<Stats>,
+    batch: Batch,
+) -> Completion {
+    let mut batch = batch;
+    let mut waiting = std::mem::take(&mut batch.sent);
+    let mut refused = std::mem::take(&mut batch.refused);
+    // The first round's buffer, kept for the next batch.
+    let mut spare: Option<Vec<Sent>> = None;
+    macro_rules! end {
+        ($done:expr) => {{
+            let done = $done;
+            if let Some(mut sent) = spare {
+                sent.clear();
+                batch.sent = sent;
+            }
+            refused.clear();
+            batch.refused = refused;
+            return (batch, done);
+        }};
+    }
+    // The outputs acknowledged, by record: named in a dead letter's message.
+    let mut forwarded: Vec<(usize, Arc<str>)> = Vec::new();
+    // The records a dead letter was sent for.
+    let mut dead_lettered: Vec<usize> = Vec::new();
+    let mut attempt = 0;
+    loop {
+        if waiting.is_empty() {
+            if refused.is_empty() {
+                end!(Done::Acked);
+            }
+            // One dead letter per input, whatever number of its outputs were refused.
+            refused.sort_by_key(|r| r.0);
+            let mut again = Vec::new();
+            for group in refused.chunk_by(|a, b| a.0 == b.0) {
+                let index = group[0].0;
+                if dead_lettered.contains(&index) {
+                    let reason = format!(
+                        "the dead-letter topic refused a pointer record: {}",
+                        group[0].2
+                    );
+                    end!(Done::Fatal(reason));
+                }
+                let refusals: Vec<String> = group
+                    .iter()
+                    .map(|(_, topic, reason)| {
+                        let name = transform.purpose_of_topic(topic).unwrap_or("dead letter");
+                        format!("the {name} output record was refused: {reason}")
+                    })
+                    .collect();
+                let done = forwarded
+                    .iter()
+                    .filter(|(r, _)| *r == index)
+                    .map(|(_, t)| t);
+                let message = format!(
+                    "{}; forwarded: {}",
+                    refusals.join("; "),
+                    purposes_of(&transform, done)
+                );
+                dead_lettered.push(index);
+                let o = transform.dead_letter(
+                    &batch.records[index].source,
+                    "output_too_large",
+                    message,
+                    None,
+                    &stats,
+                );
+                match enqueue(&producer, &o).await {
+                    Ok(d) => waiting.push(Sent {
+                        record: index,
+                        output: o,
+                        delivery: Delivery::Kafka(d),
+                    }),
+                    Err(Refusal::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
+                    Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
+                }
+            }
+            refused = again;
+            continue;
+        }
+        let mut retry = Vec::new();
+        let mut answered = false;
+        let mut round = std::mem::take(&mut waiting);
+        for Sent {
+            record,
+            output,
+            delivery,
+        } in round.drain(..)
+        {
+            let error = match delivery.await {
+                Ok(Ok(_)) => {
+                    answered = true;
+                    if !Arc::ptr_eq(&output.topic, transform.dead_letter_topic()) {
+                        forwarded.push((record, output.topic));
+                    }
+                    continue;
+                }
+                Ok(Err((e, _))) => e,
+                // The producer purged or dropped the message: not delivered, send again.
+                Err(_canceled) => KafkaError::Canceled,
+            };
+            if let Some(reason) = producer_fatal(&producer, Some(&error)) {
+                end!(Done::Fatal(reason));
+            }
+            if is_permanent(&error) {
+                refused.push((record, output.topic.clone(), error.to_string()));
+            } else {
+                retry.push((record, output, error));
+            }
+        }
+        if spare.is_none() {
+            spare = Some(round);
+        }
+        if answered {
+            context.broker_answered();
+        }
+        if retry.is_empty() {
+            continue;
+        }
+        attempt += 1;
+        tokio::time::sleep(backoff(attempt)).await;
+        for (record, o, e) in retry {
+            telemetry::emit(telemetry::events::ProduceRetry {
+                topic: &o.topic,
+                error: &e.to_string(),
+                attempt,
+            });
+            match enqueue(&producer, &o).await {
+                Ok(d) => waiting.push(Sent {
+                    record,
+                    output: o,
+                    delivery: Delivery::Kafka(d),
+                }),
+                Err(Refusal::Refused(reason)) => refused.push((record, o.topic.clone(), reason)),
+                Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
+            }
+        }
+    }
+}
