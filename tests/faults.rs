@@ -83,11 +83,14 @@ async fn a_storm_of_sigkills_loses_nothing_and_duplicates_are_exact_replays() {
     let t = Topics::new("storm");
     common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
-    // A small in-flight window, so that kills land mid-stream.
+    // A small in-flight window, so that kills land mid-stream: with `linger.ms` 100 the
+    // filter moves about max_in_flight records per 100 ms (≈ 3,000/s), whatever the speed
+    // of its pipeline (at 2,000 the engine's batching finished the input before the
+    // fourth kill).
     // Larger output batches (linger.ms): this broker answers a fetch with about one
     // batch per partition, and reading 170,000 records in small batches takes minutes.
     let config = t.config_with(dir.path(), |c| {
-        c.delivery.max_in_flight = 2000;
+        c.delivery.max_in_flight = 300;
         common::config::set(&mut c.kafka.producer_properties, "linger.ms", "100");
     });
     let (events, inputs) = load(EVENTS, 71, 0);
@@ -328,8 +331,9 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
     let t = Topics::new("members");
     common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
+    // Paced as in the storm (≈ 3,000 records/s) so that the members change mid-stream.
     let config = t.config_with(dir.path(), |c| {
-        c.delivery.max_in_flight = 2000;
+        c.delivery.max_in_flight = 300;
         common::config::set(&mut c.kafka.producer_properties, "linger.ms", "100");
     });
     let (events, inputs) = load(EVENTS, 73, 0);
