@@ -13,6 +13,12 @@ use crate::encode::{self, EncodeError, OutputFormat};
 use crate::schema::{CdrEvent, Timestamp};
 use prost::Message;
 
+mod names;
+mod time;
+
+use names::*;
+pub(super) use time::rfc3339;
+
 /// Writes the JSON of the protobuf event `pb` into `out` (cleared first).
 pub fn write_json(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     if write_json_fast(pb, out) {
@@ -38,158 +44,6 @@ fn slow(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     })?;
     encode::encode_event(&event, OutputFormat::Json, out)
 }
-
-/// The first and last second of years 1–9999, the range JSON timestamps are written in.
-const MIN_SECONDS: i64 = -62_135_596_800;
-const MAX_SECONDS: i64 = 253_402_300_799;
-
-/// A timestamp as `schema::Timestamp`'s serde writes it (RFC 3339 UTC, `Z`, 0, 3, 6 or
-/// 9 fractional digits), for years 1–9999 and nanoseconds in range; `None` otherwise.
-pub(super) fn rfc3339(ts: &Timestamp, buf: &mut [u8; 32]) -> Option<usize> {
-    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos)
-    {
-        return None;
-    }
-    let days = ts.seconds.div_euclid(86_400);
-    let sod = ts.seconds.rem_euclid(86_400) as u32;
-    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
-    fn put(buf: &mut [u8], at: usize, mut v: u32, width: usize) {
-        for i in (0..width).rev() {
-            buf[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    }
-    put(buf, 0, year, 4);
-    buf[4] = b'-';
-    put(buf, 5, month, 2);
-    buf[7] = b'-';
-    put(buf, 8, day, 2);
-    buf[10] = b'T';
-    put(buf, 11, sod / 3_600, 2);
-    buf[13] = b':';
-    put(buf, 14, sod / 60 % 60, 2);
-    buf[16] = b':';
-    put(buf, 17, sod % 60, 2);
-    let nanos = ts.nanos as u32;
-    let mut n = 19;
-    if nanos != 0 {
-        buf[n] = b'.';
-        n += 1;
-        let (v, width) = if nanos % 1_000_000 == 0 {
-            (nanos / 1_000_000, 3)
-        } else if nanos % 1_000 == 0 {
-            (nanos / 1_000, 6)
-        } else {
-            (nanos, 9)
-        };
-        put(buf, n, v, width);
-        n += width;
-    }
-    buf[n] = b'Z';
-    Some(n + 1)
-}
-
-/// The kind of a sub-message field, for JSON.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Str,
-    /// uint64 / int64: a JSON string.
-    U64,
-    I64,
-    /// uint32: a JSON number.
-    U32,
-    F64,
-    Bool,
-    Ts,
-    Purpose,
-}
-
-/// Field number → (JSON name, kind), index `n - 1`.
-type Fields = &'static [(&'static str, Kind)];
-
-const SUBSCRIBER: Fields = &[
-    ("\"imsi\":", Kind::Str),
-    ("\"msisdn\":", Kind::Str),
-    ("\"accountId\":", Kind::Str),
-    ("\"ueIp\":", Kind::Str),
-];
-const TERMINAL: Fields = &[("\"imei\":", Kind::Str), ("\"imeisv\":", Kind::Str)];
-const PARTY: Fields = &[
-    ("\"number\":", Kind::Str),
-    ("\"ip\":", Kind::Str),
-    ("\"port\":", Kind::U32),
-];
-const TIMING: Fields = &[
-    ("\"answerTime\":", Kind::Ts),
-    ("\"releaseTime\":", Kind::Ts),
-    ("\"durationMs\":", Kind::U64),
-];
-const NETWORK: Fields = &[
-    ("\"recordingEntity\":", Kind::Str),
-    ("\"causeForTerm\":", Kind::Str),
-    ("\"ratType\":", Kind::Str),
-    ("\"basicService\":", Kind::Str),
-    ("\"callReference\":", Kind::Str),
-    ("\"chargingId\":", Kind::Str),
-    ("\"apn\":", Kind::Str),
-    ("\"bytesUplink\":", Kind::U64),
-    ("\"bytesDownlink\":", Kind::U64),
-];
-const SERVICE: Fields = &[("\"code\":", Kind::Str), ("\"provider\":", Kind::Str)];
-const LOCATION: Fields = &[
-    ("\"mcc\":", Kind::Str),
-    ("\"mnc\":", Kind::Str),
-    ("\"lac\":", Kind::Str),
-    ("\"cellId\":", Kind::Str),
-    ("\"latitude\":", Kind::F64),
-    ("\"longitude\":", Kind::F64),
-];
-const CHARGING: Fields = &[
-    ("\"chargeable\":", Kind::Bool),
-    ("\"tariffClass\":", Kind::Str),
-    ("\"amountMinor\":", Kind::I64),
-    ("\"currency\":", Kind::Str),
-    ("\"ratingGroup\":", Kind::U32),
-];
-const CONTENT: Fields = &[
-    ("\"smsText\":", Kind::Str),
-    ("\"ussdString\":", Kind::Str),
-    ("\"url\":", Kind::Str),
-    ("\"dnsQuery\":", Kind::Str),
-    ("\"sni\":", Kind::Str),
-];
-const RETENTION: Fields = &[
-    ("\"purpose\":", Kind::Purpose),
-    ("\"expiresAt\":", Kind::Ts),
-    ("\"legalBasis\":", Kind::Str),
-    ("\"policyVersion\":", Kind::Str),
-];
-
-const EVENT_TYPES: &[&str] = &[
-    "EVENT_TYPE_UNSPECIFIED",
-    "VOICE_CALL",
-    "SMS",
-    "DATA_SESSION",
-    "SIGNALLING",
-    "SUPPLEMENTARY_SERVICE",
-];
-const DIRECTIONS: &[&str] = &[
-    "DIRECTION_UNSPECIFIED",
-    "ORIGINATING",
-    "TERMINATING",
-    "FORWARDED",
-    "NONE",
-];
-const PURPOSES: &[&str] = &["PURPOSE_UNSPECIFIED", "BILLING", "SECURITY"];
 
 /// A field read: number, wire type, and for length-delimited fields the body range.
 struct Field {
