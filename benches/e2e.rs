@@ -1,6 +1,7 @@
 //! End-to-end harness: the filter against a minimal pass-through floor, on a real broker.
 //!
-//! Loads N events (default 1,000,000, mixed types; `E2E_EVENTS` to change) into two input
+//! Loads N events (default 1,000,000, mixed types; `E2E_EVENTS` to change; `E2E_INPUTS=json`
+//! or `protobuf` for one input only) into two input
 //! topics of the broker named by `CDR_TEST_BROKERS` — one protobuf, one JSON — then runs,
 //! one after the other on each input, same broker and settings (`fetch.wait.max.ms=10`,
 //! idempotent producer, offsets committed every 100 ms):
@@ -311,10 +312,15 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
+    // `E2E_INPUTS=json` (or `protobuf`) runs one input only.
+    let only = std::env::var("E2E_INPUTS").ok();
     for (label, format) in [
         ("protobuf", OutputFormat::Protobuf),
         ("json", OutputFormat::Json),
     ] {
+        if only.as_deref().is_some_and(|o| o != label) {
+            continue;
+        }
         let input = format!(
             "e2e-{label}-{}-{}",
             std::process::id(),
