@@ -52,7 +52,7 @@ fn timestamps_are_written_as_schema_serde_writes_them() {
     for s in seconds {
         for nanos in [0, 1, 999_999_999, 5_000_000, 123_456_000, 1_000_000_000, -1] {
             let ts = Timestamp { seconds: s, nanos };
-            let mut buf = [0u8; 32];
+            let mut buf = [0u8; crate::wire::RFC3339_MAX];
             let got = output::rfc3339(&ts, &mut buf).map(|n| buf[..n].to_vec());
             let want = to_datetime(&ts)
                 .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))

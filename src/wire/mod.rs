@@ -24,6 +24,7 @@ mod scan;
 
 use compile::to_rows;
 pub use emit::{rfc3339, RFC3339_MAX};
+pub(crate) use emit::{rfc3339_unix, NO_DAY};
 use record::{unix, Unix, END_SECS, MIN_SECS};
 pub use record::{WireRecord, WireScratch};
 

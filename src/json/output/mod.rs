@@ -197,7 +197,7 @@ impl<'a> Writer<'a, '_> {
             }
         }
         self.i = save;
-        let mut buf = [0u8; 32];
+        let mut buf = [0u8; crate::wire::RFC3339_MAX];
         let n = rfc3339(&ts, &mut buf)?;
         self.out.push(b'"');
         self.out.extend_from_slice(&buf[..n]);
