@@ -19,7 +19,9 @@
 //! records it produced are acknowledged: written and readable; the floor awaits its sends
 //! before it stops), events/s over that span, CPU time per event over the same span (user
 //! and system time of the process, every thread, from `/proc/PID/stat`), peak RSS (VmHWM). Ratios
-//! are to the floor of the same input. Then the p50/p99 latency (send → read back) of
+//! are to the floor of the same input; beside them the broker's CPU per event over the
+//! same span (`E2E_BROKER_PID`, or the test broker's `.broker/pid`), since on one machine
+//! the broker's work sets the pace. Then the p50/p99 latency (send → read back) of
 //! 5,000 paced events sent while the protobuf filter runs.
 //!
 //! `scripts/bench-e2e.sh` starts the test broker and runs it; or
@@ -137,6 +139,8 @@ struct Phase {
     name: String,
     events_per_s: f64,
     cpu_us_per_event: f64,
+    /// The broker's CPU per event over the same span, when its pid is known.
+    broker_us_per_event: Option<f64>,
     peak_rss_mib: f64,
     latency_ms: Option<(f64, f64)>,
 }
@@ -172,6 +176,15 @@ fn start_floor(input: &str, n: u64, group: &str, log: &Path) -> Filter {
     Filter { child }
 }
 
+/// The broker's pid: `E2E_BROKER_PID`, or the test broker's state file.
+fn broker_pid() -> Option<u32> {
+    std::env::var("E2E_BROKER_PID")
+        .ok()
+        .or_else(|| std::fs::read_to_string(".broker/pid").ok())
+        .and_then(|p| p.trim().parse().ok())
+        .filter(|p| std::path::Path::new(&format!("/proc/{p}/stat")).exists())
+}
+
 /// Follows one process over the loaded input, from outside: events/s and CPU-µs/event
 /// from the first committed offset to the last, peak RSS.
 fn measure(
@@ -183,40 +196,52 @@ fn measure(
     log: &Path,
 ) -> (Phase, Filter) {
     let deadline = Instant::now() + Duration::from_secs(1800);
-    let mut first: Option<(Instant, i64, u64)> = None;
+    let mut first: Option<(Instant, i64, u64, Option<u64>)> = None;
     let mut rss = 0;
     let pid = process.pid();
-    let (end, cpu_end) = loop {
+    let broker = broker_pid();
+    let (end, cpu_end, broker_end) = loop {
         std::thread::sleep(Duration::from_millis(100));
         if let Some(status) = process.child.try_wait().unwrap() {
             panic!("{name}: exited early ({status}); see {}", log.display());
         }
         rss = rss.max(process.peak_rss_kib());
         let cpu = cpu_us(pid);
+        let broker_cpu = broker.map(cpu_us);
         let done = committed(group, input);
         if first.is_none() && done > 0 {
-            first = Some((Instant::now(), done, cpu));
+            first = Some((Instant::now(), done, cpu, broker_cpu));
         }
         if done >= n as i64 {
-            break (Instant::now(), cpu);
+            break (Instant::now(), cpu, broker_cpu);
         }
         assert!(
             Instant::now() < deadline,
             "{name}: not done after 30 minutes ({done} of {n})"
         );
     };
-    let (t0, d0, cpu0) = first.unwrap();
+    let (t0, d0, cpu0, broker0) = first.unwrap();
     let events = (n as i64 - d0).max(1) as f64;
     let phase = Phase {
         name,
         events_per_s: events / (end - t0).as_secs_f64().max(1e-3),
         cpu_us_per_event: (cpu_end - cpu0) as f64 / events,
+        broker_us_per_event: broker0
+            .zip(broker_end)
+            .map(|(a, b)| (b - a) as f64 / events),
         peak_rss_mib: rss as f64 / 1024.0,
         latency_ms: None,
     };
     eprintln!(
-        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event, peak RSS {:.0} MiB",
-        phase.name, phase.events_per_s, phase.cpu_us_per_event, phase.peak_rss_mib
+        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event (broker {}), peak RSS {:.0} MiB",
+        phase.name,
+        phase.events_per_s,
+        phase.cpu_us_per_event,
+        phase
+            .broker_us_per_event
+            .map(|b| format!("{b:.1}"))
+            .unwrap_or_else(|| "-".into()),
+        phase.peak_rss_mib
     );
     (phase, process)
 }
@@ -380,13 +405,14 @@ fn main() {
             .unwrap_or(1)
     );
     println!(
-        "{:<14} {:<22} {:>10} {:>7} {:>13} {:>7} {:>9} {:>8} {:>8}",
+        "{:<14} {:<22} {:>10} {:>7} {:>13} {:>7} {:>11} {:>9} {:>8} {:>8}",
         "input",
         "mode",
         "events/s",
         "ratio",
         "CPU-µs/event",
         "ratio",
+        "broker µs",
         "RSS MiB",
         "p50 ms",
         "p99 ms"
@@ -399,13 +425,16 @@ fn main() {
                 .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
                 .unwrap_or(("-".into(), "-".into()));
             println!(
-                "{:<14} {:<22} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>9.0} {:>8} {:>8}",
+                "{:<14} {:<22} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>11} {:>9.0} {:>8} {:>8}",
                 format!("{label} {mean}B"),
                 p.name,
                 p.events_per_s,
                 p.events_per_s / floor.events_per_s,
                 p.cpu_us_per_event,
                 p.cpu_us_per_event / floor.cpu_us_per_event,
+                p.broker_us_per_event
+                    .map(|b| format!("{b:.1}"))
+                    .unwrap_or_else(|| "-".into()),
                 p.peak_rss_mib,
                 p50,
                 p99
