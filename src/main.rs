@@ -18,7 +18,8 @@ fn main() -> ExitCode {
     match cdr_purpose_filter::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The last line says why, whatever librdkafka's threads still log.
+            cdr_purpose_filter::cli::last_line(&format!("error: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

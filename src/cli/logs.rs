@@ -1,7 +1,38 @@
 //! Log output: text or JSON lines on stderr, colours only where a person reads them.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 use tracing_subscriber::EnvFilter;
+
+/// Whether the command's last line was written: log lines after it are dropped. librdkafka's
+/// threads can still log (a broker refusing TLS, say) while a failing command prints why
+/// it stops; that line must stay the last one. Held while a log line is written.
+static FINISHED: Mutex<bool> = Mutex::new(false);
+
+/// Log lines to stderr, until [`last_line`].
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let finished = FINISHED.lock().unwrap_or_else(|e| e.into_inner());
+        if *finished {
+            return Ok(buf.len());
+        }
+        std::io::stderr().write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Writes the command's last line on stderr: no log line comes after it.
+pub fn last_line(text: &str) {
+    let mut finished = FINISHED.lock().unwrap_or_else(|e| e.into_inner());
+    *finished = true;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
 
 /// The format of log lines (`--log-format`, `CDR_PURPOSE_FILTER_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -28,7 +59,7 @@ pub(super) fn init(log: Option<&str>, default: &str, format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogWriter);
     let _ = match format {
         LogFormat::Text => builder
             .with_ansi(use_ansi(

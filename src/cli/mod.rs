@@ -9,7 +9,7 @@ mod policy_show;
 mod schema;
 mod topics;
 
-pub use logs::LogFormat;
+pub use logs::{last_line, LogFormat};
 
 use crate::config;
 use crate::decode::InputFormat;
