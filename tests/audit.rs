@@ -15,8 +15,6 @@ use cdr_purpose_filter::schema::{self, CdrEvent, Direction, EventType, Purpose};
 use chrono::{DateTime, Duration, Months, Utc};
 use common::{config::Topics, filter::Filter};
 use prost::Message as _;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -390,48 +388,19 @@ fn fields_are_read_by_path_in_the_records_version_and_column() {
 
 // ---- On the test broker.
 
+/// Writes the records as they are (key, value, headers, timestamp) to partition 0.
 fn produce(topic: &str, records: &[Rec]) {
-    let producer: BaseProducer = common::broker::client_config()
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
-        .create()
-        .unwrap();
-    for r in records {
-        let headers = r.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-            h.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            })
-        });
-        let mut rec = Some(
-            BaseRecord::<[u8], [u8]>::to(topic)
-                .key(&r.key)
-                .payload(&r.value)
-                .headers(headers)
-                .partition(0)
-                .timestamp(r.timestamp_ms),
-        );
-        while let Some(x) = rec.take() {
-            if let Err((e, x)) = producer.send(x) {
-                assert!(
-                    matches!(
-                        e,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
-                    ),
-                    "produce: {e}"
-                );
-                producer.poll(std::time::Duration::from_millis(10));
-                rec = Some(x);
-            }
-        }
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer
-        .flush(std::time::Duration::from_secs(120))
-        .expect("flush");
+    let inputs: Vec<common::io::Input> = records
+        .iter()
+        .map(|r| common::io::Input {
+            payload: r.value.clone(),
+            key: Some(r.key.clone()),
+            headers: r.headers.clone(),
+            partition: Some(0),
+            timestamp_ms: Some(r.timestamp_ms),
+        })
+        .collect();
+    common::io::produce(topic, &inputs);
 }
 
 fn audit(args: &[&str]) -> (i32, String, String) {

@@ -35,6 +35,7 @@ fn load(n: usize, seed: u64) -> (Vec<CdrEvent>, Vec<Input>) {
                 key: Some(format!("input-key-{i}").into_bytes()),
                 headers: vec![("x-input-secret".into(), "+33600000000".into())],
                 partition: None,
+                timestamp_ms: None,
             }
         })
         .collect();

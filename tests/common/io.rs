@@ -16,6 +16,8 @@ pub struct Input {
     pub key: Option<Vec<u8>>,
     pub headers: Vec<(String, String)>,
     pub partition: Option<i32>,
+    /// The record's timestamp (ms); `None`: the producer's clock.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Input {
@@ -25,6 +27,7 @@ impl Input {
             key: None,
             headers: vec![],
             partition: None,
+            timestamp_ms: None,
         }
     }
 }
@@ -59,6 +62,9 @@ pub fn produce(topic: &str, records: &[Input]) {
         if let Some(p) = r.partition {
             rec = rec.partition(p);
         }
+        if let Some(t) = r.timestamp_ms {
+            rec = rec.timestamp(t);
+        }
         let mut rec = Some(rec);
         while let Some(r) = rec.take() {
             if let Err((e, r)) = producer.send(r) {
@@ -78,7 +84,7 @@ pub fn produce(topic: &str, records: &[Input]) {
         producer.poll(Duration::ZERO);
     }
     producer
-        .flush(Duration::from_secs(60))
+        .flush(Duration::from_secs(120))
         .expect("flush test input");
 }
 
