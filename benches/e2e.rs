@@ -145,14 +145,10 @@ struct Phase {
     latency_ms: Option<(f64, f64)>,
 }
 
-/// User + system CPU time of a running process, every thread, in microseconds.
+/// User + system CPU time of a running process, every thread, in microseconds (the
+/// floor's own reading of `/proc/PID/stat`).
 fn cpu_us(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // utime and stime: the 14th and 15th fields, after the command name in parentheses.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks * 10_000 // USER_HZ = 100
+    floor::process_cpu_us(&pid.to_string())
 }
 
 /// The filter (or `run --passthrough`) at warn level.

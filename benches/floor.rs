@@ -46,7 +46,13 @@ fn client() -> ClientConfig {
 
 /// User + system CPU time of this process so far, in microseconds.
 fn cpu_us() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    process_cpu_us("self")
+}
+
+/// User + system CPU time of process `pid` (or `self`) so far, every thread, in
+/// microseconds.
+pub fn process_cpu_us(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
     // Fields after the command name (which may hold spaces): utime is the 14th field,
     // stime the 15th, in clock ticks.
     let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
