@@ -122,25 +122,7 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 /// (`rd_kafka_msg_new0`): key, value, serialized headers and the largest per-record
 /// overhead of the v2 format (36 bytes).
 pub(crate) fn wire_size(o: &Outgoing) -> usize {
-    fn zigzag_len(n: usize) -> usize {
-        let mut v = (n as u64) << 1;
-        let mut len = 1;
-        while v >= 0x80 {
-            v >>= 7;
-            len += 1;
-        }
-        len
-    }
-    use rdkafka::message::Headers;
-    let headers: usize = o
-        .headers
-        .iter()
-        .map(|h| {
-            let value = h.value.map_or(0, <[u8]>::len);
-            zigzag_len(h.key.len()) + h.key.len() + zigzag_len(value) + value
-        })
-        .sum();
-    36 + o.key.as_ref().map_or(0, String::len) + o.value.len() + headers
+    36 + o.key.as_ref().map_or(0, String::len) + o.value.len() + o.headers.wire_len()
 }
 
 /// The producer's `message.max.bytes` (librdkafka's default: 1,000,000).

@@ -1,17 +1,43 @@
 //! The headers of an output record, built once per record without intermediate
-//! `String`s, in one buffer: each header as its name's length (one byte), its name, its
-//! value's length (four bytes) and its value. librdkafka copies headers into its own
-//! message when a record is enqueued, so the pipeline keeps these (for a re-send) and
-//! builds librdkafka's list only at the send ([`OutHeaders::to_kafka`]). Small, so that
-//! an output record is cheap to move through the batch.
+//! `String`s. librdkafka copies headers into its own message when a record is enqueued,
+//! so the pipeline keeps these (for a re-send) and builds librdkafka's list only at the
+//! send ([`OutHeaders::to_kafka`]).
+//!
+//! A forwarded record's five contract headers ([`OutHeaders::contract`]) are held without
+//! any allocation: static names and values, and the expiry's text inline. Any other set
+//! (dead letters, the struct path) is packed in one buffer: each header as its name's
+//! length (one byte), its name, its value's length (four bytes) and its value.
 
+use crate::encode::header;
+use crate::wire::RFC3339_MAX;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
-/// Headers, in order, in one buffer.
-#[derive(Debug, Clone, Default)]
-pub struct OutHeaders {
-    buf: Vec<u8>,
-    count: usize,
+/// Headers, in order.
+#[derive(Debug, Clone)]
+pub struct OutHeaders(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// The contract's headers of a forwarded record, in the contract's order.
+    Contract {
+        purpose: &'static str,
+        expires_at: [u8; RFC3339_MAX],
+        expires_len: u8,
+        legal_basis: &'static str,
+        policy_version: &'static str,
+        content_type: &'static str,
+    },
+    /// Any headers, in one buffer.
+    Packed { buf: Vec<u8>, count: usize },
+}
+
+impl Default for OutHeaders {
+    fn default() -> OutHeaders {
+        OutHeaders(Repr::Packed {
+            buf: Vec::new(),
+            count: 0,
+        })
+    }
 }
 
 impl OutHeaders {
@@ -31,16 +57,67 @@ impl OutHeaders {
             buf.extend_from_slice(&value_len.to_le_bytes());
             buf.extend_from_slice(value);
         }
-        OutHeaders {
+        OutHeaders(Repr::Packed {
             buf,
             count: pairs.len(),
-        }
+        })
+    }
+
+    /// The contract's five headers of a forwarded record (`cdr-purpose`,
+    /// `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`, `content-type`), with no
+    /// allocation.
+    pub fn contract(
+        purpose: &'static str,
+        expires_at: &str,
+        legal_basis: &'static str,
+        policy_version: &'static str,
+        content_type: &'static str,
+    ) -> OutHeaders {
+        let mut text = [0u8; RFC3339_MAX];
+        let Some(slot) = text.get_mut(..expires_at.len()) else {
+            // Longer than any RFC 3339 time of a valid event: packed instead.
+            return OutHeaders::of(&[
+                (header::PURPOSE, purpose),
+                (header::EXPIRES_AT, expires_at),
+                (header::LEGAL_BASIS, legal_basis),
+                (header::POLICY_VERSION, policy_version),
+                (header::CONTENT_TYPE, content_type),
+            ]);
+        };
+        slot.copy_from_slice(expires_at.as_bytes());
+        OutHeaders(Repr::Contract {
+            purpose,
+            expires_at: text,
+            expires_len: expires_at.len() as u8,
+            legal_basis,
+            policy_version,
+            content_type,
+        })
     }
 
     /// Every header, in order: (name, value).
     fn entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        let mut rest = self.buf.as_slice();
-        std::iter::from_fn(move || {
+        let (contract, mut rest) = match &self.0 {
+            Repr::Contract {
+                purpose,
+                expires_at,
+                expires_len,
+                legal_basis,
+                policy_version,
+                content_type,
+            } => (
+                Some([
+                    (header::PURPOSE, purpose.as_bytes()),
+                    (header::EXPIRES_AT, &expires_at[..usize::from(*expires_len)]),
+                    (header::LEGAL_BASIS, legal_basis.as_bytes()),
+                    (header::POLICY_VERSION, policy_version.as_bytes()),
+                    (header::CONTENT_TYPE, content_type.as_bytes()),
+                ]),
+                &[][..],
+            ),
+            Repr::Packed { buf, .. } => (None, buf.as_slice()),
+        };
+        let packed = std::iter::from_fn(move || {
             let (&name_len, after) = rest.split_first()?;
             let (name, after) = after.split_at(usize::from(name_len));
             let (len, after) = after.split_at(4);
@@ -50,16 +127,37 @@ impl OutHeaders {
             // Written from a `&str` by `of`.
             let name = std::str::from_utf8(name).expect("a header name is UTF-8");
             Some((name, value))
-        })
+        });
+        contract.into_iter().flatten().chain(packed)
+    }
+
+    /// The headers' size in a v2 record: each name and value with its zigzag-varint
+    /// length.
+    pub fn wire_len(&self) -> usize {
+        fn zigzag_len(n: usize) -> usize {
+            let mut v = (n as u64) << 1;
+            let mut len = 1;
+            while v >= 0x80 {
+                v >>= 7;
+                len += 1;
+            }
+            len
+        }
+        self.entries()
+            .map(|(name, value)| {
+                zigzag_len(name.len()) + name.len() + zigzag_len(value.len()) + value.len()
+            })
+            .sum()
     }
 
     /// librdkafka's list of these headers, for a record to enqueue; `None` when there
     /// are none (no list is allocated).
     pub fn to_kafka(&self) -> Option<OwnedHeaders> {
-        if self.count == 0 {
+        let count = self.count();
+        if count == 0 {
             return None;
         }
-        let headers = OwnedHeaders::new_with_capacity(self.count);
+        let headers = OwnedHeaders::new_with_capacity(count);
         Some(self.entries().fold(headers, |h, (key, value)| {
             h.insert(Header {
                 key,
@@ -71,7 +169,10 @@ impl OutHeaders {
 
 impl Headers for OutHeaders {
     fn count(&self) -> usize {
-        self.count
+        match &self.0 {
+            Repr::Contract { .. } => 5,
+            Repr::Packed { count, .. } => *count,
+        }
     }
 
     fn try_get(&self, idx: usize) -> Option<Header<'_, &[u8]>> {
@@ -113,7 +214,69 @@ mod tests {
             .collect();
         assert_eq!(read, expected);
         assert!(OutHeaders::default().to_kafka().is_none());
+        assert_eq!(h.wire_len(), kafka_wire_len(&kafka));
         assert_eq!(h.try_get(4).map(|h| h.key), None);
         assert_eq!(h.count(), 4);
+    }
+
+    /// The size of headers in a v2 record, from librdkafka's list.
+    fn kafka_wire_len(h: &OwnedHeaders) -> usize {
+        let zigzag = |n: usize| {
+            let mut v = (n as u64) << 1;
+            let mut len = 1;
+            while v >= 0x80 {
+                v >>= 7;
+                len += 1;
+            }
+            len
+        };
+        h.iter()
+            .map(|h| {
+                let value = h.value.map_or(0, <[u8]>::len);
+                zigzag(h.key.len()) + h.key.len() + zigzag(value) + value
+            })
+            .sum()
+    }
+
+    #[test]
+    fn the_contract_headers_read_back_as_the_same_headers_packed() {
+        let expires = "2027-02-28T10:00:00Z";
+        let contract = OutHeaders::contract(
+            "billing",
+            expires,
+            "CPCE R10-14 III",
+            "R10-14/2021",
+            "application/x-protobuf",
+        );
+        assert!(matches!(contract.0, Repr::Contract { .. }));
+        let packed = OutHeaders::of(&[
+            (header::PURPOSE, "billing"),
+            (header::EXPIRES_AT, expires),
+            (header::LEGAL_BASIS, "CPCE R10-14 III"),
+            (header::POLICY_VERSION, "R10-14/2021"),
+            (header::CONTENT_TYPE, "application/x-protobuf"),
+        ]);
+        let read = |h: &OutHeaders| -> Vec<(String, Vec<u8>)> {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap().to_vec()))
+                .collect()
+        };
+        assert_eq!(read(&contract), read(&packed));
+        assert_eq!(contract.count(), 5);
+        assert_eq!(contract.wire_len(), packed.wire_len());
+        let kafka = contract.to_kafka().unwrap();
+        assert_eq!(contract.wire_len(), kafka_wire_len(&kafka));
+        let from_kafka: Vec<(String, Vec<u8>)> = kafka
+            .iter()
+            .map(|h| (h.key.to_string(), h.value.unwrap().to_vec()))
+            .collect();
+        assert_eq!(from_kafka, read(&packed));
+
+        // Longer than the inline room: the same headers, packed.
+        let long = "9".repeat(RFC3339_MAX + 1);
+        let h = OutHeaders::contract("security", &long, "b", "v", "application/json");
+        assert!(matches!(h.0, Repr::Packed { .. }));
+        assert_eq!(h.try_get(1).unwrap().value, Some(long.as_bytes()));
+        assert_eq!(h.count(), 5);
     }
 }

@@ -6,9 +6,9 @@
 //! `output.framing` with protobuf out, too (the body a slice, the prefix written into the
 //! reused buffer).
 
-use super::{headers_of, Outgoing, Source, Transform};
+use super::{OutHeaders, Outgoing, Source, Transform};
 use crate::decode::InputFormat;
-use crate::encode::{header, OutputFormat};
+use crate::encode::OutputFormat;
 use crate::framing::{self, BodyKind};
 use crate::json::{self, JsonScratch};
 use crate::schema::CdrEvent;
@@ -147,17 +147,17 @@ impl Transform {
                                     v
                                 }
                             };
-                            let mut headers = r.headers();
-                            for (name, v) in headers.iter_mut() {
-                                if *name == header::CONTENT_TYPE {
-                                    *v = format.content_type();
-                                }
-                            }
                             out.push(Outgoing {
                                 topic: self.topic_of(r.purpose),
                                 key: Some(scratch.key().to_string()),
                                 value,
-                                headers: headers_of(&headers),
+                                headers: OutHeaders::contract(
+                                    r.purpose.name(),
+                                    r.expires_at_text(),
+                                    r.legal_basis,
+                                    r.policy_version,
+                                    format.content_type(),
+                                ),
                                 timestamp_ms: r.timestamp_ms,
                             });
                         }
