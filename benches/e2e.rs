@@ -1,14 +1,18 @@
 //! End-to-end harness: the filter against a minimal pass-through floor, on a real broker.
 //!
 //! Loads N events (default 1,000,000, mixed types; `E2E_EVENTS` to change; `E2E_INPUTS=json`
-//! or `protobuf` for one input only) into two input
+//! or `protobuf` for one input only; `E2E_ROUNDS=K` to run every mode K times and report
+//! the medians) into two input
 //! topics of the broker named by `CDR_TEST_BROKERS` — one protobuf, one JSON — then runs,
 //! one after the other on each input, same broker and settings (`fetch.wait.max.ms=10`,
 //! idempotent producer, offsets committed every 100 ms):
 //! 1. **floor**: `benches/floor.rs`, a pass-through written apart from the pipeline (it
 //!    shares none of its code), run as its own process (this binary re-run with
 //!    `E2E_ROLE=floor`): consume in a group, send each record unchanged to two topics,
-//!    await the sends in batches of 1,000;
+//!    await the sends in batches of 1,000; then **floor+headers**, the same with five
+//!    fixed headers of the contract's names and sizes on every copy (`FLOOR_HEADERS`):
+//!    what librdkafka charges for the headers every output must carry, apart from the
+//!    filtering;
 //! 2. **pass-through**: `run --passthrough`, the pipeline forwarding each record unchanged
 //!    to both output topics — the pipeline's own overhead over the floor;
 //! 3. **filter**: `run` with both purposes (protobuf input → protobuf output; JSON input →
@@ -157,10 +161,15 @@ fn start(config: &Path, passthrough: bool, log: &Path) -> Filter {
     Filter::launch(config, log, &[], after_run, &[("RUST_LOG", "warn")])
 }
 
-/// The floor: this binary again, as `E2E_ROLE=floor`, on `input` in `group`.
-fn start_floor(input: &str, n: u64, group: &str, log: &Path) -> Filter {
+/// The floor: this binary again, as `E2E_ROLE=floor`, on `input` in `group`; with the
+/// contract's five headers on every copy if `headers`.
+fn start_floor(input: &str, n: u64, group: &str, log: &Path, headers: bool) -> Filter {
     let log = std::fs::File::create(log).unwrap();
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    if headers {
+        cmd.env("FLOOR_HEADERS", "1");
+    }
+    let child = cmd
         .env("E2E_ROLE", "floor")
         .env("FLOOR_INPUT", format!("{input}:{n}"))
         .env("FLOOR_GROUP", group)
@@ -240,6 +249,29 @@ fn measure(
         phase.peak_rss_mib
     );
     (phase, process)
+}
+
+/// The median of each figure over the rounds of one mode (RSS: the highest; latency:
+/// the round that measured it).
+fn median(mut runs: Vec<Phase>) -> Phase {
+    fn mid(mut v: Vec<f64>) -> f64 {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    }
+    let events_per_s = mid(runs.iter().map(|p| p.events_per_s).collect());
+    let cpu_us_per_event = mid(runs.iter().map(|p| p.cpu_us_per_event).collect());
+    let broker: Option<Vec<f64>> = runs.iter().map(|p| p.broker_us_per_event).collect();
+    let peak_rss_mib = runs.iter().map(|p| p.peak_rss_mib).fold(0.0, f64::max);
+    let latency_ms = runs.iter().find_map(|p| p.latency_ms);
+    let first = runs.swap_remove(0);
+    Phase {
+        name: first.name,
+        events_per_s,
+        cpu_us_per_event,
+        broker_us_per_event: broker.map(mid),
+        peak_rss_mib,
+        latency_ms,
+    }
 }
 
 /// The pipeline (`run`, or `run --passthrough`) on one input.
@@ -330,6 +362,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    // `E2E_ROUNDS=K`: every mode K times, the median reported.
+    let rounds: usize = std::env::var("E2E_ROUNDS")
+        .ok()
+        .map(|v| v.parse().expect("E2E_ROUNDS is a number"))
+        .unwrap_or(1)
+        .max(1);
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
@@ -354,47 +392,69 @@ fn main() {
             "e2e: loaded {n} {label} events ({mean} B mean) in {:.1} s",
             t.elapsed().as_secs_f64()
         );
-        let mut rows = Vec::new();
-        let group = format!("e2e-floor-{label}-{}", std::process::id());
-        let log = dir.path().join(format!("floor-{label}.log"));
-        let (floor, process) = measure(
-            "floor".to_string(),
-            start_floor(&input, n, &group, &log),
-            &group,
-            &input,
-            n,
-            &log,
-        );
-        stop(process);
-        rows.push(floor);
-        let (pass, process, _) = pipeline(
-            &format!("passthrough-{label}"),
-            dir.path(),
-            &input,
-            n,
-            format,
-            true,
-        );
-        stop(process);
-        rows.push(pass);
-        let (mut filter, process, t) = pipeline(
-            &format!("filter-{label}"),
-            dir.path(),
-            &input,
-            n,
-            format,
-            false,
-        );
-        if format == OutputFormat::Protobuf {
-            filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
+        // Each mode once per round, the rounds one after the other (a slower minute of
+        // the shared machine falls on every mode alike); the median of the rounds.
+        let mut runs: [Vec<Phase>; 4] = Default::default();
+        for round in 0..rounds {
+            let tag = if rounds > 1 {
+                format!("-r{round}")
+            } else {
+                String::new()
+            };
+            for (i, (name, headers)) in [("floor", false), ("floor+headers", true)]
+                .into_iter()
+                .enumerate()
+            {
+                let group = format!("e2e-{name}{tag}-{label}-{}", std::process::id());
+                let log = dir.path().join(format!("{name}{tag}-{label}.log"));
+                let (floor, process) = measure(
+                    name.to_string(),
+                    start_floor(&input, n, &group, &log, headers),
+                    &group,
+                    &input,
+                    n,
+                    &log,
+                );
+                stop(process);
+                runs[i].push(floor);
+            }
+            let (mut pass, process, _) = pipeline(
+                &format!("passthrough-{label}{tag}"),
+                dir.path(),
+                &input,
+                n,
+                format,
+                true,
+            );
+            stop(process);
+            pass.name = format!("passthrough-{label}");
+            runs[2].push(pass);
+            let (mut filter, process, t) = pipeline(
+                &format!("filter-{label}{tag}"),
+                dir.path(),
+                &input,
+                n,
+                format,
+                false,
+            );
+            if format == OutputFormat::Protobuf && round == 0 {
+                filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
+            }
+            stop(process);
+            filter.name = format!("filter-{label}");
+            runs[3].push(filter);
         }
-        stop(process);
-        rows.push(filter);
+        let rows: Vec<Phase> = runs.into_iter().map(median).collect();
         phases.push((label, mean, rows));
     }
 
     println!(
-        "\nend-to-end, {n} events per input, broker {}, {} CPU(s); ratios to the floor of the same input",
+        "\nend-to-end, {n} events per input, {} broker {}, {} CPU(s); ratios to the floor of the same input",
+        if rounds > 1 {
+            format!("median of {rounds} rounds,")
+        } else {
+            String::new()
+        },
         brokers(),
         std::thread::available_parallelism()
             .map(|n| n.get())

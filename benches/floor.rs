@@ -13,6 +13,11 @@
 //! Settings are those of the comparison: `fetch.wait.max.ms=10`, idempotent
 //! producer, `linger.ms=5`.
 //!
+//! `FLOOR_HEADERS=1`: each copy also carries five fixed headers the size of the
+//! contract's (`cdr-purpose`, `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`,
+//! `content-type`) — what any producer of the filter's output pays to librdkafka, without
+//! the filtering.
+//!
 //! `CDR_TEST_BROKERS=$(scripts/test-broker.sh start) cargo bench --bench floor`
 //!
 //! `benches/e2e.rs` runs this same code as a separate process (its own binary re-run with
@@ -25,7 +30,7 @@ use futures::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use std::time::{Duration, Instant};
@@ -117,6 +122,26 @@ pub struct Run {
     /// positions), so that a harness can follow the progress from outside, like the
     /// filter's.
     pub commit_interval_ms: u64,
+    /// Five fixed headers on every copy (`FLOOR_HEADERS`).
+    pub headers: bool,
+}
+
+/// Five headers of the contract's names and typical sizes, fixed.
+fn contract_headers() -> OwnedHeaders {
+    [
+        ("cdr-purpose", "security"),
+        ("cdr-expires-at", "2027-02-28T10:00:00Z"),
+        ("cdr-legal-basis", "CPCE R10-14 IV"),
+        ("cdr-policy-version", "R10-14/2021"),
+        ("content-type", "application/x-protobuf"),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new_with_capacity(5), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value),
+        })
+    })
 }
 
 /// Wall and CPU time from the first record received to the last copy acknowledged.
@@ -164,6 +189,9 @@ pub async fn pass_through(run: &Run) -> Measured {
             let mut record = FutureRecord::to(topic).payload(msg.payload().unwrap_or_default());
             if let Some(k) = msg.key() {
                 record = record.key(k);
+            }
+            if run.headers {
+                record = record.headers(contract_headers());
             }
             pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
         }
@@ -219,6 +247,7 @@ pub async fn main() {
         group: std::env::var("FLOOR_GROUP").unwrap_or_else(|_| format!("floor-{stamp}")),
         outputs: [format!("floor-a-{stamp}"), format!("floor-b-{stamp}")],
         commit_interval_ms: 100,
+        headers: std::env::var_os("FLOOR_HEADERS").is_some(),
     };
     let m = pass_through(&run).await;
     println!(
