@@ -188,7 +188,7 @@ impl Default for DeliverySection {
     fn default() -> Self {
         DeliverySection {
             guarantee: Guarantee::AtLeastOnce,
-            max_in_flight: 10_000,
+            max_in_flight: 2_000,
             shutdown_timeout: "30s".into(),
             transactional_id: None,
             transaction_interval: "100ms".into(),
