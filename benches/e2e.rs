@@ -2,7 +2,8 @@
 //!
 //! Loads N events (default 1,000,000, mixed types; `E2E_EVENTS` to change; `E2E_INPUTS=json`
 //! or `protobuf` for one input only; `E2E_ROUNDS=K` to run every mode K times and report
-//! the medians) into two input
+//! the medians; `E2E_RESTART_BROKER=1`, as `scripts/bench-e2e.sh` sets it, to measure
+//! every process on a freshly started test broker loaded with the input alone) into two input
 //! topics of the broker named by `CDR_TEST_BROKERS` — one protobuf, one JSON — then runs,
 //! one after the other on each input, same broker and settings (`fetch.wait.max.ms=10`,
 //! idempotent producer, offsets committed every 100 ms):
@@ -251,6 +252,29 @@ fn measure(
     (phase, process)
 }
 
+/// Stops the test broker and starts a fresh one (`scripts/test-broker.sh`); its address
+/// becomes `CDR_TEST_BROKERS` for this process and the ones it starts.
+fn restart_broker() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-broker.sh");
+    let status = std::process::Command::new(&script)
+        .arg("stop")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/test-broker.sh stop");
+    assert!(status.success(), "scripts/test-broker.sh stop: {status}");
+    let out = std::process::Command::new(&script)
+        .arg("start")
+        .output()
+        .expect("run scripts/test-broker.sh start");
+    assert!(
+        out.status.success(),
+        "scripts/test-broker.sh start: {}",
+        out.status
+    );
+    let address = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    std::env::set_var(common::broker::BROKERS_ENV, &address);
+}
+
 /// The median of each figure over the rounds of one mode (RSS: the highest; latency:
 /// the round that measured it).
 fn median(mut runs: Vec<Phase>) -> Phase {
@@ -368,6 +392,10 @@ fn main() {
         .map(|v| v.parse().expect("E2E_ROUNDS is a number"))
         .unwrap_or(1)
         .max(1);
+    // `E2E_RESTART_BROKER=1` (set by `scripts/bench-e2e.sh`, which owns the test broker):
+    // every process measured on a freshly started broker holding only its input — tansu
+    // slows down as its in-memory store grows, which would favour whichever runs first.
+    let restart = std::env::var_os("E2E_RESTART_BROKER").is_some();
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
@@ -385,13 +413,22 @@ fn main() {
             std::process::id(),
             Utc::now().timestamp()
         );
-        rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
-        let t = Instant::now();
-        let mean = load(&input, n, format);
-        eprintln!(
-            "e2e: loaded {n} {label} events ({mean} B mean) in {:.1} s",
-            t.elapsed().as_secs_f64()
-        );
+        // Loads the input (once, or before every process on a fresh broker).
+        let mut mean = 0;
+        let mut prepare = |first: bool| {
+            if restart {
+                restart_broker();
+            } else if !first {
+                return;
+            }
+            rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
+            let t = Instant::now();
+            mean = load(&input, n, format);
+            eprintln!(
+                "e2e: loaded {n} {label} events ({mean} B mean) in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+        };
         // Each mode once per round, the rounds one after the other (a slower minute of
         // the shared machine falls on every mode alike); the median of the rounds.
         let mut runs: [Vec<Phase>; 4] = Default::default();
@@ -405,6 +442,7 @@ fn main() {
                 .into_iter()
                 .enumerate()
             {
+                prepare(round == 0 && i == 0);
                 let group = format!("e2e-{name}{tag}-{label}-{}", std::process::id());
                 let log = dir.path().join(format!("{name}{tag}-{label}.log"));
                 let (floor, process) = measure(
@@ -418,6 +456,7 @@ fn main() {
                 stop(process);
                 runs[i].push(floor);
             }
+            prepare(false);
             let (mut pass, process, _) = pipeline(
                 &format!("passthrough-{label}{tag}"),
                 dir.path(),
@@ -429,6 +468,7 @@ fn main() {
             stop(process);
             pass.name = format!("passthrough-{label}");
             runs[2].push(pass);
+            prepare(false);
             let (mut filter, process, t) = pipeline(
                 &format!("filter-{label}{tag}"),
                 dir.path(),
@@ -450,10 +490,11 @@ fn main() {
 
     println!(
         "\nend-to-end, {n} events per input, {} broker {}, {} CPU(s); ratios to the floor of the same input",
-        if rounds > 1 {
-            format!("median of {rounds} rounds,")
-        } else {
-            String::new()
+        match (rounds > 1, restart) {
+            (true, true) => format!("median of {rounds} rounds, a fresh broker for each process,"),
+            (true, false) => format!("median of {rounds} rounds,"),
+            (false, true) => "a fresh broker for each process,".to_string(),
+            (false, false) => "one".to_string(),
         },
         brokers(),
         std::thread::available_parallelism()

@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=$(scripts/test-broker.sh start)
 trap 'scripts/test-broker.sh stop' EXIT
-# The pass-through floor (`run --passthrough`) exists only with this feature.
-CDR_TEST_BROKERS="$addr" cargo bench --bench e2e --features bench-passthrough
+# The pass-through floor (`run --passthrough`) exists only with this feature. The broker
+# is this script's: the harness restarts it before each process it measures.
+CDR_TEST_BROKERS="$addr" E2E_RESTART_BROKER=1 cargo bench --bench e2e --features bench-passthrough
