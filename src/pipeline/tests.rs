@@ -136,12 +136,25 @@ async fn the_size_precheck_matches_librdkafka() {
         .set("message.max.bytes", "1500")
         .create()
         .unwrap();
-    for extra in [0usize, 1] {
+    let headers = [
+        records::headers_of(&[("content-type", "application/json"), ("x", "y")]),
+        records::OutHeaders::contract(
+            "billing",
+            "2027-02-28T10:00:00Z",
+            "CPCE R10-14 III",
+            "R10-14/2021",
+            "application/x-protobuf",
+        ),
+    ];
+    for (extra, headers) in [0usize, 1]
+        .into_iter()
+        .flat_map(|e| headers.clone().map(|h| (e, h)))
+    {
         let mut o = Outgoing {
             topic: Arc::from("cdr.billing"),
             key: Some("a-key".into()),
             value: Vec::new(),
-            headers: records::headers_of(&[("content-type", "application/json"), ("x", "y")]),
+            headers,
             timestamp_ms: 1,
         };
         o.value = vec![b'v'; 1500 - wire_size(&o) + extra];
