@@ -151,7 +151,8 @@ fn main() {
     };
     eprintln!("pipeline_cpu: {mode}: {n} input records, {expected} output records expected");
 
-    let log = std::fs::File::create(dir.path().join("filter.log")).unwrap();
+    let log_path = dir.path().join("filter.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut cmd = Command::new(&bin);
     cmd.args(["run", "--config"]).arg(&path);
     if passthrough {
@@ -186,6 +187,14 @@ fn main() {
         if last_rss.elapsed() > Duration::from_millis(200) {
             rss = rss.max(peak_rss_mib(pid));
             last_rss = Instant::now();
+            // A filter that stopped (a binary built without `bench-passthrough`, a
+            // refused configuration) would otherwise be waited for 30 minutes.
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "the filter exited ({status}) with {count} of {expected} outputs readable: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
         }
     }
     let (t1, cpu1) = (Instant::now(), cpu_us(pid));
