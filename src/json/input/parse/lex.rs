@@ -266,15 +266,7 @@ impl<'a> Parser<'a, '_> {
     /// An unsigned integer: a JSON integer, or a string `u64::from_str` reads (pbjson).
     pub(super) fn unsigned(&mut self) -> Option<u64> {
         if self.peek()? == b'"' {
-            return match self.string()? {
-                Str::Input(a, b) => digits(&self.b[a as usize..b as usize]).or_else(|| {
-                    std::str::from_utf8(&self.b[a as usize..b as usize])
-                        .ok()?
-                        .parse()
-                        .ok()
-                }),
-                _ => None,
-            };
+            return self.quoted_integer(digits);
         }
         let n = self.number()?;
         if !n.integer || n.negative {
@@ -286,21 +278,25 @@ impl<'a> Parser<'a, '_> {
     /// A signed integer, likewise. (`-0` is a float for serde_json: left to it.)
     pub(super) fn signed(&mut self) -> Option<i64> {
         if self.peek()? == b'"' {
-            return match self.string()? {
-                Str::Input(a, b) => signed_digits(&self.b[a as usize..b as usize]).or_else(|| {
-                    std::str::from_utf8(&self.b[a as usize..b as usize])
-                        .ok()?
-                        .parse()
-                        .ok()
-                }),
-                _ => None,
-            };
+            return self.quoted_integer(signed_digits);
         }
         let n = self.number()?;
         if !n.integer || self.b[n.start..n.end] == *b"-0" {
             return None;
         }
         signed_digits(&self.b[n.start..n.end])
+    }
+
+    /// An integer written as a string (`"123"`, as pbjson writes 64-bit integers): read
+    /// by `fast`, else by `FromStr` (`"+5"`); an escaped string is left to serde.
+    fn quoted_integer<T: std::str::FromStr>(&mut self, fast: fn(&[u8]) -> Option<T>) -> Option<T> {
+        match self.string()? {
+            Str::Input(a, b) => {
+                let text = &self.b[a as usize..b as usize];
+                fast(text).or_else(|| std::str::from_utf8(text).ok()?.parse().ok())
+            }
+            _ => None,
+        }
     }
 
     /// A double: a JSON number as serde_json reads it, or a string `f64::from_str`
