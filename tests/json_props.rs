@@ -931,3 +931,48 @@ fn process_on_the_corpus_and_generated_events() {
         }
     }
 }
+
+/// `cdr_json_slow_path_total`: a JSON record the fast parser leaves to the general
+/// decoder is counted once, and filtered alike; one it takes is not counted.
+#[test]
+fn json_records_left_to_the_general_decoder_are_counted() {
+    use std::sync::atomic::Ordering;
+    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let source = Source {
+        topic: Arc::from("cdr.raw"),
+        partition: 0,
+        offset: 7,
+    };
+    let mut g = Generator::new(11, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let plain = serde_json::to_string(&g.next_event()).unwrap();
+    // The same document with one key written with an escape (`\u0049` is `I`).
+    let escaped = plain.replacen("\"eventId\"", "\"event\\u0049d\"", 1);
+    assert_ne!(plain, escaped);
+    for (input, output) in PIPELINES
+        .into_iter()
+        .filter(|(input, _)| *input != "protobuf")
+    {
+        let t = transform(input, output);
+        let stats = Stats::default();
+        let mut out = Vec::new();
+        t.process(&source, plain.as_bytes(), now, &stats, &mut out);
+        assert!(!out.is_empty());
+        assert_eq!(
+            stats.json_slow_path.load(Ordering::Relaxed),
+            0,
+            "{input} → {output}"
+        );
+        let mut slow = Vec::new();
+        t.process(&source, escaped.as_bytes(), now, &stats, &mut slow);
+        assert_eq!(
+            stats.json_slow_path.load(Ordering::Relaxed),
+            1,
+            "{input} → {output}"
+        );
+        assert_eq!(
+            out.iter().map(|o| (&o.topic, &o.key)).collect::<Vec<_>>(),
+            slow.iter().map(|o| (&o.topic, &o.key)).collect::<Vec<_>>(),
+            "the same records either way"
+        );
+    }
+}
