@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
 SECONDS_TO_RUN="${1:-60}"
-# FUZZ_TARGET=wire_differential fuzzes the wire path against the struct path.
+# FUZZ_TARGET=wire_differential fuzzes the wire path against the struct path;
+# FUZZ_TARGET=json_differential the pipeline's JSON fast paths against the struct path.
 TARGET="${FUZZ_TARGET:-decode_policy_encode}"
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \

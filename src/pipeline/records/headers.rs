@@ -96,7 +96,7 @@ impl OutHeaders {
     }
 
     /// Every header, in order: (name, value).
-    fn entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
         let (contract, mut rest) = match &self.0 {
             Repr::Contract {
                 purpose,
