@@ -136,7 +136,7 @@ fn wire_path(
                 scratch.key(),
                 scratch.key().as_bytes(),
                 &r.value,
-                r.headers(),
+                r.headers(OutputFormat::Protobuf),
                 r.timestamp_ms,
             );
             black_box(&ready);
@@ -229,7 +229,7 @@ fn core(c: &mut Criterion) {
                             scratch.key(),
                             scratch.key().as_bytes(),
                             &r.value,
-                            r.headers(),
+                            r.headers(OutputFormat::Protobuf),
                             r.timestamp_ms,
                         );
                         black_box(&ready);
@@ -317,8 +317,7 @@ fn to_json_fast_path(
     for (r, value) in scratch.records().iter().zip(values.iter_mut()) {
         if r.outcome.is_ok() {
             json::write_json(&r.value, value).unwrap();
-            let mut headers = r.headers();
-            headers[4].1 = OutputFormat::Json.content_type();
+            let headers = r.headers(OutputFormat::Json);
             let ready: Ready<'_> = (
                 scratch.key(),
                 scratch.key().as_bytes(),

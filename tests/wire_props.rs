@@ -679,7 +679,11 @@ fn differential(
                 prop_assert_eq!(r.legal_basis, f.legal_basis);
                 prop_assert_eq!(r.policy_version, f.policy_version);
                 let struct_headers = encode::headers(f, OutputFormat::Protobuf);
-                for ((name, value), (sname, svalue)) in r.headers().iter().zip(&struct_headers) {
+                for ((name, value), (sname, svalue)) in r
+                    .headers(OutputFormat::Protobuf)
+                    .iter()
+                    .zip(&struct_headers)
+                {
                     prop_assert_eq!(name, sname);
                     prop_assert_eq!(*value, svalue.as_ref());
                 }

@@ -138,13 +138,13 @@ async fn the_size_precheck_matches_librdkafka() {
         .unwrap();
     let headers = [
         records::headers_of(&[("content-type", "application/json"), ("x", "y")]),
-        records::OutHeaders::contract(
-            "billing",
-            "2027-02-28T10:00:00Z",
-            "CPCE R10-14 III",
-            "R10-14/2021",
-            "application/x-protobuf",
-        ),
+        records::OutHeaders::inline(&[
+            ("cdr-purpose", "billing"),
+            ("cdr-expires-at", "2027-02-28T10:00:00Z"),
+            ("cdr-legal-basis", "CPCE R10-14 III"),
+            ("cdr-policy-version", "R10-14/2021"),
+            ("content-type", "application/x-protobuf"),
+        ]),
     ];
     for (extra, headers) in [0usize, 1]
         .into_iter()

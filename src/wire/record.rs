@@ -58,16 +58,16 @@ impl WireRecord {
         std::str::from_utf8(&self.expires_text[..self.expires_len]).unwrap_or("")
     }
 
-    /// The contract's headers, as [`encode::headers`] writes them for protobuf output:
-    /// static names, borrowed values.
-    pub fn headers(&self) -> [(&'static str, &str); 5] {
+    /// The contract's headers, as [`encode::headers`] writes them for `format`: static
+    /// names, borrowed values.
+    pub fn headers(&self, format: OutputFormat) -> [(&'static str, &str); 5] {
         use encode::header;
         [
             (header::PURPOSE, self.purpose.name()),
             (header::EXPIRES_AT, self.expires_at_text()),
             (header::LEGAL_BASIS, self.legal_basis),
             (header::POLICY_VERSION, self.policy_version),
-            (header::CONTENT_TYPE, OutputFormat::Protobuf.content_type()),
+            (header::CONTENT_TYPE, format.content_type()),
         ]
     }
 

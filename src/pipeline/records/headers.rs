@@ -3,14 +3,18 @@
 //! so the pipeline keeps these (for a re-send) and builds librdkafka's list only at the
 //! send ([`OutHeaders::to_kafka`]).
 //!
-//! A forwarded record's five contract headers ([`OutHeaders::contract`]) are held without
-//! any allocation: static names and values, and the expiry's text inline. Any other set
-//! (dead letters, the struct path) is packed in one buffer: each header as its name's
-//! length (one byte), its name, its value's length (four bytes) and its value.
+//! A few headers with short values — a forwarded record's five contract headers — are
+//! held without any allocation ([`OutHeaders::inline`]: static names, the values copied
+//! into an inline buffer). Any other set (dead letters, the struct path) is packed in one
+//! buffer: each header as its name's length (one byte), its name, its value's length
+//! (four bytes) and its value.
 
-use crate::encode::header;
-use crate::wire::RFC3339_MAX;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
+
+/// The most headers held inline.
+const INLINE_HEADERS: usize = 5;
+/// Room for the inline headers' values (the contract's five take about 80 bytes).
+const INLINE_BYTES: usize = 128;
 
 /// Headers, in order.
 #[derive(Debug, Clone)]
@@ -18,14 +22,13 @@ pub struct OutHeaders(Repr);
 
 #[derive(Debug, Clone)]
 enum Repr {
-    /// The contract's headers of a forwarded record, in the contract's order.
-    Contract {
-        purpose: &'static str,
-        expires_at: [u8; RFC3339_MAX],
-        expires_len: u8,
-        legal_basis: &'static str,
-        policy_version: &'static str,
-        content_type: &'static str,
+    /// Up to [`INLINE_HEADERS`] headers: static names, the values one after the other
+    /// in `values`, header `i`'s ending at `ends[i]`.
+    Inline {
+        names: [&'static str; INLINE_HEADERS],
+        values: [u8; INLINE_BYTES],
+        ends: [u8; INLINE_HEADERS],
+        count: u8,
     },
     /// Any headers, in one buffer.
     Packed { buf: Vec<u8>, count: usize },
@@ -63,58 +66,49 @@ impl OutHeaders {
         })
     }
 
-    /// The contract's five headers of a forwarded record (`cdr-purpose`,
-    /// `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`, `content-type`), with no
-    /// allocation.
-    pub fn contract(
-        purpose: &'static str,
-        expires_at: &str,
-        legal_basis: &'static str,
-        policy_version: &'static str,
-        content_type: &'static str,
-    ) -> OutHeaders {
-        let mut text = [0u8; RFC3339_MAX];
-        let Some(slot) = text.get_mut(..expires_at.len()) else {
-            // Longer than any RFC 3339 time of a valid event: packed instead.
-            return OutHeaders::of(&[
-                (header::PURPOSE, purpose),
-                (header::EXPIRES_AT, expires_at),
-                (header::LEGAL_BASIS, legal_basis),
-                (header::POLICY_VERSION, policy_version),
-                (header::CONTENT_TYPE, content_type),
-            ]);
-        };
-        slot.copy_from_slice(expires_at.as_bytes());
-        OutHeaders(Repr::Contract {
-            purpose,
-            expires_at: text,
-            expires_len: expires_at.len() as u8,
-            legal_basis,
-            policy_version,
-            content_type,
+    /// The headers of `pairs`, in order, without allocation when they fit inline (at most
+    /// [`INLINE_HEADERS`], values of [`INLINE_BYTES`] in all); packed otherwise.
+    pub fn inline(pairs: &[(&'static str, &str)]) -> OutHeaders {
+        let total: usize = pairs.iter().map(|(_, v)| v.len()).sum();
+        if pairs.len() > INLINE_HEADERS || total > INLINE_BYTES {
+            return OutHeaders::of(pairs);
+        }
+        let mut names = [""; INLINE_HEADERS];
+        let mut values = [0u8; INLINE_BYTES];
+        let mut ends = [0u8; INLINE_HEADERS];
+        let mut end = 0;
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            values[end..end + value.len()].copy_from_slice(value.as_bytes());
+            end += value.len();
+            names[i] = name;
+            // At most INLINE_BYTES (128).
+            ends[i] = end as u8;
+        }
+        OutHeaders(Repr::Inline {
+            names,
+            values,
+            ends,
+            count: pairs.len() as u8,
         })
     }
 
     /// Every header, in order: (name, value).
     pub fn entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        let (contract, mut rest) = match &self.0 {
-            Repr::Contract {
-                purpose,
-                expires_at,
-                expires_len,
-                legal_basis,
-                policy_version,
-                content_type,
-            } => (
-                Some([
-                    (header::PURPOSE, purpose.as_bytes()),
-                    (header::EXPIRES_AT, &expires_at[..usize::from(*expires_len)]),
-                    (header::LEGAL_BASIS, legal_basis.as_bytes()),
-                    (header::POLICY_VERSION, policy_version.as_bytes()),
-                    (header::CONTENT_TYPE, content_type.as_bytes()),
-                ]),
-                &[][..],
-            ),
+        let (inline, mut rest) = match &self.0 {
+            Repr::Inline {
+                names,
+                values,
+                ends,
+                count,
+            } => {
+                let count = usize::from(*count);
+                let starts = std::iter::once(0).chain(ends.iter().map(|&e| usize::from(e)));
+                let entries = names[..count]
+                    .iter()
+                    .zip(starts.zip(&ends[..count]))
+                    .map(move |(&name, (start, &end))| (name, &values[start..usize::from(end)]));
+                (Some(entries), &[][..])
+            }
             Repr::Packed { buf, .. } => (None, buf.as_slice()),
         };
         let packed = std::iter::from_fn(move || {
@@ -128,7 +122,7 @@ impl OutHeaders {
             let name = std::str::from_utf8(name).expect("a header name is UTF-8");
             Some((name, value))
         });
-        contract.into_iter().flatten().chain(packed)
+        inline.into_iter().flatten().chain(packed)
     }
 
     /// The headers' size in a v2 record: each name and value with its zigzag-varint
@@ -170,7 +164,7 @@ impl OutHeaders {
 impl Headers for OutHeaders {
     fn count(&self) -> usize {
         match &self.0 {
-            Repr::Contract { .. } => 5,
+            Repr::Inline { count, .. } => usize::from(*count),
             Repr::Packed { count, .. } => *count,
         }
     }
@@ -219,49 +213,50 @@ mod tests {
     }
 
     #[test]
-    fn the_contract_headers_read_back_as_the_same_headers_packed() {
-        let expires = "2027-02-28T10:00:00Z";
-        let contract = OutHeaders::contract(
-            "billing",
-            expires,
-            "CPCE R10-14 III",
-            "R10-14/2021",
-            "application/x-protobuf",
-        );
-        assert!(matches!(contract.0, Repr::Contract { .. }));
-        let packed = OutHeaders::of(&[
-            (header::PURPOSE, "billing"),
-            (header::EXPIRES_AT, expires),
-            (header::LEGAL_BASIS, "CPCE R10-14 III"),
-            (header::POLICY_VERSION, "R10-14/2021"),
-            (header::CONTENT_TYPE, "application/x-protobuf"),
-        ]);
+    fn headers_held_inline_read_back_as_the_same_headers_packed() {
+        let pairs = [
+            ("cdr-purpose", "billing"),
+            ("cdr-expires-at", "2027-02-28T10:00:00Z"),
+            ("cdr-legal-basis", "CPCE R10-14 III"),
+            ("cdr-policy-version", "R10-14/2021"),
+            ("content-type", "application/x-protobuf"),
+        ];
+        let inline = OutHeaders::inline(&pairs);
+        assert!(matches!(inline.0, Repr::Inline { .. }));
+        let packed = OutHeaders::of(&pairs);
         let read = |h: &OutHeaders| -> Vec<(String, Vec<u8>)> {
             h.iter()
                 .map(|h| (h.key.to_string(), h.value.unwrap().to_vec()))
                 .collect()
         };
-        assert_eq!(read(&contract), read(&packed));
-        assert_eq!(contract.count(), 5);
+        assert_eq!(read(&inline), read(&packed));
+        assert_eq!(inline.count(), 5);
         // Every name and value under 64 bytes: one byte of length each.
         let sizes: usize = read(&packed)
             .iter()
             .map(|(n, v)| 2 + n.len() + v.len())
             .sum();
-        assert_eq!(contract.wire_len(), sizes);
+        assert_eq!(inline.wire_len(), sizes);
         assert_eq!(packed.wire_len(), sizes);
-        let kafka = contract.to_kafka().unwrap();
+        let kafka = inline.to_kafka().unwrap();
         let from_kafka: Vec<(String, Vec<u8>)> = kafka
             .iter()
             .map(|h| (h.key.to_string(), h.value.unwrap().to_vec()))
             .collect();
         assert_eq!(from_kafka, read(&packed));
+        // Empty values and fewer headers.
+        let few = OutHeaders::inline(&[("a", ""), ("b", "x")]);
+        assert!(matches!(few.0, Repr::Inline { .. }));
+        assert_eq!(read(&few), read(&OutHeaders::of(&[("a", ""), ("b", "x")])));
 
-        // Longer than the inline room: the same headers, packed.
-        let long = "9".repeat(RFC3339_MAX + 1);
-        let h = OutHeaders::contract("security", &long, "b", "v", "application/json");
+        // More than the inline room: the same headers, packed.
+        let long = "9".repeat(INLINE_BYTES + 1);
+        let h = OutHeaders::inline(&[("a", "b"), ("long", &long)]);
         assert!(matches!(h.0, Repr::Packed { .. }));
         assert_eq!(h.try_get(1).unwrap().value, Some(long.as_bytes()));
-        assert_eq!(h.count(), 5);
+        let six = [("h", "v"); 6];
+        let h = OutHeaders::inline(&six);
+        assert!(matches!(h.0, Repr::Packed { .. }));
+        assert_eq!(h.count(), 6);
     }
 }

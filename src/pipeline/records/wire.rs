@@ -153,13 +153,7 @@ impl Transform {
                                 topic: self.topic_of(r.purpose),
                                 key: Some(scratch.key().to_string()),
                                 value,
-                                headers: OutHeaders::contract(
-                                    r.purpose.name(),
-                                    r.expires_at_text(),
-                                    r.legal_basis,
-                                    r.policy_version,
-                                    format.content_type(),
-                                ),
+                                headers: OutHeaders::inline(&r.headers(format)),
                                 timestamp_ms: r.timestamp_ms,
                             });
                         }
