@@ -17,7 +17,11 @@
 //! 2. **pass-through**: `run --passthrough`, the pipeline forwarding each record unchanged
 //!    to both output topics — the pipeline's own overhead over the floor;
 //! 3. **filter**: `run` with both purposes (protobuf input → protobuf output; JSON input →
-//!    JSON output).
+//!    JSON output);
+//! 4. with `E2E_BASELINE=PATH`, **filter@baseline**: the same with another build of the
+//!    filter (e.g. the previous commit's `target/release/cdr-purpose-filter`, copied
+//!    aside), in every round beside this build's — an A/B comparison in one run, since
+//!    runs minutes apart on a shared machine differ by more than most changes.
 //!
 //! Each process is measured the same way, from outside: from the first committed input
 //! offset to every input offset committed (the filter commits an offset only after the
@@ -157,9 +161,13 @@ fn cpu_us(pid: u32) -> u64 {
 }
 
 /// The filter (or `run --passthrough`) at warn level.
-fn start(config: &Path, passthrough: bool, log: &Path) -> Filter {
+fn start(config: &Path, passthrough: bool, log: &Path, binary: Option<&Path>) -> Filter {
     let after_run: &[&str] = if passthrough { &["--passthrough"] } else { &[] };
-    Filter::launch(config, log, &[], after_run, &[("RUST_LOG", "warn")])
+    let env = [("RUST_LOG", "warn")];
+    match binary {
+        Some(b) => Filter::launch_binary(b, config, log, &[], after_run, &env),
+        None => Filter::launch(config, log, &[], after_run, &env),
+    }
 }
 
 /// The floor: this binary again, as `E2E_ROLE=floor`, on `input` in `group`; with the
@@ -306,11 +314,12 @@ fn pipeline(
     n: u64,
     format: OutputFormat,
     passthrough: bool,
+    binary: Option<&Path>,
 ) -> (Phase, Filter, Topics) {
     let t = topics(name, input);
     let cfg = config(dir, &t, name, format);
     let log = dir.join(format!("{name}.log"));
-    let process = start(&cfg, passthrough, &log);
+    let process = start(&cfg, passthrough, &log, binary);
     let (phase, process) = measure(name.to_string(), process, &t.group, input, n, &log);
     (phase, process, t)
 }
@@ -401,6 +410,11 @@ fn main() {
     let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
     // `E2E_INPUTS=json` (or `protobuf`) runs one input only.
     let only = std::env::var("E2E_INPUTS").ok();
+    // `E2E_BASELINE=PATH`: another build of the filter, measured in every round too.
+    let baseline = std::env::var_os("E2E_BASELINE").map(PathBuf::from);
+    if let Some(b) = &baseline {
+        assert!(b.is_file(), "E2E_BASELINE={}: no such file", b.display());
+    }
     for (label, format) in [
         ("protobuf", OutputFormat::Protobuf),
         ("json", OutputFormat::Json),
@@ -431,7 +445,7 @@ fn main() {
         };
         // Each mode once per round, the rounds one after the other (a slower minute of
         // the shared machine falls on every mode alike); the median of the rounds.
-        let mut runs: [Vec<Phase>; 4] = Default::default();
+        let mut runs: [Vec<Phase>; 5] = Default::default();
         for round in 0..rounds {
             let tag = if rounds > 1 {
                 format!("-r{round}")
@@ -464,6 +478,7 @@ fn main() {
                 n,
                 format,
                 true,
+                None,
             );
             stop(process);
             pass.name = format!("passthrough-{label}");
@@ -476,6 +491,7 @@ fn main() {
                 n,
                 format,
                 false,
+                None,
             );
             if format == OutputFormat::Protobuf && round == 0 {
                 filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
@@ -483,8 +499,27 @@ fn main() {
             stop(process);
             filter.name = format!("filter-{label}");
             runs[3].push(filter);
+            if let Some(b) = &baseline {
+                prepare(false);
+                let (mut filter, process, _) = pipeline(
+                    &format!("baseline-{label}{tag}"),
+                    dir.path(),
+                    &input,
+                    n,
+                    format,
+                    false,
+                    Some(b),
+                );
+                stop(process);
+                filter.name = format!("filter-{label}@baseline");
+                runs[4].push(filter);
+            }
         }
-        let rows: Vec<Phase> = runs.into_iter().map(median).collect();
+        let rows: Vec<Phase> = runs
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .map(median)
+            .collect();
         phases.push((label, mean, rows));
     }
 
@@ -502,7 +537,7 @@ fn main() {
             .unwrap_or(1)
     );
     println!(
-        "{:<14} {:<22} {:>10} {:>7} {:>13} {:>7} {:>11} {:>9} {:>8} {:>8}",
+        "{:<14} {:<26} {:>10} {:>7} {:>13} {:>7} {:>11} {:>9} {:>8} {:>8}",
         "input",
         "mode",
         "events/s",
@@ -522,7 +557,7 @@ fn main() {
                 .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
                 .unwrap_or(("-".into(), "-".into()));
             println!(
-                "{:<14} {:<22} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>11} {:>9.0} {:>8} {:>8}",
+                "{:<14} {:<26} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>11} {:>9.0} {:>8} {:>8}",
                 format!("{label} {mean}B"),
                 p.name,
                 p.events_per_s,

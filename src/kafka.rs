@@ -1,10 +1,13 @@
 //! Kafka clients: the configuration every client shares, and a context that turns
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
+pub mod acks;
+
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
@@ -233,6 +236,8 @@ pub struct Context {
     /// `revoked` may hold partitions: the pipeline looks at every record, without a lock
     /// when nothing was revoked.
     pub revoked_any: Arc<std::sync::atomic::AtomicBool>,
+    /// The pipeline producer's delivery reports, counted by batch ([`acks`]).
+    pub acks: Arc<acks::Acks>,
 }
 
 impl Context {
@@ -242,6 +247,18 @@ impl Context {
             return Vec::new();
         }
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A record's delivery opaque is its batch's slot and its index there: the report
+/// counts down the batch ([`acks::Acks::report`]), with no channel or allocation per
+/// record.
+impl ProducerContext for Context {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        self.acks
+            .report(opaque, result.as_ref().err().map(|(e, _)| e));
     }
 }
 

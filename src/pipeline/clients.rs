@@ -8,7 +8,7 @@ use crate::config::{Guarantee, Settings};
 use crate::kafka::{self, Context};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
 use rdkafka::ClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,14 +55,16 @@ pub(super) fn consumer_config(settings: &Settings) -> ClientConfig {
     c
 }
 
+/// The pipeline's producer: librdkafka's, its delivery reports served by a thread of
+/// its own and counted by batch in the context's [`crate::kafka::acks::Acks`] — no
+/// future, channel or allocation per record.
+pub type Producer = ThreadedProducer<Context>;
+
 /// Builds the producer: idempotent, and under exactly-once transactional with
 /// `delivery.transactional_id`. At least once, deliveries are retried by librdkafka
 /// without a time limit unless `message.timeout.ms` is set (an outage stalls, it does
 /// not lose), and its queue is bounded (a full queue makes the pipeline wait).
-pub fn producer(
-    settings: &Settings,
-    context: Context,
-) -> Result<FutureProducer<Context>, PipelineError> {
+pub fn producer(settings: &Settings, context: Context) -> Result<Producer, PipelineError> {
     let mut c = kafka::producer_config(settings);
     match settings.guarantee {
         Guarantee::ExactlyOnce => {
@@ -100,10 +102,7 @@ pub(crate) fn is_permanent(e: &KafkaError) -> bool {
 /// The producer's fatal error, if it has one (an idempotence failure, or `_FATAL` on a
 /// send): every later send fails the same way and only a new producer recovers, so the
 /// filter stops rather than retry forever.
-pub(crate) fn producer_fatal(
-    producer: &FutureProducer<Context>,
-    error: Option<&KafkaError>,
-) -> Option<String> {
+pub(crate) fn producer_fatal(producer: &Producer, error: Option<&KafkaError>) -> Option<String> {
     if let Some((code, reason)) = producer.client().fatal_error() {
         return Some(format!("{reason} ({code})"));
     }
@@ -134,8 +133,9 @@ pub(super) fn max_message_bytes(settings: &Settings) -> usize {
 }
 
 /// An [`Outgoing`] as the producer's record (librdkafka copies what it needs).
-pub(super) fn record_of(o: &Outgoing) -> FutureRecord<'_, str, [u8]> {
-    let mut record = FutureRecord::to(&o.topic)
+/// `opaque` is the record's place in its batch ([`crate::kafka::acks::Ticket::expect`]).
+pub(super) fn record_of(o: &Outgoing, opaque: usize) -> BaseRecord<'_, str, [u8], usize> {
+    let mut record = BaseRecord::with_opaque_to(&o.topic, opaque)
         .payload(o.value.as_slice())
         .timestamp(o.timestamp_ms);
     if let Some(h) = o.headers.to_kafka() {
@@ -241,7 +241,7 @@ impl RecvErrors {
 /// filter goes on to report and exit; the process ends the destroy.
 pub(super) async fn release_clients(
     consumer: Arc<StreamConsumer<Context>>,
-    producer: Arc<FutureProducer<Context>>,
+    producer: Arc<Producer>,
     deadline: tokio::time::Instant,
 ) {
     let (done, released) = tokio::sync::oneshot::channel();

@@ -12,11 +12,12 @@
 
 use super::clients::{
     is_permanent, max_message_bytes, producer_fatal, record_of, release_clients, subscribe,
-    wait_for_brokers, wire_size, RecvErrors,
+    wait_for_brokers, wire_size, Producer, RecvErrors,
 };
 use super::records::{Outgoing, Source, Transform};
 use super::PipelineError;
 use crate::config::Settings;
+use crate::kafka::acks::{Acks, Ticket};
 use crate::kafka::Context;
 use crate::telemetry::Stats;
 use chrono::Utc;
@@ -25,7 +26,6 @@ use futures::stream::StreamExt;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{DeliveryFuture, FutureProducer};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,46 +34,12 @@ use tokio_util::sync::CancellationToken;
 /// What the engine and the acknowledgement share.
 pub(super) struct Shared {
     pub consumer: Arc<StreamConsumer<Context>>,
-    pub producer: Arc<FutureProducer<Context>>,
+    pub producer: Arc<Producer>,
     pub context: Context,
     pub settings: Arc<Settings>,
     pub transform: Arc<Transform>,
     pub stats: Arc<Stats>,
     pub shutdown: CancellationToken,
-}
-
-/// A delivery being awaited: librdkafka's report, or `Canceled` when the producer
-/// purged or dropped the message without one.
-pub(super) type Pending = futures::future::BoxFuture<
-    'static,
-    Result<
-        rdkafka::producer::future_producer::OwnedDeliveryResult,
-        futures::channel::oneshot::Canceled,
-    >,
->;
-
-/// A delivery being awaited: the producer's future (no allocation), or any other.
-pub(super) enum Delivery {
-    Kafka(DeliveryFuture),
-    #[cfg_attr(not(test), allow(dead_code))]
-    Other(Pending),
-}
-
-impl Future for Delivery {
-    type Output = Result<
-        rdkafka::producer::future_producer::OwnedDeliveryResult,
-        futures::channel::oneshot::Canceled,
-    >;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        match self.get_mut() {
-            Delivery::Kafka(d) => std::pin::Pin::new(d).poll(cx),
-            Delivery::Other(d) => d.as_mut().poll(cx),
-        }
-    }
 }
 
 /// A consumed record of a batch.
@@ -88,11 +54,11 @@ pub(super) struct Record {
     pub slot: Option<(usize, u64)>,
 }
 
-/// An enqueued output of the record `record` of its batch.
+/// An enqueued output of the record `record` of its batch; its delivery report is
+/// counted under the batch's ticket, at its index in [`Batch::sent`].
 pub(super) struct Sent {
     pub record: usize,
     pub output: Outgoing,
-    pub delivery: Delivery,
 }
 
 /// The records of a batch and what was enqueued for them.
@@ -104,9 +70,17 @@ pub(super) struct Batch {
     pub refused: Vec<(usize, Arc<str>, String)>,
     /// An enqueue error that ended the batch early (exactly once: it is aborted).
     pub failure: Option<KafkaError>,
+    /// The slot its outputs' delivery reports are counted in: taken at the first send,
+    /// kept with the batch's buffers for the next batch.
+    pub ticket: Option<Ticket>,
 }
 
 impl Batch {
+    /// The batch's ticket, taken from `acks` at the first call.
+    pub fn ticket(&mut self, acks: &Arc<Acks>) -> &Ticket {
+        self.ticket.get_or_insert_with(|| acks.ticket())
+    }
+
     /// How many records were processed (all their outputs enqueued).
     pub fn processed(&self) -> usize {
         self.records.iter().filter(|r| r.processed).count()
@@ -377,17 +351,25 @@ impl Engine<'_> {
             if stop.is_some() || batch.failure.is_some() {
                 continue;
             }
-            match self.enqueue(ack, &o).await {
-                Ok(d) => batch.sent.push(Sent {
+            let at = batch.sent.len();
+            let opaque = batch.ticket(&self.s.context.acks).expect(at);
+            match self.enqueue(ack, &o, opaque).await {
+                Ok(()) => batch.sent.push(Sent {
                     record: index,
                     output: o,
-                    delivery: Delivery::Kafka(d),
                 }),
-                Err(Refusal::Refused(reason)) => {
-                    batch.refused.push((index, o.topic.clone(), reason))
+                Err(refusal) => {
+                    if let Some(t) = &batch.ticket {
+                        t.unsent();
+                    }
+                    match refusal {
+                        Refusal::Refused(reason) => {
+                            batch.refused.push((index, o.topic.clone(), reason))
+                        }
+                        Refusal::Failed(e) => batch.failure = Some(e),
+                        Refusal::Stop(s) => stop = Some(s),
+                    }
                 }
-                Err(Refusal::Failed(e)) => batch.failure = Some(e),
-                Err(Refusal::Stop(s)) => stop = Some(s),
             }
         }
         self.outgoing = outgoing;
@@ -430,16 +412,18 @@ impl Engine<'_> {
         }
     }
 
-    /// Enqueues a record, serving the acknowledgement while the producer's queue is full.
+    /// Enqueues a record with its delivery `opaque`, serving the acknowledgement while
+    /// the producer's queue is full.
     async fn enqueue<A: Acknowledge>(
         &mut self,
         ack: &mut A,
         o: &Outgoing,
-    ) -> Result<DeliveryFuture, Refusal> {
+        opaque: usize,
+    ) -> Result<(), Refusal> {
         let s = self.s;
         loop {
-            match s.producer.send_result(record_of(o)) {
-                Ok(d) => return Ok(d),
+            match s.producer.send(record_of(o, opaque)) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     tokio::select! {
                         biased;

@@ -28,7 +28,6 @@ use crate::telemetry::Stats;
 use engine::Shared;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::FutureProducer;
 use records::Transform;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +155,7 @@ pub async fn run_with_clients(
     settings: Arc<Settings>,
     transform: Arc<Transform>,
     consumer: Arc<StreamConsumer<Context>>,
-    producer: Arc<FutureProducer<Context>>,
+    producer: Arc<clients::Producer>,
     shutdown: CancellationToken,
     stats: Arc<Stats>,
     context: Context,

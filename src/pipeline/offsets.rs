@@ -12,17 +12,18 @@
 //! Back-pressure: at most `max_in_flight` input records are in flight; past that the
 //! engine waits for acknowledgements instead of consuming.
 
-use super::clients::{backoff, is_permanent, producer_fatal, record_of};
-use super::engine::{Acknowledge, Batch, Delivery, Plan, Record, Sent, Shared};
+use super::clients::{backoff, is_permanent, producer_fatal, record_of, Producer};
+use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::{Outgoing, Transform};
 use super::tracker::Tracker;
 use super::PipelineError;
+use crate::kafka::acks::Ticket;
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, Producer};
+use rdkafka::producer::Producer as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -305,27 +306,35 @@ enum Refusal {
     Fatal(String),
 }
 
-/// Enqueues a record for a re-send, waiting while the producer's queue is full.
+/// Enqueues a record for a re-send, counted under `ticket` at `index`, waiting while the
+/// producer's queue is full.
 async fn enqueue(
-    producer: &FutureProducer<Context>,
+    producer: &Producer,
+    ticket: &Ticket,
+    index: usize,
     o: &Outgoing,
-) -> Result<DeliveryFuture, Refusal> {
-    loop {
-        match producer.send_result(record_of(o)) {
-            Ok(d) => return Ok(d),
+) -> Result<(), Refusal> {
+    let opaque = ticket.expect(index);
+    let result = loop {
+        match producer.send(record_of(o, opaque)) {
+            Ok(()) => break Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(10)).await
             }
-            Err((e, _)) if is_permanent(&e) => return Err(Refusal::Refused(e.to_string())),
+            Err((e, _)) if is_permanent(&e) => break Err(Refusal::Refused(e.to_string())),
             Err((e, _)) => {
                 if let Some(reason) = producer_fatal(producer, Some(&e)) {
-                    return Err(Refusal::Fatal(reason));
+                    break Err(Refusal::Fatal(reason));
                 }
                 tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    };
+    if result.is_err() {
+        ticket.unsent();
     }
+    result
 }
 
 /// Names the purposes of output topics, for a dead letter's message.
@@ -340,19 +349,26 @@ fn purposes_of<'a>(transform: &Transform, topics: impl Iterator<Item = &'a Arc<s
     }
 }
 
-/// Waits for a batch's deliveries. Failures are re-sent with backoff until they succeed
-/// — a cancelled delivery (the producer purged or dropped it) too. The outputs of an
-/// input refused for good (too large) make that input one dead letter,
+/// Waits for a batch's deliveries. Failures are re-sent with backoff until they succeed.
+/// The outputs of an input refused for good (too large) make that input one dead letter,
 /// `output_too_large`, which names the purposes already forwarded (those are not
 /// recalled). A producer that failed for good ends the batch as [`Done::Fatal`].
+///
+/// The deliveries are awaited in rounds: every record sent in a round (the batch's
+/// outputs, then its re-sends and dead letters) is counted under the batch's ticket at
+/// its index in the round, and the round ends when all their reports came.
 pub(super) async fn await_batch(
-    producer: Arc<FutureProducer<Context>>,
+    producer: Arc<Producer>,
     context: Context,
     transform: Arc<Transform>,
     stats: Arc<Stats>,
     batch: Batch,
 ) -> Completion {
     let mut batch = batch;
+    let ticket = match batch.ticket.take() {
+        Some(t) => t,
+        None => context.acks.ticket(),
+    };
     let mut waiting = std::mem::take(&mut batch.sent);
     let mut refused = std::mem::take(&mut batch.refused);
     // The first round's buffer, kept for the next batch.
@@ -366,6 +382,7 @@ pub(super) async fn await_batch(
             }
             refused.clear();
             batch.refused = refused;
+            batch.ticket = Some(ticket);
             return (batch, done);
         }};
     }
@@ -415,11 +432,11 @@ pub(super) async fn await_batch(
                     None,
                     &stats,
                 );
-                match enqueue(&producer, &o).await {
-                    Ok(d) => waiting.push(Sent {
+                let sent = enqueue(&producer, &ticket, waiting.len(), &o).await;
+                match sent {
+                    Ok(()) => waiting.push(Sent {
                         record: index,
                         output: o,
-                        delivery: Delivery::Kafka(d),
                     }),
                     Err(Refusal::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
                     Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
@@ -428,26 +445,39 @@ pub(super) async fn await_batch(
             refused = again;
             continue;
         }
+        // Every report of the round, its failures by index.
+        let mut failures = ticket.settled().await;
+        let mut round = std::mem::take(&mut waiting);
+        if failures.is_empty() {
+            // Every output delivered (the usual round): the outputs are dropped where
+            // they are. Which purposes were forwarded matters only to the dead letter of
+            // an input with a refused output, pending now or never.
+            if !refused.is_empty() {
+                forwarded.extend(
+                    round
+                        .iter()
+                        .filter(|s| !Arc::ptr_eq(&s.output.topic, transform.dead_letter_topic()))
+                        .map(|s| (s.record, s.output.topic.clone())),
+                );
+            }
+            round.clear();
+            if spare.is_none() {
+                spare = Some(round);
+            }
+            context.broker_answered();
+            continue;
+        }
+        failures.sort_by_key(|(index, _)| *index);
+        let mut failures = failures.into_iter().peekable();
         let mut retry = Vec::new();
         let mut answered = false;
-        let mut round = std::mem::take(&mut waiting);
-        for Sent {
-            record,
-            output,
-            delivery,
-        } in round.drain(..)
-        {
-            let error = match delivery.await {
-                Ok(Ok(_)) => {
-                    answered = true;
-                    if !Arc::ptr_eq(&output.topic, transform.dead_letter_topic()) {
-                        forwarded.push((record, output.topic));
-                    }
-                    continue;
+        for (index, Sent { record, output }) in round.drain(..).enumerate() {
+            let Some((_, error)) = failures.next_if(|(at, _)| *at == index) else {
+                answered = true;
+                if !Arc::ptr_eq(&output.topic, transform.dead_letter_topic()) {
+                    forwarded.push((record, output.topic));
                 }
-                Ok(Err((e, _))) => e,
-                // The producer purged or dropped the message: not delivered, send again.
-                Err(_canceled) => KafkaError::Canceled,
+                continue;
             };
             if let Some(reason) = producer_fatal(&producer, Some(&error)) {
                 end!(Done::Fatal(reason));
@@ -475,12 +505,9 @@ pub(super) async fn await_batch(
                 error: &e.to_string(),
                 attempt,
             });
-            match enqueue(&producer, &o).await {
-                Ok(d) => waiting.push(Sent {
-                    record,
-                    output: o,
-                    delivery: Delivery::Kafka(d),
-                }),
+            let sent = enqueue(&producer, &ticket, waiting.len(), &o).await;
+            match sent {
+                Ok(()) => waiting.push(Sent { record, output: o }),
                 Err(Refusal::Refused(reason)) => refused.push((record, o.topic.clone(), reason)),
                 Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
             }

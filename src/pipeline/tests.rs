@@ -1,16 +1,18 @@
 //! Unit tests of the at-least-once delivery bookkeeping, on librdkafka's mock cluster.
 
 use super::clients::{is_permanent, record_of, wire_size};
-use super::engine::{Batch, Delivery, Record, Sent};
+use super::engine::{Batch, Record, Sent};
 use super::offsets::{await_batch, Done};
 use super::records::{Outgoing, Source};
 use super::tracker::Tracker;
 use super::*;
 use crate::config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::ThreadedProducer;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::Duration;
 
@@ -56,11 +58,11 @@ fn records_in(bootstrap: &str, topic: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// Item 7: a delivery cancelled without a report (the producer purged or dropped the
-/// message) is a failure to re-send, not a record left incomplete forever — which kept
-/// its tracker entry, and the back-pressure count, stuck.
+/// A delivery that failed (here: timed out, a report made by the test) is sent again
+/// until it is acknowledged, and its record completes — it is neither left incomplete
+/// (which kept its tracker entry, and the back-pressure count, stuck) nor dropped.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
+async fn a_failed_delivery_is_sent_again_and_the_record_completes() {
     let mock = MockCluster::new(1).unwrap();
     let bootstrap = mock.bootstrap_servers();
     mock.create_topic("cdr.billing", 1, 1).unwrap();
@@ -75,9 +77,15 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
         headers: records::OutHeaders::default(),
         timestamp_ms: 1,
     };
-    // A delivery whose report never comes: its sender is dropped.
-    let (tx, rx) = futures::channel::oneshot::channel();
-    drop(tx);
+    // Output 0 of the batch, counted as sent; its report says it timed out.
+    let ticket = context.acks.ticket();
+    let opaque = ticket.expect(0);
+    context.acks.report(
+        opaque,
+        Some(&KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageTimedOut,
+        )),
+    );
     let mut tracker = Tracker::default();
     let p = tracker.partition("cdr.raw", 0);
     let seq = tracker.push(p, 7);
@@ -92,11 +100,8 @@ async fn a_cancelled_delivery_is_sent_again_and_the_record_completes() {
             processed: true,
             slot: Some((p, seq)),
         }],
-        sent: vec![Sent {
-            record: 0,
-            output,
-            delivery: Delivery::Other(Box::pin(rx)),
-        }],
+        sent: vec![Sent { record: 0, output }],
+        ticket: Some(ticket),
         ..Batch::default()
     };
     let (batch, done) = tokio::time::timeout(
@@ -131,11 +136,13 @@ async fn the_size_precheck_matches_librdkafka() {
     let mock = MockCluster::new(1).unwrap();
     let bootstrap = mock.bootstrap_servers();
     mock.create_topic("cdr.billing", 1, 1).unwrap();
-    let producer: FutureProducer = ClientConfig::new()
+    let context = Context::default();
+    let producer: ThreadedProducer<Context> = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("message.max.bytes", "1500")
-        .create()
+        .create_with_context(context.clone())
         .unwrap();
+    let ticket = context.acks.ticket();
     let headers = [
         records::headers_of(&[("content-type", "application/json"), ("x", "y")]),
         records::OutHeaders::inline(&[
@@ -159,9 +166,12 @@ async fn the_size_precheck_matches_librdkafka() {
         };
         o.value = vec![b'v'; 1500 - wire_size(&o) + extra];
         assert_eq!(wire_size(&o), 1500 + extra);
-        let refused = match producer.send_result(record_of(&o)) {
-            Ok(_) => false,
-            Err((e, _)) => is_permanent(&e),
+        let refused = match producer.send(record_of(&o, ticket.expect(0))) {
+            Ok(()) => false,
+            Err((e, _)) => {
+                ticket.unsent();
+                is_permanent(&e)
+            }
         };
         assert_eq!(refused, extra == 1, "{} bytes", wire_size(&o));
     }
@@ -199,4 +209,99 @@ fn the_consumer_fetches_again_soon_after_its_queue_was_full() {
         Some("250"),
         "the configuration wins"
     );
+}
+
+/// An input whose security output was refused for good becomes one dead letter that
+/// names the purposes already forwarded — whether the refusal came from the client at the
+/// enqueue (the round then delivered everything else) or from the broker's report.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_letter_names_the_purposes_already_forwarded() {
+    let mock = MockCluster::new(1).unwrap();
+    let bootstrap = mock.bootstrap_servers();
+    let settings = settings(&bootstrap);
+    let context = Context::default();
+    let producer = Arc::new(super::producer(&settings, context.clone()).unwrap());
+    let transform = Arc::new(Transform::new(settings.clone()));
+    let dead_letter_topic = transform.dead_letter_topic().to_string();
+    for topic in ["cdr.billing", "cdr.security", dead_letter_topic.as_str()] {
+        mock.create_topic(topic, 1, 1).unwrap();
+    }
+    let output = |topic: &str| Outgoing {
+        topic: Arc::from(topic),
+        key: Some("k".into()),
+        value: b"an output".to_vec(),
+        headers: records::OutHeaders::default(),
+        timestamp_ms: 1,
+    };
+    let record = |offset| Record {
+        source: Source {
+            topic: Arc::from("cdr.raw"),
+            partition: 0,
+            offset,
+        },
+        received: std::time::Instant::now(),
+        processed: true,
+        slot: None,
+    };
+    let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+
+    // Refused by the client when enqueued; billing delivered (reports made by the test).
+    let ticket = context.acks.ticket();
+    context.acks.report(ticket.expect(0), None);
+    let enqueue_refused = Batch {
+        records: vec![record(1)],
+        sent: vec![Sent {
+            record: 0,
+            output: output("cdr.billing"),
+        }],
+        refused: vec![(0, Arc::from("cdr.security"), too_large.to_string())],
+        ticket: Some(ticket),
+        ..Batch::default()
+    };
+    // Refused by the broker: the report of output 1 says so.
+    let ticket = context.acks.ticket();
+    context.acks.report(ticket.expect(0), None);
+    context.acks.report(ticket.expect(1), Some(&too_large));
+    let report_refused = Batch {
+        records: vec![record(2)],
+        sent: vec![
+            Sent {
+                record: 0,
+                output: output("cdr.billing"),
+            },
+            Sent {
+                record: 0,
+                output: output("cdr.security"),
+            },
+        ],
+        ticket: Some(ticket),
+        ..Batch::default()
+    };
+    for batch in [enqueue_refused, report_refused] {
+        let (_, done) = tokio::time::timeout(
+            Duration::from_secs(60),
+            await_batch(
+                producer.clone(),
+                context.clone(),
+                transform.clone(),
+                Arc::new(Stats::default()),
+                batch,
+            ),
+        )
+        .await
+        .expect("the dead letter is acknowledged");
+        assert!(matches!(done, Done::Acked), "{done:?}");
+    }
+    let dead: Vec<String> = records_in(&bootstrap, &dead_letter_topic)
+        .into_iter()
+        .map(|v| String::from_utf8(v).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    for value in &dead {
+        assert!(
+            value.contains("the security output record was refused")
+                && value.contains("forwarded: billing"),
+            "{value}"
+        );
+    }
 }

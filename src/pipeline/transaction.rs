@@ -15,7 +15,7 @@
 //! instead of aborting forever. Readers with `isolation.level=read_committed` see each
 //! event's outputs once.
 
-use super::clients::{backoff, is_permanent, producer_fatal, record_of};
+use super::clients::{backoff, is_permanent, producer_fatal, record_of, Producer};
 use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::{Source, Transform};
 use super::PipelineError;
@@ -23,8 +23,7 @@ use crate::kafka::{self, Context};
 use crate::telemetry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer as _;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,10 +54,7 @@ pub(super) struct TxnState {
 /// acknowledged, so this member never commits outputs or offsets of partitions it no
 /// longer owns (librdkafka reads the group metadata at commit time: fencing would not
 /// catch it), and a re-assigned partition's offset is never overwritten with a lower one.
-pub(super) fn on_revoke(
-    producer: Arc<FutureProducer<Context>>,
-    state: Arc<TxnState>,
-) -> kafka::RevokeHook {
+pub(super) fn on_revoke(producer: Arc<Producer>, state: Arc<TxnState>) -> kafka::RevokeHook {
     Arc::new(move |tpl: &TopicPartitionList| {
         state
             .revoked
@@ -110,7 +106,7 @@ fn stop(reason: String) -> PipelineError {
 }
 
 /// The producer's fatal error, if any (fenced, or a fatal transaction error).
-fn fatal(producer: &FutureProducer<Context>, e: Option<&KafkaError>) -> Option<String> {
+fn fatal(producer: &Producer, e: Option<&KafkaError>) -> Option<String> {
     producer_fatal(producer, e).or_else(|| match e {
         Some(KafkaError::Transaction(t)) if t.is_fatal() => Some(t.to_string()),
         _ => None,
@@ -192,14 +188,15 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, Stri
             (source, refusal(transform, &topic, &reason))
         })
         .collect();
-    for Sent {
-        record, delivery, ..
-    } in batch.sent.drain(..)
-    {
-        if let Ok(Err((e, msg))) = delivery.await {
+    let sent = std::mem::take(&mut batch.sent);
+    if let Some(ticket) = &batch.ticket {
+        for (index, e) in ticket.settled().await {
+            let Some(Sent { record, output }) = sent.get(index) else {
+                continue;
+            };
             if is_permanent(&e) {
-                let source = batch.records[record].source.clone();
-                refused.push((source, refusal(transform, msg.topic(), &e)));
+                let source = batch.records[*record].source.clone();
+                refused.push((source, refusal(transform, &output.topic, &e)));
             }
         }
     }
@@ -210,7 +207,7 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, Stri
 /// `timeout` bounds each call (at shutdown: `delivery.shutdown_timeout`, no retries).
 fn commit(
     consumer: &StreamConsumer<Context>,
-    producer: &FutureProducer<Context>,
+    producer: &Producer,
     batch: &Batch,
     timeout: Duration,
     retries: u32,
@@ -263,15 +260,23 @@ impl Transaction {
             let o = s
                 .transform
                 .dead_letter(source, "output_too_large", message, None, &s.stats);
+            let at = batch.sent.len();
+            let opaque = batch.ticket(&s.context.acks).expect(at);
             loop {
-                match s.producer.send_result(record_of(&o)) {
-                    Ok(_) => break,
+                match s.producer.send(record_of(&o, opaque)) {
+                    Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                         blocking(|| std::thread::sleep(Duration::from_millis(10)))
                     }
-                    Err((e, _)) => return Err(e),
+                    Err((e, _)) => {
+                        if let Some(t) = &batch.ticket {
+                            t.unsent();
+                        }
+                        return Err(e);
+                    }
                 }
             }
+            batch.sent.push(Sent { record, output: o });
         }
         Ok(())
     }

@@ -33,8 +33,27 @@ impl Filter {
         after_run: &[&str],
         env: &[(&str, &str)],
     ) -> Filter {
+        Filter::launch_binary(
+            Path::new(env!("CARGO_BIN_EXE_cdr-purpose-filter")),
+            config,
+            log,
+            before_run,
+            after_run,
+            env,
+        )
+    }
+
+    /// [`Filter::launch`] with another build of the filter (`binary`).
+    pub fn launch_binary(
+        binary: &Path,
+        config: &Path,
+        log: &Path,
+        before_run: &[&str],
+        after_run: &[&str],
+        env: &[(&str, &str)],
+    ) -> Filter {
         let log = std::fs::File::create(log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"));
+        let mut cmd = Command::new(binary);
         cmd.args(before_run)
             .args(["run", "--config"])
             .arg(config)
