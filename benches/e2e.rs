@@ -18,10 +18,11 @@
 //!    to both output topics — the pipeline's own overhead over the floor;
 //! 3. **filter**: `run` with both purposes (protobuf input → protobuf output; JSON input →
 //!    JSON output);
-//! 4. with `E2E_BASELINE=PATH`, **filter@baseline**: the same with another build of the
-//!    filter (e.g. the previous commit's `target/release/cdr-purpose-filter`, copied
-//!    aside), in every round beside this build's — an A/B comparison in one run, since
-//!    runs minutes apart on a shared machine differ by more than most changes.
+//! 4. with `E2E_BASELINE=PATH[:PATH...]`, **filter@NAME** for each: the same with
+//!    another build of the filter (e.g. the previous commit's
+//!    `target/release/cdr-purpose-filter`, copied aside; NAME is its file name), in
+//!    every round beside this build's — an A/B comparison in one run, since runs minutes
+//!    apart on a shared machine differ by more than most changes.
 //!
 //! Each process is measured the same way, from outside: from the first committed input
 //! offset to every input offset committed (the filter commits an offset only after the
@@ -410,10 +411,13 @@ fn main() {
     let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
     // `E2E_INPUTS=json` (or `protobuf`) runs one input only.
     let only = std::env::var("E2E_INPUTS").ok();
-    // `E2E_BASELINE=PATH`: another build of the filter, measured in every round too.
-    let baseline = std::env::var_os("E2E_BASELINE").map(PathBuf::from);
-    if let Some(b) = &baseline {
-        assert!(b.is_file(), "E2E_BASELINE={}: no such file", b.display());
+    // `E2E_BASELINE=PATH[:PATH...]`: other builds of the filter, measured in every round
+    // too.
+    let baselines: Vec<PathBuf> = std::env::var_os("E2E_BASELINE")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    for b in &baselines {
+        assert!(b.is_file(), "E2E_BASELINE: {}: no such file", b.display());
     }
     for (label, format) in [
         ("protobuf", OutputFormat::Protobuf),
@@ -445,7 +449,7 @@ fn main() {
         };
         // Each mode once per round, the rounds one after the other (a slower minute of
         // the shared machine falls on every mode alike); the median of the rounds.
-        let mut runs: [Vec<Phase>; 5] = Default::default();
+        let mut runs: Vec<Vec<Phase>> = (0..4 + baselines.len()).map(|_| Vec::new()).collect();
         for round in 0..rounds {
             let tag = if rounds > 1 {
                 format!("-r{round}")
@@ -499,10 +503,11 @@ fn main() {
             stop(process);
             filter.name = format!("filter-{label}");
             runs[3].push(filter);
-            if let Some(b) = &baseline {
+            for (i, b) in baselines.iter().enumerate() {
+                let build = b.file_name().unwrap_or_default().to_string_lossy();
                 prepare(false);
                 let (mut filter, process, _) = pipeline(
-                    &format!("baseline-{label}{tag}"),
+                    &format!("{build}-{label}{tag}"),
                     dir.path(),
                     &input,
                     n,
@@ -511,15 +516,11 @@ fn main() {
                     Some(b),
                 );
                 stop(process);
-                filter.name = format!("filter-{label}@baseline");
-                runs[4].push(filter);
+                filter.name = format!("filter-{label}@{build}");
+                runs[4 + i].push(filter);
             }
         }
-        let rows: Vec<Phase> = runs
-            .into_iter()
-            .filter(|r| !r.is_empty())
-            .map(median)
-            .collect();
+        let rows: Vec<Phase> = runs.into_iter().map(median).collect();
         phases.push((label, mean, rows));
     }
 
@@ -537,7 +538,7 @@ fn main() {
             .unwrap_or(1)
     );
     println!(
-        "{:<14} {:<26} {:>10} {:>7} {:>13} {:>7} {:>11} {:>9} {:>8} {:>8}",
+        "{:<14} {:<30} {:>10} {:>7} {:>13} {:>7} {:>11} {:>9} {:>8} {:>8}",
         "input",
         "mode",
         "events/s",
@@ -557,7 +558,7 @@ fn main() {
                 .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
                 .unwrap_or(("-".into(), "-".into()));
             println!(
-                "{:<14} {:<26} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>11} {:>9.0} {:>8} {:>8}",
+                "{:<14} {:<30} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>11} {:>9.0} {:>8} {:>8}",
                 format!("{label} {mean}B"),
                 p.name,
                 p.events_per_s,

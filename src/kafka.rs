@@ -257,8 +257,10 @@ impl ProducerContext for Context {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        self.acks
-            .report(opaque, result.as_ref().err().map(|(e, _)| e));
+        // A failed record is copied out of the report, for a re-send: the sender keeps
+        // nothing once a record is enqueued.
+        let failure = result.as_ref().err().map(|(e, m)| (e.clone(), m.detach()));
+        self.acks.report(opaque, failure);
     }
 }
 

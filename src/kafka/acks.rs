@@ -4,8 +4,10 @@
 //! record sent under it carries the opaque [`Ticket::expect`] returns — the slot and the
 //! record's index in its batch — and librdkafka's delivery report for it
 //! ([`Acks::report`], called by the producer's polling thread) counts it down, keeping
-//! only the failures, by index. [`Ticket::settled`] resolves when every record sent
-//! under the ticket has its report, with those failures.
+//! only the failures, by index, each with its message as the report gave it (for a
+//! re-send: the sender keeps nothing of a record once it is enqueued).
+//! [`Ticket::settled`] resolves when every record sent under the ticket has its report,
+//! with those failures.
 //!
 //! A slot is reused only when it is free: its ticket dropped *and* every report of the
 //! records sent under it received. A ticket dropped early (a batch abandoned when the
@@ -13,6 +15,7 @@
 //! report is never counted against a later batch.
 
 use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::task::{Poll, Waker};
@@ -37,10 +40,17 @@ struct Slot {
     held: bool,
     /// Records sent under it whose report has not come.
     pending: usize,
-    /// The failed deliveries since the last [`Ticket::settled`]: (index, error).
-    failed: Vec<(usize, KafkaError)>,
+    /// The failed deliveries since the last [`Ticket::settled`].
+    failed: Vec<Failure>,
     /// The task waiting in [`Ticket::settled`].
     waker: Option<Waker>,
+}
+
+/// A record whose delivery failed: its index in its batch, why, and the record itself.
+pub struct Failure {
+    pub index: usize,
+    pub error: KafkaError,
+    pub message: OwnedMessage,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,8 +81,8 @@ impl Acks {
     }
 
     /// The delivery report of the record sent with `opaque`: `None` delivered, or why
-    /// not.
-    pub fn report(&self, opaque: usize, error: Option<&KafkaError>) {
+    /// not and the record.
+    pub fn report(&self, opaque: usize, failure: Option<(KafkaError, OwnedMessage)>) {
         let (id, index) = ((opaque >> 32) as u32, opaque & 0xffff_ffff);
         let settled = {
             let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
@@ -85,8 +95,12 @@ impl Acks {
             if slot.pending == 0 {
                 return;
             }
-            if let Some(e) = error {
-                slot.failed.push((index, e.clone()));
+            if let Some((error, message)) = failure {
+                slot.failed.push(Failure {
+                    index,
+                    error,
+                    message,
+                });
             }
             slot.pending -= 1;
             (slot.pending == 0).then(|| (slot.waker.take(), !slot.held))
@@ -153,8 +167,8 @@ impl Ticket {
     }
 
     /// Resolves when every record sent under this ticket has its report, with the
-    /// failures since the last call: (index, error), in the order they came.
-    pub fn settled(&self) -> impl Future<Output = Vec<(usize, KafkaError)>> + Send + '_ {
+    /// failures since the last call, in the order they came.
+    pub fn settled(&self) -> impl Future<Output = Vec<Failure>> + Send + '_ {
         std::future::poll_fn(move |cx| {
             self.acks.with(self.id, |slot| {
                 if slot.pending == 0 {
@@ -185,10 +199,20 @@ impl Drop for Ticket {
 mod tests {
     use super::*;
     use futures::FutureExt;
+    use rdkafka::message::Message;
     use rdkafka::types::RDKafkaErrorCode;
 
-    fn failed(code: RDKafkaErrorCode) -> KafkaError {
-        KafkaError::MessageProduction(code)
+    fn failed(code: RDKafkaErrorCode) -> Option<(KafkaError, OwnedMessage)> {
+        let message = OwnedMessage::new(
+            Some(b"v".to_vec()),
+            None,
+            "t".into(),
+            rdkafka::Timestamp::NotAvailable,
+            0,
+            -1,
+            None,
+        );
+        Some((KafkaError::MessageProduction(code), message))
     }
 
     #[test]
@@ -199,19 +223,17 @@ mod tests {
         assert_eq!(t.pending(), 3);
         assert!(t.settled().now_or_never().is_none());
         acks.report(opaques[2], None);
-        acks.report(
-            opaques[0],
-            Some(&failed(RDKafkaErrorCode::MessageSizeTooLarge)),
-        );
+        acks.report(opaques[0], failed(RDKafkaErrorCode::MessageSizeTooLarge));
         assert!(t.settled().now_or_never().is_none(), "one report missing");
         acks.report(opaques[1], None);
         let failures = t.settled().now_or_never().expect("every report came");
         assert_eq!(failures.len(), 1);
-        assert_eq!(failures[0].0, 0);
+        assert_eq!(failures[0].index, 0);
         assert_eq!(
-            failures[0].1.rdkafka_error_code(),
+            failures[0].error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::MessageSizeTooLarge)
         );
+        assert_eq!(failures[0].message.payload(), Some(&b"v"[..]));
         // Taken: the next round starts without them.
         assert!(t.settled().now_or_never().unwrap().is_empty());
         // A send the client refused is not waited for.
@@ -252,7 +274,7 @@ mod tests {
         assert_eq!(acks.slots(), 2);
         let o = second.expect(0);
         // The late report counts down the first slot, not the second batch.
-        acks.report(late, Some(&failed(RDKafkaErrorCode::MessageTimedOut)));
+        acks.report(late, failed(RDKafkaErrorCode::MessageTimedOut));
         assert_eq!(second.pending(), 1);
         acks.report(o, None);
         assert!(second.settled().now_or_never().unwrap().is_empty());

@@ -8,6 +8,7 @@ use crate::config::{Guarantee, Settings};
 use crate::kafka::{self, Context};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
 use rdkafka::ClientConfig;
 use std::sync::Arc;
@@ -143,6 +144,22 @@ pub(super) fn record_of(o: &Outgoing, opaque: usize) -> BaseRecord<'_, str, [u8]
     }
     if let Some(k) = &o.key {
         record = record.key(k.as_str());
+    }
+    record
+}
+
+/// A record whose delivery failed, as its report gave it, for a re-send under `opaque`.
+pub(super) fn resend_of(m: &OwnedMessage, opaque: usize) -> BaseRecord<'_, [u8], [u8], usize> {
+    let mut record =
+        BaseRecord::with_opaque_to(m.topic(), opaque).payload(m.payload().unwrap_or_default());
+    if let Some(k) = m.key() {
+        record = record.key(k);
+    }
+    if let Some(ms) = m.timestamp().to_millis() {
+        record = record.timestamp(ms);
+    }
+    if let Some(h) = m.headers() {
+        record = record.headers(h.clone());
     }
     record
 }

@@ -55,10 +55,11 @@ pub(super) struct Record {
 }
 
 /// An enqueued output of the record `record` of its batch; its delivery report is
-/// counted under the batch's ticket, at its index in [`Batch::sent`].
+/// counted under the batch's ticket, at its index in [`Batch::sent`]. The output itself
+/// is not kept: a failed delivery's report carries the record, for a re-send.
 pub(super) struct Sent {
     pub record: usize,
-    pub output: Outgoing,
+    pub topic: Arc<str>,
 }
 
 /// The records of a batch and what was enqueued for them.
@@ -353,10 +354,11 @@ impl Engine<'_> {
             }
             let at = batch.sent.len();
             let opaque = batch.ticket(&self.s.context.acks).expect(at);
-            match self.enqueue(ack, &o, opaque).await {
+            let enqueued = self.enqueue(ack, &o, opaque).await;
+            match enqueued {
                 Ok(()) => batch.sent.push(Sent {
                     record: index,
-                    output: o,
+                    topic: o.topic,
                 }),
                 Err(refusal) => {
                     if let Some(t) = &batch.ticket {

@@ -12,18 +12,19 @@
 //! Back-pressure: at most `max_in_flight` input records are in flight; past that the
 //! engine waits for acknowledgements instead of consuming.
 
-use super::clients::{backoff, is_permanent, producer_fatal, record_of, Producer};
+use super::clients::{backoff, is_permanent, producer_fatal, record_of, resend_of, Producer};
 use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
-use super::records::{Outgoing, Transform};
+use super::records::Transform;
 use super::tracker::Tracker;
 use super::PipelineError;
-use crate::kafka::acks::Ticket;
+use crate::kafka::acks::{Failure, Ticket};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::Producer as _;
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseRecord, Producer as _};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -306,17 +307,22 @@ enum Refusal {
     Fatal(String),
 }
 
-/// Enqueues a record for a re-send, counted under `ticket` at `index`, waiting while the
-/// producer's queue is full.
-async fn enqueue(
+/// Enqueues a record (a re-send, or a dead letter) for `topic`, made by `record` with its
+/// opaque, counted under `ticket` at `index`, waiting while the producer's queue is full.
+async fn enqueue<'a, K, P>(
     producer: &Producer,
     ticket: &Ticket,
     index: usize,
-    o: &Outgoing,
-) -> Result<(), Refusal> {
+    topic: &str,
+    record: impl Fn(usize) -> BaseRecord<'a, K, P, usize>,
+) -> Result<(), Refusal>
+where
+    K: ToBytes + ?Sized + 'a,
+    P: ToBytes + ?Sized + 'a,
+{
     let opaque = ticket.expect(index);
     let result = loop {
-        match producer.send(record_of(o, opaque)) {
+        match producer.send(record(opaque)) {
             Ok(()) => break Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(10)).await
@@ -326,7 +332,7 @@ async fn enqueue(
                 if let Some(reason) = producer_fatal(producer, Some(&e)) {
                     break Err(Refusal::Fatal(reason));
                 }
-                tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
+                tracing::warn!(topic, "enqueue failed, retrying in 1s: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -432,11 +438,14 @@ pub(super) async fn await_batch(
                     None,
                     &stats,
                 );
-                let sent = enqueue(&producer, &ticket, waiting.len(), &o).await;
+                let sent = enqueue(&producer, &ticket, waiting.len(), &o.topic, |opaque| {
+                    record_of(&o, opaque)
+                })
+                .await;
                 match sent {
                     Ok(()) => waiting.push(Sent {
                         record: index,
-                        output: o,
+                        topic: o.topic.clone(),
                     }),
                     Err(Refusal::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
                     Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
@@ -456,8 +465,8 @@ pub(super) async fn await_batch(
                 forwarded.extend(
                     round
                         .iter()
-                        .filter(|s| !Arc::ptr_eq(&s.output.topic, transform.dead_letter_topic()))
-                        .map(|s| (s.record, s.output.topic.clone())),
+                        .filter(|s| !Arc::ptr_eq(&s.topic, transform.dead_letter_topic()))
+                        .map(|s| (s.record, s.topic.clone())),
                 );
             }
             round.clear();
@@ -467,15 +476,16 @@ pub(super) async fn await_batch(
             context.broker_answered();
             continue;
         }
-        failures.sort_by_key(|(index, _)| *index);
+        failures.sort_by_key(|f| f.index);
         let mut failures = failures.into_iter().peekable();
         let mut retry = Vec::new();
         let mut answered = false;
-        for (index, Sent { record, output }) in round.drain(..).enumerate() {
-            let Some((_, error)) = failures.next_if(|(at, _)| *at == index) else {
+        for (index, Sent { record, topic }) in round.drain(..).enumerate() {
+            let Some(Failure { error, message, .. }) = failures.next_if(|f| f.index == index)
+            else {
                 answered = true;
-                if !Arc::ptr_eq(&output.topic, transform.dead_letter_topic()) {
-                    forwarded.push((record, output.topic));
+                if !Arc::ptr_eq(&topic, transform.dead_letter_topic()) {
+                    forwarded.push((record, topic));
                 }
                 continue;
             };
@@ -483,9 +493,9 @@ pub(super) async fn await_batch(
                 end!(Done::Fatal(reason));
             }
             if is_permanent(&error) {
-                refused.push((record, output.topic.clone(), error.to_string()));
+                refused.push((record, topic, error.to_string()));
             } else {
-                retry.push((record, output, error));
+                retry.push((record, topic, message, error));
             }
         }
         if spare.is_none() {
@@ -499,16 +509,19 @@ pub(super) async fn await_batch(
         }
         attempt += 1;
         tokio::time::sleep(backoff(attempt)).await;
-        for (record, o, e) in retry {
+        for (record, topic, message, e) in retry {
             telemetry::emit(telemetry::events::ProduceRetry {
-                topic: &o.topic,
+                topic: &topic,
                 error: &e.to_string(),
                 attempt,
             });
-            let sent = enqueue(&producer, &ticket, waiting.len(), &o).await;
+            let sent = enqueue(&producer, &ticket, waiting.len(), &topic, |opaque| {
+                resend_of(&message, opaque)
+            })
+            .await;
             match sent {
-                Ok(()) => waiting.push(Sent { record, output: o }),
-                Err(Refusal::Refused(reason)) => refused.push((record, o.topic.clone(), reason)),
+                Ok(()) => waiting.push(Sent { record, topic }),
+                Err(Refusal::Refused(reason)) => refused.push((record, topic, reason)),
                 Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
             }
         }

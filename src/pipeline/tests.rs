@@ -9,7 +9,7 @@ use super::*;
 use crate::config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::ThreadedProducer;
 use rdkafka::types::RDKafkaErrorCode;
@@ -36,6 +36,13 @@ mode = "off"
 }
 
 fn records_in(bootstrap: &str, topic: &str) -> Vec<Vec<u8>> {
+    messages_in(bootstrap, topic)
+        .into_iter()
+        .map(|m| m.payload().unwrap_or_default().to_vec())
+        .collect()
+}
+
+fn messages_in(bootstrap: &str, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "unit-reader")
@@ -52,10 +59,28 @@ fn records_in(bootstrap: &str, topic: &str) -> Vec<Vec<u8>> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while (out.len() as i64) < high && std::time::Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(m.payload().unwrap_or_default().to_vec());
+            out.push(m.detach());
         }
     }
     out
+}
+
+/// A failed record as its delivery report gives it back.
+fn reported(topic: &str) -> rdkafka::message::OwnedMessage {
+    rdkafka::message::OwnedMessage::new(
+        Some(b"an output".to_vec()),
+        Some(b"k".to_vec()),
+        topic.to_string(),
+        rdkafka::Timestamp::CreateTime(1),
+        0,
+        -1,
+        Some(
+            rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                key: "cdr-purpose",
+                value: Some("billing"),
+            }),
+        ),
+    )
 }
 
 /// A delivery that failed (here: timed out, a report made by the test) is sent again
@@ -70,20 +95,15 @@ async fn a_failed_delivery_is_sent_again_and_the_record_completes() {
     let context = Context::default();
     let producer = Arc::new(super::producer(&settings, context.clone()).unwrap());
     let transform = Arc::new(Transform::new(settings.clone()));
-    let output = Outgoing {
-        topic: Arc::from("cdr.billing"),
-        key: Some("k".into()),
-        value: b"an output".to_vec(),
-        headers: records::OutHeaders::default(),
-        timestamp_ms: 1,
-    };
-    // Output 0 of the batch, counted as sent; its report says it timed out.
+    // Output 0 of the batch, counted as sent; its report says it timed out, and gives
+    // the record back.
     let ticket = context.acks.ticket();
     let opaque = ticket.expect(0);
     context.acks.report(
         opaque,
-        Some(&KafkaError::MessageProduction(
-            RDKafkaErrorCode::MessageTimedOut,
+        Some((
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+            reported("cdr.billing"),
         )),
     );
     let mut tracker = Tracker::default();
@@ -100,7 +120,10 @@ async fn a_failed_delivery_is_sent_again_and_the_record_completes() {
             processed: true,
             slot: Some((p, seq)),
         }],
-        sent: vec![Sent { record: 0, output }],
+        sent: vec![Sent {
+            record: 0,
+            topic: Arc::from("cdr.billing"),
+        }],
         ticket: Some(ticket),
         ..Batch::default()
     };
@@ -123,9 +146,23 @@ async fn a_failed_delivery_is_sent_again_and_the_record_completes() {
         Some((Arc::from("cdr.raw"), 0, 7))
     );
     assert_eq!(tracker.in_flight, 0, "back-pressure released");
+    // The record the report gave back, whole: key, value, timestamp, headers.
+    let resent = messages_in(&bootstrap, "cdr.billing");
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].key(), Some(&b"k"[..]));
+    assert_eq!(resent[0].payload(), Some(&b"an output"[..]));
+    assert_eq!(resent[0].timestamp().to_millis(), Some(1));
+    let headers: Vec<(String, Vec<u8>)> = resent[0]
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
     assert_eq!(
-        records_in(&bootstrap, "cdr.billing"),
-        vec![b"an output".to_vec()]
+        headers,
+        vec![("cdr-purpose".to_string(), b"billing".to_vec())]
     );
 }
 
@@ -226,12 +263,9 @@ async fn a_dead_letter_names_the_purposes_already_forwarded() {
     for topic in ["cdr.billing", "cdr.security", dead_letter_topic.as_str()] {
         mock.create_topic(topic, 1, 1).unwrap();
     }
-    let output = |topic: &str| Outgoing {
+    let sent = |topic: &str| Sent {
+        record: 0,
         topic: Arc::from(topic),
-        key: Some("k".into()),
-        value: b"an output".to_vec(),
-        headers: records::OutHeaders::default(),
-        timestamp_ms: 1,
     };
     let record = |offset| Record {
         source: Source {
@@ -250,10 +284,7 @@ async fn a_dead_letter_names_the_purposes_already_forwarded() {
     context.acks.report(ticket.expect(0), None);
     let enqueue_refused = Batch {
         records: vec![record(1)],
-        sent: vec![Sent {
-            record: 0,
-            output: output("cdr.billing"),
-        }],
+        sent: vec![sent("cdr.billing")],
         refused: vec![(0, Arc::from("cdr.security"), too_large.to_string())],
         ticket: Some(ticket),
         ..Batch::default()
@@ -261,19 +292,13 @@ async fn a_dead_letter_names_the_purposes_already_forwarded() {
     // Refused by the broker: the report of output 1 says so.
     let ticket = context.acks.ticket();
     context.acks.report(ticket.expect(0), None);
-    context.acks.report(ticket.expect(1), Some(&too_large));
+    context.acks.report(
+        ticket.expect(1),
+        Some((too_large.clone(), reported("cdr.security"))),
+    );
     let report_refused = Batch {
         records: vec![record(2)],
-        sent: vec![
-            Sent {
-                record: 0,
-                output: output("cdr.billing"),
-            },
-            Sent {
-                record: 0,
-                output: output("cdr.security"),
-            },
-        ],
+        sent: vec![sent("cdr.billing"), sent("cdr.security")],
         ticket: Some(ticket),
         ..Batch::default()
     };

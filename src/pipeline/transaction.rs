@@ -190,13 +190,13 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, Stri
         .collect();
     let sent = std::mem::take(&mut batch.sent);
     if let Some(ticket) = &batch.ticket {
-        for (index, e) in ticket.settled().await {
-            let Some(Sent { record, output }) = sent.get(index) else {
+        for f in ticket.settled().await {
+            let Some(Sent { record, topic }) = sent.get(f.index) else {
                 continue;
             };
-            if is_permanent(&e) {
+            if is_permanent(&f.error) {
                 let source = batch.records[*record].source.clone();
-                refused.push((source, refusal(transform, &output.topic, &e)));
+                refused.push((source, refusal(transform, topic, &f.error)));
             }
         }
     }
@@ -276,7 +276,10 @@ impl Transaction {
                     }
                 }
             }
-            batch.sent.push(Sent { record, output: o });
+            batch.sent.push(Sent {
+                record,
+                topic: o.topic.clone(),
+            });
         }
         Ok(())
     }
