@@ -111,7 +111,8 @@ impl Acks {
     }
 
     /// How many slots exist (each one held, waiting for reports, or free).
-    pub fn slots(&self) -> usize {
+    #[cfg(test)]
+    fn slots(&self) -> usize {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
@@ -162,7 +163,8 @@ impl Ticket {
     }
 
     /// Records sent under this ticket whose report has not come.
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    fn pending(&self) -> usize {
         self.acks.with(self.id, |slot| slot.pending)
     }
 

@@ -361,9 +361,7 @@ impl Engine<'_> {
                     topic: o.topic,
                 }),
                 Err(refusal) => {
-                    if let Some(t) = &batch.ticket {
-                        t.unsent();
-                    }
+                    batch.ticket(&self.s.context.acks).unsent();
                     match refusal {
                         Refusal::Refused(reason) => {
                             batch.refused.push((index, o.topic.clone(), reason))

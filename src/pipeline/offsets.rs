@@ -456,35 +456,19 @@ pub(super) async fn await_batch(
         }
         // Every report of the round, its failures by index.
         let mut failures = ticket.settled().await;
-        let mut round = std::mem::take(&mut waiting);
-        if failures.is_empty() {
-            // Every output delivered (the usual round): the outputs are dropped where
-            // they are. Which purposes were forwarded matters only to the dead letter of
-            // an input with a refused output, pending now or never.
-            if !refused.is_empty() {
-                forwarded.extend(
-                    round
-                        .iter()
-                        .filter(|s| !Arc::ptr_eq(&s.topic, transform.dead_letter_topic()))
-                        .map(|s| (s.record, s.topic.clone())),
-                );
-            }
-            round.clear();
-            if spare.is_none() {
-                spare = Some(round);
-            }
-            context.broker_answered();
-            continue;
-        }
+        // Which purposes were forwarded matters only to the dead letter of an input with a
+        // refused output: one pending now, or one this round's failures may make.
+        let track = !refused.is_empty() || !failures.is_empty();
         failures.sort_by_key(|f| f.index);
         let mut failures = failures.into_iter().peekable();
         let mut retry = Vec::new();
         let mut answered = false;
+        let mut round = std::mem::take(&mut waiting);
         for (index, Sent { record, topic }) in round.drain(..).enumerate() {
             let Some(Failure { error, message, .. }) = failures.next_if(|f| f.index == index)
             else {
                 answered = true;
-                if !Arc::ptr_eq(&topic, transform.dead_letter_topic()) {
+                if track && !Arc::ptr_eq(&topic, transform.dead_letter_topic()) {
                     forwarded.push((record, topic));
                 }
                 continue;

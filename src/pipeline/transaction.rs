@@ -269,9 +269,7 @@ impl Transaction {
                         blocking(|| std::thread::sleep(Duration::from_millis(10)))
                     }
                     Err((e, _)) => {
-                        if let Some(t) = &batch.ticket {
-                            t.unsent();
-                        }
+                        batch.ticket(&s.context.acks).unsent();
                         return Err(e);
                     }
                 }

@@ -1,7 +1,7 @@
 //! The headers of an output record, built once per record without intermediate
-//! `String`s. librdkafka copies headers into its own message when a record is enqueued,
-//! so the pipeline keeps these (for a re-send) and builds librdkafka's list only at the
-//! send ([`OutHeaders::to_kafka`]).
+//! `String`s, and turned into librdkafka's list only at the send
+//! ([`OutHeaders::to_kafka`]; librdkafka keeps that list with its message, and a failed
+//! delivery's report gives it back for a re-send).
 //!
 //! A few headers with short values — a forwarded record's five contract headers — are
 //! held without any allocation ([`OutHeaders::inline`]: static names, the values copied
