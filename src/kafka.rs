@@ -2,6 +2,7 @@
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
 pub mod acks;
+pub mod producer;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};

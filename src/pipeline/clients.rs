@@ -9,7 +9,7 @@ use crate::kafka::{self, Context};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{BaseRecord, Producer as _, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer as _};
 use rdkafka::ClientConfig;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,10 +56,10 @@ pub(super) fn consumer_config(settings: &Settings) -> ClientConfig {
     c
 }
 
-/// The pipeline's producer: librdkafka's, its delivery reports served by a thread of
-/// its own and counted by batch in the context's [`crate::kafka::acks::Acks`] — no
-/// future, channel or allocation per record.
-pub type Producer = ThreadedProducer<Context>;
+/// The pipeline's producer: librdkafka's, its delivery reports served by the engine's
+/// task ([`crate::kafka::producer`]) and counted by batch in the context's
+/// [`crate::kafka::acks::Acks`] — no future, channel or allocation per record.
+pub type Producer = kafka::producer::Producer;
 
 /// Builds the producer: idempotent, and under exactly-once transactional with
 /// `delivery.transactional_id`. At least once, deliveries are retried by librdkafka

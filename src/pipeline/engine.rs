@@ -185,6 +185,10 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
         let first = tokio::select! {
             biased;
             _ = s.shutdown.cancelled() => return Ok(()),
+            () = s.producer.reports() => {
+                s.producer.serve();
+                continue;
+            }
             served = ack.serve(s) => {
                 served?;
                 continue;
@@ -234,24 +238,32 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
                     _ => None,
                 },
                 Some(until) => {
-                    let next = tokio::select! {
-                        biased;
-                        _ = s.shutdown.cancelled() => None,
-                        _ = tokio::time::sleep_until(until) => None,
-                        m = stream.next() => match m.expect("a Kafka stream never ends") {
-                            Ok(m) => Some(m),
-                            Err(e) => {
-                                tracing::warn!("consumer error: {e}");
-                                None
+                    let next = s
+                        .producer
+                        .serving(async {
+                            tokio::select! {
+                                biased;
+                                _ = s.shutdown.cancelled() => None,
+                                _ = tokio::time::sleep_until(until) => None,
+                                m = stream.next() => match m.expect("a Kafka stream never ends") {
+                                    Ok(m) => Some(m),
+                                    Err(e) => {
+                                        tracing::warn!("consumer error: {e}");
+                                        None
+                                    }
+                                },
                             }
-                        },
-                    };
+                        })
+                        .await;
                     // The batch waited for this record: its own time.
                     engine.clock = Clock::now();
                     next
                 }
             };
         }
+        // The reports that came while the batch was processed: served here, on the
+        // thread that allocated their records.
+        s.producer.serve();
         ack.acknowledge(s, batch).await?;
     }
 }
@@ -425,9 +437,11 @@ impl Engine<'_> {
             match s.producer.send(record_of(o, opaque)) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    s.producer.serve();
                     tokio::select! {
                         biased;
                         _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
+                        () = s.producer.reports() => s.producer.serve(),
                         served = ack.serve(s) => {
                             served.map_err(|e| Refusal::Stop(Stop::Failed(e)))?
                         }

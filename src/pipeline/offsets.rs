@@ -244,7 +244,8 @@ impl Acknowledge for OffsetStore {
             let pending = self.tracker.in_flight;
             tracing::info!(pending, "shutting down: draining in-flight records");
             while !self.pending.is_empty() {
-                match tokio::time::timeout_at(deadline, self.pending.next()).await {
+                let next = s.producer.serving(self.pending.next());
+                match tokio::time::timeout_at(deadline, next).await {
                     Ok(Some(c)) => {
                         if let Err(e) = self.on_complete(s, c) {
                             tracing::error!("stopping: {e}");
