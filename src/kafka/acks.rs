@@ -3,7 +3,7 @@
 //! A batch of outputs holds a [`Ticket`]: a slot of the producer's [`Acks`] table. Each
 //! record sent under it carries the opaque [`Ticket::expect`] returns — the slot and the
 //! record's index in its batch — and librdkafka's delivery report for it
-//! ([`Acks::report`], called by the producer's polling thread) counts it down, keeping
+//! ([`Acks::report`], called where the producer's reports are served) counts it down, keeping
 //! only the failures, by index, each with its message as the report gave it (for a
 //! re-send: the sender keeps nothing of a record once it is enqueued).
 //! [`Ticket::settled`] resolves when every record sent under the ticket has its report,
