@@ -261,6 +261,7 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
                 }
             };
         }
+        s.transform.flush_metrics();
         // The reports that came while the batch was processed: served here, on the
         // thread that allocated their records.
         s.producer.serve();

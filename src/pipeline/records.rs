@@ -107,6 +107,12 @@ impl Transform {
         &self.dead_letter_topic
     }
 
+    /// Adds the records' counts tallied since the last call to the Prometheus metrics
+    /// (they also reach them every [`telemetry::FLUSH_EVERY`] records by themselves).
+    pub fn flush_metrics(&self) {
+        self.hot.flush();
+    }
+
     /// The purpose whose output topic this is, by name.
     pub fn purpose_of_topic(&self, topic: &str) -> Option<&'static str> {
         self.topics

@@ -124,11 +124,13 @@ impl Transform {
                 Some((e.reason(), e.to_string()))
             }
             Err(WireRefusal::Refused(r)) => {
-                self.consumed(stats, source, scratch, now, label);
+                self.consumed(&mut self.hot.tally(), stats, source, scratch, now, label);
                 Some((r.as_str(), r.message().to_string()))
             }
             Ok(()) => {
-                self.consumed(stats, source, scratch, now, label);
+                // The record's counts, under one lock.
+                let mut tally = self.hot.tally();
+                self.consumed(&mut tally, stats, source, scratch, now, label);
                 let input_mask = scratch.presence();
                 // Every output written first: a record one purpose's output cannot be
                 // written for is dead-lettered whole, as on the struct path.
@@ -136,7 +138,7 @@ impl Transform {
                 let mut failure = None;
                 for r in scratch.records() {
                     match r.outcome {
-                        Err(reason) => self.hot.dropped(stats, r.purpose, reason),
+                        Err(reason) => tally.dropped(stats, r.purpose, reason),
                         Ok(()) => {
                             let value = match format {
                                 OutputFormat::Protobuf => r.value.clone(),
@@ -166,9 +168,8 @@ impl Transform {
                     }
                     None => {
                         for r in scratch.records().iter().filter(|r| r.outcome.is_ok()) {
-                            self.hot.produced(stats, r.purpose);
-                            self.hot
-                                .fields_removed_masks(r.purpose, input_mask, r.presence());
+                            tally.produced(stats, r.purpose);
+                            tally.fields_removed(r.purpose, input_mask, r.presence());
                         }
                         None
                     }
@@ -187,20 +188,22 @@ impl Transform {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn consumed(
         &self,
+        tally: &mut telemetry::Tally<'_>,
         stats: &Stats,
         source: &Source,
         scratch: &WireScratch,
         now: DateTime<Utc>,
         label: &'static str,
     ) {
-        self.hot.consumed(stats, &source.topic, label);
+        tally.consumed(stats, &source.topic, label);
         // An event holding only its time: no allocation.
         let timed = CdrEvent {
             event_time: scratch.event_time(),
             ..CdrEvent::default()
         };
-        self.hot.event_age(&timed, now);
+        tally.event_age(&timed, now);
     }
 }
