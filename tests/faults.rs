@@ -382,6 +382,7 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
     let mut report = Vec::new();
     let mut total_duplicates = 0;
     let mut total_missing = 0;
+    let mut outputs = Vec::new();
     for topic in [&t.billing, &t.security] {
         let wanted = &want[topic.as_str()];
         let records = common::io::read_keys(topic, wanted, Duration::from_secs(400));
@@ -398,6 +399,15 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
             "{topic}: expected {}, read {read}, duplicates {duplicates}, missing {missing}",
             wanted.len()
         ));
+        outputs.push(records);
+    }
+    if total_missing > 0 {
+        // Whether the loss follows the filter's batches or the produce requests.
+        for (i, topic) in [&t.billing, &t.security].into_iter().enumerate() {
+            let beside =
+                common::checks::missing_beside(&want[topic.as_str()], &outputs[i], &outputs[1 - i]);
+            report.push(format!("{topic}: {beside}"));
+        }
     }
     let dead = common::io::read_all(&t.dead_letter, 0, Duration::from_secs(2));
     c.signal("TERM");

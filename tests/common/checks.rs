@@ -25,6 +25,31 @@ impl std::fmt::Display for Delivery {
     }
 }
 
+/// Where the outputs missing from one purpose's topic stand in the other's: how many of
+/// their keys the other topic holds, and on which of its partitions. A loss that follows
+/// the filter's batches takes both purposes' outputs of a record; one that follows a
+/// produce request takes one topic-partition's batch.
+pub fn missing_beside(want: &BTreeSet<String>, records: &[Output], other: &[Output]) -> String {
+    let read: BTreeSet<String> = records.iter().map(Output::key_str).collect();
+    let missing: BTreeSet<&String> = want.iter().filter(|k| !read.contains(*k)).collect();
+    if missing.is_empty() {
+        return "none missing".into();
+    }
+    let mut partitions: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut beside = BTreeSet::new();
+    for o in other {
+        let k = o.key_str();
+        if missing.contains(&k) && beside.insert(k) {
+            *partitions.entry(o.partition).or_default() += 1;
+        }
+    }
+    format!(
+        "{} missing, {} of them present in the other purpose's topic (by its partition: {partitions:?})",
+        missing.len(),
+        beside.len()
+    )
+}
+
 /// At least once, checked: asserts that nothing unexpected was read from `topic` and
 /// that every duplicate is a byte-identical replay (same key, value, timestamp and
 /// headers); counts what was read, duplicated and missing.
