@@ -93,6 +93,7 @@ pub fn produce(topic: &str, records: &[Input]) {
 pub struct Output {
     pub topic: String,
     pub partition: i32,
+    pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub timestamp: Option<i64>,
@@ -112,6 +113,7 @@ impl Output {
         Output {
             topic: m.topic().to_string(),
             partition: m.partition(),
+            offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().unwrap_or_default().to_vec(),
             timestamp: m.timestamp().to_millis(),
@@ -173,15 +175,62 @@ pub fn read_all(topic: &str, want: usize, limit: Duration) -> Vec<Output> {
     out
 }
 
-/// Reads a topic from the beginning until every key of `want` was seen (duplicates
-/// included: at least once may replay), then for one more second of quiet; or until
-/// `limit` passes, or nothing new arrived for a minute. Counting records is not enough
-/// when there are duplicates.
+/// Reads a topic from the beginning until every key of `want` is read (and nothing new
+/// comes for a second), nothing new comes for a minute, or `limit` passes.
+///
+/// When keys are still missing, the topic is read once more, from the beginning, by a new
+/// reader: tansu's fetch returns the batches stored below the high watermark, and a
+/// producer advances the watermark before it stores its batch, so a reader polling while
+/// two producers write one partition can be handed the later batch first and move past
+/// the earlier one for good. The second read counts only what the first reader skipped —
+/// records below the last offset it read on their partition; a record that only came
+/// after (the filter stalled for a minute) stays missing, and so does one the broker does
+/// not hold.
 pub fn read_keys(topic: &str, want: &BTreeSet<String>, limit: Duration) -> Vec<Output> {
+    let deadline = Instant::now() + limit;
+    let first = read_keys_once(topic, want, deadline);
+    let seen: BTreeSet<String> = first.iter().map(Output::key_str).collect();
+    let missing = want.iter().filter(|k| !seen.contains(*k)).count();
+    if missing == 0 {
+        return first;
+    }
+    let mut last_read: BTreeMap<i32, i64> = BTreeMap::new();
+    for o in &first {
+        let last = last_read.entry(o.partition).or_insert(o.offset);
+        *last = (*last).max(o.offset);
+    }
+    let again = read_keys_once(topic, want, Instant::now() + Duration::from_secs(120));
+    let (mut skipped, mut late) = (BTreeSet::new(), BTreeSet::new());
+    let mut out = first;
+    for o in again {
+        let k = o.key_str();
+        if seen.contains(&k) || !want.contains(&k) {
+            continue;
+        }
+        if last_read
+            .get(&o.partition)
+            .is_some_and(|last| o.offset < *last)
+        {
+            skipped.insert(k);
+            out.push(o);
+        } else {
+            late.insert(k);
+        }
+    }
+    eprintln!(
+        "read_keys {topic}: {missing} key(s) missing from a first read; a second read found \
+         {} skipped by the first reader (below its last offset) and {} that came later",
+        skipped.len(),
+        late.len()
+    );
+    out
+}
+
+/// One reader's pass of [`read_keys`].
+fn read_keys_once(topic: &str, want: &BTreeSet<String>, deadline: Instant) -> Vec<Output> {
     let consumer = from_beginning(topic, "reader");
     let mut out = Vec::new();
     let mut missing: BTreeSet<&String> = want.iter().collect();
-    let deadline = Instant::now() + limit;
     let mut last_new = Instant::now();
     while Instant::now() < deadline {
         if missing.is_empty() && last_new.elapsed() > Duration::from_secs(1) {
