@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use futures::FutureExt;
     use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::BaseRecord;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext};
 
     fn config(bootstrap: &str) -> ClientConfig {
         let mut c = ClientConfig::new();
@@ -251,6 +251,26 @@ mod tests {
         }
     }
 
+    /// A mock cluster with the topic, and a producer on it (`fallback`: see `create`).
+    fn producer(
+        fallback: Option<Duration>,
+    ) -> (
+        MockCluster<'static, DefaultProducerContext>,
+        Context,
+        Producer,
+    ) {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("cdr.billing", 1, 1).unwrap();
+        let context = Context::default();
+        let producer = Producer::create(
+            &config(&mock.bootstrap_servers()),
+            context.clone(),
+            fallback,
+        )
+        .unwrap();
+        (mock, context, producer)
+    }
+
     /// Sends `n` records under a new ticket of `context`.
     fn send(producer: &Producer, context: &Context, n: usize) -> crate::kafka::acks::Ticket {
         let ticket = context.acks.ticket();
@@ -267,11 +287,7 @@ mod tests {
     /// for them: woken when one arrives, it serves them, and the batch completes.
     #[tokio::test(flavor = "current_thread")]
     async fn the_waiting_task_is_woken_and_serves_the_reports() {
-        let mock = MockCluster::new(1).unwrap();
-        mock.create_topic("cdr.billing", 1, 1).unwrap();
-        let context = Context::default();
-        let producer =
-            Producer::create(&config(&mock.bootstrap_servers()), context.clone(), None).unwrap();
+        let (_mock, context, producer) = producer(None);
         let ticket = send(&producer, &context, 500);
         let settled = within_30s("every report served by this task", async {
             loop {
@@ -291,15 +307,7 @@ mod tests {
     /// fallback thread serves them.
     #[tokio::test(flavor = "current_thread")]
     async fn reports_no_task_serves_are_served_by_the_fallback() {
-        let mock = MockCluster::new(1).unwrap();
-        mock.create_topic("cdr.billing", 1, 1).unwrap();
-        let context = Context::default();
-        let producer = Producer::create(
-            &config(&mock.bootstrap_servers()),
-            context.clone(),
-            Some(Duration::from_millis(5)),
-        )
-        .unwrap();
+        let (_mock, context, producer) = producer(Some(Duration::from_millis(5)));
         let ticket = send(&producer, &context, 500);
         let failures = within_30s("served by the fallback", ticket.settled()).await;
         assert!(failures.is_empty(), "all delivered");
@@ -308,11 +316,7 @@ mod tests {
     /// `serving` completes what it awaits while it serves the reports that work needs.
     #[tokio::test(flavor = "current_thread")]
     async fn serving_awaits_a_batch_that_needs_its_reports() {
-        let mock = MockCluster::new(1).unwrap();
-        mock.create_topic("cdr.billing", 1, 1).unwrap();
-        let context = Context::default();
-        let producer =
-            Producer::create(&config(&mock.bootstrap_servers()), context.clone(), None).unwrap();
+        let (_mock, context, producer) = producer(None);
         let ticket = send(&producer, &context, 100);
         let failures =
             within_30s("settled while serving", producer.serving(ticket.settled())).await;
