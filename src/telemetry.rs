@@ -345,39 +345,6 @@ impl Hot {
     pub fn flush(&self) {
         self.tally().flush();
     }
-
-    /// An input record was received.
-    pub fn consumed(&self, stats: &Stats, topic: &str, format: &'static str) {
-        self.tally().consumed(stats, topic, format);
-    }
-
-    /// A JSON input record the fast parser left to the general decoder.
-    pub fn json_slow_path(&self, stats: &Stats) {
-        self.tally().json_slow_path(stats);
-    }
-
-    /// An output record was handed to the producer.
-    pub fn produced(&self, stats: &Stats, purpose: Purpose) {
-        self.tally().produced(stats, purpose);
-    }
-
-    /// A purpose did not take an event (not a failure: the policy at work).
-    pub fn dropped(&self, stats: &Stats, purpose: Purpose, reason: DropReason) {
-        self.tally().dropped(stats, purpose, reason);
-    }
-
-    /// A record was forwarded: counts, per field group, the values present in the input
-    /// and absent from the output, from the two presence masks (see [`presence`]).
-    pub fn fields_removed(&self, purpose: Purpose, input_mask: u64, output: &CdrEvent) {
-        self.tally()
-            .fields_removed(purpose, input_mask, presence(output));
-    }
-
-    /// An event was decoded: its age at processing (now − event_time; 0 when in the
-    /// future within the allowed skew).
-    pub fn event_age(&self, event: &CdrEvent, now: DateTime<Utc>) {
-        self.tally().event_age(event, now);
-    }
 }
 
 impl Drop for Hot {
@@ -394,7 +361,7 @@ pub struct Tally<'a> {
 }
 
 impl Tally<'_> {
-    /// See [`Hot::consumed`].
+    /// An input record was received.
     pub fn consumed(&mut self, stats: &Stats, topic: &str, format: &'static str) {
         stats.consumed.fetch_add(1, Ordering::Relaxed);
         let f = FORMATS.iter().position(|x| *x == format).unwrap_or(2);
@@ -407,14 +374,14 @@ impl Tally<'_> {
         self.pending.calls += 1;
     }
 
-    /// See [`Hot::json_slow_path`].
+    /// A JSON input record the fast parser left to the general decoder.
     pub fn json_slow_path(&mut self, stats: &Stats) {
         stats.json_slow_path.fetch_add(1, Ordering::Relaxed);
         self.pending.json_slow_path += 1;
         self.pending.calls += 1;
     }
 
-    /// See [`Hot::produced`].
+    /// An output record was handed to the producer.
     pub fn produced(&mut self, stats: &Stats, purpose: Purpose) {
         let i = purpose_index(purpose);
         stats.produced[i].fetch_add(1, Ordering::Relaxed);
@@ -422,7 +389,7 @@ impl Tally<'_> {
         self.pending.calls += 1;
     }
 
-    /// See [`Hot::dropped`].
+    /// A purpose did not take an event (not a failure: the policy at work).
     pub fn dropped(&mut self, stats: &Stats, purpose: Purpose, reason: DropReason) {
         let (p, r) = (purpose_index(purpose), reason_index(reason));
         stats.dropped[p][r].fetch_add(1, Ordering::Relaxed);
@@ -435,7 +402,8 @@ impl Tally<'_> {
         self.pending.calls += 1;
     }
 
-    /// [`Hot::fields_removed`] from the output's presence mask (the wire path's).
+    /// A record was forwarded: counts, per field group, the values present in the input
+    /// and absent from the output, from the two presence masks (see [`presence`]).
     pub fn fields_removed(&mut self, purpose: Purpose, input_mask: u64, output_mask: u64) {
         let removed = input_mask & !output_mask;
         if removed == 0 {
@@ -448,7 +416,8 @@ impl Tally<'_> {
         self.pending.calls += 1;
     }
 
-    /// See [`Hot::event_age`].
+    /// An event was decoded: its age at processing (now − event_time; 0 when in the
+    /// future within the allowed skew).
     pub fn event_age(&mut self, event: &CdrEvent, now: DateTime<Utc>) {
         if let Some(t) = event.event_time.as_ref().and_then(schema::to_datetime) {
             let age = (now - t).num_milliseconds().max(0) as f64 / 1000.0;
@@ -647,7 +616,7 @@ mod tests {
         assert_eq!(consumed(&handle), 1.0);
         // A caller that never flushes: the counts arrive every FLUSH_EVERY calls.
         for _ in 0..FLUSH_EVERY {
-            hot.consumed(&stats, "cdr.raw", "protobuf");
+            hot.tally().consumed(&stats, "cdr.raw", "protobuf");
         }
         assert_eq!(consumed(&handle), 1.0 + FLUSH_EVERY as f64);
     }

@@ -238,8 +238,10 @@ impl Transform {
                     detected: format,
                     ..
                 }) => {
-                    self.hot.consumed(stats, &source.topic, format.as_str());
-                    self.hot.event_age(&event, now);
+                    // The record's counts, under one lock.
+                    let mut tally = self.hot.tally();
+                    tally.consumed(stats, &source.topic, format.as_str());
+                    tally.event_age(&event, now);
                     // Before the policy moves the kept fields out of the event.
                     let input_mask = telemetry::presence(&event);
                     let evaluation = settings.policy.apply_owned(event, now);
@@ -276,7 +278,7 @@ impl Transform {
                                     }
                                 }
                                 Outcome::Drop(reason) => {
-                                    self.hot.dropped(stats, *purpose, *reason);
+                                    tally.dropped(stats, *purpose, *reason);
                                 }
                             }
                         }
@@ -287,8 +289,12 @@ impl Transform {
                             }
                             None => {
                                 for (p, output) in forwarded {
-                                    self.hot.produced(stats, p);
-                                    self.hot.fields_removed(p, input_mask, output);
+                                    tally.produced(stats, p);
+                                    tally.fields_removed(
+                                        p,
+                                        input_mask,
+                                        telemetry::presence(output),
+                                    );
                                 }
                                 None
                             }

@@ -66,7 +66,7 @@ impl Transform {
                 // What the fast parser leaves (and an empty event, refused by the
                 // policy's own words) is the struct path's.
                 if !json.fast(payload) || json.protobuf().is_empty() {
-                    self.hot.json_slow_path(stats);
+                    self.hot.tally().json_slow_path(stats);
                     return self.process_struct(source, payload, now, stats, out);
                 }
                 json.protobuf()
@@ -111,7 +111,7 @@ impl Transform {
         let refusal = match result {
             Err(WireRefusal::Undecodable(_)) if label == "json" => {
                 // Never for the bytes of a decoded JSON event; the struct path decides.
-                self.hot.json_slow_path(stats);
+                self.hot.tally().json_slow_path(stats);
                 return self.process_struct(source, payload, now, stats, out);
             }
             Err(WireRefusal::Undecodable(e)) => {
