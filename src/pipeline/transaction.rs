@@ -266,6 +266,9 @@ impl Transaction {
                 match s.producer.send(record_of(&o, opaque)) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        // The reports free the queue: served here, as the engine does while
+                        // its queue is full, not left to the fallback thread.
+                        s.producer.serve();
                         blocking(|| std::thread::sleep(Duration::from_millis(10)))
                     }
                     Err((e, _)) => {
