@@ -557,6 +557,7 @@ fn pipeline(c: &mut Criterion) {
         ("protobuf_to_protobuf", &pb, "protobuf"),
         ("json_to_protobuf", &json, "protobuf"),
         ("protobuf_to_json", &pb, "json"),
+        ("json_to_json", &json, "json"),
     ] {
         let transform = Transform::new(settings(output));
         let mut out = Vec::with_capacity(4);

@@ -23,6 +23,7 @@ mod input;
 pub(crate) mod output;
 
 pub use input::JsonScratch;
+pub(crate) use input::Times;
 
 /// How many leading bytes of `b` a JSON string holds as they are: ASCII, not a control
 /// character, not `"` nor `\\`. Sixteen bytes at a time.

@@ -62,3 +62,77 @@ fn timestamps_are_written_as_schema_serde_writes_them() {
         }
     }
 }
+
+/// The parsed event's route (routing values and set leaves, which decide the purposes
+/// and the `fields_removed` metric on the JSON to JSON path) is the scan's route of its
+/// protobuf bytes: generated events, and the same with values at their defaults, nulls,
+/// escapes and empty sub-messages.
+#[test]
+fn the_parsed_route_is_the_scans() {
+    use chrono::TimeZone;
+    let mut g = crate::gen::Generator::new(
+        23,
+        chrono::Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap(),
+    );
+    let mut docs: Vec<Vec<u8>> = (0..300)
+        .map(|_| serde_json::to_vec(&g.next_event()).unwrap())
+        .collect();
+    docs.extend(
+        [
+            r#"{"eventId":"a","direction":"ORIGINATING","served":{"imsi":"","msisdn":"1"}}"#,
+            r#"{"eventId":"a\u0062","eventType":0,"served":{},"timing":{"answerTime":null}}"#,
+            r#"{"event_id":"x","declaredPurposes":["BILLING"],"charging":{"chargeable":false}}"#,
+            r#"{"charging":{"chargeable":true,"amountMinor":"-5"},"location":{"latitude":0}}"#,
+            r#"{"supplementaryServices":[{},{"code":"","provider":"p"}],"extensions":{"k":""}}"#,
+            r#"{"timing":{"releaseTime":"1970-01-01T00:00:00Z","durationMs":"0"}}"#,
+            r#"{"content":{"smsText":"s"},"calling":{"port":0},"called":{"port":5}}"#,
+        ]
+        .map(|d| d.as_bytes().to_vec()),
+    );
+    let mut scratch = JsonScratch::default();
+    let mut checked = 0;
+    for doc in &docs {
+        if !scratch.fast(doc) {
+            continue;
+        }
+        let want = crate::wire::route_of(scratch.protobuf()).expect("its own bytes scan");
+        assert!(scratch.parse(doc));
+        assert_eq!(scratch.route(), want, "{}", String::from_utf8_lossy(doc));
+        checked += 1;
+    }
+    assert_eq!(checked, docs.len(), "every document took the fast parser");
+}
+
+/// Realistic events (the generator's: every type, content and extensions present) are
+/// written by the JSON to JSON writer itself, for both versions of the table: none is
+/// left to the path through protobuf.
+#[test]
+fn generated_events_take_the_direct_writer() {
+    use crate::policy::{Policy, Version};
+    use crate::wire::{WireFilter, WireScratch};
+    use chrono::TimeZone;
+    let now = chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let mut g = crate::gen::Generator::new(31, now - chrono::Duration::hours(1));
+    let docs: Vec<Vec<u8>> = (0..500)
+        .map(|_| serde_json::to_vec(&g.next_event()).unwrap())
+        .collect();
+    for version in Version::ALL {
+        let policy = Policy::legal_maximum_of(version);
+        let filter = WireFilter::new(&policy).unwrap();
+        let (mut json, mut out) = (JsonScratch::default(), WireScratch::default());
+        let mut written = 0;
+        for doc in &docs {
+            assert!(json.parse(doc));
+            let route = json.route();
+            let mut times = super::Times::default();
+            let key = json.event_id(doc);
+            let write = |keep, r: &mut _| json.write_output(doc, &route, keep, r, &mut times);
+            match filter.apply_routed(&route, key, now, &mut out, write) {
+                Ok(taken) => assert!(taken, "{}", String::from_utf8_lossy(doc)),
+                Err(e) => panic!("{e:?}"),
+            }
+            written += out.records().iter().filter(|r| r.outcome.is_ok()).count();
+        }
+        assert!(written > 500, "{}: {written} outputs", version.name());
+    }
+}

@@ -35,6 +35,25 @@ use crate::schema::Purpose;
 use chrono::{DateTime, Duration, Utc};
 use emit::Plan;
 use scan::Scan;
+pub(crate) use scan::{leaf_of, CHARGEABLE, MSG_LEAVES};
+
+/// What the policy's decisions read of an event, whichever reader read it: the wire
+/// scan ([`Scan::route`]) or the JSON parser.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Route {
+    /// The length of `event_id` (0: missing).
+    pub event_id_len: usize,
+    pub event_time: Option<crate::schema::Timestamp>,
+    pub event_type: i32,
+    pub direction: i32,
+    pub chargeable: bool,
+    /// `declared_purposes`: any value at all, and bit v for a value v in 0..=31.
+    pub declared_any: bool,
+    pub declared: u32,
+    /// The leaves whose value is set (non-default; a timestamp: present), by leaf id
+    /// ([`leaf_of`]); a supplementary service's field when any element sets it.
+    pub set: u64,
+}
 
 /// A table row the wire path does not know: the struct path must be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,42 +127,113 @@ impl WireFilter {
         if input.is_empty() {
             return Err(WireRefusal::Undecodable(DecodeError::Empty));
         }
-        if out.scan.run(input).is_err() {
+        let scanned = out.scan.run(input);
+        out.event_time = out.scan.event_time;
+        if scanned.is_err() {
             return self.refused_by_scan(input, prefix, now, out);
         }
-        let s = &out.scan;
-        let event_time = self.validate(s, now).map_err(WireRefusal::Refused)?;
+        let route = out.scan.route();
+        let WireScratch {
+            scan,
+            records,
+            expiry,
+            ..
+        } = out;
+        let s = &*scan;
+        self.forward_each(&route, now, records, expiry, |p, plan, r| {
+            emit::event(plan, input, s, prefix, &mut r.value);
+            emit::retention(
+                p.purpose as i32,
+                &r.expires,
+                &p.retention_tail,
+                &mut r.value,
+            );
+            true
+        })
+        .map_err(WireRefusal::Refused)?;
+        out.input_presence = to_rows(route.set);
+        let key = &input[s.event_id.start as usize..s.event_id.end as usize];
+        out.key.clear();
+        out.key
+            .push_str(std::str::from_utf8(key).expect("validated by the scan"));
+        Ok(())
+    }
+
+    /// The policy's decisions on an event read by another reader than the scan (the JSON
+    /// one): for each purpose that takes it, `write(keep, record)` writes the output
+    /// value (retention included) from the leaves of the mask `keep`, or says it cannot
+    /// (`false`: then nothing is decided and the caller must use another path). `key`:
+    /// the event's `event_id`. On `Ok(true)`, `out` holds what [`WireFilter::apply`] would
+    /// have left for the same event.
+    pub(crate) fn apply_routed(
+        &self,
+        route: &Route,
+        key: &str,
+        now: DateTime<Utc>,
+        out: &mut WireScratch,
+        mut write: impl FnMut(u64, &mut WireRecord) -> bool,
+    ) -> Result<bool, WireRefusal> {
+        out.event_time = route.event_time;
+        let written = self
+            .forward_each(
+                route,
+                now,
+                &mut out.records,
+                &mut out.expiry,
+                |_, plan, r| write(plan.keep, r),
+            )
+            .map_err(WireRefusal::Refused)?;
+        if written {
+            out.input_presence = to_rows(route.set);
+            out.key.clear();
+            out.key.push_str(key);
+        }
+        Ok(written)
+    }
+
+    /// Validates the event, then for each purpose decides and, when the purpose takes
+    /// the event, writes its output with `write` (after [`WireRecord::forward`]: the
+    /// expiry is known). `Ok(false)` when `write` could not.
+    fn forward_each(
+        &self,
+        route: &Route,
+        now: DateTime<Utc>,
+        records: &mut Vec<WireRecord>,
+        expiry: &mut Vec<ExpiryCache>,
+        mut write: impl FnMut(&WirePurpose, &Plan, &mut WireRecord) -> bool,
+    ) -> Result<bool, DropReason> {
+        let event_time = self.validate(route, now)?;
         let now = unix(now);
         let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
-        if out.records.len() != self.purposes.len() {
-            out.records = self
+        if records.len() != self.purposes.len() {
+            *records = self
                 .purposes
                 .iter()
                 .map(|p| WireRecord::new(p.purpose))
                 .collect();
         }
         let legal = self.legal_time();
-        if out.expiry.len() != self.purposes.len()
+        if expiry.len() != self.purposes.len()
             || !self
                 .purposes
                 .iter()
-                .zip(&out.expiry)
+                .zip(expiry.iter())
                 .all(|(p, c)| c.is_for(p.ttl, p.limit_months, legal))
         {
-            out.expiry = self
+            *expiry = self
                 .purposes
                 .iter()
                 .map(|p| ExpiryCache::new(p.ttl, p.limit_months, legal))
                 .collect();
         }
-        let caller = about_the_caller(s.event_type, s.direction);
+        let caller = about_the_caller(route.event_type, route.direction);
         let version = self.version();
-        let purposes = self.purposes.iter().zip(&mut out.expiry);
-        for ((p, cache), r) in purposes.zip(out.records.iter_mut()) {
+        let purposes = self.purposes.iter().zip(expiry.iter_mut());
+        for ((p, cache), r) in purposes.zip(records.iter_mut()) {
             r.purpose = p.purpose;
             r.legal_basis = p.legal_basis;
             r.policy_version = version.name();
-            let decided = self.decide(p, s, event_time, now, cache);
+            let decided = self.decide(p, route, event_time, now, cache);
             let (column, expires_at) = match decided {
                 Ok(d) => d,
                 Err(reason) => {
@@ -157,28 +247,20 @@ impl WireFilter {
                 .find(|(c, _)| *c == column)
                 .expect("every column of the purpose is compiled")
                 .1[usize::from(caller)];
-            emit::event(plan, input, s, prefix, &mut r.value);
             r.forward(expires_at, timestamp_ms);
-            emit::retention(
-                p.purpose as i32,
-                &r.expires,
-                &p.retention_tail,
-                &mut r.value,
-            );
-            r.presence = to_rows(plan.keep & s.set);
+            r.value.clear();
+            if !write(p, plan, r) {
+                return Ok(false);
+            }
+            r.presence = to_rows(plan.keep & route.set);
         }
-        out.input_presence = to_rows(s.set);
-        let key = &input[s.event_id.start as usize..s.event_id.end as usize];
-        out.key.clear();
-        out.key
-            .push_str(std::str::from_utf8(key).expect("validated by the scan"));
-        Ok(())
+        Ok(true)
     }
 
     /// [`Policy`]'s refusals, on the scanned fields: the event time, in years 1-9999
     /// (`schema::to_datetime` and the year, on the seconds).
-    fn validate(&self, s: &Scan, now: DateTime<Utc>) -> Result<Unix, DropReason> {
-        if s.event_id.len() == 0 {
+    fn validate(&self, s: &Route, now: DateTime<Utc>) -> Result<Unix, DropReason> {
+        if s.event_id_len == 0 {
             return Err(DropReason::Invalid(Invalid::MissingEventId));
         }
         let ts = s
@@ -200,7 +282,7 @@ impl WireFilter {
     fn decide(
         &self,
         p: &WirePurpose,
-        s: &Scan,
+        s: &Route,
         (seconds, nanos): Unix,
         now: Unix,
         cache: &mut ExpiryCache,
@@ -232,6 +314,14 @@ impl WireFilter {
 /// (for tests: it must agree with prost on every input).
 pub fn scans(input: &[u8]) -> bool {
     Scan::default().run(input).is_ok()
+}
+
+/// The scan's [`Route`] of a protobuf event (for tests of the other readers).
+#[cfg(test)]
+pub(crate) fn route_of(input: &[u8]) -> Option<Route> {
+    let mut s = Scan::default();
+    s.run(input).ok()?;
+    Some(s.route())
 }
 
 /// For input of `input.format = auto`: the records the JSON decoder is tried on first.

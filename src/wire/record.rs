@@ -116,6 +116,8 @@ pub struct WireScratch {
     pub(super) expiry: Vec<ExpiryCache>,
     pub(super) key: String,
     pub(super) input_presence: u64,
+    /// The last record's `event_time`, whichever reader read it.
+    pub(super) event_time: Option<schema::Timestamp>,
     /// Records the scanner refused that prost decoded: handled by the struct path. Always
     /// 0 unless the scanner has a bug (the differential tests check it).
     pub disagreements: u64,
@@ -134,7 +136,7 @@ impl WireScratch {
 
     /// The last scanned record's `event_time`, if it had one (for the event-age metric).
     pub fn event_time(&self) -> Option<schema::Timestamp> {
-        self.scan.event_time
+        self.event_time
     }
 
     /// Which rows of the table the last accepted input held a value for, in the bit

@@ -13,8 +13,11 @@ use crate::decode::{self, DecodeError};
 use crate::schema::{self, Timestamp};
 use prost::Message;
 
+mod direct;
 mod parse;
 mod write;
+
+pub(crate) use direct::Times;
 
 use parse::Parser;
 use write::{ts_field, varint, varint_len, Writer};
@@ -181,7 +184,7 @@ struct Sub {
 }
 
 /// The event as parsed: everything but the repeated parts, which live in the scratch.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Event {
     /// Bit `n`: top-level field `n` was seen (a second occurrence gives up).
     seen: u32,
@@ -190,6 +193,12 @@ struct Event {
     event_type: i32,
     direction: i32,
     subs: [Sub; 9],
+}
+
+impl Event {
+    fn reset(&mut self) {
+        *self = Event::default();
+    }
 }
 
 /// Reused state of the JSON input path: the output buffer, unescaped strings, the
@@ -201,6 +210,8 @@ pub struct JsonScratch {
     purposes: Vec<i32>,
     services: Vec<Sub>,
     extensions: Vec<(Str, Str)>,
+    /// The last record parsed by [`JsonScratch::parse`].
+    event: Event,
     /// Records the fast parser left to serde (they are still decoded exactly).
     pub fallbacks: u64,
 }
@@ -229,6 +240,26 @@ impl JsonScratch {
     /// [`JsonScratch::protobuf`]); `false` when it gave up, and only serde can tell
     /// whether the record is valid.
     pub fn fast(&mut self, input: &[u8]) -> bool {
+        if !self.parse(input) {
+            return false;
+        }
+        self.write_protobuf(input);
+        true
+    }
+
+    /// Writes the protobuf bytes of the event [`JsonScratch::parse`] read from `input`
+    /// (then in [`JsonScratch::protobuf`]).
+    pub(crate) fn write_protobuf(&mut self, input: &[u8]) {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        self.write(&self.event, input, &self.unescaped, &mut out);
+        self.out = out;
+    }
+
+    /// The fast parser's reading of `input` into the scratch, without writing its
+    /// protobuf bytes: `true` when it read the record (then [`JsonScratch::route`] and
+    /// [`JsonScratch::write_output`] may be used on it), `false` when it gave up.
+    pub(crate) fn parse(&mut self, input: &[u8]) -> bool {
         // Offsets are kept in u32.
         if input.len() >= u32::MAX as usize {
             return false;
@@ -237,23 +268,20 @@ impl JsonScratch {
         self.purposes.clear();
         self.services.clear();
         self.extensions.clear();
-        let mut event = Event::default();
+        let mut event = std::mem::take(&mut self.event);
+        event.reset();
         let mut p = Parser {
             b: input,
             i: 0,
             scratch: self,
         };
-        if p.document(&mut event).is_none() {
+        let parsed = p.document(&mut event).is_some();
+        self.event = event;
+        if !parsed {
             return false;
         }
         let unescaped = std::mem::take(&mut self.unescaped);
         let ok = self.sort_extensions(input, &unescaped);
-        if ok {
-            let mut out = std::mem::take(&mut self.out);
-            out.clear();
-            self.write(&event, input, &unescaped, &mut out);
-            self.out = out;
-        }
         self.unescaped = unescaped;
         ok
     }

@@ -13,7 +13,7 @@ use crate::encode::{self, EncodeError, OutputFormat};
 use crate::schema::{CdrEvent, Timestamp};
 use prost::Message;
 
-mod names;
+pub(super) mod names;
 mod time;
 
 use names::*;

@@ -76,7 +76,7 @@ pub(super) const RETENTION: Fields = &[
     ("\"policyVersion\":", Kind::Str),
 ];
 
-pub(super) const EVENT_TYPES: &[&str] = &[
+pub(in crate::json) const EVENT_TYPES: &[&str] = &[
     "EVENT_TYPE_UNSPECIFIED",
     "VOICE_CALL",
     "SMS",
@@ -84,11 +84,11 @@ pub(super) const EVENT_TYPES: &[&str] = &[
     "SIGNALLING",
     "SUPPLEMENTARY_SERVICE",
 ];
-pub(super) const DIRECTIONS: &[&str] = &[
+pub(in crate::json) const DIRECTIONS: &[&str] = &[
     "DIRECTION_UNSPECIFIED",
     "ORIGINATING",
     "TERMINATING",
     "FORWARDED",
     "NONE",
 ];
-pub(super) const PURPOSES: &[&str] = &["PURPOSE_UNSPECIFIED", "BILLING", "SECURITY"];
+pub(in crate::json) const PURPOSES: &[&str] = &["PURPOSE_UNSPECIFIED", "BILLING", "SECURITY"];

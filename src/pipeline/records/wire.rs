@@ -17,6 +17,15 @@ use crate::wire::{self, WireFilter, WireRefusal, WireScratch};
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
 
+/// What the wire path wrote into its records' values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// The filtered protobuf event (or framed): JSON output is written from it.
+    Protobuf,
+    /// The output's JSON already.
+    Json,
+}
+
 thread_local! {
     /// The wire path's reused buffers, one set per thread.
     static SCRATCH: RefCell<WireScratch> = RefCell::new(WireScratch::default());
@@ -61,52 +70,77 @@ impl Transform {
             InputFormat::Auto => wire::looks_like_json(payload),
             _ => false,
         };
+        let settings = &self.settings;
+        // The `output.framing` prefix (only with protobuf output here), or nothing.
+        let prefix = &self.header;
+        let json_out = settings.output_format == OutputFormat::Json;
         JSON.with_borrow_mut(|json| {
-            let input = if json_in {
-                // What the fast parser leaves (and an empty event, refused by the
-                // policy's own words) is the struct path's.
-                if !json.fast(payload) || json.protobuf().is_empty() {
-                    self.hot.tally().json_slow_path(stats);
-                    return self.process_struct(source, payload, now, stats, out);
-                }
-                json.protobuf()
-            } else {
-                payload
-            };
-            let label = if json_in { "json" } else { "protobuf" };
             SCRATCH.with_borrow_mut(|scratch| {
+                let (result, written) = if json_in {
+                    // What the fast parser leaves (and an empty event, refused by the
+                    // policy's own words) is the struct path's.
+                    if !json.parse(payload) || json.is_empty_event() {
+                        self.hot.tally().json_slow_path(stats);
+                        return self.process_struct(source, payload, now, stats, out);
+                    }
+                    let direct = if json_out {
+                        // JSON to JSON: decided and written from the parsed event.
+                        let route = json.route();
+                        let mut times = json::Times::default();
+                        let key = json.event_id(payload);
+                        let write = |keep, r: &mut _| {
+                            json.write_output(payload, &route, keep, r, &mut times)
+                        };
+                        match filter.apply_routed(&route, key, now, scratch, write) {
+                            Ok(true) => Some(Ok(())),
+                            Ok(false) => None,
+                            Err(e) => Some(Err(e)),
+                        }
+                    } else {
+                        None
+                    };
+                    match direct {
+                        Some(result) => (result, Written::Json),
+                        None => {
+                            // Through the event's protobuf bytes.
+                            json.write_protobuf(payload);
+                            let pb = json.protobuf();
+                            (
+                                filter.apply_prefixed(pb, prefix, now, scratch),
+                                Written::Protobuf,
+                            )
+                        }
+                    }
+                } else {
+                    let (input_format, ids) = (settings.input_format, &settings.input_schema_ids);
+                    let result =
+                        filter.apply_record(payload, input_format, ids, prefix, now, scratch);
+                    (result, Written::Protobuf)
+                };
+                let label = if json_in { "json" } else { "protobuf" };
                 self.process_scanned(
-                    filter, source, payload, input, label, now, stats, scratch, out,
+                    source, payload, result, written, label, now, stats, scratch, out,
                 )
             })
         })
     }
 
-    /// The wire path on `input` (protobuf: the payload, or the JSON payload's canonical
-    /// bytes); dead letters carry the `payload`.
+    /// The wire path's `result` on a record (`payload`; its outputs in `scratch`, as
+    /// `written`): the outgoing records, or the dead letter, which carries the payload.
     #[allow(clippy::too_many_arguments)]
     fn process_scanned(
         &self,
-        filter: &WireFilter,
         source: &Source,
         payload: &[u8],
-        input: &[u8],
+        result: Result<(), WireRefusal>,
+        written: Written,
         label: &'static str,
         now: DateTime<Utc>,
         stats: &Stats,
         scratch: &mut WireScratch,
         out: &mut Vec<Outgoing>,
     ) {
-        let settings = &self.settings;
-        let format = settings.output_format;
-        // The `output.framing` prefix (only with protobuf output here), or nothing.
-        let prefix = &self.header;
-        let result = if label == "json" {
-            filter.apply_prefixed(input, prefix, now, scratch)
-        } else {
-            let (input_format, ids) = (settings.input_format, &settings.input_schema_ids);
-            filter.apply_record(input, input_format, ids, prefix, now, scratch)
-        };
+        let format = self.settings.output_format;
         let mut schema_id = None;
         let refusal = match result {
             Err(WireRefusal::Undecodable(_)) if label == "json" => {
@@ -140,9 +174,9 @@ impl Transform {
                     match r.outcome {
                         Err(reason) => tally.dropped(stats, r.purpose, reason),
                         Ok(()) => {
-                            let value = match format {
-                                OutputFormat::Protobuf => r.value.clone(),
-                                OutputFormat::Json => {
+                            let value = match (format, written) {
+                                (OutputFormat::Protobuf, _) | (_, Written::Json) => r.value.clone(),
+                                (OutputFormat::Json, Written::Protobuf) => {
                                     let mut v = Vec::new();
                                     if let Err(e) = json::write_json(&r.value, &mut v) {
                                         failure = Some(e);

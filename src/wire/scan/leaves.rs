@@ -148,7 +148,7 @@ pub(super) const STR_LEAVES: u64 = {
 
 /// The leaf of field `num` of sub-message `msg`.
 #[inline(always)]
-pub(super) fn leaf_of(msg: usize, num: u32) -> Option<usize> {
+pub(crate) fn leaf_of(msg: usize, num: u32) -> Option<usize> {
     match INDEX[msg].get(num as usize) {
         Some(&l) if l != NONE => Some(l as usize),
         _ => None,

@@ -125,6 +125,20 @@ impl Scan {
         self.services.clear();
     }
 
+    /// What the policy's decisions read of the scanned event.
+    pub(crate) fn route(&self) -> super::Route {
+        super::Route {
+            event_id_len: self.event_id.len(),
+            event_time: self.event_time,
+            event_type: self.event_type,
+            direction: self.direction,
+            chargeable: self.chargeable,
+            declared_any: self.declared_any,
+            declared: self.declared,
+            set: self.set,
+        }
+    }
+
     #[inline(always)]
     fn mark(&mut self, leaf: usize, set: bool) {
         if set {
