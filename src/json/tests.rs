@@ -72,7 +72,9 @@ fn the_parsed_route_is_the_scans() {
     use chrono::TimeZone;
     let mut g = crate::gen::Generator::new(
         23,
-        chrono::Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap(),
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 11, 0, 0)
+            .unwrap(),
     );
     let mut docs: Vec<Vec<u8>> = (0..300)
         .map(|_| serde_json::to_vec(&g.next_event()).unwrap())
@@ -111,7 +113,9 @@ fn generated_events_take_the_direct_writer() {
     use crate::policy::{Policy, Version};
     use crate::wire::{WireFilter, WireScratch};
     use chrono::TimeZone;
-    let now = chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let now = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+        .unwrap();
     let mut g = crate::gen::Generator::new(31, now - chrono::Duration::hours(1));
     let docs: Vec<Vec<u8>> = (0..500)
         .map(|_| serde_json::to_vec(&g.next_event()).unwrap())
@@ -135,4 +139,94 @@ fn generated_events_take_the_direct_writer() {
         }
         assert!(written > 500, "{}: {written} outputs", version.name());
     }
+}
+
+/// The timestamps the JSON parser reads without chrono are read as chrono reads them;
+/// the others are left to chrono. Every date of years 0–9999 seen from its days, times
+/// and fractions of each width, and texts near the form (impossible dates, leap seconds,
+/// other separators, offsets, widths).
+#[test]
+fn timestamps_read_without_chrono_are_chronos() {
+    let chrono_reads = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| crate::schema::to_timestamp(t.to_utc()))
+    };
+    let mut texts: Vec<String> = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for _ in 0..40_000 {
+        let (y, mo, d) = (next(10_000), next(14), next(33));
+        let (h, mi, s) = (next(25), next(61), next(62));
+        let width = next(11) as usize;
+        let mut t = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+        if width > 0 {
+            let digits: String = (0..width)
+                .map(|_| char::from(b'0' + next(10) as u8))
+                .collect();
+            t = format!("{t}.{digits}");
+        }
+        let t = format!("{t}Z");
+        // Of the form: read without chrono exactly when chrono reads it, leap seconds
+        // and fractions of more than nine digits (chrono truncates them) apart.
+        if s != 60 && width <= 9 {
+            assert_eq!(
+                input::utc_rfc3339(t.as_bytes()).is_some(),
+                chrono_reads(&t).is_some(),
+                "{t}"
+            );
+        }
+        texts.push(t);
+    }
+    // Every year's leap day (or its absence) and last second.
+    for y in 0..10_000 {
+        for t in [
+            format!("{y:04}-02-29T00:00:00Z"),
+            format!("{y:04}-12-31T23:59:59.9Z"),
+        ] {
+            let fast = input::utc_rfc3339(t.as_bytes());
+            assert_eq!(fast.is_some(), chrono_reads(&t).is_some(), "{t}");
+            texts.push(t);
+        }
+    }
+    texts.extend(
+        [
+            "2026-11-28T10:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2024-02-29T12:00:00Z",
+            "2023-02-29T12:00:00Z",
+            "1900-02-29T12:00:00Z",
+            "2000-02-29T12:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2026-11-28t10:00:00Z",
+            "2026-11-28 10:00:00Z",
+            "2026-11-28T10:00:00z",
+            "2026-11-28T10:00:00.Z",
+            "2026-11-28T10:00:00+00:00",
+            "2026-11-28T10:00:00.5+02:00",
+            "2026-11-28T10:00:00.1234567891Z",
+            "2026-11-28T10:00Z",
+            "+2026-11-28T10:00:00Z",
+            "2026-1-28T10:00:00Z",
+            "2026-11-28T10:00:0aZ",
+            "Z",
+            "",
+        ]
+        .map(String::from),
+    );
+    let mut fast = 0;
+    for t in &texts {
+        if let Some(ts) = input::utc_rfc3339(t.as_bytes()) {
+            assert_eq!(Some(ts), chrono_reads(t), "{t}");
+            fast += 1;
+        }
+    }
+    // Most random texts of the form hold a date that exists.
+    assert!(fast > 10_000, "{fast} read without chrono");
 }

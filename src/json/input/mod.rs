@@ -18,6 +18,8 @@ mod parse;
 mod write;
 
 pub(crate) use direct::Times;
+#[cfg(test)]
+pub(in crate::json) use parse::utc_rfc3339;
 
 use parse::Parser;
 use write::{ts_field, varint, varint_len, Writer};

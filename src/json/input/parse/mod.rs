@@ -118,6 +118,9 @@ impl<'a> Parser<'a, '_> {
             return Some(None);
         }
         let s = self.plain_str()?;
+        if let Some(ts) = utc_rfc3339(s.as_bytes()) {
+            return Some(Some(ts));
+        }
         let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
         Some(Some(schema::to_timestamp(t.to_utc())))
     }
@@ -261,4 +264,60 @@ impl<'a> Parser<'a, '_> {
             }
         }
     }
+}
+
+/// The form serde writes timestamps in, read without chrono:
+/// `YYYY-MM-DDTHH:MM:SS[.d…]Z`, one to nine fractional digits, a date that exists, no
+/// leap second. The instant chrono's `parse_from_rfc3339` reads from the same text;
+/// `None` for any other text (then chrono reads it, or refuses it).
+pub(in crate::json) fn utc_rfc3339(b: &[u8]) -> Option<Timestamp> {
+    let end = b.len().checked_sub(1)?;
+    if !(19..=29).contains(&end) || b[end] != b'Z' {
+        return None;
+    }
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let digit = |i: usize| -> Option<u32> {
+        let c = b[i].wrapping_sub(b'0');
+        (c < 10).then_some(u32::from(c))
+    };
+    let two = |i: usize| -> Option<u32> { Some(digit(i)? * 10 + digit(i + 1)?) };
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut nanos = 0;
+    if end > 19 {
+        if b[19] != b'.' || end == 20 {
+            return None;
+        }
+        let mut scale = 100_000_000;
+        for i in 20..end {
+            nanos += digit(i)? * scale;
+            scale /= 10;
+        }
+    }
+    // Days from 1970-01-01 to the date (H. Hinnant's `days_from_civil`).
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(Timestamp {
+        seconds: days * 86_400 + i64::from(hour * 3_600 + minute * 60 + second),
+        nanos: nanos as i32,
+    })
 }
