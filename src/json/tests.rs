@@ -230,3 +230,34 @@ fn timestamps_read_without_chrono_are_chronos() {
     // Most random texts of the form hold a date that exists.
     assert!(fast > 10_000, "{fast} read without chrono");
 }
+
+/// One scratch reused from record to record reads each as a fresh one does, also after
+/// a record the parser gave up on halfway through a sub-message.
+#[test]
+fn a_reused_scratch_forgets_the_last_record() {
+    use chrono::TimeZone;
+    let mut g = crate::gen::Generator::new(
+        41,
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 11, 0, 0)
+            .unwrap(),
+    );
+    let mut docs = Vec::new();
+    for _ in 0..50 {
+        docs.push(serde_json::to_vec(&g.next_event()).unwrap());
+        docs.push(
+            br#"{"served":{"imsi":"1","msisdn":"2"},"timing":{"durationMs":"5","x":1}}"#.to_vec(),
+        );
+        docs.push(br#"{"eventId":"a","served":{},"timing":{},"charging":null}"#.to_vec());
+    }
+    let mut reused = JsonScratch::default();
+    for doc in &docs {
+        let mut fresh = JsonScratch::default();
+        let (a, b) = (reused.fast(doc), fresh.fast(doc));
+        assert_eq!(a, b, "{}", String::from_utf8_lossy(doc));
+        if a {
+            assert_eq!(reused.protobuf(), fresh.protobuf());
+            assert_eq!(reused.route(), fresh.route());
+        }
+    }
+}

@@ -131,7 +131,7 @@ impl JsonScratch {
     /// The parsed event's routing values and set leaves, as the scan reads them from the
     /// event's protobuf bytes.
     pub(crate) fn route(&self) -> Route {
-        let e = &self.event;
+        let e = self.event();
         let mut set = 0u64;
         set |= u64::from(!e.event_id.is_empty());
         set |= u64::from(e.event_time.is_some()) << 1;
@@ -177,7 +177,7 @@ impl JsonScratch {
 
     /// Whether the event's protobuf bytes would be empty (no field at all).
     pub(crate) fn is_empty_event(&self) -> bool {
-        let e = &self.event;
+        let e = self.event();
         e.event_id.is_empty()
             && e.event_time.is_none()
             && e.event_type == 0
@@ -190,7 +190,7 @@ impl JsonScratch {
 
     /// The parsed `event_id`, as text.
     pub(crate) fn event_id<'a>(&'a self, input: &'a [u8]) -> &'a str {
-        let bytes = self.event.event_id.bytes(input, &self.unescaped);
+        let bytes = self.event().event_id.bytes(input, &self.unescaped);
         std::str::from_utf8(bytes).expect("the parser validated it")
     }
 
@@ -228,7 +228,7 @@ impl JsonScratch {
             input,
             unescaped: &self.unescaped,
         };
-        let e = &self.event;
+        let e = self.event();
         out.clear();
         out.reserve(input.len() + 192);
         out.push(b'{');

@@ -198,8 +198,19 @@ struct Event {
 }
 
 impl Event {
+    /// Back to the default, writing only what the last parse may have set (a
+    /// sub-message's values are set only once it is marked present).
     fn reset(&mut self) {
-        *self = Event::default();
+        self.seen = 0;
+        self.event_id = Str::Empty;
+        self.event_time = None;
+        self.event_type = 0;
+        self.direction = 0;
+        for s in &mut self.subs {
+            if s.present {
+                *s = Sub::default();
+            }
+        }
     }
 }
 
@@ -212,13 +223,19 @@ pub struct JsonScratch {
     purposes: Vec<i32>,
     services: Vec<Sub>,
     extensions: Vec<(Str, Str)>,
-    /// The last record parsed by [`JsonScratch::parse`].
-    event: Event,
+    /// The last record parsed by [`JsonScratch::parse`] (boxed: moved out and back
+    /// around each parse without copying it).
+    event: Option<Box<Event>>,
     /// Records the fast parser left to serde (they are still decoded exactly).
     pub fallbacks: u64,
 }
 
 impl JsonScratch {
+    /// The last parsed event.
+    fn event(&self) -> &Event {
+        self.event.as_deref().expect("parsed before it is read")
+    }
+
     /// The protobuf bytes of the last successful conversion.
     pub fn protobuf(&self) -> &[u8] {
         &self.out
@@ -254,7 +271,7 @@ impl JsonScratch {
     pub(crate) fn write_protobuf(&mut self, input: &[u8]) {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        self.write(&self.event, input, &self.unescaped, &mut out);
+        self.write(self.event(), input, &self.unescaped, &mut out);
         self.out = out;
     }
 
@@ -270,7 +287,7 @@ impl JsonScratch {
         self.purposes.clear();
         self.services.clear();
         self.extensions.clear();
-        let mut event = std::mem::take(&mut self.event);
+        let mut event = self.event.take().unwrap_or_default();
         event.reset();
         let mut p = Parser {
             b: input,
@@ -278,7 +295,7 @@ impl JsonScratch {
             scratch: self,
         };
         let parsed = p.document(&mut event).is_some();
-        self.event = event;
+        self.event = Some(event);
         if !parsed {
             return false;
         }
