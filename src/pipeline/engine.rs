@@ -14,7 +14,7 @@ use super::clients::{
     is_permanent, max_message_bytes, producer_fatal, record_of, release_clients, subscribe,
     wait_for_brokers, wire_size, Producer, RecvErrors,
 };
-use super::records::{Outgoing, Source, Transform};
+use super::records::{self, Outgoing, Source, Transform};
 use super::PipelineError;
 use crate::config::Settings;
 use crate::kafka::acks::{Acks, Ticket};
@@ -369,10 +369,14 @@ impl Engine<'_> {
             let opaque = batch.ticket(&self.s.context.acks).expect(at);
             let enqueued = self.enqueue(ack, &o, opaque).await;
             match enqueued {
-                Ok(()) => batch.sent.push(Sent {
-                    record: index,
-                    topic: o.topic,
-                }),
+                Ok(()) => {
+                    batch.sent.push(Sent {
+                        record: index,
+                        topic: o.topic,
+                    });
+                    // librdkafka copied the key and value: their buffers serve again.
+                    records::recycle(o.key, o.value);
+                }
                 Err(refusal) => {
                     batch.ticket(&self.s.context.acks).unsent();
                     match refusal {

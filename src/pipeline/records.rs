@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 // Output headers without per-header allocations.
 mod headers;
+// Spent output buffers, reused.
+mod spare;
 // The wire path (`Transform::process_wire`): its own file.
 mod wire;
 
 pub use headers::OutHeaders;
+pub use spare::recycle;
 
 /// A record to produce.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 //! `output.framing` with protobuf out, too (the body a slice, the prefix written into the
 //! reused buffer).
 
-use super::{OutHeaders, Outgoing, Source, Transform};
+use super::{spare, OutHeaders, Outgoing, Source, Transform};
 use crate::decode::InputFormat;
 use crate::encode::OutputFormat;
 use crate::framing::{self, BodyKind};
@@ -175,9 +175,13 @@ impl Transform {
                         Err(reason) => tally.dropped(stats, r.purpose, reason),
                         Ok(()) => {
                             let value = match (format, written) {
-                                (OutputFormat::Protobuf, _) | (_, Written::Json) => r.value.clone(),
+                                (OutputFormat::Protobuf, _) | (_, Written::Json) => {
+                                    let mut v = spare::value();
+                                    v.extend_from_slice(&r.value);
+                                    v
+                                }
                                 (OutputFormat::Json, Written::Protobuf) => {
-                                    let mut v = Vec::new();
+                                    let mut v = spare::value();
                                     if let Err(e) = json::write_json(&r.value, &mut v) {
                                         failure = Some(e);
                                         continue;
@@ -187,7 +191,7 @@ impl Transform {
                             };
                             out.push(Outgoing {
                                 topic: self.topic_of(r.purpose),
-                                key: Some(scratch.key().to_string()),
+                                key: Some(spare::key(scratch.key())),
                                 value,
                                 headers: OutHeaders::inline(&r.headers(format)),
                                 timestamp_ms: r.timestamp_ms,
