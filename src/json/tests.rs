@@ -261,3 +261,69 @@ fn a_reused_scratch_forgets_the_last_record() {
         }
     }
 }
+
+/// Short decimals read without serde_json have the bits serde_json reads: random
+/// coordinates-like numbers of every length up to 18 digits, signs, zeros.
+#[test]
+fn short_decimals_are_serde_jsons_bits() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut texts: Vec<String> = [
+        "0.0",
+        "-0.0",
+        "0.5",
+        "-0.000",
+        "48.856614",
+        "2.352222",
+        "-21.115141",
+        "55.536384",
+        "999999999999999999.0",
+        "0.000000000000000001",
+        "1.7976931348623157",
+        "123456789.123456789",
+        "00.5",
+        "1.",
+        ".5",
+        "1e5",
+        "1.5e3",
+        "-",
+        "1.2.3",
+    ]
+    .map(String::from)
+    .to_vec();
+    for _ in 0..100_000 {
+        let int_len = 1 + next(10) as usize;
+        let frac_len = 1 + next(12) as usize;
+        let mut t = String::new();
+        if next(2) == 0 {
+            t.push('-');
+        }
+        for i in 0..int_len {
+            let d = if i == 0 && int_len > 1 {
+                1 + next(9)
+            } else {
+                next(10)
+            };
+            t.push(char::from(b'0' + d as u8));
+        }
+        t.push('.');
+        for _ in 0..frac_len {
+            t.push(char::from(b'0' + next(10) as u8));
+        }
+        texts.push(t);
+    }
+    let mut fast = 0;
+    for t in &texts {
+        if let Some(v) = input::short_decimal(t.as_bytes()) {
+            let want: f64 = serde_json::from_str(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(v.to_bits(), want.to_bits(), "{t}");
+            fast += 1;
+        }
+    }
+    assert!(fast > 90_000, "{fast} read without serde_json");
+}

@@ -19,7 +19,7 @@ mod write;
 
 pub(crate) use direct::Times;
 #[cfg(test)]
-pub(in crate::json) use parse::utc_rfc3339;
+pub(in crate::json) use parse::{short_decimal, utc_rfc3339};
 
 use parse::Parser;
 use write::{ts_field, varint, varint_len, Writer};

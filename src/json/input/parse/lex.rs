@@ -306,7 +306,47 @@ impl<'a> Parser<'a, '_> {
             return self.plain_str()?.parse().ok();
         }
         let n = self.number()?;
+        let token = &self.b[n.start..n.end];
+        if let Some(v) = short_decimal(token) {
+            return Some(v);
+        }
         // serde_json's own float reading, on the token alone.
-        serde_json::from_slice(&self.b[n.start..n.end]).ok()
+        serde_json::from_slice(token).ok()
     }
+}
+
+/// `-?D+.D+` with at most 18 digits and no exponent (coordinates as they are written),
+/// read with the operations serde_json (without `float_roundtrip`) performs on it: the
+/// digits as an integer converted to `f64`, divided once by the exact power of ten of
+/// the fraction's length, the sign applied last — so the same bits. `None` for any other
+/// token (serde_json reads it).
+pub(in crate::json) fn short_decimal(token: &[u8]) -> Option<f64> {
+    /// 10⁰ … 10¹⁸, exact in `f64` (serde_json's table holds the same values).
+    const POW10: [f64; 19] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18,
+    ];
+    let (negative, digits) = match token.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, token),
+    };
+    let dot = digits.iter().position(|&c| c == b'.')?;
+    let (int, frac) = (&digits[..dot], &digits[dot + 1..]);
+    if int.is_empty() || frac.is_empty() || int.len() + frac.len() > 18 {
+        return None;
+    }
+    // JSON: no leading zero but for `0` itself.
+    if int.len() > 1 && int[0] == b'0' {
+        return None;
+    }
+    let mut significand: u64 = 0;
+    for &c in int.iter().chain(frac) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        significand = significand * 10 + u64::from(d);
+    }
+    let v = significand as f64 / POW10[frac.len()];
+    Some(if negative { -v } else { v })
 }

@@ -6,6 +6,8 @@ use super::*;
 mod lex;
 
 use lex::digits;
+#[cfg(test)]
+pub(in crate::json) use lex::short_decimal;
 
 /// The enum names of `cdr.v1`, by value.
 const EVENT_TYPES: &[&[u8]] = &[
