@@ -1092,3 +1092,103 @@ fn json_to_json_on_the_corpus_and_generated_events() {
     // Most generated events are forwarded to at least one purpose.
     assert!(compared > 500, "{compared} outputs compared");
 }
+
+/// Kept fields written in the input in a form other than the writer's — 64-bit integers
+/// as numbers, 32-bit ones as strings, timestamps with another fraction width or an
+/// offset, enums by number, escapes, whitespace, snake_case names — give the writer's
+/// form in the output, byte for byte as through protobuf (the writer copies a member's
+/// text only when it is already in that form).
+#[test]
+fn json_to_json_rewrites_unusual_forms_of_kept_fields() {
+    type Change = fn(&mut Value);
+    type Rewrite = fn(&str) -> String;
+    fn widen(s: &mut Value) {
+        if let Some(t) = s.as_str() {
+            let t = if let Some(p) = t.strip_suffix('Z') {
+                if p.contains('.') {
+                    format!("{p}000Z")
+                } else {
+                    format!("{p}.000Z")
+                }
+            } else {
+                t.to_string()
+            };
+            *s = Value::String(t);
+        }
+    }
+    fn to_number(s: &mut Value) {
+        if let Some(n) = s.as_str().and_then(|t| t.parse::<i64>().ok()) {
+            *s = Value::from(n);
+        }
+    }
+    let changes: [(&str, Change); 10] = [
+        ("durationMs as a number", |v| {
+            to_number(&mut v["timing"]["durationMs"])
+        }),
+        ("amountMinor as a number", |v| {
+            to_number(&mut v["charging"]["amountMinor"])
+        }),
+        ("bytesUplink as a number", |v| {
+            to_number(&mut v["network"]["bytesUplink"])
+        }),
+        ("port as a string", |v| {
+            if let Some(n) = v["calling"]["port"].as_u64() {
+                v["calling"]["port"] = Value::String(n.to_string());
+            }
+        }),
+        ("answerTime wider", |v| {
+            widen(&mut v["timing"]["answerTime"])
+        }),
+        ("eventTime wider", |v| widen(&mut v["eventTime"])),
+        ("releaseTime with an offset", |v| {
+            if let Some(t) = v["timing"]["releaseTime"].as_str() {
+                let t = t.replace('Z', "+00:00");
+                v["timing"]["releaseTime"] = Value::String(t);
+            }
+        }),
+        ("eventType by number", |v| v["eventType"] = Value::from(1)),
+        ("direction by number", |v| v["direction"] = Value::from(1)),
+        ("chargeable false", |v| {
+            if v["charging"].is_object() {
+                v["charging"]["chargeable"] = Value::Bool(false);
+            }
+        }),
+    ];
+    let texts: [(&str, Rewrite); 4] = [
+        ("an escape", |t| {
+            t.replacen("\"msisdn\":\"+", "\"msisdn\":\"\\u002b", 1)
+        }),
+        ("space before the value", |t| {
+            t.replacen("\"imsi\":", "\"imsi\": ", 1)
+        }),
+        ("space before the colon", |t| {
+            t.replacen("\"eventId\":", "\"eventId\" :", 1)
+        }),
+        ("a snake_case name", |t| {
+            t.replacen("\"cellId\":", "\"cell_id\":", 1)
+        }),
+    ];
+    let mut g = Generator::new(29, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut compared = 0;
+    for _ in 0..60 {
+        let base: Value = serde_json::to_value(g.next_event()).unwrap();
+        let mut docs = Vec::new();
+        for (what, change) in &changes {
+            let mut v = base.clone();
+            change(&mut v);
+            docs.push((*what, serde_json::to_string(&v).unwrap()));
+        }
+        let plain = serde_json::to_string(&base).unwrap();
+        for (what, text) in &texts {
+            docs.push((*what, text(&plain)));
+        }
+        for (what, doc) in &docs {
+            for version in VERSIONS {
+                let r = same_json_bytes(version, doc.as_bytes());
+                assert!(r.is_ok(), "{what}, {version}: {r:?}");
+                compared += r.unwrap();
+            }
+        }
+    }
+    assert!(compared > 1_000, "{compared} outputs compared");
+}

@@ -121,6 +121,15 @@ fn number(out: &mut Vec<u8>, negative: bool, mut n: u64) {
     out.extend_from_slice(&buf[at..]);
 }
 
+/// Appends a whole member's text after a comma unless it is the object's first.
+#[inline(always)]
+fn member(out: &mut Vec<u8>, first: &mut bool, text: &[u8]) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    out.extend_from_slice(text);
+}
+
 fn quoted(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
     out.extend_from_slice(text);
@@ -233,26 +242,39 @@ impl JsonScratch {
         out.reserve(input.len() + 192);
         out.push(b'{');
         let mut first = true;
-        if kept & 1 != 0 {
-            key(out, &mut first, "\"eventId\":");
-            if w.string(e.event_id, out).is_none() {
-                return false;
+        // Fields 1–4 in order; a member written in the input as this writer writes it is
+        // copied whole.
+        for n in 0..4 {
+            if kept & (1 << n) == 0 {
+                continue;
             }
-        }
-        if kept & 2 != 0 {
-            let Some(text) = e.event_time.as_ref().and_then(|t| times.get(0, t)) else {
-                return false;
-            };
-            key(out, &mut first, "\"eventTime\":");
-            quoted(out, text);
-        }
-        if kept & 4 != 0 {
-            key(out, &mut first, "\"eventType\":");
-            quoted(out, EVENT_TYPES[e.event_type as usize].as_bytes());
-        }
-        if kept & 8 != 0 {
-            key(out, &mut first, "\"direction\":");
-            quoted(out, DIRECTIONS[e.direction as usize].as_bytes());
+            if e.top_clean & (1 << n) != 0 {
+                member(out, &mut first, w.text(e.top_text[n]));
+                continue;
+            }
+            match n {
+                0 => {
+                    key(out, &mut first, "\"eventId\":");
+                    if w.string(e.event_id, out).is_none() {
+                        return false;
+                    }
+                }
+                1 => {
+                    let Some(text) = e.event_time.as_ref().and_then(|t| times.get(0, t)) else {
+                        return false;
+                    };
+                    key(out, &mut first, "\"eventTime\":");
+                    quoted(out, text);
+                }
+                2 => {
+                    key(out, &mut first, "\"eventType\":");
+                    quoted(out, EVENT_TYPES[e.event_type as usize].as_bytes());
+                }
+                _ => {
+                    key(out, &mut first, "\"direction\":");
+                    quoted(out, DIRECTIONS[e.direction as usize].as_bytes());
+                }
+            }
         }
         for (i, (sub, (num, _, _))) in e.subs.iter().zip(SUBS.iter()).enumerate() {
             if *num == 13 && keep & SERVICE_LEAVES != 0 && !self.services.is_empty() {
@@ -266,6 +288,10 @@ impl JsonScratch {
                     out.push(b'{');
                     let mut inner = true;
                     for (n, name) in ["\"code\":", "\"provider\":"].iter().enumerate() {
+                        if keep & (1 << (29 + n)) != 0 && s.clean & (1 << n) != 0 {
+                            member(out, &mut inner, w.text(s.text[n]));
+                            continue;
+                        }
                         if keep & (1 << (29 + n)) != 0 {
                             if let Val::Str(v) = s.vals[n] {
                                 if !v.is_empty() {
@@ -291,6 +317,10 @@ impl JsonScratch {
             for (n, v) in sub.vals.iter().enumerate().take(NAMES[i].len()) {
                 let leaf = leaf_of(usize::from(*num), n as u32 + 1).expect("a known field");
                 if leaves & (1 << leaf) == 0 {
+                    continue;
+                }
+                if sub.clean & (1 << n) != 0 {
+                    member(out, &mut inner, w.text(sub.text[n]));
                     continue;
                 }
                 key(out, &mut inner, NAMES[i][n]);
@@ -398,7 +428,13 @@ struct Out<'a> {
     unescaped: &'a [u8],
 }
 
-impl Out<'_> {
+impl<'a> Out<'a> {
+    /// A range of the input.
+    #[inline(always)]
+    fn text(&self, (a, b): (u32, u32)) -> &'a [u8] {
+        &self.input[a as usize..b as usize]
+    }
+
     /// A parsed string as serde_json writes it. One of the input holds no escape, no
     /// quote and no control character (the parser took it as it was): its bytes are
     /// what serde_json writes.

@@ -183,6 +183,11 @@ const TOP: &[&[u8]] = &[
 struct Sub {
     present: bool,
     vals: [Val; 9],
+    /// Bit `n - 1`: field `n`'s member is written in the input exactly as the JSON
+    /// writer writes it (`"camelName":value`, canonical value, no whitespace): its text,
+    /// `text[n - 1]`, can be copied as it is.
+    clean: u16,
+    text: [(u32, u32); 9],
 }
 
 /// The event as parsed: everything but the repeated parts, which live in the scratch.
@@ -195,6 +200,10 @@ struct Event {
     event_type: i32,
     direction: i32,
     subs: [Sub; 9],
+    /// Fields 1–4 (bit `n - 1`) written in the input as the JSON writer writes them,
+    /// and their members' text (see [`Sub::clean`]).
+    top_clean: u8,
+    top_text: [(u32, u32); 4],
 }
 
 impl Event {
@@ -202,6 +211,7 @@ impl Event {
     /// sub-message's values are set only once it is marked present).
     fn reset(&mut self) {
         self.seen = 0;
+        self.top_clean = 0;
         self.event_id = Str::Empty;
         self.event_time = None;
         self.event_type = 0;
@@ -293,6 +303,7 @@ impl JsonScratch {
             b: input,
             i: 0,
             scratch: self,
+            canonical_ts: false,
         };
         let parsed = p.document(&mut event).is_some();
         self.event = Some(event);

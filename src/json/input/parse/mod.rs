@@ -31,6 +31,19 @@ pub(super) struct Parser<'a, 's> {
     pub(super) b: &'a [u8],
     pub(super) i: usize,
     pub(super) scratch: &'s mut JsonScratch,
+    /// The last timestamp read was written as the JSON writer writes it.
+    pub(super) canonical_ts: bool,
+}
+
+/// Whether a member is written without whitespace: its key ends at `key_end`, the colon
+/// follows, and the value (ending at `end`) starts right after the colon.
+fn tight(b: &[u8], key_end: usize, value: usize, end: usize) -> bool {
+    key_end + 1 == value && value < end && !matches!(b[value], b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// The number of decimal digits of `v`.
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 impl<'a> Parser<'a, '_> {
@@ -45,6 +58,7 @@ impl<'a> Parser<'a, '_> {
             let mut hint = 0;
             loop {
                 self.ws();
+                let member = self.i;
                 let key: &[u8] = match TOP.get(hint) {
                     Some(name) if self.quoted_is(name) => {
                         hint += 1;
@@ -58,8 +72,11 @@ impl<'a> Parser<'a, '_> {
                         key
                     }
                 };
+                let key_end = self.i;
                 self.eat(b':')?;
+                let value = self.i;
                 self.top_field(key, e)?;
+                self.top_clean(e, key, member, key_end, value);
                 match self.peek()? {
                     b',' => self.i += 1,
                     b'}' => {
@@ -72,6 +89,49 @@ impl<'a> Parser<'a, '_> {
         }
         self.ws();
         (self.i == self.b.len()).then_some(())
+    }
+
+    /// Whether the text of a value just read is what the JSON writer writes for it.
+    fn canonical(&self, v: Val, kind: Kind, text: &[u8]) -> bool {
+        let quoted = text.first() == Some(&b'"');
+        match (v, kind) {
+            // Without escapes: serde_json writes its bytes as they are.
+            (Val::Str(Str::Input(..)), _) => true,
+            // 64-bit integers as strings, 32-bit ones as numbers, both in plain decimal.
+            (Val::U64(x), Kind::U64) => quoted && text.len() == decimal_len(x) + 2,
+            (Val::I64(x), _) => {
+                quoted && text.len() == decimal_len(x.unsigned_abs()) + 2 + usize::from(x < 0)
+            }
+            (Val::U64(x), Kind::U32) => !quoted && text.len() == decimal_len(x),
+            (Val::Bool(true), _) => text == b"true",
+            (Val::Ts(_), _) => self.canonical_ts,
+            _ => false,
+        }
+    }
+
+    /// Records whether a top-level member (fields 1–4) is written as the writer writes it.
+    fn top_clean(&self, e: &mut Event, key: &[u8], member: usize, key_end: usize, value: usize) {
+        let n = match key {
+            b"eventId" => 1,
+            b"eventTime" => 2,
+            b"eventType" => 3,
+            b"direction" => 4,
+            _ => return,
+        };
+        if !tight(self.b, key_end, value, self.i) {
+            return;
+        }
+        let text = &self.b[value..self.i];
+        let clean = match n {
+            1 => matches!(e.event_id, Str::Input(..)),
+            2 => e.event_time.is_some() && self.canonical_ts,
+            // Enums by name (the writer writes names, not numbers).
+            _ => text.first() == Some(&b'"'),
+        };
+        if clean {
+            e.top_clean |= 1 << (n - 1);
+            e.top_text[n - 1] = (member as u32, self.i as u32);
+        }
     }
 
     /// Iterates over the elements of an array.
@@ -119,8 +179,11 @@ impl<'a> Parser<'a, '_> {
         if self.null() {
             return Some(None);
         }
+        self.canonical_ts = false;
         let s = self.plain_str()?;
         if let Some(ts) = utc_rfc3339(s.as_bytes()) {
+            let canonical = canonical_ts(s.as_bytes(), &ts);
+            self.canonical_ts = canonical;
             return Some(Some(ts));
         }
         let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
@@ -219,16 +282,21 @@ impl<'a> Parser<'a, '_> {
         let mut hint = 0;
         loop {
             self.ws();
-            let at = match defs.get(hint) {
-                Some(d) if self.quoted_is(d.1) => hint,
+            let member = self.i;
+            let (at, camel) = match defs.get(hint) {
+                Some(d) if self.quoted_is(d.1) => (hint, true),
                 _ => {
                     let (key, _) = self.key()?;
-                    defs.iter()
-                        .position(|d| crate::json::same(d.1, key) || crate::json::same(d.2, key))?
+                    let at = defs
+                        .iter()
+                        .position(|d| crate::json::same(d.1, key) || crate::json::same(d.2, key))?;
+                    (at, crate::json::same(defs[at].1, key))
                 }
             };
             hint = at + 1;
+            let key_end = self.i;
             self.eat(b':')?;
+            let value = self.i;
             let p = &mut *self;
             let (num, _, _, kind) = defs[at];
             let slot = &mut s.vals[num as usize - 1];
@@ -256,6 +324,13 @@ impl<'a> Parser<'a, '_> {
                     None => Val::Null,
                 },
             };
+            // Written as the writer writes it: camelCase name, then `:` and the value
+            // with no whitespace, the value in its canonical form.
+            let tight = camel && tight(self.b, key_end, value, self.i);
+            if tight && self.canonical(*slot, kind, &self.b[value..self.i]) {
+                s.clean |= 1 << (num - 1);
+                s.text[num as usize - 1] = (member as u32, self.i as u32);
+            }
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -322,4 +397,25 @@ pub(in crate::json) fn utc_rfc3339(b: &[u8]) -> Option<Timestamp> {
         seconds: days * 86_400 + i64::from(hour * 3_600 + minute * 60 + second),
         nanos: nanos as i32,
     })
+}
+
+/// Whether `text` (read by [`utc_rfc3339`] as `ts`) is what the JSON writer writes for
+/// `ts`: years 1–9999, and the fraction as `wire::rfc3339_unix` writes it — none for
+/// whole seconds, else 3, 6 or 9 digits, the fewest that hold the nanoseconds.
+fn canonical_ts(text: &[u8], ts: &Timestamp) -> bool {
+    let nanos = ts.nanos;
+    let width = match text.len() {
+        20 => 0,
+        n => n - 21,
+    };
+    let fewest = if nanos == 0 {
+        0
+    } else if nanos % 1_000_000 == 0 {
+        3
+    } else if nanos % 1_000 == 0 {
+        6
+    } else {
+        9
+    };
+    width == fewest && &text[..4] != b"0000"
 }
