@@ -1192,3 +1192,76 @@ fn json_to_json_rewrites_unusual_forms_of_kept_fields() {
     }
     assert!(compared > 1_000, "{compared} outputs compared");
 }
+
+/// Documents in field order (as serde writes the event), with one change the writer
+/// would not write — whitespace inside a sub-message, a member at its default value, two
+/// members swapped, a member in snake_case — give, byte for byte, what the path through
+/// protobuf gives (the writer's form, whatever the input's).
+#[test]
+fn json_to_json_writes_its_own_form_of_near_canonical_documents() {
+    type Rewrite = fn(&str) -> String;
+    fn zero_duration(t: &str) -> String {
+        let at = "\"durationMs\":\"";
+        if let Some(a) = t.find(at) {
+            let s = a + at.len();
+            if let Some(b) = t[s..].find('"') {
+                return format!("{}0{}", &t[..s], &t[s + b..]);
+            }
+        }
+        t.to_string()
+    }
+    fn swap_times(t: &str) -> String {
+        // `"answerTime":"A","releaseTime":"R"` → `"releaseTime":"R","answerTime":"A"`.
+        fn member_at(t: &str, key: &str) -> Option<(usize, usize)> {
+            let a = t.find(key)?;
+            let v = a + key.len();
+            Some((a, v + t[v..].find('"')? + 1))
+        }
+        let answer = member_at(t, "\"answerTime\":\"");
+        let release = member_at(t, "\"releaseTime\":\"");
+        match (answer, release) {
+            (Some((a1, e1)), Some((a2, e2))) if e1 + 1 == a2 => {
+                format!("{}{},{}{}", &t[..a1], &t[a2..e2], &t[a1..e1], &t[e2..])
+            }
+            _ => t.to_string(),
+        }
+    }
+    let rewrites: [(&str, Rewrite); 8] = [
+        ("as written", |t| t.to_string()),
+        ("space after the brace", |t| {
+            t.replacen("\"network\":{", "\"network\":{ ", 1)
+        }),
+        ("space before the brace", |t| {
+            t.replacen("\"charging\":{", "\"charging\": {", 1)
+        }),
+        ("space before a comma", |t| {
+            t.replacen(",\"msisdn\"", " ,\"msisdn\"", 1)
+        }),
+        ("newline after a comma", |t| {
+            t.replacen(",\"releaseTime\"", ",\n\"releaseTime\"", 1)
+        }),
+        ("a member at its default", zero_duration),
+        ("two members swapped", swap_times),
+        ("snake_case", |t| {
+            t.replacen("\"accountId\":", "\"account_id\":", 1)
+        }),
+    ];
+    let mut g = Generator::new(37, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let (mut compared, mut rewritten) = (0, 0);
+    for _ in 0..80 {
+        let plain = serde_json::to_string(&g.next_event()).unwrap();
+        for (what, rewrite) in &rewrites {
+            let doc = rewrite(&plain);
+            if *what != "as written" && doc != plain {
+                rewritten += 1;
+            }
+            for version in VERSIONS {
+                let r = same_json_bytes(version, doc.as_bytes());
+                assert!(r.is_ok(), "{what}, {version}: {r:?}");
+                compared += r.unwrap();
+            }
+        }
+    }
+    assert!(compared > 1_000, "{compared} outputs compared");
+    assert!(rewritten > 300, "{rewritten} documents rewritten");
+}
