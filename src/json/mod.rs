@@ -4,7 +4,12 @@
 //!   protobuf bytes in one pass, strings borrowed from the input (copied once, into the
 //!   reused output buffer), then the wire path runs on those bytes;
 //! - **out** ([`write_json`]): the wire path's filtered protobuf output written as
-//!   canonical JSON straight into a reused buffer, without an owned event.
+//!   canonical JSON straight into a reused buffer, without an owned event;
+//! - **in and out** (`input/direct.rs`): no protobuf in between — the policy decides on
+//!   what the parser read (`wire::Route`, `WireFilter::apply_routed`) and each purpose's
+//!   output is written from the parsed event, members already in the writer's form
+//!   copied as they are; byte for byte what `write_json` writes from the wire path's
+//!   output, which stays its oracle and its fallback.
 //!
 //! Both have the struct path as their oracle and fall back to it on anything they are not
 //! sure of: [`decode::decode_json`] → `encode_to_vec` for input, [`encode::encode_event`]

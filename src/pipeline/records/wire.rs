@@ -2,7 +2,9 @@
 //! ([`crate::wire`]) — the same records, dead letters and metrics, without decoding the
 //! event into owned strings. Protobuf in as it is; JSON in through
 //! [`crate::json::JsonScratch`] (its canonical protobuf bytes); JSON out written from the
-//! filtered bytes by [`crate::json::write_json`]. Schema Registry framed protobuf in, and
+//! filtered bytes by [`crate::json::write_json`]; JSON in and out without protobuf at all
+//! (the policy decided on the parsed event, each output written from it; through
+//! protobuf when that writer gives up). Schema Registry framed protobuf in, and
 //! `output.framing` with protobuf out, too (the body a slice, the prefix written into the
 //! reused buffer).
 
