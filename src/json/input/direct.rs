@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::json::output::names::{DIRECTIONS, EVENT_TYPES, PURPOSES};
-use crate::json::output::rfc3339;
+use crate::json::output::{decimal as number, rfc3339};
 use crate::wire::{leaf_of, Route, WireRecord, MSG_LEAVES, RFC3339_MAX};
 
 /// The JSON name of each sub-message field, `[sub][n - 1]` (SUBS order), with its quotes
@@ -100,25 +100,6 @@ fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
         out.push(b',');
     }
     out.extend_from_slice(name.as_bytes());
-}
-
-/// An integer in decimal, `-` first when `negative`.
-fn number(out: &mut Vec<u8>, negative: bool, mut n: u64) {
-    let mut buf = [0u8; 21];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    out.extend_from_slice(&buf[at..]);
 }
 
 /// Appends a whole member's text after a comma unless it is the object's first.

@@ -45,6 +45,25 @@ fn slow(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     encode::encode_event(&event, OutputFormat::Json, out)
 }
 
+/// Appends an integer in decimal, `-` first when `negative`.
+pub(in crate::json) fn decimal(out: &mut Vec<u8>, negative: bool, mut n: u64) {
+    let mut buf = [0u8; 21];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    out.extend_from_slice(&buf[at..]);
+}
+
 /// A field read: number, wire type, and for length-delimited fields the body range.
 struct Field {
     num: u64,
@@ -161,21 +180,8 @@ impl<'a> Writer<'a, '_> {
     }
 
     /// An integer in decimal, `-` first when `negative`.
-    fn number(&mut self, negative: bool, mut n: u64) {
-        let mut buf = [0u8; 20];
-        let mut at = buf.len();
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if negative {
-            self.out.push(b'-');
-        }
-        self.out.extend_from_slice(&buf[at..]);
+    fn number(&mut self, negative: bool, n: u64) {
+        decimal(self.out, negative, n);
     }
 
     fn timestamp(&mut self, body: (usize, usize)) -> Option<()> {
