@@ -82,6 +82,19 @@ struct WirePurpose {
     retention_tail: Vec<u8>,
 }
 
+impl WirePurpose {
+    /// The plan of a column, for a record about the caller or not.
+    #[inline(always)]
+    fn plan(&self, column: crate::policy::table::Column, caller: bool) -> &Plan {
+        &self
+            .plans
+            .iter()
+            .find(|(c, _)| *c == column)
+            .expect("every column of the purpose is compiled")
+            .1[usize::from(caller)]
+    }
+}
+
 /// A [`Policy`] compiled for the wire format.
 #[derive(Debug, Clone)]
 pub struct WireFilter {
@@ -133,25 +146,41 @@ impl WireFilter {
             return self.refused_by_scan(input, prefix, now, out);
         }
         let route = out.scan.route();
-        let WireScratch {
-            scan,
-            records,
-            expiry,
-            ..
-        } = out;
-        let s = &*scan;
-        self.forward_each(&route, now, records, expiry, |p, plan, r| {
+        let s = &out.scan;
+        let event_time = self.validate(&route, now).map_err(WireRefusal::Refused)?;
+        let now = unix(now);
+        let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
+        self.ready(&mut out.records, &mut out.expiry);
+        // The loop of `forward_each`, written out: through its closure this path cost
+        // 4–8 % more (`core/protobuf_wire_path`: 1,478,000–1,544,000 events/s against
+        // 1,577,000–1,605,000).
+        let caller = about_the_caller(s.event_type, s.direction);
+        let version = self.version();
+        let purposes = self.purposes.iter().zip(&mut out.expiry);
+        for ((p, cache), r) in purposes.zip(out.records.iter_mut()) {
+            r.purpose = p.purpose;
+            r.legal_basis = p.legal_basis;
+            r.policy_version = version.name();
+            let decided = self.decide(p, &route, event_time, now, cache);
+            let (column, expires_at) = match decided {
+                Ok(d) => d,
+                Err(reason) => {
+                    r.outcome = Err(reason);
+                    continue;
+                }
+            };
+            let plan = p.plan(column, caller);
             emit::event(plan, input, s, prefix, &mut r.value);
+            r.forward(expires_at, timestamp_ms);
             emit::retention(
                 p.purpose as i32,
                 &r.expires,
                 &p.retention_tail,
                 &mut r.value,
             );
-            true
-        })
-        .map_err(WireRefusal::Refused)?;
-        out.input_presence = to_rows(route.set);
+            r.presence = to_rows(plan.keep & s.set);
+        }
+        out.input_presence = to_rows(s.set);
         let key = &input[s.event_id.start as usize..s.event_id.end as usize];
         out.key.clear();
         out.key
@@ -205,6 +234,37 @@ impl WireFilter {
         let event_time = self.validate(route, now)?;
         let now = unix(now);
         let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
+        self.ready(records, expiry);
+        let caller = about_the_caller(route.event_type, route.direction);
+        let version = self.version();
+        let purposes = self.purposes.iter().zip(expiry.iter_mut());
+        for ((p, cache), r) in purposes.zip(records.iter_mut()) {
+            r.purpose = p.purpose;
+            r.legal_basis = p.legal_basis;
+            r.policy_version = version.name();
+            let decided = self.decide(p, route, event_time, now, cache);
+            let (column, expires_at) = match decided {
+                Ok(d) => d,
+                Err(reason) => {
+                    r.outcome = Err(reason);
+                    continue;
+                }
+            };
+            let plan = p.plan(column, caller);
+            r.forward(expires_at, timestamp_ms);
+            r.value.clear();
+            if !write(p, plan, r) {
+                return Ok(false);
+            }
+            r.presence = to_rows(plan.keep & route.set);
+        }
+        Ok(true)
+    }
+
+    /// One output record and one expiry cache per purpose, made again only when the
+    /// purposes (or their limits) differ from the last record's.
+    #[inline(always)]
+    fn ready(&self, records: &mut Vec<WireRecord>, expiry: &mut Vec<ExpiryCache>) {
         if records.len() != self.purposes.len() {
             *records = self
                 .purposes
@@ -226,35 +286,6 @@ impl WireFilter {
                 .map(|p| ExpiryCache::new(p.ttl, p.limit_months, legal))
                 .collect();
         }
-        let caller = about_the_caller(route.event_type, route.direction);
-        let version = self.version();
-        let purposes = self.purposes.iter().zip(expiry.iter_mut());
-        for ((p, cache), r) in purposes.zip(records.iter_mut()) {
-            r.purpose = p.purpose;
-            r.legal_basis = p.legal_basis;
-            r.policy_version = version.name();
-            let decided = self.decide(p, route, event_time, now, cache);
-            let (column, expires_at) = match decided {
-                Ok(d) => d,
-                Err(reason) => {
-                    r.outcome = Err(reason);
-                    continue;
-                }
-            };
-            let plan = &p
-                .plans
-                .iter()
-                .find(|(c, _)| *c == column)
-                .expect("every column of the purpose is compiled")
-                .1[usize::from(caller)];
-            r.forward(expires_at, timestamp_ms);
-            r.value.clear();
-            if !write(p, plan, r) {
-                return Ok(false);
-            }
-            r.presence = to_rows(plan.keep & route.set);
-        }
-        Ok(true)
     }
 
     /// [`Policy`]'s refusals, on the scanned fields: the event time, in years 1-9999
