@@ -7,51 +7,16 @@
 //! takes the path through protobuf.
 
 use super::*;
-use crate::json::output::names::{DIRECTIONS, EVENT_TYPES, PURPOSES};
-use crate::json::output::{decimal as number, rfc3339};
+use crate::json::output::names::{
+    Fields, CHARGING, CONTENT, DIRECTIONS, EVENT_TYPES, LOCATION, NETWORK, PARTY, PURPOSES,
+    SERVICE, SUBSCRIBER, TERMINAL, TIMING,
+};
+use crate::json::output::{decimal as number, json_string, rfc3339};
 use crate::wire::{leaf_of, Route, WireRecord, MSG_LEAVES, RFC3339_MAX};
 
-/// The JSON name of each sub-message field, `[sub][n - 1]` (SUBS order), with its quotes
-/// and colon.
-const NAMES: [&[&str]; 9] = [
-    &["\"imsi\":", "\"msisdn\":", "\"accountId\":", "\"ueIp\":"],
-    &["\"imei\":", "\"imeisv\":"],
-    &["\"number\":", "\"ip\":", "\"port\":"],
-    &["\"number\":", "\"ip\":", "\"port\":"],
-    &["\"answerTime\":", "\"releaseTime\":", "\"durationMs\":"],
-    &[
-        "\"recordingEntity\":",
-        "\"causeForTerm\":",
-        "\"ratType\":",
-        "\"basicService\":",
-        "\"callReference\":",
-        "\"chargingId\":",
-        "\"apn\":",
-        "\"bytesUplink\":",
-        "\"bytesDownlink\":",
-    ],
-    &[
-        "\"mcc\":",
-        "\"mnc\":",
-        "\"lac\":",
-        "\"cellId\":",
-        "\"latitude\":",
-        "\"longitude\":",
-    ],
-    &[
-        "\"chargeable\":",
-        "\"tariffClass\":",
-        "\"amountMinor\":",
-        "\"currency\":",
-        "\"ratingGroup\":",
-    ],
-    &[
-        "\"smsText\":",
-        "\"ussdString\":",
-        "\"url\":",
-        "\"dnsQuery\":",
-        "\"sni\":",
-    ],
+/// The JSON names of each sub-message's fields (with quotes and colon), in SUBS order.
+const NAMES: [Fields; 9] = [
+    SUBSCRIBER, TERMINAL, PARTY, PARTY, TIMING, NETWORK, LOCATION, CHARGING, CONTENT,
 ];
 
 /// The leaf ids of `supplementary_services.code` and `.provider`.
@@ -268,7 +233,7 @@ impl JsonScratch {
                     }
                     out.push(b'{');
                     let mut inner = true;
-                    for (n, name) in ["\"code\":", "\"provider\":"].iter().enumerate() {
+                    for (n, (name, _)) in SERVICE.iter().enumerate() {
                         if keep & (1 << (29 + n)) != 0 && s.clean & (1 << n) != 0 {
                             member(out, &mut inner, w.text(s.text[n]));
                             continue;
@@ -304,7 +269,7 @@ impl JsonScratch {
                     member(out, &mut inner, w.text(sub.text[n]));
                     continue;
                 }
-                key(out, &mut inner, NAMES[i][n]);
+                key(out, &mut inner, NAMES[i][n].0);
                 let ok = match (*v, SUBS[i].2[n].3) {
                     (Val::Str(s), _) => w.string(s, out).is_some(),
                     (Val::U64(x), Kind::U32) => {
@@ -392,15 +357,6 @@ fn is_set(v: &Val) -> bool {
         Val::F64(x) => x != 0.0,
         Val::Bool(b) => b,
         Val::Ts(_) => true,
-    }
-}
-
-/// A string as serde_json writes it.
-fn json_string(s: &str, out: &mut Vec<u8>) {
-    if crate::json::plain_prefix(s.as_bytes()) == s.len() {
-        quoted(out, s.as_bytes());
-    } else {
-        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 

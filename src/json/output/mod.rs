@@ -45,6 +45,18 @@ fn slow(pb: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     encode::encode_event(&event, OutputFormat::Json, out)
 }
 
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub(in crate::json) fn json_string(s: &str, out: &mut Vec<u8>) {
+    if super::plain_prefix(s.as_bytes()) == s.len() {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // serde_json's escaping, written into the Vec without allocating.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
 /// Appends an integer in decimal, `-` first when `negative`.
 pub(in crate::json) fn decimal(out: &mut Vec<u8>, negative: bool, mut n: u64) {
     let mut buf = [0u8; 21];
@@ -163,14 +175,7 @@ impl<'a> Writer<'a, '_> {
     }
 
     fn string(&mut self, s: &str) {
-        if super::plain_prefix(s.as_bytes()) == s.len() {
-            self.out.push(b'"');
-            self.out.extend_from_slice(s.as_bytes());
-            self.out.push(b'"');
-        } else {
-            // serde_json's escaping, written into the Vec without allocating.
-            let _ = serde_json::to_writer(&mut *self.out, s);
-        }
+        json_string(s, self.out);
     }
 
     fn quoted_number(&mut self, negative: bool, n: u64) {

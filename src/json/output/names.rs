@@ -2,7 +2,7 @@
 
 /// The kind of a sub-message field, for JSON.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(in crate::json) enum Kind {
     Str,
     /// uint64 / int64: a JSON string.
     U64,
@@ -16,26 +16,27 @@ pub(super) enum Kind {
 }
 
 /// Field number → (JSON name, kind), index `n - 1`.
-pub(super) type Fields = &'static [(&'static str, Kind)];
+pub(in crate::json) type Fields = &'static [(&'static str, Kind)];
 
-pub(super) const SUBSCRIBER: Fields = &[
+pub(in crate::json) const SUBSCRIBER: Fields = &[
     ("\"imsi\":", Kind::Str),
     ("\"msisdn\":", Kind::Str),
     ("\"accountId\":", Kind::Str),
     ("\"ueIp\":", Kind::Str),
 ];
-pub(super) const TERMINAL: Fields = &[("\"imei\":", Kind::Str), ("\"imeisv\":", Kind::Str)];
-pub(super) const PARTY: Fields = &[
+pub(in crate::json) const TERMINAL: Fields =
+    &[("\"imei\":", Kind::Str), ("\"imeisv\":", Kind::Str)];
+pub(in crate::json) const PARTY: Fields = &[
     ("\"number\":", Kind::Str),
     ("\"ip\":", Kind::Str),
     ("\"port\":", Kind::U32),
 ];
-pub(super) const TIMING: Fields = &[
+pub(in crate::json) const TIMING: Fields = &[
     ("\"answerTime\":", Kind::Ts),
     ("\"releaseTime\":", Kind::Ts),
     ("\"durationMs\":", Kind::U64),
 ];
-pub(super) const NETWORK: Fields = &[
+pub(in crate::json) const NETWORK: Fields = &[
     ("\"recordingEntity\":", Kind::Str),
     ("\"causeForTerm\":", Kind::Str),
     ("\"ratType\":", Kind::Str),
@@ -46,8 +47,9 @@ pub(super) const NETWORK: Fields = &[
     ("\"bytesUplink\":", Kind::U64),
     ("\"bytesDownlink\":", Kind::U64),
 ];
-pub(super) const SERVICE: Fields = &[("\"code\":", Kind::Str), ("\"provider\":", Kind::Str)];
-pub(super) const LOCATION: Fields = &[
+pub(in crate::json) const SERVICE: Fields =
+    &[("\"code\":", Kind::Str), ("\"provider\":", Kind::Str)];
+pub(in crate::json) const LOCATION: Fields = &[
     ("\"mcc\":", Kind::Str),
     ("\"mnc\":", Kind::Str),
     ("\"lac\":", Kind::Str),
@@ -55,14 +57,14 @@ pub(super) const LOCATION: Fields = &[
     ("\"latitude\":", Kind::F64),
     ("\"longitude\":", Kind::F64),
 ];
-pub(super) const CHARGING: Fields = &[
+pub(in crate::json) const CHARGING: Fields = &[
     ("\"chargeable\":", Kind::Bool),
     ("\"tariffClass\":", Kind::Str),
     ("\"amountMinor\":", Kind::I64),
     ("\"currency\":", Kind::Str),
     ("\"ratingGroup\":", Kind::U32),
 ];
-pub(super) const CONTENT: Fields = &[
+pub(in crate::json) const CONTENT: Fields = &[
     ("\"smsText\":", Kind::Str),
     ("\"ussdString\":", Kind::Str),
     ("\"url\":", Kind::Str),
