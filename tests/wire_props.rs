@@ -104,6 +104,7 @@ fn event_time() -> BoxedStrategy<Option<Timestamp>> {
         2 => prop::sample::select(vec![
             timestamp(n, 0),
             timestamp(n + skew, 0),
+            timestamp(n + skew, 1),
             timestamp(n + skew + 1, 0),
             timestamp(n - 365 * DAY, 0),
             timestamp(n - 92 * DAY, 0),

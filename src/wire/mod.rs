@@ -100,6 +100,19 @@ impl WirePurpose {
 pub struct WireFilter {
     policy: Policy,
     purposes: Vec<WirePurpose>,
+    /// `policy.max_clock_skew` in nanoseconds, for the per-record check on integers.
+    skew_nanos: i128,
+}
+
+/// An instant in nanoseconds since the epoch (exact for every [`Unix`]).
+#[inline(always)]
+fn nanos_of((seconds, nanos): Unix) -> i128 {
+    i128::from(seconds) * 1_000_000_000 + i128::from(nanos)
+}
+
+/// A duration in nanoseconds (exact for every chrono `Duration`).
+fn duration_nanos(d: Duration) -> i128 {
+    i128::from(d.num_seconds()) * 1_000_000_000 + i128::from(d.subsec_nanos())
 }
 
 impl WireFilter {
@@ -109,10 +122,6 @@ impl WireFilter {
 
     fn legal_time(&self) -> LegalTime {
         self.policy.legal_time
-    }
-
-    fn max_clock_skew(&self) -> Duration {
-        self.policy.max_clock_skew
     }
 
     /// Applies the policy to one protobuf record. On `Ok`, `out.records()` holds one
@@ -147,8 +156,8 @@ impl WireFilter {
         }
         let route = out.scan.route();
         let s = &out.scan;
-        let event_time = self.validate(&route, now).map_err(WireRefusal::Refused)?;
         let now = unix(now);
+        let event_time = self.validate(&route, now).map_err(WireRefusal::Refused)?;
         let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
         self.ready(&mut out.records, &mut out.expiry);
         // The loop of `forward_each`, written out: through its closure this path cost
@@ -231,8 +240,8 @@ impl WireFilter {
         expiry: &mut Vec<ExpiryCache>,
         mut write: impl FnMut(&WirePurpose, &Plan, &mut WireRecord) -> bool,
     ) -> Result<bool, DropReason> {
-        let event_time = self.validate(route, now)?;
         let now = unix(now);
+        let event_time = self.validate(route, now)?;
         let timestamp_ms = event_time.0 * 1000 + i64::from(event_time.1 / 1_000_000);
         self.ready(records, expiry);
         let caller = about_the_caller(route.event_type, route.direction);
@@ -290,7 +299,7 @@ impl WireFilter {
 
     /// [`Policy`]'s refusals, on the scanned fields: the event time, in years 1-9999
     /// (`schema::to_datetime` and the year, on the seconds).
-    fn validate(&self, s: &Route, now: DateTime<Utc>) -> Result<Unix, DropReason> {
+    fn validate(&self, s: &Route, now: Unix) -> Result<Unix, DropReason> {
         if s.event_id_len == 0 {
             return Err(DropReason::Invalid(Invalid::MissingEventId));
         }
@@ -303,7 +312,7 @@ impl WireFilter {
             .filter(|n| *n < 1_000_000_000 && (MIN_SECS..END_SECS).contains(&ts.seconds))
             .map(|n| (ts.seconds, n))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
-        if t > unix(now + self.max_clock_skew()) {
+        if nanos_of(t) > nanos_of(now) + self.skew_nanos {
             return Err(DropReason::FutureEventTime);
         }
         Ok(t)

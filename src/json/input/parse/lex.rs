@@ -202,6 +202,15 @@ impl<'a> Parser<'a, '_> {
         Some(Str::Scratch(from as u32, out.len() as u32))
     }
 
+    /// A string without escapes, as its bytes (valid UTF-8: [`Self::string`] checked).
+    pub(super) fn plain_bytes(&mut self) -> Option<&'a [u8]> {
+        match self.string()? {
+            Str::Empty => Some(b""),
+            Str::Input(a, b) => Some(&self.b[a as usize..b as usize]),
+            Str::Scratch(..) => None,
+        }
+    }
+
     /// A string without escapes, as `&str` (numbers and timestamps in strings).
     pub(super) fn plain_str(&mut self) -> Option<&str> {
         match self.string()? {

@@ -180,13 +180,12 @@ impl<'a> Parser<'a, '_> {
             return Some(None);
         }
         self.canonical_ts = false;
-        let s = self.plain_str()?;
-        if let Some(ts) = utc_rfc3339(s.as_bytes()) {
-            let canonical = canonical_ts(s.as_bytes(), &ts);
-            self.canonical_ts = canonical;
+        let s = self.plain_bytes()?;
+        if let Some(ts) = utc_rfc3339(s) {
+            self.canonical_ts = canonical_ts(s, &ts);
             return Some(Some(ts));
         }
-        let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+        let t = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(s).ok()?).ok()?;
         Some(Some(schema::to_timestamp(t.to_utc())))
     }
 
