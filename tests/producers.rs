@@ -956,3 +956,72 @@ fn topics_render_strimzi_in_either_api_version() {
         "only the version differs"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// `gen --config --topic`: every event delivered, or exit 1 naming why
+// ---------------------------------------------------------------------------------------
+
+/// `gen --count N --config CONFIG --topic TOPIC`.
+fn gen_to(config: &Path, topic: &str, count: u32) -> Output {
+    run(command().args([
+        "gen",
+        "--count",
+        &count.to_string(),
+        "--now",
+        NOW,
+        "--config",
+        config.to_str().unwrap(),
+        "--topic",
+        topic,
+    ]))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_gen_delivers_every_event_to_the_topic() {
+    let topics = Topics::new("gen-to");
+    common::broker::create_topics(&[&topics.input], 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = gen_to(&topics.config(dir.path()), &topics.input, 300);
+    assert_exit(&o, 0);
+    assert!(
+        text(&o.stderr).contains(&format!("produced 300 events to {}", topics.input)),
+        "{}",
+        text(&o.stderr)
+    );
+    let got = common::io::read_all(&topics.input, 300, std::time::Duration::from_secs(60));
+    assert_eq!(got.len(), 300);
+    assert_eq!(keys(&got).len(), 300, "300 distinct events");
+}
+
+#[test]
+fn broker_gen_to_a_topic_that_does_not_exist_fails_naming_it() {
+    let topics = Topics::new("gen-missing");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = common::broker::unique("gen.no-such-topic");
+    let o = gen_to(&topics.config(dir.path()), &missing, 3);
+    assert_exit(&o, 1);
+    let err = text(&o.stderr);
+    assert!(err.contains(&missing), "{err}");
+    assert!(err.contains("Unknown topic"), "{err}");
+    assert!(!err.contains("produced"), "{err}");
+}
+
+#[test]
+fn gen_to_unreachable_brokers_fails_in_a_few_lines() {
+    let topics = Topics::new("gen-down");
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::config::write(
+        dir.path(),
+        &topics.on(&format!("127.0.0.1:{}", common::broker::free_port())),
+    );
+    let o = gen_to(&config, &topics.input, 3);
+    assert_exit(&o, 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("kafka.bootstrap_servers"), "{err}");
+    // librdkafka's reconnects are logged once, not at every attempt.
+    assert!(
+        err.lines().count() <= 5,
+        "{} lines:\n{err}",
+        err.lines().count()
+    );
+}

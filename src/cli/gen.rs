@@ -5,12 +5,90 @@ use crate::encode::{self, OutputFormat};
 use crate::error::Failure;
 use crate::gen::Generator;
 use prost::Message;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
 
-/// Produces the events to a Kafka topic, keyed by event_id, waiting for every ack.
+/// How long `gen` waits for the brokers to describe the topic before producing.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `gen`'s producer context: librdkafka's logs and errors as the filter's clients log
+/// them (a broker that cannot be reached is one line, not one per reconnect), and the
+/// delivery reports counted — an event the broker did not take fails the command.
+#[derive(Default)]
+struct GenContext {
+    inner: crate::kafka::Context,
+    failed: AtomicU64,
+    /// The first delivery error: librdkafka's error, never the record.
+    first: Mutex<Option<KafkaError>>,
+}
+
+impl ClientContext for GenContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.inner.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.inner.error(error, reason);
+    }
+}
+
+impl ProducerContext for GenContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert_with(|| e.clone());
+        }
+    }
+}
+
+/// The brokers describe `topic`, with partitions: else why not, naming the topic. A
+/// topic error is asked again until [`METADATA_TIMEOUT`] (a broker that creates topics
+/// on first use answers "leader not available" while it does).
+fn check_topic(producer: &BaseProducer<GenContext>, topic: &str) -> Result<(), Failure> {
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), left.max(Duration::from_millis(100)))
+            .map_err(|e| {
+                Failure::world(anyhow::anyhow!(
+                    "gen: the brokers did not describe topic {topic} within {} s ({e}): are they reachable at kafka.bootstrap_servers?",
+                    METADATA_TIMEOUT.as_secs()
+                ))
+            })?;
+        let why = match metadata.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => return Ok(()),
+            Some(t) => t
+                .error()
+                .map(|e| RDKafkaErrorCode::from(e).to_string())
+                .unwrap_or_else(|| "it has no partitions".to_string()),
+            None => "the brokers did not describe it".to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(Failure::world(anyhow::anyhow!(
+                "gen: cannot produce to topic {topic}: {why} (after {} s); create the topic first",
+                METADATA_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Produces the events to a Kafka topic, keyed by event_id, waiting for every ack; fails
+/// (exit 1) when the topic does not exist or any event was not delivered.
 fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<ExitCode, Failure> {
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let settings = crate::config::load(config)?;
     let now = parse_now(args.now.as_deref())?;
     let mut c = crate::kafka::base_config(&settings);
@@ -18,8 +96,9 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
         c.set(k, v);
     }
     c.set("enable.idempotence", "true");
-    let producer: BaseProducer =
-        crate::kafka::create(&settings, &c, rdkafka::producer::DefaultProducerContext)?;
+    let producer: BaseProducer<GenContext> =
+        crate::kafka::create(&settings, &c, GenContext::default())?;
+    check_topic(&producer, topic)?;
     let mut generator = Generator::new(args.seed, now);
     let mut buf = Vec::with_capacity(1024);
     let started = std::time::Instant::now();
@@ -32,14 +111,9 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    r,
-                )) => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
-                    producer.poll(std::time::Duration::from_millis(10));
+                    producer.poll(Duration::from_millis(10));
                 }
                 Err((e, _)) => {
                     return Err(Failure::world(anyhow::anyhow!(
@@ -48,14 +122,24 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
                 }
             }
         }
-        producer.poll(std::time::Duration::ZERO);
+        producer.poll(Duration::ZERO);
         if (i + 1) % 100_000 == 0 {
             eprintln!("gen: {} events produced", i + 1);
         }
     }
     producer
-        .flush(std::time::Duration::from_secs(120))
+        .flush(Duration::from_secs(120))
         .map_err(|e| Failure::world(anyhow::anyhow!("gen: flushing to {topic} failed: {e}")))?;
+    let context = producer.context();
+    let failed = context.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let first = context.first.lock().unwrap_or_else(|p| p.into_inner());
+        let why = first.as_ref().map(ToString::to_string).unwrap_or_default();
+        return Err(Failure::world(anyhow::anyhow!(
+            "gen: {failed} of {} events were not delivered to {topic}: {why}",
+            args.count
+        )));
+    }
     eprintln!(
         "gen: produced {} events to {topic} in {:.1} s",
         args.count,
