@@ -3,6 +3,7 @@
 
 use cdr_purpose_filter::config;
 use cdr_purpose_filter::decode::{self, InputFormat};
+use cdr_purpose_filter::encode;
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::table::Column;
 use cdr_purpose_filter::policy::Version;
@@ -11,6 +12,7 @@ use cdr_purpose_filter::schema::CdrEvent;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -384,6 +386,13 @@ fn assert_agrees_with_the_library(lines: &[Value], events: &[CdrEvent]) {
                     );
                     let expected = serde_json::to_value(&r.event).unwrap();
                     assert_eq!(line["record"], reparsed(&expected), "{line}");
+                    // The headers `run` writes for this configuration.
+                    let headers: serde_json::Map<String, Value> =
+                        encode::headers(r, settings.output_format)
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), Value::from(v.into_owned())))
+                            .collect();
+                    assert_eq!(line["headers"], Value::Object(headers), "{line}");
                     if event.content.is_some() {
                         forwards_of_content += 1;
                     }
@@ -453,6 +462,78 @@ fn dry_run_of_gen_protobuf_agrees_with_the_library() {
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&lines), ids(&from_json));
+}
+
+/// The `content-type` of every forwarded line of `dry-run` for the example configuration
+/// with `env` overrides.
+fn dry_run_content_types(input: &Path, env: &[(&str, &str)]) -> BTreeSet<String> {
+    let mut c = command();
+    c.args(["dry-run", "--config"])
+        .arg(example_config())
+        .args(["--now", NOW, "--format", "json"])
+        .arg(input);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = run(&mut c);
+    assert_exit(&o, 0);
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forwarded: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "forward").collect();
+    assert!(!forwarded.is_empty(), "nothing forwarded");
+    for line in &forwarded {
+        let names: Vec<&str> = line["headers"]
+            .as_object()
+            .expect("headers")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cdr-expires-at",
+                "cdr-legal-basis",
+                "cdr-policy-version",
+                "cdr-purpose",
+                "content-type"
+            ],
+            "{line}"
+        );
+    }
+    forwarded
+        .iter()
+        .map(|l| l["headers"]["content-type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dry_run_headers_carry_the_content_type_of_the_configured_output_format() {
+    let input = temp_file(&gen("json", 3));
+    let protobuf = BTreeSet::from(["application/x-protobuf".to_string()]);
+    let json = BTreeSet::from(["application/json".to_string()]);
+    // The example configures protobuf output.
+    assert_eq!(dry_run_content_types(input.path(), &[]), protobuf);
+    assert_eq!(
+        dry_run_content_types(
+            input.path(),
+            &[("CDR_PURPOSE_FILTER_OUTPUT__FORMAT", "json")]
+        ),
+        json
+    );
+    // Schema Registry framing does not change the content type.
+    let framed = [
+        ("CDR_PURPOSE_FILTER_OUTPUT__FRAMING", "confluent"),
+        ("CDR_PURPOSE_FILTER_OUTPUT__SCHEMA_ID", "17"),
+    ];
+    assert_eq!(dry_run_content_types(input.path(), &framed), protobuf);
+    let framed_json = [
+        framed[0],
+        framed[1],
+        ("CDR_PURPOSE_FILTER_OUTPUT__FORMAT", "json"),
+    ];
+    assert_eq!(dry_run_content_types(input.path(), &framed_json), json);
 }
 
 #[test]

@@ -40,6 +40,8 @@ impl Summary {
 struct DryRun<'a, W: Write> {
     policy: &'a Policy,
     schema_ids: &'a [u32],
+    /// The configured `output.format`: the `content-type` header `run` writes with it.
+    output_format: OutputFormat,
     now: chrono::DateTime<chrono::Utc>,
     topics: BTreeMap<&'static str, String>,
     out: W,
@@ -99,8 +101,10 @@ impl<W: Write> DryRun<'_, W> {
                         .outcomes
                         .entry((purpose, "forward"))
                         .or_default() += 1;
+                    // The headers `run` writes for this configuration, from the same
+                    // function.
                     let headers: serde_json::Map<String, serde_json::Value> =
-                        encode::headers(r, OutputFormat::Json)
+                        encode::headers(r, self.output_format)
                             .into_iter()
                             .map(|(k, v)| (k.to_string(), v.into()))
                             .collect();
@@ -173,6 +177,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
     let mut run = DryRun {
         policy: &settings.policy,
         schema_ids: &settings.input_schema_ids,
+        output_format: settings.output_format,
         now,
         topics,
         out: BufWriter::new(stdout),
