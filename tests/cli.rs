@@ -536,6 +536,59 @@ fn dry_run_headers_carry_the_content_type_of_the_configured_output_format() {
     assert_eq!(dry_run_content_types(input.path(), &framed_json), json);
 }
 
+/// `dry-run --format protobuf` of `input`: exit 2, the lines of the records before the
+/// bad framing, and an error naming the record and its byte offset, never its bytes.
+fn dry_run_bad_framing(input: &[u8]) -> (usize, String) {
+    let file = temp_file(input);
+    let o = run(command()
+        .args(["dry-run", "--config"])
+        .arg(example_config())
+        .args(["--now", NOW, "--format", "protobuf"])
+        .arg(file.path()));
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("JSON lines need --format json"), "{err}");
+    assert!(
+        !err.contains("33612345678"),
+        "record bytes in the error: {err}"
+    );
+    (stdout(&o).lines().count(), err)
+}
+
+#[test]
+fn dry_run_of_input_that_is_not_length_delimited_names_the_record_and_byte_and_exits_2() {
+    let records = gen("protobuf", 1);
+    // A prefix announcing 9223 bytes (varint 0x87 0x48), then 41 bytes of a phone number.
+    let mut cut = records.clone();
+    cut.extend([0x87, 0x48]);
+    cut.extend(b"33612345678".iter().cycle().take(41));
+    let (lines, err) = dry_run_bad_framing(&cut);
+    assert_eq!(lines, 2 * COUNT, "the records before it are printed");
+    let want = format!(
+        "error: dry-run: input record {} at byte {}: the length prefix announces 9223 bytes \
+         but only 41 remain",
+        COUNT + 1,
+        records.len()
+    );
+    assert!(err.contains(&want), "{err}");
+
+    // A varint longer than ten bytes.
+    let mut overlong = records.clone();
+    overlong.extend([0xff; 11]);
+    overlong.extend(b"33612345678");
+    let (lines, err) = dry_run_bad_framing(&overlong);
+    assert_eq!(lines, 2 * COUNT);
+    assert!(
+        err.contains(&format!(
+            "input record {} at byte {}",
+            COUNT + 1,
+            records.len()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("not a valid varint"), "{err}");
+}
+
 #[test]
 fn gen_is_deterministic() {
     for format in ["json", "protobuf"] {

@@ -1,6 +1,7 @@
 //! `dry-run`: the policy applied to events from a file or stdin, no Kafka — or to the
 //! records of a Kafka topic, read-only (`--from-topic`).
 
+use super::delimited::{Delimited, ReadError};
 use super::{parse_now, DryRunArgs};
 use crate::config;
 use crate::decode::{self, InputFormat};
@@ -135,36 +136,6 @@ impl<W: Write> DryRun<'_, W> {
     }
 }
 
-/// Reads one length-delimited protobuf message; `None` at a clean end of input.
-fn read_delimited(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
-    let mut len: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let mut byte = [0u8];
-        if input.read(&mut byte)? == 0 {
-            if shift == 0 {
-                return Ok(None);
-            }
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "truncated length prefix",
-            ));
-        }
-        len |= u64::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    if len > 64 * 1024 * 1024 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("length prefix {len} is larger than 64 MiB: not length-delimited protobuf?"),
-        ));
-    }
-    buf.resize(len as usize, 0);
-    input.read_exact(buf)?;
-    Ok(Some(()))
-}
-
 pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
     let settings = config::load_from(args.config.as_deref())?;
     let now = parse_now(args.now.as_deref())?;
@@ -236,7 +207,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         (InputFormat::Auto, configured) => configured,
         (given, _) => given,
     };
-    let result = (|| -> io::Result<()> {
+    let result = (|| -> Result<(), ReadError> {
         match format {
             // Binary records (a framed record's schema id can hold a newline byte):
             // length-delimited.
@@ -244,8 +215,9 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
             | InputFormat::Auto
             | InputFormat::ConfluentProtobuf
             | InputFormat::ConfluentJson => {
+                let mut records = Delimited::new(&mut input);
                 let mut buf = Vec::new();
-                while read_delimited(&mut input, &mut buf)?.is_some() {
+                while records.next_into(&mut buf)? {
                     run.record(&buf, format)?;
                 }
             }
@@ -263,13 +235,28 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        run.out.flush()
+        Ok(run.out.flush()?)
     })();
     match result {
         Ok(()) => {}
         // `dry-run ... | head` closes the pipe: not an error.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(Failure::world(e).context("dry-run: reading input failed")),
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            return Ok(ExitCode::SUCCESS)
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(Failure::world(e).context("dry-run: reading input failed"))
+        }
+        // Input that is not in the format named: the lines of the records before it are
+        // printed, then the error (exit 2).
+        Err(ReadError::Framing(e)) => {
+            match run.out.flush() {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    return Err(Failure::world(e).context("dry-run: writing the output failed"))
+                }
+                _ => {}
+            }
+            return Err(Failure::from(e).context("dry-run"));
+        }
     }
     run.summary.print(run.policy);
     Ok(ExitCode::SUCCESS)

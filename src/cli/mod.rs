@@ -1,6 +1,7 @@
 //! The command line (clap): one subcommand per job, each in its own module.
 
 mod audit;
+mod delimited;
 mod dry_run;
 mod from_topic;
 mod gen;
