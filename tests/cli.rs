@@ -590,6 +590,29 @@ fn dry_run_of_input_that_is_not_length_delimited_names_the_record_and_byte_and_e
 }
 
 #[test]
+fn a_path_on_the_command_line_that_cannot_be_opened_or_created_is_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-input.jsonl");
+    let o = run(command()
+        .args(["dry-run", "--config"])
+        .arg(example_config())
+        .arg(&missing));
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains(&missing.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+
+    let out = dir.path().join("no-such-dir").join("events.jsonl");
+    let o = run(command().args(["gen", "--count", "1", "--out"]).arg(&out));
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains(&out.display().to_string()), "{err}");
+    assert!(err.contains("no-such-dir does not exist"), "{err}");
+}
+
+#[test]
 fn gen_is_deterministic() {
     for format in ["json", "protobuf"] {
         let a = gen(format, 1);

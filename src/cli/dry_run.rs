@@ -183,9 +183,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let input: Box<dyn Read> = match &args.input {
-        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| {
-            Failure::world(e).context(format!("cannot open input {}", p.display()))
-        })?),
+        Some(p) => Box::new(super::paths::open_input(p).map_err(|e| e.context("dry-run"))?),
         None => Box::new(io::stdin().lock()),
     };
     let mut input = BufReader::with_capacity(1 << 16, input);

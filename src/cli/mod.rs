@@ -6,6 +6,7 @@ mod dry_run;
 mod from_topic;
 mod gen;
 mod logs;
+mod paths;
 mod policy_show;
 mod schema;
 mod topics;
