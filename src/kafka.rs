@@ -310,6 +310,14 @@ impl ClientContext for Context {
                     "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff"
                 );
             }
+        } else if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::PartitionEOF)
+        ) {
+            // Not an error: the end-of-partition marker of a reader that asked for it
+            // (`enable.partition.eof`: `dry-run --from-topic`, `audit`), which it receives
+            // from its poll too.
+            tracing::debug!("end of partition: {reason}");
         } else {
             // Transport errors repeat at every reconnect attempt: debug, not a flood.
             tracing::debug!("kafka client error: {error}: {reason}");

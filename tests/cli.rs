@@ -3,6 +3,7 @@
 
 use cdr_purpose_filter::config;
 use cdr_purpose_filter::decode::{self, InputFormat};
+use cdr_purpose_filter::encode;
 use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::table::Column;
 use cdr_purpose_filter::policy::Version;
@@ -11,6 +12,7 @@ use cdr_purpose_filter::schema::CdrEvent;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -384,6 +386,13 @@ fn assert_agrees_with_the_library(lines: &[Value], events: &[CdrEvent]) {
                     );
                     let expected = serde_json::to_value(&r.event).unwrap();
                     assert_eq!(line["record"], reparsed(&expected), "{line}");
+                    // The headers `run` writes for this configuration.
+                    let headers: serde_json::Map<String, Value> =
+                        encode::headers(r, settings.output_format)
+                            .into_iter()
+                            .map(|(k, v)| (k.to_string(), Value::from(v.into_owned())))
+                            .collect();
+                    assert_eq!(line["headers"], Value::Object(headers), "{line}");
                     if event.content.is_some() {
                         forwards_of_content += 1;
                     }
@@ -453,6 +462,154 @@ fn dry_run_of_gen_protobuf_agrees_with_the_library() {
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&lines), ids(&from_json));
+}
+
+/// The `content-type` of every forwarded line of `dry-run` for the example configuration
+/// with `env` overrides.
+fn dry_run_content_types(input: &Path, env: &[(&str, &str)]) -> BTreeSet<String> {
+    let mut c = command();
+    c.args(["dry-run", "--config"])
+        .arg(example_config())
+        .args(["--now", NOW, "--format", "json"])
+        .arg(input);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = run(&mut c);
+    assert_exit(&o, 0);
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let forwarded: Vec<&Value> = lines.iter().filter(|l| l["outcome"] == "forward").collect();
+    assert!(!forwarded.is_empty(), "nothing forwarded");
+    for line in &forwarded {
+        let names: Vec<&str> = line["headers"]
+            .as_object()
+            .expect("headers")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cdr-expires-at",
+                "cdr-legal-basis",
+                "cdr-policy-version",
+                "cdr-purpose",
+                "content-type"
+            ],
+            "{line}"
+        );
+    }
+    forwarded
+        .iter()
+        .map(|l| l["headers"]["content-type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dry_run_headers_carry_the_content_type_of_the_configured_output_format() {
+    let input = temp_file(&gen("json", 3));
+    let protobuf = BTreeSet::from(["application/x-protobuf".to_string()]);
+    let json = BTreeSet::from(["application/json".to_string()]);
+    // The example configures protobuf output.
+    assert_eq!(dry_run_content_types(input.path(), &[]), protobuf);
+    assert_eq!(
+        dry_run_content_types(
+            input.path(),
+            &[("CDR_PURPOSE_FILTER_OUTPUT__FORMAT", "json")]
+        ),
+        json
+    );
+    // Schema Registry framing does not change the content type.
+    let framed = [
+        ("CDR_PURPOSE_FILTER_OUTPUT__FRAMING", "confluent"),
+        ("CDR_PURPOSE_FILTER_OUTPUT__SCHEMA_ID", "17"),
+    ];
+    assert_eq!(dry_run_content_types(input.path(), &framed), protobuf);
+    let framed_json = [
+        framed[0],
+        framed[1],
+        ("CDR_PURPOSE_FILTER_OUTPUT__FORMAT", "json"),
+    ];
+    assert_eq!(dry_run_content_types(input.path(), &framed_json), json);
+}
+
+/// `dry-run --format protobuf` of `input`: exit 2, the lines of the records before the
+/// bad framing, and an error naming the record and its byte offset, never its bytes.
+fn dry_run_bad_framing(input: &[u8]) -> (usize, String) {
+    let file = temp_file(input);
+    let o = run(command()
+        .args(["dry-run", "--config"])
+        .arg(example_config())
+        .args(["--now", NOW, "--format", "protobuf"])
+        .arg(file.path()));
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("JSON lines need --format json"), "{err}");
+    assert!(
+        !err.contains("33612345678"),
+        "record bytes in the error: {err}"
+    );
+    (stdout(&o).lines().count(), err)
+}
+
+#[test]
+fn dry_run_of_input_that_is_not_length_delimited_names_the_record_and_byte_and_exits_2() {
+    let records = gen("protobuf", 1);
+    // A prefix announcing 9223 bytes (varint 0x87 0x48), then 41 bytes of a phone number.
+    let mut cut = records.clone();
+    cut.extend([0x87, 0x48]);
+    cut.extend(b"33612345678".iter().cycle().take(41));
+    let (lines, err) = dry_run_bad_framing(&cut);
+    assert_eq!(lines, 2 * COUNT, "the records before it are printed");
+    let want = format!(
+        "error: dry-run: input record {} at byte {}: the length prefix announces 9223 bytes \
+         but only 41 remain",
+        COUNT + 1,
+        records.len()
+    );
+    assert!(err.contains(&want), "{err}");
+
+    // A varint longer than ten bytes.
+    let mut overlong = records.clone();
+    overlong.extend([0xff; 11]);
+    overlong.extend(b"33612345678");
+    let (lines, err) = dry_run_bad_framing(&overlong);
+    assert_eq!(lines, 2 * COUNT);
+    assert!(
+        err.contains(&format!(
+            "input record {} at byte {}",
+            COUNT + 1,
+            records.len()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("not a valid varint"), "{err}");
+}
+
+#[test]
+fn a_path_on_the_command_line_that_cannot_be_opened_or_created_is_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-input.jsonl");
+    let o = run(command()
+        .args(["dry-run", "--config"])
+        .arg(example_config())
+        .arg(&missing));
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains(&missing.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
+
+    let out = dir.path().join("no-such-dir").join("events.jsonl");
+    let o = run(command().args(["gen", "--count", "1", "--out"]).arg(&out));
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains(&out.display().to_string()), "{err}");
+    assert!(err.contains("no-such-dir does not exist"), "{err}");
 }
 
 #[test]

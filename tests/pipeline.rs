@@ -86,12 +86,17 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
         .unwrap();
     assert!(dry.status.success());
     let mut dry_counts: BTreeMap<String, usize> = BTreeMap::new();
+    // The headers dry-run shows, by (event_id, purpose).
+    let mut dry_headers: HashMap<(String, String), BTreeMap<String, String>> = HashMap::new();
     for line in String::from_utf8(dry.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         if v["outcome"] == "forward" {
-            *dry_counts
-                .entry(v["purpose"].as_str().unwrap().to_string())
-                .or_default() += 1;
+            let purpose = v["purpose"].as_str().unwrap().to_string();
+            *dry_counts.entry(purpose.clone()).or_default() += 1;
+            dry_headers.insert(
+                (v["event_id"].as_str().unwrap().to_string(), purpose),
+                serde_json::from_value(v["headers"].clone()).unwrap(),
+            );
         }
     }
 
@@ -147,6 +152,11 @@ async fn forwards_json_and_protobuf_with_the_contract_and_commits_on_sigterm() {
             );
             assert_eq!(r.headers["cdr-purpose"], purpose.name());
             assert_eq!(r.headers["content-type"], "application/x-protobuf");
+            assert_eq!(
+                r.headers,
+                dry_headers[&(out.event_id.clone(), purpose.name().to_string())],
+                "{topic}: dry-run shows other headers than run writes"
+            );
             assert_eq!(r.headers["cdr-policy-version"], "R10-14/2021");
             let retention = out.retention.clone().unwrap();
             assert_eq!(retention.purpose, purpose as i32);

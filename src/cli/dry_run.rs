@@ -1,6 +1,7 @@
 //! `dry-run`: the policy applied to events from a file or stdin, no Kafka — or to the
 //! records of a Kafka topic, read-only (`--from-topic`).
 
+use super::delimited::{Delimited, ReadError};
 use super::{parse_now, DryRunArgs};
 use crate::config;
 use crate::decode::{self, InputFormat};
@@ -40,6 +41,8 @@ impl Summary {
 struct DryRun<'a, W: Write> {
     policy: &'a Policy,
     schema_ids: &'a [u32],
+    /// The configured `output.format`: the `content-type` header `run` writes with it.
+    output_format: OutputFormat,
     now: chrono::DateTime<chrono::Utc>,
     topics: BTreeMap<&'static str, String>,
     out: W,
@@ -99,8 +102,10 @@ impl<W: Write> DryRun<'_, W> {
                         .outcomes
                         .entry((purpose, "forward"))
                         .or_default() += 1;
+                    // The headers `run` writes for this configuration, from the same
+                    // function.
                     let headers: serde_json::Map<String, serde_json::Value> =
-                        encode::headers(r, OutputFormat::Json)
+                        encode::headers(r, self.output_format)
                             .into_iter()
                             .map(|(k, v)| (k.to_string(), v.into()))
                             .collect();
@@ -131,36 +136,6 @@ impl<W: Write> DryRun<'_, W> {
     }
 }
 
-/// Reads one length-delimited protobuf message; `None` at a clean end of input.
-fn read_delimited(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
-    let mut len: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let mut byte = [0u8];
-        if input.read(&mut byte)? == 0 {
-            if shift == 0 {
-                return Ok(None);
-            }
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "truncated length prefix",
-            ));
-        }
-        len |= u64::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    if len > 64 * 1024 * 1024 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("length prefix {len} is larger than 64 MiB: not length-delimited protobuf?"),
-        ));
-    }
-    buf.resize(len as usize, 0);
-    input.read_exact(buf)?;
-    Ok(Some(()))
-}
-
 pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
     let settings = config::load_from(args.config.as_deref())?;
     let now = parse_now(args.now.as_deref())?;
@@ -173,6 +148,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
     let mut run = DryRun {
         policy: &settings.policy,
         schema_ids: &settings.input_schema_ids,
+        output_format: settings.output_format,
         now,
         topics,
         out: BufWriter::new(stdout),
@@ -207,9 +183,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let input: Box<dyn Read> = match &args.input {
-        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| {
-            Failure::world(e).context(format!("cannot open input {}", p.display()))
-        })?),
+        Some(p) => Box::new(super::paths::open_input(p).map_err(|e| e.context("dry-run"))?),
         None => Box::new(io::stdin().lock()),
     };
     let mut input = BufReader::with_capacity(1 << 16, input);
@@ -231,7 +205,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         (InputFormat::Auto, configured) => configured,
         (given, _) => given,
     };
-    let result = (|| -> io::Result<()> {
+    let result = (|| -> Result<(), ReadError> {
         match format {
             // Binary records (a framed record's schema id can hold a newline byte):
             // length-delimited.
@@ -239,8 +213,9 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
             | InputFormat::Auto
             | InputFormat::ConfluentProtobuf
             | InputFormat::ConfluentJson => {
+                let mut records = Delimited::new(&mut input);
                 let mut buf = Vec::new();
-                while read_delimited(&mut input, &mut buf)?.is_some() {
+                while records.next_into(&mut buf)? {
                     run.record(&buf, format)?;
                 }
             }
@@ -258,13 +233,28 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        run.out.flush()
+        Ok(run.out.flush()?)
     })();
     match result {
         Ok(()) => {}
         // `dry-run ... | head` closes the pipe: not an error.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        Err(e) => return Err(Failure::world(e).context("dry-run: reading input failed")),
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            return Ok(ExitCode::SUCCESS)
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(Failure::world(e).context("dry-run: reading input failed"))
+        }
+        // Input that is not in the format named: the lines of the records before it are
+        // printed, then the error (exit 2).
+        Err(ReadError::Framing(e)) => {
+            match run.out.flush() {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    return Err(Failure::world(e).context("dry-run: writing the output failed"))
+                }
+                _ => {}
+            }
+            return Err(Failure::from(e).context("dry-run"));
+        }
     }
     run.summary.print(run.policy);
     Ok(ExitCode::SUCCESS)

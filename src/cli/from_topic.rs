@@ -5,6 +5,7 @@
 use super::UsageError;
 use crate::config::Settings;
 use crate::error::Failure;
+use crate::kafka::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -40,11 +41,16 @@ pub(super) fn read(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true");
-    // A property librdkafka refuses is the configuration's to fix.
-    let consumer: BaseConsumer = config.create().map_err(|e| {
-        Failure::user(crate::kafka::ClientConfigError::new(&e, &[]))
-            .context("dry-run: kafka consumer configuration refused")
-    })?;
+    // A property librdkafka refuses is the configuration's to fix. The filter's client
+    // context: librdkafka's messages through `tracing`, and the end of a partition
+    // (`enable.partition.eof`, the stop condition below) not logged as an error.
+    let consumer: BaseConsumer<Context> =
+        config
+            .create_with_context(Context::default())
+            .map_err(|e| {
+                Failure::user(crate::kafka::ClientConfigError::new(&e, &[]))
+                    .context("dry-run: kafka consumer configuration refused")
+            })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(|e| {

@@ -154,10 +154,7 @@ pub(super) fn run(args: GenArgs) -> Result<ExitCode, Failure> {
     }
     let now = parse_now(args.now.as_deref())?;
     let out: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(
-            std::fs::File::create(p)
-                .map_err(|e| Failure::world(e).context(format!("cannot create {}", p.display())))?,
-        ),
+        Some(p) => Box::new(super::paths::create_output(p).map_err(|e| e.context("gen"))?),
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 16, out);

@@ -1,10 +1,12 @@
 //! The command line (clap): one subcommand per job, each in its own module.
 
 mod audit;
+mod delimited;
 mod dry_run;
 mod from_topic;
 mod gen;
 mod logs;
+mod paths;
 mod policy_show;
 mod schema;
 mod topics;
