@@ -55,3 +55,59 @@ fn docs_policy_diff_md_is_the_output_of_policy_diff() {
         ],
     );
 }
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn docs_readme_quotes_the_retention_the_example_configuration_gets() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"))
+        .args([
+            "topics",
+            "render",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml"),
+            "--format",
+            "properties",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let retention: Vec<u64> = rendered
+        .lines()
+        .filter_map(|l| l.strip_prefix("retention.ms="))
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // Billing, then security (the dead-letter topic is not quoted).
+    assert!(retention.len() >= 2, "{rendered}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (purpose, ms) in ["billing", "security"].iter().zip(&retention) {
+        let s = ms / 1000;
+        let quoted = format!(
+            "{purpose} `retention.ms` {} ({} d {} h {} m)",
+            thousands(*ms),
+            s / 86_400,
+            s % 86_400 / 3_600,
+            s % 3_600 / 60
+        );
+        assert!(
+            readme.contains(&quoted),
+            "README.md should quote `{quoted}` (topics render --config deploy/config.example.toml)"
+        );
+    }
+}
