@@ -49,11 +49,16 @@ pub struct DemoReport {
     pub guarantee: Option<Guarantee>,
 }
 
-fn settings_for(bootstrap: &str, guarantee: Guarantee) -> Settings {
-    let guarantee = match guarantee {
+/// A guarantee as the configuration writes it (`delivery.guarantee`).
+fn guarantee_name(guarantee: Guarantee) -> &'static str {
+    match guarantee {
         Guarantee::AtLeastOnce => "at-least-once",
         Guarantee::ExactlyOnce => "exactly-once",
-    };
+    }
+}
+
+fn settings_for(bootstrap: &str, guarantee: Guarantee) -> Settings {
+    let guarantee = guarantee_name(guarantee);
     let toml = format!(
         r#"
 [kafka]
@@ -155,10 +160,13 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
             token.cancel();
             let result = filter.await?;
             anyhow::bail!(
-                "demo: the filter completed {} of {} records ({:?})",
+                "demo: the filter completed {} of {} records ({})",
                 stats.completed(),
                 report.events_in,
-                result.err()
+                match result {
+                    Err(e) => e.to_string(),
+                    Ok(()) => "it stopped without an error".to_string(),
+                }
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -262,9 +270,9 @@ impl DemoReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "cdr-purpose-filter demo — policy {}, {:?}, librdkafka mock cluster\n",
+            "cdr-purpose-filter demo — policy {}, {}, librdkafka mock cluster\n",
             crate::policy::Version::IN_FORCE.name(),
-            self.guarantee.unwrap_or_default()
+            guarantee_name(self.guarantee.unwrap_or_default())
         );
         let _ = writeln!(
             s,

@@ -99,7 +99,7 @@ fn describe() {
         RECORDS_PRODUCED,
         "Output records handed to the producer, by purpose."
     );
-    describe_counter!(RECORDS_DROPPED, "Events a purpose did not take, by purpose and reason (not_billable, not_declared, not_originated, expired; invalid and future_event_time are also dead-lettered).");
+    describe_counter!(RECORDS_DROPPED, "Events a purpose did not take, by purpose and reason (not_billable, not_declared, not_originated, expired). Records refused as invalid or future_event_time are dead-lettered and counted in cdr_dead_letters_total.");
     describe_counter!(
         DEAD_LETTERS,
         "Records sent to the dead-letter topic, by reason."

@@ -785,3 +785,54 @@ fn config_check_refuses_an_environment_override_past_the_limit() {
         Some("180d")
     );
 }
+
+/// The README's first command: the whole pipeline on the embedded broker, a summary that
+/// names the guarantee as the configuration writes it and accounts for every event.
+#[test]
+fn demo_runs_the_pipeline_and_prints_its_summary() {
+    let o = run(command().arg("demo"));
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("policy R10-14/2021, at-least-once,"),
+        "{first}"
+    );
+    for line in [
+        "records out:",
+        "dead letters (pointers only, no payload):",
+        "Kafka timestamps equal to event_time: all",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+    // Every event is accounted for, per purpose: written, dropped by the policy (the
+    // "dropped" section: purpose, reason, count), or dead-lettered.
+    let count = |label: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{label} missing from:\n{out}"))
+    };
+    let dropped = |purpose: &str| -> u64 {
+        out.lines()
+            .skip_while(|l| !l.starts_with("dropped"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 3 && f[0] == purpose).then(|| f[2].parse::<u64>().unwrap())
+            })
+            .sum()
+    };
+    let (events, dead) = (count("events in:"), count("cdr.dead-letter"));
+    assert!(events > 0 && dead > 0, "{out}");
+    for purpose in ["billing", "security"] {
+        let written = count(&format!("cdr.{purpose}"));
+        assert!(written > 0, "{out}");
+        assert_eq!(
+            written + dropped(purpose) + dead,
+            events,
+            "{purpose}:\n{out}"
+        );
+    }
+}

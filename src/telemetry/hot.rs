@@ -4,7 +4,7 @@
 
 use super::{
     purpose_index, reason_index, Stats, EVENTS_CONSUMED, EVENT_AGE, FIELDS_REMOVED, JSON_SLOW_PATH,
-    REASONS, RECORDS_DROPPED, RECORDS_PRODUCED,
+    PURPOSES, REASONS, RECORDS_DROPPED, RECORDS_PRODUCED,
 };
 use crate::policy::table;
 use crate::policy::DropReason;
@@ -91,8 +91,18 @@ impl Hot {
         Hot {
             consumed,
             produced: per_purpose(&|p| counter!(RECORDS_PRODUCED, "purpose" => p)),
+            // The policy's reasons are shown from the start, at 0. A refusal (`invalid`,
+            // `future_event_time`) dead-letters the whole record and is counted in
+            // `cdr_dead_letters_total`: its series here appears only if a purpose alone
+            // ever refuses one (see `flush`), not as a 0 that never moves.
             dropped: [Purpose::Billing, Purpose::Security].map(|p| {
-                REASONS.map(|r| counter!(RECORDS_DROPPED, "purpose" => p.name(), "reason" => r))
+                REASONS.map(|r| {
+                    if REFUSALS.contains(&r) {
+                        Counter::noop()
+                    } else {
+                        counter!(RECORDS_DROPPED, "purpose" => p.name(), "reason" => r)
+                    }
+                })
             }),
             fields_removed: [removed("billing"), removed("security")],
             group_masks,
@@ -203,7 +213,13 @@ impl Tally<'_> {
             add(counters, pending);
         }
         add(&hot.produced, &mut p.produced);
-        for (counters, pending) in hot.dropped.iter().zip(&mut p.dropped) {
+        for ((counters, pending), purpose) in hot.dropped.iter().zip(&mut p.dropped).zip(PURPOSES) {
+            for (reason, n) in REASONS.iter().zip(pending.iter_mut()) {
+                if *n > 0 && REFUSALS.contains(reason) {
+                    counter!(RECORDS_DROPPED, "purpose" => purpose.name(), "reason" => *reason)
+                        .increment(std::mem::take(n));
+                }
+            }
             add(counters, pending);
         }
         for (counters, pending) in hot.fields_removed.iter().zip(&mut p.fields_removed) {
@@ -226,6 +242,9 @@ impl Drop for Tally<'_> {
         }
     }
 }
+
+/// The refusals among [`REASONS`]: dead-lettered, not dropped by a purpose.
+const REFUSALS: [&str; 2] = ["invalid", "future_event_time"];
 
 /// Adds each count to its counter and zeroes it.
 fn add(counters: &[Counter], pending: &mut [u64]) {
@@ -345,6 +364,33 @@ mod tests {
             .sum();
         assert_eq!(removed, 2.0, "two values removed: {text}");
         assert_eq!(sample(&text, &format!("{EVENT_AGE}_count"), ""), Some(1.0));
+        // The policy's reasons from the start, at 0; no refusal series that never moves.
+        assert_eq!(
+            sample(
+                &text,
+                RECORDS_DROPPED,
+                r#"purpose="billing",reason="not_billable""#
+            ),
+            Some(0.0)
+        );
+        assert!(!text.contains(r#"reason="invalid""#), "{text}");
+        assert!(!text.contains(r#"reason="future_event_time""#), "{text}");
+        // ... until a purpose alone refuses one: then it is counted.
+        hot.tally().dropped(
+            &stats,
+            Purpose::Billing,
+            DropReason::Invalid(crate::policy::Invalid::EventTimeOutOfRange),
+        );
+        // (Registered at the flush, with the recorder in force: the global one in `run`.)
+        metrics::with_local_recorder(&recorder, || hot.flush());
+        assert_eq!(
+            sample(
+                &handle.render(),
+                RECORDS_DROPPED,
+                r#"purpose="billing",reason="invalid""#
+            ),
+            Some(1.0)
+        );
         // Flushed counts are not added again.
         hot.flush();
         assert_eq!(consumed(&handle), 1.0);
