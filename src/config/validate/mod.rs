@@ -7,6 +7,7 @@
 //! kafka, input, output, policy, purposes, topic collisions, dead_letter, topics,
 //! delivery, metrics, then the segment bounds.
 
+mod brokers;
 mod kafka;
 mod purposes;
 mod sections;
