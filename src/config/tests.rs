@@ -475,3 +475,70 @@ fn delivery_commit_interval_and_owned_gapless_guarantee() {
         "{e}"
     );
 }
+
+/// The values a message suggests after `e.g.`, each in double quotes.
+fn suggested(reason: &str) -> Vec<String> {
+    let (_, examples) = reason
+        .split_once("e.g. ")
+        .unwrap_or_else(|| panic!("no example in: {reason}"));
+    examples
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_ttl_that_is_not_a_duration_suggests_values_valid_for_its_purpose() {
+    for version in ["R10-14/2021", "R10-14/2012"] {
+        for zone in [
+            "Europe/Paris",
+            "UTC",
+            "Australia/Lord_Howe",
+            "America/Cayenne",
+        ] {
+            for purpose in ["billing", "security"] {
+                let with = |ttl: &str| {
+                    format!(
+                        "[policy]\nversion = \"{version}\"\ntime_zone = \"{zone}\"\n\
+                         [purposes.{purpose}]\nttl = \"{ttl}\"\n"
+                    )
+                };
+                let p = problems(&with("banana"));
+                assert_eq!(p.len(), 1, "{p:?}");
+                assert_eq!(p[0].key, format!("purposes.{purpose}.ttl"));
+                let examples = suggested(&p[0].reason);
+                assert_eq!(examples.len(), 2, "{}", p[0].reason);
+                for example in examples {
+                    check(&with(&example)).unwrap_or_else(|e| {
+                        panic!("{version}, {zone}, {purpose}: suggested {example}: {e}")
+                    });
+                }
+            }
+        }
+    }
+    // Paris: the calendar unit and the whole days of its shortest period.
+    let p = problems("[purposes.billing]\nttl = \"banana\"\n");
+    assert_eq!(suggested(&p[0].reason), ["12mo", "364d"]);
+    let p = problems("[purposes.security]\nttl = \"banana\"\n");
+    assert_eq!(suggested(&p[0].reason), ["3mo", "88d"]);
+}
+
+#[test]
+fn a_duration_key_that_is_not_a_duration_says_what_it_must_be() {
+    let p = problems(&format!(
+        "{BOTH}\n[delivery]\nshutdown_timeout = \"banana\"\n"
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "delivery.shutdown_timeout");
+    assert!(p[0]
+        .reason
+        .contains("`banana` is not a number followed by a unit"));
+    for example in suggested(&p[0].reason) {
+        check(&format!(
+            "{BOTH}\n[delivery]\nshutdown_timeout = \"{example}\"\n"
+        ))
+        .unwrap();
+    }
+}

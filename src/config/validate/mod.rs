@@ -107,7 +107,7 @@ fn duration(
             None
         }
         Err(e) => {
-            p.add(key, e.to_string());
+            p.add(key, format!("{e}: must be {expected}"));
             None
         }
     }

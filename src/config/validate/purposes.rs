@@ -110,7 +110,11 @@ pub(super) fn purposes(
                 }
             },
             Err(e) => {
-                p.add(&key("ttl"), e.to_string());
+                let [calendar, fixed] = ttl_examples(default_ttl, legal);
+                p.add(
+                    &key("ttl"),
+                    format!("{e}, e.g. \"{calendar}\" or \"{fixed}\""),
+                );
                 None
             }
         };
@@ -140,6 +144,17 @@ pub(super) fn purposes(
         }
     }
     Purposes { settings, compiled }
+}
+
+/// The ttls a refused purpose ttl's message suggests: the purpose's default (a calendar
+/// unit) and the whole days of its shortest period in the legal time (`12mo`, `364d` in
+/// Paris) — both within the purpose's limit.
+fn ttl_examples(default_ttl: &str, legal: LegalTime) -> [String; 2] {
+    let days = Ttl::parse(default_ttl)
+        .expect("the default ttls parse")
+        .shortest(legal)
+        .num_days();
+    [default_ttl.to_string(), format!("{days}d")]
 }
 
 fn check_removals(
