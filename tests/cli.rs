@@ -760,6 +760,14 @@ fn config_check_of_a_missing_file_is_a_configuration_error() {
     let o = config_check(&missing, &[]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("no-such-config.toml"), "{}", stderr(&o));
+    // The OS error once, not once per layer.
+    assert_eq!(
+        stderr(&o).trim_end(),
+        format!(
+            "error: cannot read configuration file {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
 }
 
 #[test]

@@ -19,7 +19,8 @@ impl fmt::Display for Problem {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
+    /// The OS error is the source: shown once, after this, in the error's chain.
+    #[error("cannot read configuration file {path}")]
     Read {
         path: String,
         source: std::io::Error,
