@@ -542,3 +542,27 @@ fn a_duration_key_that_is_not_a_duration_says_what_it_must_be() {
         .unwrap();
     }
 }
+
+#[test]
+fn an_unknown_value_or_key_lists_the_names_once_quoted() {
+    let e = check("[input]\nformat = \"xml\"\n[purposes.billing]\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(
+            "input.format: unknown value `xml`: expected one of `json`, `protobuf`, `auto`, \
+             `confluent-protobuf`, `confluent-json` (from TOML source string)"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("``"), "{msg}");
+    assert_eq!(
+        e.problems()[0].reason,
+        "unknown value `xml`: expected one of `json`, `protobuf`, `auto`, \
+         `confluent-protobuf`, `confluent-json`"
+    );
+    let e = check("[purposes.billing]\nttl = \"30d\"\nretention = \"1y\"\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("unknown key `retention`: expected "), "{msg}");
+    assert!(msg.contains("`ttl`"), "{msg}");
+    assert!(!msg.contains("``"), "{msg}");
+}
