@@ -121,8 +121,14 @@ fn a_widening_is_refused_naming_the_field_and_the_rule() {
     assert!(p[0].reason.contains("R10-14 IV"), "{}", p[0].reason);
     assert!(p[0].reason.contains("never widen"), "{}", p[0].reason);
     let p = problems("[purposes.billing]\nkeep = [\"content\"]\n");
-    assert_eq!(p.len(), 5, "one per content field: {p:?}");
+    assert_eq!(p.len(), 1, "one for the group, naming its fields: {p:?}");
     assert!(p[0].reason.contains("L34-1"));
+    assert!(
+        p[0].reason
+            .starts_with("`content` (`content.sms_text`, `content.ussd_string`, "),
+        "{}",
+        p[0].reason
+    );
     // Location is allowed for telephony billing: keeping it is no widening, and it turns
     // the optional coordinates on.
     let s = check("[purposes.billing]\nkeep = [\"location\"]\n").unwrap();
@@ -565,4 +571,38 @@ fn an_unknown_value_or_key_lists_the_names_once_quoted() {
     assert!(msg.contains("unknown key `retention`: expected "), "{msg}");
     assert!(msg.contains("`ttl`"), "{msg}");
     assert!(!msg.contains("``"), "{msg}");
+}
+
+#[test]
+fn a_group_that_may_not_be_kept_is_one_problem_naming_its_fields() {
+    // Six fields, one entry, one legal basis: one mistake.
+    let p = problems("[purposes.security]\nkeep = [\"location\"]\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "purposes.security.keep[0]");
+    assert!(
+        p[0].reason.starts_with(
+            "`location` (`location.mcc`, `location.mnc`, `location.lac`, `location.cell_id`, \
+             `location.latitude`, `location.longitude`) may not be kept for security: R10-14 IV"
+        ),
+        "{}",
+        p[0].reason
+    );
+    // A field named alone is named alone; each entry is its own problem.
+    let p = problems("[purposes.security]\nkeep = [\"location.mcc\", \"location\"]\n");
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p[0].reason
+            .starts_with("`location.mcc` may not be kept for security"),
+        "{}",
+        p[0].reason
+    );
+    assert_eq!(p[1].key, "purposes.security.keep[1]");
+    // Kept and removed: the fields of the group that are both.
+    let p =
+        problems("[purposes.billing]\nkeep = [\"location\"]\nremove = [\"location.latitude\"]\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        p[0].reason,
+        "`location` (`location.latitude`) is both kept and removed"
+    );
 }
