@@ -167,10 +167,15 @@ fn protocol_mismatch(protocol: &str, kafka: &KafkaSection) -> Option<String> {
         if PROTOCOLS.iter().any(|p| p.eq_ignore_ascii_case(value))
             && !protocol.eq_ignore_ascii_case(value)
         {
+            let section = if from == "the default" {
+                "kafka.properties"
+            } else {
+                from
+            };
             return Some(format!(
                 "the protocol {} is not the security.protocol{client} ({value}, {from}): \
                  librdkafka refuses the address; drop the prefix or set \
-                 \"security.protocol\" = \"{protocol}\"",
+                 {section}.\"security.protocol\" = \"{protocol}\"",
                 protocol.to_ascii_uppercase(),
             ));
         }
@@ -339,6 +344,10 @@ mod tests {
             p[0].contains("the protocol SSL is not the security.protocol (plaintext, the default)"),
             "{p:?}"
         );
+        assert!(
+            p[0].ends_with("set kafka.properties.\"security.protocol\" = \"ssl\""),
+            "{p:?}"
+        );
         let p = problems("PLAINTEXT://a:9092", &[("security.protocol", "SSL")]);
         assert_eq!(p.len(), 1, "{p:?}");
         // Another protocol for one client: that client refuses it.
@@ -360,6 +369,11 @@ mod tests {
             p[0].reason.contains(
                 "not the security.protocol of the producer (plaintext, kafka.producer_properties)"
             ),
+            "{p:?}"
+        );
+        assert!(
+            p[0].reason
+                .ends_with("set kafka.producer_properties.\"security.protocol\" = \"ssl\""),
             "{p:?}"
         );
         // A security.protocol librdkafka does not know is librdkafka's to refuse.
