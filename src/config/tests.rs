@@ -606,3 +606,25 @@ fn a_group_that_may_not_be_kept_is_one_problem_naming_its_fields() {
         "`location` (`location.latitude`) is both kept and removed"
     );
 }
+
+#[test]
+fn the_clients_get_the_broker_list_without_whitespace_around_its_entries() {
+    // librdkafka would keep the space after `a` in the host name.
+    let raw = parse(
+        BOTH,
+        &env(&[(
+            "CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS",
+            " a , b:9093 ",
+        )]),
+    )
+    .unwrap();
+    let s = Settings::validate(raw).unwrap();
+    assert_eq!(s.kafka.bootstrap_servers, "a,b:9093");
+    let raw = parse(
+        BOTH,
+        &env(&[("CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS", "a:abc")]),
+    )
+    .unwrap();
+    let p = Settings::validate(raw).unwrap_err().problems();
+    assert_eq!(p[0].key, "kafka.bootstrap_servers");
+}

@@ -15,6 +15,12 @@ const KEY: &str = "kafka.bootstrap_servers";
 /// `security.protocol` names them.
 const PROTOCOLS: &[&str] = &["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"];
 
+/// The list as the clients get it: the entries without the whitespace around them
+/// (librdkafka skips spaces before an entry, but keeps those after a host name in it).
+pub(super) fn normalized(list: &str) -> String {
+    list.split(',').map(str::trim).collect::<Vec<_>>().join(",")
+}
+
 /// Checks `kafka.bootstrap_servers` of `kafka` (its properties resolved: a protocol prefix
 /// must be each client's `security.protocol`), one problem per bad entry.
 pub(super) fn check(kafka: &KafkaSection, p: &mut Problems) {
@@ -378,6 +384,14 @@ mod tests {
         );
         // A security.protocol librdkafka does not know is librdkafka's to refuse.
         assert!(problems_ok("SSL://a:9093", "tls"));
+    }
+
+    #[test]
+    fn the_clients_get_the_entries_without_whitespace() {
+        assert_eq!(
+            normalized(" a:9092 , b ,\t[::1]:9093"),
+            "a:9092,b,[::1]:9093"
+        );
     }
 
     fn problems_ok(list: &str, protocol: &str) -> bool {

@@ -55,5 +55,6 @@ pub(super) fn kafka(raw: &KafkaSection, sources: &Sources<'_>, p: &mut Problems)
     secrets::resolve_properties(&mut kafka, sources, p);
     // After the properties: a protocol prefix must be the clients' security.protocol.
     super::brokers::check(&kafka, p);
+    kafka.bootstrap_servers = super::brokers::normalized(&kafka.bootstrap_servers);
     kafka
 }
