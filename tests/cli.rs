@@ -760,6 +760,14 @@ fn config_check_of_a_missing_file_is_a_configuration_error() {
     let o = config_check(&missing, &[]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("no-such-config.toml"), "{}", stderr(&o));
+    // The OS error once, not once per layer.
+    assert_eq!(
+        stderr(&o).trim_end(),
+        format!(
+            "error: cannot read configuration file {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
 }
 
 #[test]
@@ -835,4 +843,57 @@ fn demo_runs_the_pipeline_and_prints_its_summary() {
             "{purpose}:\n{out}"
         );
     }
+}
+
+#[test]
+fn config_check_refuses_broker_addresses_librdkafka_misreads_from_the_file_or_the_environment() {
+    // librdkafka reads `host:abc` as port 0 and `host:99999` as another port; it gives up
+    // on an unknown protocol.
+    let f = config_file(
+        "[kafka]\nbootstrap_servers = \"host:abc, host:99999,http://host:9092\"\n[purposes.billing]\n",
+    );
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("(3 problem(s))"), "{err}");
+    for entry in ["`host:abc`", "`host:99999`", "`http://host:9092`"] {
+        assert!(
+            err.contains(&format!("kafka.bootstrap_servers: {entry}: ")),
+            "{entry}: {err}"
+        );
+    }
+    assert!(err.contains("not a number from 1 to 65535"), "{err}");
+
+    let o = config_check(
+        &example_config(),
+        &[("CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS", "broker:abc")],
+    );
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("kafka.bootstrap_servers: `broker:abc`: port `abc`"),
+        "{}",
+        stderr(&o)
+    );
+    // A password in an address is refused without being echoed.
+    let o = config_check(
+        &example_config(),
+        &[(
+            "CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS",
+            "SASL_SSL://alice:s3cr3t@broker:9094",
+        )],
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("holds credentials"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("s3cr3t"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("s3cr3t"), "{}", stdout(&o));
+
+    // The forms librdkafka reads, from the environment.
+    let o = config_check(
+        &example_config(),
+        &[(
+            "CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS",
+            "a.example:9092, [::1]:9093,plaintext://c",
+        )],
+    );
+    assert_exit(&o, 0);
 }

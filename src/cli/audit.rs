@@ -126,8 +126,10 @@ async fn slacks(settings: &Settings, topics: &[String]) -> BTreeMap<String, i64>
             }
         }
         let mut s = TopicSettings::from_entries(&current);
-        // The slack is the bound past a retention of zero.
+        // The slack is the bound past a retention of zero, as if the topic deleted by
+        // time (a compacted topic's records kept past their limit are still findings).
         s.retention_ms = Some(0);
+        s.compact_only = false;
         let slack = bound::residency_bound_ms(&s, &broker, skew).unwrap_or(i64::MAX / 4);
         out.insert(t.clone(), slack);
     }

@@ -185,3 +185,35 @@ fn check(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_compacted_topic_is_shown_unbounded() {
+        let current: BTreeMap<String, String> = [
+            ("cleanup.policy", "compact"),
+            ("retention.ms", "31448940000"),
+            ("segment.ms", "86400000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let target = topics::Target {
+            topic: "cdr.billing".into(),
+            role: "billing",
+            limit_ms: 31_622_400_000,
+        };
+        let broker = topics::bound::BrokerSettings::default();
+        let r = topics::evaluate(&target, Some(&current), &broker, 300_000).unwrap();
+        let text = table(&[r], "check");
+        assert!(
+            text.contains(
+                "cdr.billing (billing): NOT COMPLIANT\n  residency bound unbounded (records never deleted by time), limit 366d"
+            ),
+            "{text}"
+        );
+    }
+}

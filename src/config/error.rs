@@ -19,7 +19,8 @@ impl fmt::Display for Problem {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {source}")]
+    /// The OS error is the source: shown once, after this, in the error's chain.
+    #[error("cannot read configuration file {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -40,7 +41,7 @@ impl ConfigError {
                 .into_iter()
                 .map(|e| Problem {
                     key: e.path.join("."),
-                    reason: e.kind.to_string(),
+                    reason: kind_text(&e.kind),
                 })
                 .collect(),
             ConfigError::Read { path, source } => vec![Problem {
@@ -99,11 +100,27 @@ fn format_figment(e: &figment::Error) -> String {
                 } else {
                     e.path.join(".")
                 },
-                reason: format!("{}{source}", e.kind),
+                reason: format!("{}{source}", kind_text(&e.kind)),
             }
         })
         .collect();
     format_problems(&problems)
+}
+
+/// Why figment refused a value, in words: its own text for an unknown value or key
+/// wraps the list of names, each in backticks, in another pair of backticks.
+fn kind_text(kind: &figment::error::Kind) -> String {
+    use figment::error::{Kind, OneOf};
+    match kind {
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value `{found}`: expected {}", OneOf(expected))
+        }
+        Kind::UnknownField(found, []) => format!("unknown key `{found}`"),
+        Kind::UnknownField(found, expected) => {
+            format!("unknown key `{found}`: expected {}", OneOf(expected))
+        }
+        kind => kind.to_string(),
+    }
 }
 
 /// A configuration that cannot be read or is refused: the user's to fix.

@@ -81,6 +81,9 @@ pub struct TopicSettings {
     pub segment_ms: Option<i64>,
     pub file_delete_delay_ms: Option<i64>,
     pub remote_storage: bool,
+    /// `cleanup.policy` without `delete` (`compact`): records are never deleted by time,
+    /// whatever `retention.ms` says.
+    pub compact_only: bool,
 }
 
 impl TopicSettings {
@@ -93,6 +96,12 @@ impl TopicSettings {
             remote_storage: entries
                 .get("remote.storage.enable")
                 .is_some_and(|v| v == "true"),
+            // A list (`compact,delete`); absent, the broker's default (`delete`).
+            compact_only: entries.get("cleanup.policy").is_some_and(|v| {
+                !v.trim_matches(|c| c == '[' || c == ']')
+                    .split(',')
+                    .any(|p| p.trim().eq_ignore_ascii_case("delete"))
+            }),
         }
     }
 }
@@ -103,6 +112,9 @@ pub fn residency_bound_ms(
     broker: &BrokerSettings,
     skew_ms: i64,
 ) -> Option<i64> {
+    if topic.compact_only {
+        return None;
+    }
     let retention = topic.retention_ms.filter(|r| *r >= 0)?;
     // Kafka's default segment.ms is 7 days.
     let segment = topic.segment_ms.unwrap_or(7 * 86_400_000);
@@ -224,6 +236,7 @@ mod tests {
                 segment_ms: Some(day),
                 file_delete_delay_ms: None,
                 remote_storage: true,
+                compact_only: false,
             };
             assert_eq!(
                 residency_bound_ms(&topic, &broker, 300_000),
@@ -248,6 +261,7 @@ mod tests {
                 segment_ms: Some(d.segment_ms),
                 file_delete_delay_ms: Some(d.file_delete_delay_ms),
                 remote_storage: false,
+                compact_only: false,
             };
             assert_eq!(
                 residency_bound_ms(&topic, &broker, SKEW),
@@ -339,6 +353,7 @@ mod tests {
             segment_ms: Some(d.segment_ms),
             file_delete_delay_ms: Some(d.file_delete_delay_ms),
             remote_storage: true,
+            compact_only: false,
         };
         assert_eq!(residency_bound_ms(&t, &broker, SKEW), Some(7 * DAY));
     }

@@ -178,9 +178,7 @@ pub enum Ttl {
 pub enum TtlParseError {
     #[error("empty duration")]
     Empty,
-    #[error(
-        "`{0}` is not a number followed by a unit (ms, s, m, h, d, w, mo, y), e.g. \"365d\" or \"3mo\""
-    )]
+    #[error("`{0}` is not a number followed by a unit (ms, s, m, h, d, w, mo, y)")]
     Syntax(String),
     #[error("`{0}` is too large")]
     Overflow(String),

@@ -101,3 +101,39 @@ fn future_timestamps_are_capped_where_the_broker_knows_the_setting() {
             .compliant
     );
 }
+
+#[test]
+fn a_compacted_topic_has_no_residency_bound_whatever_its_retention() {
+    // Compaction never deletes by time: the retention settings bound nothing.
+    let broker = BrokerSettings::default();
+    let d = bound::desired(89 * DAY, &broker, 300_000, false).unwrap();
+    let mut c = cfg(&[
+        ("cleanup.policy", "compact"),
+        ("message.timestamp.type", "CreateTime"),
+        ("retention.ms", &d.retention_ms.to_string()),
+        ("segment.ms", &d.segment_ms.to_string()),
+        ("file.delete.delay.ms", "60000"),
+    ]);
+    let r = evaluate(&target(89 * DAY), Some(&c), &broker, 300_000).unwrap();
+    assert_eq!(r.bound_ms, None);
+    assert!(!r.compliant);
+    let p = r.problems();
+    assert!(
+        p.contains("cleanup.policy=compact (want delete)") && p.contains("residency unbounded"),
+        "{p}"
+    );
+    // With `delete` among the policies the retention still deletes by time.
+    for policy in ["compact,delete", "delete, compact", "[compact, delete]"] {
+        c.insert("cleanup.policy".into(), policy.into());
+        let r = evaluate(&target(89 * DAY), Some(&c), &broker, 300_000).unwrap();
+        assert_eq!(r.bound_ms, Some(89 * DAY), "{policy}");
+    }
+    // Absent: the broker's default, delete.
+    c.remove("cleanup.policy");
+    let s = bound::TopicSettings::from_entries(&c);
+    assert!(!s.compact_only);
+    assert_eq!(
+        bound::residency_bound_ms(&s, &broker, 300_000),
+        Some(89 * DAY)
+    );
+}

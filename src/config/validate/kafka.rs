@@ -34,12 +34,6 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
 /// (the raw section, kept as the effective configuration, keeps the references, so
 /// `config check` never shows a secret).
 pub(super) fn kafka(raw: &KafkaSection, sources: &Sources<'_>, p: &mut Problems) -> KafkaSection {
-    if raw.bootstrap_servers.trim().is_empty() {
-        p.add(
-            "kafka.bootstrap_servers",
-            "must name at least one broker (host:port)",
-        );
-    }
     if raw.group_id.trim().is_empty() {
         p.add("kafka.group_id", "must not be empty");
     }
@@ -59,5 +53,8 @@ pub(super) fn kafka(raw: &KafkaSection, sources: &Sources<'_>, p: &mut Problems)
     }
     let mut kafka = raw.clone();
     secrets::resolve_properties(&mut kafka, sources, p);
+    // After the properties: a protocol prefix must be the clients' security.protocol.
+    super::brokers::check(&kafka, p);
+    kafka.bootstrap_servers = super::brokers::normalized(&kafka.bootstrap_servers);
     kafka
 }

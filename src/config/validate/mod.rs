@@ -7,6 +7,7 @@
 //! kafka, input, output, policy, purposes, topic collisions, dead_letter, topics,
 //! delivery, metrics, then the segment bounds.
 
+mod brokers;
 mod kafka;
 mod purposes;
 mod sections;
@@ -106,7 +107,7 @@ fn duration(
             None
         }
         Err(e) => {
-            p.add(key, e.to_string());
+            p.add(key, format!("{e}: must be {expected}"));
             None
         }
     }

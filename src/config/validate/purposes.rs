@@ -110,7 +110,11 @@ pub(super) fn purposes(
                 }
             },
             Err(e) => {
-                p.add(&key("ttl"), e.to_string());
+                let [calendar, fixed] = ttl_examples(default_ttl, legal);
+                p.add(
+                    &key("ttl"),
+                    format!("{e}, e.g. \"{calendar}\" or \"{fixed}\""),
+                );
                 None
             }
         };
@@ -142,6 +146,17 @@ pub(super) fn purposes(
     Purposes { settings, compiled }
 }
 
+/// The ttls a refused purpose ttl's message suggests: the purpose's default (a calendar
+/// unit) and the whole days of its shortest period in the legal time (`12mo`, `364d` in
+/// Paris) — both within the purpose's limit.
+fn ttl_examples(default_ttl: &str, legal: LegalTime) -> [String; 2] {
+    let days = Ttl::parse(default_ttl)
+        .expect("the default ttls parse")
+        .shortest(legal)
+        .num_days();
+    [default_ttl.to_string(), format!("{days}d")]
+}
+
 fn check_removals(
     version: policy::Version,
     legal: LegalPurpose,
@@ -160,15 +175,10 @@ fn check_removals(
             );
             continue;
         }
+        let mut required = Vec::new();
         for row in rows {
             if row.required {
-                p.add(
-                    &key,
-                    format!(
-                        "`{}` is required by the output contract and cannot be removed",
-                        row.path
-                    ),
-                );
+                required.push(row.path);
             } else if !removed
                 .iter()
                 .any(|r: &&table::FieldSpec| r.path == row.path)
@@ -176,8 +186,34 @@ fn check_removals(
                 removed.push(row);
             }
         }
+        if !required.is_empty() {
+            p.add(
+                &key,
+                format!(
+                    "{} is required by the output contract and cannot be removed",
+                    named(field, &required)
+                ),
+            );
+        }
     }
     removed
+}
+
+/// The fields an entry of `keep` or `remove` selected, for one problem about all of them
+/// (a group is one entry, one mistake): `` `a.b` `` for the field named,
+/// `` `a` (`a.b`, `a.c`) `` for fields of a group.
+fn named(entry: &str, paths: &[&str]) -> String {
+    match paths {
+        [path] if *path == entry => format!("`{path}`"),
+        _ => format!(
+            "`{entry}` ({})",
+            paths
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Checks `keep`: a field the text removes for this purpose is refused (a configuration
@@ -203,21 +239,20 @@ fn check_keeps(
             );
             continue;
         }
+        // One problem per legal basis and one for the fields also removed, each naming
+        // its fields: a group is one entry, one mistake.
+        let mut refused: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut both = Vec::new();
         for row in rows {
             let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
             if !allowed {
                 let basis = row.cell(columns[0]).basis;
-                p.add(
-                    &key,
-                    format!(
-                        "`{}` may not be kept for {name}: {basis} ({}). \
-                         A configuration may narrow the table, never widen it",
-                        row.path,
-                        version.name()
-                    ),
-                );
+                match refused.iter_mut().find(|(b, _)| *b == basis) {
+                    Some((_, paths)) => paths.push(row.path),
+                    None => refused.push((basis, vec![row.path])),
+                }
             } else if removed.iter().any(|r| r.path == row.path) {
-                p.add(&key, format!("`{}` is both kept and removed", row.path));
+                both.push(row.path);
             } else if columns
                 .iter()
                 .any(|c| row.cell(*c).rule == table::Rule::Optional)
@@ -225,6 +260,23 @@ fn check_keeps(
             {
                 kept.push(row);
             }
+        }
+        for (basis, paths) in refused {
+            p.add(
+                &key,
+                format!(
+                    "{} may not be kept for {name}: {basis} ({}). \
+                     A configuration may narrow the table, never widen it",
+                    named(field, &paths),
+                    version.name()
+                ),
+            );
+        }
+        if !both.is_empty() {
+            p.add(
+                &key,
+                format!("{} is both kept and removed", named(field, &both)),
+            );
         }
     }
     kept
