@@ -111,3 +111,38 @@ fn docs_readme_quotes_the_retention_the_example_configuration_gets() {
         );
     }
 }
+
+/// The README's configuration "from the environment alone" (the `sh` block that sets
+/// `CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS=kafka:9092`) is valid: `config check` with
+/// exactly those variables exits 0.
+#[test]
+fn docs_readme_environment_only_configuration_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("CDR_PURPOSE_FILTER_KAFKA__BOOTSTRAP_SERVERS=kafka:9092"))
+        .expect("the README's environment-only example");
+    let vars: Vec<(String, String)> = block
+        .lines()
+        .filter_map(|l| l.trim_end_matches(" \\").split_once('='))
+        .filter(|(k, _)| k.starts_with("CDR_PURPOSE_FILTER_"))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect();
+    assert!(vars.len() >= 5, "{block}");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CDR_PURPOSE_FILTER_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c.args(["config", "check"]).envs(vars).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
