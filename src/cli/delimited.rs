@@ -23,6 +23,9 @@ pub(super) enum Cause {
     TooLarge { announced: u64 },
     /// The input ends before the record does.
     TruncatedRecord { announced: u64, remaining: u64 },
+    /// The input starts with `{"`, as JSON does: a `{` prefix (123 bytes) followed by
+    /// field 4 with a length (wire type 2), which no `CdrEvent` has.
+    LooksLikeJson,
 }
 
 impl fmt::Display for Cause {
@@ -45,6 +48,7 @@ impl fmt::Display for Cause {
                 f,
                 "the length prefix announces {announced} bytes but only {remaining} remain"
             ),
+            Cause::LooksLikeJson => write!(f, "the input starts with `{{\"`, as JSON does"),
         }
     }
 }
@@ -130,6 +134,9 @@ impl<R: Read> Delimited<R> {
         }
         buf.clear();
         let read = (&mut self.input).take(len).read_to_end(buf)? as u64;
+        if record == 1 && prefix == 1 && len == u64::from(b'{') && buf.first() == Some(&b'"') {
+            return Err(framing(Cause::LooksLikeJson).into());
+        }
         if read < len {
             return Err(framing(Cause::TruncatedRecord {
                 announced: len,
@@ -192,6 +199,20 @@ mod tests {
                 Err(ReadError::Io(e)) => panic!("{e}"),
             }
         }
+    }
+
+    #[test]
+    fn json_lines_are_told_at_the_first_record() {
+        let json = b"{\"eventId\":\"e-1\",\"eventTime\":\"2026-11-28T12:00:00Z\"}\n".repeat(5);
+        let (read, err) = read_all(&json);
+        assert!(read.is_empty());
+        let err = err.expect("an error");
+        assert_eq!((err.record, err.offset), (1, 0));
+        assert_eq!(err.cause, Cause::LooksLikeJson);
+        assert!(err.to_string().contains("--format json"), "{err}");
+        // A first record of 123 bytes that is not `"`-led is read as one.
+        let (read, err) = read_all(&records(&[123, 2]));
+        assert_eq!((read.len(), err), (2, None));
     }
 
     #[test]
