@@ -494,12 +494,13 @@ pub(super) async fn await_batch(
         }
         attempt += 1;
         tokio::time::sleep(backoff(attempt)).await;
-        for (record, topic, message, e) in retry {
-            telemetry::emit(telemetry::events::ProduceRetry {
-                topic: &topic,
-                error: &e.to_string(),
-                attempt,
-            });
+        // One line for the wave, not one per record (a broker refusing every write would
+        // log thousands per wave); counted per record.
+        telemetry::emit(telemetry::events::ProduceRetries {
+            retries: retry.iter().map(|(_, t, _, e)| (&**t, e.to_string())),
+            attempt,
+        });
+        for (record, topic, message, _) in retry {
             let sent = enqueue(&producer, &ticket, waiting.len(), &topic, |opaque| {
                 resend_of(&message, opaque)
             })
