@@ -258,14 +258,14 @@ impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries
                 records,
                 attempt,
                 topics = %topics,
-                "delivery failed for {records} records, retrying: {errors}"
+                "delivery failed, retrying {records} records: {errors}"
             );
         } else {
             tracing::debug!(
                 records,
                 attempt,
                 topics = %topics,
-                "delivery failed for {records} records, retrying: {errors}"
+                "delivery failed, retrying {records} records: {errors}"
             );
         }
     }
