@@ -26,12 +26,34 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub fn run(settings: Settings, passthrough: bool) -> Result<(), Failure> {
     let grace = settings.shutdown_timeout;
     let rt = runtime()?;
-    let result = rt.block_on(serve(settings, passthrough));
-    rt.shutdown_timeout(grace.min(Duration::from_secs(5)));
+    let (result, started) = rt.block_on(serve(settings, passthrough));
+    // Stopped during the start: a metadata request to brokers that do not answer may
+    // still hold a thread; it holds nothing to drain or commit, so it is not waited for.
+    let grace = match started {
+        Started::Yes => grace.min(Duration::from_secs(5)),
+        Started::Interrupted => Duration::from_millis(100),
+    };
+    rt.shutdown_timeout(grace);
     result
 }
 
-async fn serve(settings: Settings, passthrough: bool) -> Result<(), Failure> {
+/// Whether the start (transport check, topics) completed or a shutdown cut it short.
+enum Started {
+    Yes,
+    Interrupted,
+}
+
+async fn serve(settings: Settings, passthrough: bool) -> (Result<(), Failure>, Started) {
+    let mut started = Started::Yes;
+    let result = serve_until(settings, passthrough, &mut started).await;
+    (result, started)
+}
+
+async fn serve_until(
+    settings: Settings,
+    passthrough: bool,
+    started: &mut Started,
+) -> Result<(), Failure> {
     let shutdown = crate::shutdown::install();
     let context = Context::default();
     let health = context.health.clone();
@@ -49,8 +71,27 @@ async fn serve(settings: Settings, passthrough: bool) -> Result<(), Failure> {
     )
     .await?;
     let result = async {
-        crate::kafka::check_transport(&settings, &context).await?;
-        crate::topics::prepare(&settings, context.clone()).await?;
+        // The start's metadata and admin requests block for up to their timeouts when no
+        // broker answers: run apart, so that a shutdown is acted on at once (exit 0,
+        // nothing consumed yet) rather than when they give up.
+        let mut start = tokio::spawn({
+            let context = context.clone();
+            async move {
+                crate::kafka::check_transport(&settings, &context).await?;
+                crate::topics::prepare(&settings, context.clone()).await?;
+                Ok::<Settings, Failure>(settings)
+            }
+        });
+        let settings = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                start.abort();
+                *started = Started::Interrupted;
+                tracing::info!("stopped during the start: nothing consumed, nothing to commit");
+                return Ok(());
+            }
+            r = &mut start => r.map_err(|e| Failure::bug(e).context("the start failed"))??,
+        };
         let settings = Arc::new(settings);
         tokio::spawn(crate::topics::watch(
             settings.clone(),

@@ -75,6 +75,10 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Every value of [`DecodeError::kind`] (the metrics show each from the start).
+    pub const KINDS: [&'static str; 5] =
+        ["empty", "protobuf", "json", "framing", "unexpected_schema"];
+
     /// A short label for metrics and dead letters.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -131,12 +131,56 @@ impl crate::error::Classify for TransportSecurityError {
 }
 
 impl ClientConfigError {
+    /// A refusal, the property named as librdkafka was given it.
     pub fn new(error: &KafkaError, secrets: &[&str]) -> ClientConfigError {
+        ClientConfigError::named(error, secrets, |key, _| format!("property `{key}`"))
+    }
+
+    /// A refusal of one of the settings' clients, the property named by the key and the
+    /// section the user set it in (`kafka.producer_properties."linger.ms"`).
+    pub fn of(error: &KafkaError, settings: &(impl ClientSettings + ?Sized)) -> ClientConfigError {
+        ClientConfigError::named(error, &settings.secret_values(), |key, value| {
+            let sections = [
+                ("kafka.producer_properties", settings.producer_properties()),
+                ("kafka.consumer_properties", settings.consumer_properties()),
+                ("kafka.properties", settings.properties()),
+            ];
+            sections
+                .iter()
+                .find(|(_, m)| m.get(key).is_some_and(|v| v == value))
+                .map_or_else(
+                    || format!("property `{key}`"),
+                    |(section, _)| format!("{section}.\"{key}\""),
+                )
+        })
+    }
+
+    /// librdkafka names the property by its canonical name (`queue.buffering.max.ms` for
+    /// `linger.ms`): the reason says the user's key, and the canonical name aside.
+    fn named(
+        error: &KafkaError,
+        secrets: &[&str],
+        name: impl Fn(&str, &str) -> String,
+    ) -> ClientConfigError {
         ClientConfigError(match error {
-            KafkaError::ClientConfig(_, reason, key, value) => format!(
-                "property `{key}` refused by librdkafka: {}",
-                mask(&mask(reason, &[value.as_str()]), secrets)
-            ),
+            KafkaError::ClientConfig(_, reason, key, value) => {
+                let reason = mask(&mask(reason, &[value.as_str()]), secrets);
+                let (reason, alias) = match reason
+                    .strip_prefix("Configuration property \"")
+                    .and_then(|r| r.split_once("\" "))
+                {
+                    Some((canonical, rest)) if canonical != key => (
+                        rest.to_string(),
+                        format!(" (librdkafka's name for it: `{canonical}`)"),
+                    ),
+                    Some((_, rest)) => (rest.to_string(), String::new()),
+                    None => (reason, String::new()),
+                };
+                format!(
+                    "{} refused by librdkafka{alias}: {reason}",
+                    name(key, value)
+                )
+            }
             KafkaError::ClientCreation(reason) => {
                 format!(
                     "librdkafka cannot create the client: {}",
@@ -169,7 +213,7 @@ where
 {
     config
         .create_with_context(context)
-        .map_err(|e| ClientConfigError::new(&e, &settings.secret_values()))
+        .map_err(|e| ClientConfigError::of(&e, settings))
 }
 
 /// Has librdkafka check every client configuration the filter would use (consumer,
@@ -183,7 +227,7 @@ pub fn check_client_configs(
         base_config(settings),
     ] {
         c.create_native_config()
-            .map_err(|e| ClientConfigError::new(&e, &settings.secret_values()))?;
+            .map_err(|e| ClientConfigError::of(&e, settings))?;
     }
     Ok(())
 }
@@ -493,4 +537,49 @@ fn partitions(tpl: &rdkafka::TopicPartitionList) -> String {
         .map(|e| format!("{}[{}]", e.topic(), e.partition()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Settings};
+
+    fn settings(extra: &str) -> Settings {
+        let toml = format!(
+            r#"
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+group_id = "unit"
+{extra}
+[input]
+topics = ["cdr.raw"]
+[purposes.billing]
+topic = "cdr.billing"
+[purposes.security]
+topic = "cdr.security"
+"#
+        );
+        Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap()
+    }
+
+    /// A refused property is named by the key and section the user wrote, not by
+    /// librdkafka's canonical name for it (which is given aside); never its value.
+    #[test]
+    fn a_refused_alias_is_named_by_the_users_key_and_section() {
+        let s = settings("[kafka.producer_properties]\n\"linger.ms\" = \"-5\"");
+        let e = check_client_configs(&s).unwrap_err().to_string();
+        assert!(
+            e.starts_with(r#"kafka.producer_properties."linger.ms" refused by librdkafka"#),
+            "{e}"
+        );
+        assert!(e.contains("`queue.buffering.max.ms`"), "{e}");
+        assert!(e.contains("outside allowed range"), "{e}");
+        assert!(!e.contains("-5"), "{e}");
+        let s = settings("[kafka.properties]\n\"socket.timeout.ms\" = \"1\"");
+        let e = check_client_configs(&s).unwrap_err().to_string();
+        assert!(
+            e.starts_with(r#"kafka.properties."socket.timeout.ms" refused by librdkafka: "#),
+            "{e}"
+        );
+    }
 }

@@ -158,6 +158,18 @@ fn describe() {
     );
 }
 
+/// Every reason a record is dead-lettered for: the label values of `cdr_dead_letters_total`
+/// (decoding: `undecodable`, `unexpected_schema`; the policy's refusals: `invalid`,
+/// `future_event_time`; output: `unencodable`, `output_too_large`).
+pub const DEAD_LETTER_REASONS: [&str; 6] = [
+    "undecodable",
+    "unexpected_schema",
+    "invalid",
+    "future_event_time",
+    "unencodable",
+    "output_too_large",
+];
+
 /// Purposes and drop reasons as array indices, for the per-record counters.
 const PURPOSES: [Purpose; 2] = [Purpose::Billing, Purpose::Security];
 const REASONS: [&str; 6] = [

@@ -28,11 +28,12 @@ const ENV_NOT_KEYS: &[&str] = &[
 
 /// The environment overrides, as a figment provider over a given list of variables (so
 /// tests need not touch the process environment).
-pub(super) struct EnvOverrides(Dict);
+pub(super) struct EnvOverrides(Dict, Vec<String>);
 
 impl EnvOverrides {
     pub(super) fn new(env: &[(String, String)]) -> EnvOverrides {
         let mut root = Dict::new();
+        let mut names = Vec::new();
         for (k, v) in env {
             if !k.starts_with(ENV_PREFIX)
                 || ENV_PROPERTIES_PREFIXES.iter().any(|p| k.starts_with(p))
@@ -40,6 +41,7 @@ impl EnvOverrides {
             {
                 continue;
             }
+            names.push(k.clone());
             let path: Vec<String> = k[ENV_PREFIX.len()..]
                 .to_ascii_lowercase()
                 .split("__")
@@ -67,13 +69,30 @@ impl EnvOverrides {
             }
             dict.insert(path[path.len() - 1].clone(), value);
         }
-        EnvOverrides(root)
+        EnvOverrides(root, names)
     }
 }
 
 impl Provider for EnvOverrides {
     fn metadata(&self) -> Metadata {
-        Metadata::named(format!("environment variable {ENV_PREFIX}*"))
+        // A problem names the variable that set the key (or the enclosing key: a list or
+        // a table given whole).
+        let names = self.1.clone();
+        Metadata::named(format!("environment variable {ENV_PREFIX}*")).interpolater(
+            move |_: &Profile, keys: &[&str]| {
+                let name = |n: usize| format!("{ENV_PREFIX}{}", keys[..n].join("__"));
+                (1..=keys.len())
+                    .rev()
+                    .find_map(|n| {
+                        let want = name(n);
+                        names
+                            .iter()
+                            .find(|v| v.eq_ignore_ascii_case(&want))
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| name(keys.len()).to_ascii_uppercase())
+            },
+        )
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {

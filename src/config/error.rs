@@ -89,11 +89,25 @@ fn format_figment(e: &figment::Error) -> String {
         .clone()
         .into_iter()
         .map(|e| {
-            let source = e
-                .metadata
-                .as_ref()
-                .map(|m| format!(" (from {})", m.name))
-                .unwrap_or_default();
+            let source = match &e.metadata {
+                // The variable itself, not the prefix: the key's path, and the unknown
+                // key's name for an unknown key.
+                Some(m) if m.name.starts_with("environment variable") => {
+                    let mut keys = e.path.clone();
+                    if let figment::error::Kind::UnknownField(found, _) = &e.kind {
+                        if keys.last() != Some(found) {
+                            keys.push(found.clone());
+                        }
+                    }
+                    let profile = e.profile.clone().unwrap_or_default();
+                    format!(
+                        " (from environment variable {})",
+                        m.interpolate(&profile, &keys)
+                    )
+                }
+                Some(m) => format!(" (from {})", m.name),
+                None => String::new(),
+            };
             Problem {
                 key: if e.path.is_empty() {
                     "(top level)".into()

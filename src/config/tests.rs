@@ -308,6 +308,22 @@ fn an_unknown_environment_key_is_an_error_naming_the_variable() {
     assert!(msg.contains("environment variable"), "{msg}");
 }
 
+/// A problem from the environment names the variable itself, not the prefix.
+#[test]
+fn an_environment_problem_names_its_variable() {
+    for (var, value) in [
+        ("CDR_PURPOSE_FILTER_DELIVERY__MAX_IN_FLIGHT", "abc"),
+        ("CDR_PURPOSE_FILTER_PURPOSES__BILLING__TLL", "1d"),
+        ("CDR_PURPOSE_FILTER_INPUT__TOPICS", "[1, 2]"),
+    ] {
+        let msg = parse(BOTH, &env(&[(var, value)])).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("(from environment variable {var})")),
+            "{msg}"
+        );
+    }
+}
+
 #[test]
 fn the_log_variable_of_the_command_line_is_not_a_configuration_key() {
     let raw = parse(BOTH, &env(&[("CDR_PURPOSE_FILTER_LOG", "debug")])).unwrap();

@@ -19,7 +19,7 @@ use super::PipelineError;
 use crate::config::Settings;
 use crate::kafka::acks::{Acks, Ticket};
 use crate::kafka::Context;
-use crate::telemetry::Stats;
+use crate::telemetry::{self, Stats};
 use chrono::Utc;
 use futures::future::FutureExt;
 use futures::stream::StreamExt;
@@ -165,6 +165,7 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
     subscribe(&s.consumer, &s.settings)?;
     let failure = consume(&s, &mut ack).await.err();
     let result = ack.finish(&s, failure).await;
+    telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
     let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     release_clients(s.consumer, s.producer, deadline).await;
     result
@@ -181,10 +182,17 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
         max_message_bytes: max_message_bytes(&s.settings),
         topics: Vec::new(),
     };
+    // The dead letters not logged one by one are summed up once per interval.
+    let mut summary = tokio::time::interval(telemetry::events::DEAD_LETTER_LOG_INTERVAL);
+    summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
             biased;
             _ = s.shutdown.cancelled() => return Ok(()),
+            _ = summary.tick() => {
+                telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
+                continue;
+            }
             () = s.producer.reports() => {
                 s.producer.serve();
                 continue;

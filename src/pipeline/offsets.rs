@@ -25,7 +25,6 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseRecord, Producer as _};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -277,19 +276,23 @@ impl Acknowledge for OffsetStore {
         if let Some(e) = failure {
             return Err(e);
         }
-        match commit {
-            Ok(Ok(Ok(()))) => {}
+        let committed = match commit {
+            Ok(Ok(Ok(()))) => true,
             // Nothing was stored since the last commit: nothing to do.
-            Ok(Ok(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)))) => {}
+            Ok(Ok(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)))) => false,
             Ok(Ok(Err(e))) => return Err(PipelineError::Commit(e)),
             Ok(Err(_panicked)) => return Err(PipelineError::Commit(KafkaError::Canceled)),
             Err(_elapsed) => return Err(PipelineError::CommitTimeout(settings.shutdown_timeout)),
-        }
-        tracing::info!(
-            consumed = s.stats.consumed(),
-            completed = s.stats.completed.load(Ordering::Relaxed),
-            "stopped: offsets committed"
-        );
+        };
+        // Says what the last commit did: never a commit that did not happen (when every
+        // output was refused, nothing completed and nothing was committed).
+        let (consumed, completed) = (s.stats.consumed(), s.stats.completed());
+        let what = match (committed, completed) {
+            (true, _) => "stopped: offsets committed",
+            (false, 0) => "stopped: no offsets to commit",
+            (false, _) => "stopped: offsets committed (at the last periodic commit)",
+        };
+        tracing::info!(consumed, completed, not_acknowledged = unacked, "{what}");
         if unacked > 0 {
             return Err(PipelineError::ShutdownDeadline {
                 deadline: settings.shutdown_timeout,
@@ -494,12 +497,13 @@ pub(super) async fn await_batch(
         }
         attempt += 1;
         tokio::time::sleep(backoff(attempt)).await;
-        for (record, topic, message, e) in retry {
-            telemetry::emit(telemetry::events::ProduceRetry {
-                topic: &topic,
-                error: &e.to_string(),
-                attempt,
-            });
+        // One line for the wave, not one per record (a broker refusing every write would
+        // log thousands per wave); counted per record.
+        telemetry::emit(telemetry::events::ProduceRetries {
+            retries: retry.iter().map(|(_, t, _, e)| (&**t, e.to_string())),
+            attempt,
+        });
+        for (record, topic, message, _) in retry {
             let sent = enqueue(&producer, &ticket, waiting.len(), &topic, |opaque| {
                 resend_of(&message, opaque)
             })

@@ -76,7 +76,16 @@ impl Transform {
         Transform {
             header,
             wire: crate::wire::WireFilter::new(&settings.policy).ok(),
-            hot: telemetry::Hot::new(&settings.input_topics),
+            hot: telemetry::Hot::new(
+                &settings.input_topics,
+                settings.policy.version,
+                &settings
+                    .purposes
+                    .iter()
+                    .map(|p| p.topic.as_str())
+                    .chain([settings.dead_letter.topic.as_str()])
+                    .collect::<Vec<_>>(),
+            ),
             #[cfg(feature = "bench-passthrough")]
             passthrough: false,
             settings,

@@ -330,3 +330,94 @@ async fn a_dead_letter_names_the_purposes_already_forwarded() {
         );
     }
 }
+
+/// When the broker refuses a wave of outputs, the retry is logged in one WARN line for
+/// the batch (how many records, which topic, which error, the attempt) — not one line
+/// per record — and still counted per record in `cdr_produce_retries_total`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wave_of_failed_deliveries_is_logged_once_and_counted_per_record() {
+    const N: usize = 25;
+    let (logs, _capture) = crate::telemetry::events::test_logs::capture();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _metrics = metrics::set_default_local_recorder(&recorder);
+
+    let mock = MockCluster::new(1).unwrap();
+    let bootstrap = mock.bootstrap_servers();
+    mock.create_topic("cdr.billing", 1, 1).unwrap();
+    let settings = settings(&bootstrap);
+    let context = Context::default();
+    let producer = Arc::new(super::producer(&settings, context.clone()).unwrap());
+    let transform = Arc::new(Transform::new(settings.clone()));
+    let ticket = context.acks.ticket();
+    let opaques: Vec<usize> = (0..N).map(|i| ticket.expect(i)).collect();
+    for opaque in opaques {
+        context.acks.report(
+            opaque,
+            Some((
+                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+                reported("cdr.billing"),
+            )),
+        );
+    }
+    let mut tracker = Tracker::default();
+    let p = tracker.partition("cdr.raw", 0);
+    let records = (0..N)
+        .map(|i| Record {
+            source: Source {
+                topic: Arc::from("cdr.raw"),
+                partition: 0,
+                offset: i as i64,
+            },
+            received: std::time::Instant::now(),
+            processed: true,
+            slot: Some((p, tracker.push(p, i as i64))),
+        })
+        .collect();
+    let batch = Batch {
+        records,
+        sent: (0..N)
+            .map(|record| Sent {
+                record,
+                topic: Arc::from("cdr.billing"),
+            })
+            .collect(),
+        ticket: Some(ticket),
+        ..Batch::default()
+    };
+    let (_, done) = tokio::time::timeout(
+        Duration::from_secs(60),
+        await_batch(
+            producer,
+            context,
+            transform,
+            Arc::new(Stats::default()),
+            batch,
+        ),
+    )
+    .await
+    .expect("the re-sent outputs are acknowledged");
+    assert!(matches!(done, Done::Acked), "{done:?}");
+    let text = logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("delivery failed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for the wave: {text}");
+    let line = lines[0];
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains(&format!("records={N}")), "{line}");
+    assert!(line.contains("attempt=1"), "{line}");
+    assert!(line.contains("cdr.billing"), "{line}");
+    assert!(line.contains("timed out"), "the error: {line}");
+    assert!(!line.contains("an output"), "no record content: {line}");
+    let rendered = handle.render();
+    assert!(
+        rendered.lines().any(|l| l
+            == format!(
+                r#"{}{{topic="cdr.billing"}} {N}"#,
+                crate::telemetry::PRODUCE_RETRIES
+            )),
+        "counted per record: {rendered}"
+    );
+}

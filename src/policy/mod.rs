@@ -10,7 +10,7 @@ mod route;
 pub mod table;
 pub mod version;
 
-pub use route::{about_the_caller, route, route_kind};
+pub use route::{about_the_caller, drop_reasons, route, route_kind};
 pub use version::Version;
 
 use crate::retention::{self, LegalTime, Ttl};

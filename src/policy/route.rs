@@ -68,6 +68,22 @@ pub fn route_kind(
     }
 }
 
+/// The reasons a purpose can drop an event for under a version (the refusals, which
+/// dead-letter the whole record, aside): `not_declared` and `expired` for every purpose
+/// ([`super::Policy`]); billing also `not_billable`, and `not_originated` where the
+/// version takes only what a subscriber originated ([`route_kind`]). Security takes every
+/// event. The metrics show these from the start, at 0, and no others.
+pub fn drop_reasons(version: Version, purpose: Purpose) -> Vec<DropReason> {
+    let mut reasons = vec![DropReason::Expired, DropReason::NotDeclared];
+    if purpose == Purpose::Billing {
+        reasons.push(DropReason::NotBillable);
+        if version.billing_needs_origin() {
+            reasons.push(DropReason::NotOriginated);
+        }
+    }
+    reasons
+}
+
 /// R10-14/2021 I: "lorsqu'un de leurs abonnés est à l'origine de la communication".
 /// ORIGINATING and FORWARDED records (the forwarding subscriber originates the forwarded
 /// leg); DATA_SESSION and SUPPLEMENTARY_SERVICE events with no direction (the subscriber's
@@ -82,5 +98,46 @@ fn subscriber_originated(kind: EventType, direction: i32) -> bool {
             EventType::DataSession | EventType::SupplementaryService
         ),
         Ok(Direction::Terminating) | Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `drop_reasons` is what routing can give: every event type, direction (known or
+    /// not) and charge, for each version and purpose.
+    #[test]
+    fn drop_reasons_are_the_reasons_routing_gives() {
+        for version in Version::ALL {
+            for purpose in [Purpose::Billing, Purpose::Security] {
+                let mut seen = Vec::new();
+                for event_type in -1..12 {
+                    for direction in -1..12 {
+                        for chargeable in [false, true] {
+                            if let Err(r) =
+                                route_kind(version, purpose, event_type, direction, chargeable)
+                            {
+                                if !seen.contains(&r) {
+                                    seen.push(r);
+                                }
+                            }
+                        }
+                    }
+                }
+                let possible = drop_reasons(version, purpose);
+                for r in &seen {
+                    assert!(possible.contains(r), "{version:?} {purpose:?} {r:?}");
+                }
+                // Beyond routing: declared_purposes and the expiry, for every purpose.
+                seen.extend([DropReason::Expired, DropReason::NotDeclared]);
+                for r in &possible {
+                    assert!(
+                        seen.contains(r),
+                        "{version:?} {purpose:?} {r:?} never given"
+                    );
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ use super::{
 };
 use metrics::{counter, gauge, histogram};
 use rdkafka::statistics::Statistics;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -64,15 +65,116 @@ impl InternalEvent for DeadLettered<'_> {
         Stats::bump(&self.stats.dead_letters, self.reason);
         let (topic, partition, offset, reason) =
             (self.topic, self.partition, self.offset, self.reason);
-        tracing::warn!(
-            topic,
-            partition,
-            offset,
-            reason,
-            "dead-lettered: {}",
-            self.message
-        );
+        // A broken producer upstream sends undecodable records at the input rate: the
+        // first few of an interval at WARN, the rest at debug and summed up once per
+        // interval (see `DeadLettersSummary`).
+        if DEAD_LETTER_LOG.note(reason, Instant::now()) {
+            tracing::warn!(
+                topic,
+                partition,
+                offset,
+                reason,
+                "dead-lettered: {}",
+                self.message
+            );
+        } else {
+            tracing::debug!(
+                topic,
+                partition,
+                offset,
+                reason,
+                "dead-lettered: {}",
+                self.message
+            );
+        }
         counter!(DEAD_LETTERS, "reason" => reason).increment(1);
+    }
+}
+
+/// How long an interval of the dead-letter log lasts.
+pub const DEAD_LETTER_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// How many dead letters of an interval are logged one by one at WARN.
+pub const DEAD_LETTER_LOG_BURST: u64 = 5;
+
+/// The dead letters logged in the current interval, and those only counted, by reason.
+static DEAD_LETTER_LOG: DeadLetterLog = DeadLetterLog {
+    state: std::sync::Mutex::new(DeadLetterWindow {
+        start: None,
+        logged: 0,
+        suppressed: BTreeMap::new(),
+    }),
+};
+
+struct DeadLetterLog {
+    state: std::sync::Mutex<DeadLetterWindow>,
+}
+
+struct DeadLetterWindow {
+    start: Option<Instant>,
+    logged: u64,
+    suppressed: BTreeMap<&'static str, u64>,
+}
+
+impl DeadLetterLog {
+    /// Counts a dead letter: true when it is to be logged at WARN (one of the first of its
+    /// interval). Sums up the previous interval first when it is over.
+    fn note(&self, reason: &'static str, now: Instant) -> bool {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if w.start
+            .is_none_or(|s| now.saturating_duration_since(s) >= DEAD_LETTER_LOG_INTERVAL)
+        {
+            summarize(&mut w, now);
+            w.start = Some(now);
+        }
+        if w.logged < DEAD_LETTER_LOG_BURST {
+            w.logged += 1;
+            true
+        } else {
+            *w.suppressed.entry(reason).or_default() += 1;
+            false
+        }
+    }
+
+    /// Logs the summary of the current interval when it is over (`force`: at once).
+    fn summarize(&self, now: Instant, force: bool) {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let over = w
+            .start
+            .is_some_and(|s| now.saturating_duration_since(s) >= DEAD_LETTER_LOG_INTERVAL);
+        if over || force {
+            summarize(&mut w, now);
+        }
+    }
+}
+
+/// Logs "N more records dead-lettered in the last T s, by reason: ..." for the records of
+/// the window not logged one by one, and starts a new window.
+fn summarize(w: &mut DeadLetterWindow, now: Instant) {
+    let n: u64 = w.suppressed.values().sum();
+    if n > 0 {
+        let secs = w
+            .start
+            .map_or(0, |s| now.saturating_duration_since(s).as_secs().max(1));
+        let reasons = join_counts(w.suppressed.iter().map(|(r, n)| (*r, *n)));
+        tracing::warn!(
+            records = n,
+            "{n} more records dead-lettered in the last {secs} s, by reason: {reasons}"
+        );
+    }
+    w.suppressed.clear();
+    w.logged = 0;
+    w.start = None;
+}
+
+/// The dead-letter log's interval may be over: sums up the records it did not log one by
+/// one (emitted every few seconds by the batch loop, and at shutdown with `force`).
+pub struct DeadLettersSummary {
+    pub force: bool,
+}
+
+impl InternalEvent for DeadLettersSummary {
+    fn emit(self) {
+        DEAD_LETTER_LOG.summarize(Instant::now(), self.force);
     }
 }
 
@@ -119,21 +221,62 @@ impl<I: Iterator<Item = Instant>> InternalEvent for InputsCompleted<'_, I> {
     }
 }
 
-/// A produce failed and is retried (logged on the 1st, 2nd, 4th, 8th... attempt).
-pub struct ProduceRetry<'a> {
-    pub topic: &'a str,
-    pub error: &'a str,
+/// A wave of failed produces of one batch is sent again (its `attempt`-th retry): each
+/// `(topic, error)` is one output record. Counted per record (`cdr_produce_retries_total`
+/// by topic); logged in one line for the wave — how many records, to which topics, with
+/// which errors — on the 1st, 2nd, 4th, 8th... attempt (debug otherwise), never one line
+/// per record: a broker refusing every write would otherwise log thousands of lines per
+/// wave. The per-record line is at debug. No record content: topics and errors only.
+pub struct ProduceRetries<I> {
+    pub retries: I,
     pub attempt: u32,
 }
 
-impl InternalEvent for ProduceRetry<'_> {
+impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries<I> {
     fn emit(self) {
-        let (topic, attempt) = (self.topic, self.attempt);
-        if attempt == 1 || attempt.is_power_of_two() {
-            tracing::warn!(topic, attempt, "delivery failed, retrying: {}", self.error);
+        let attempt = self.attempt;
+        // By topic: how many; by error: how many (the few distinct ones, sorted).
+        let mut topics: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+        let mut records = 0u64;
+        for (topic, error) in self.retries {
+            tracing::debug!(topic, attempt, "delivery failed, retrying: {error}");
+            *topics.entry(topic).or_default() += 1;
+            *errors.entry(error).or_default() += 1;
+            records += 1;
         }
-        counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(1);
+        if records == 0 {
+            return;
+        }
+        for (topic, n) in &topics {
+            counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(*n);
+        }
+        let topics = join_counts(topics.iter().map(|(t, n)| (*t, *n)));
+        let errors = join_counts(errors.iter().map(|(e, n)| (e.as_str(), *n)));
+        if attempt == 1 || attempt.is_power_of_two() {
+            tracing::warn!(
+                records,
+                attempt,
+                topics = %topics,
+                "delivery failed, retrying {records} records: {errors}"
+            );
+        } else {
+            tracing::debug!(
+                records,
+                attempt,
+                topics = %topics,
+                "delivery failed, retrying {records} records: {errors}"
+            );
+        }
     }
+}
+
+/// `a (3), b (1)`.
+fn join_counts<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> String {
+    items
+        .map(|(k, n)| format!("{k} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A transaction was opened.
@@ -190,5 +333,114 @@ pub struct HealthSampled {
 impl InternalEvent for HealthSampled {
     fn emit(self) {
         super::health_sampled(self.ready, self.brokers_down);
+    }
+}
+
+/// Log capture for tests: what the current thread logs at WARN and above.
+#[cfg(test)]
+pub(crate) mod test_logs {
+    use std::sync::{Arc, Mutex};
+
+    /// The lines logged so far.
+    #[derive(Clone, Default)]
+    pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Logs {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// Keeps the capture in force on this thread while it lives.
+    pub(crate) struct Capture {
+        _default: tracing::subscriber::DefaultGuard,
+        _other: tracing::Dispatch,
+    }
+
+    /// Captures this thread's WARN and ERROR lines. A second dispatcher stays registered
+    /// alongside: with one alone, tracing computes interest and the global level from
+    /// whichever thread rebuilds them (other tests' threads have no subscriber, and would
+    /// turn these events off for all).
+    pub(crate) fn capture() -> (Logs, Capture) {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer({
+                let logs = logs.clone();
+                move || logs.clone()
+            })
+            .finish();
+        let other = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let default = tracing::subscriber::set_default(subscriber);
+        tracing::callsite::rebuild_interest_cache();
+        (
+            logs,
+            Capture {
+                _default: default,
+                _other: other,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 300 undecodable records: a few WARN lines, then one summary with the count by
+    /// reason — not a WARN line per record; no record content in any.
+    #[test]
+    fn dead_letters_are_logged_a_few_at_a_time_then_summed_up() {
+        let (logs, _capture) = test_logs::capture();
+        let stats = Stats::default();
+        for offset in 0..300 {
+            emit(DeadLettered {
+                stats: &stats,
+                topic: "cdr.raw",
+                partition: 0,
+                offset,
+                reason: if offset % 3 == 0 {
+                    "invalid"
+                } else {
+                    "undecodable"
+                },
+                message: "the record is not a CDR event",
+            });
+        }
+        emit(DeadLettersSummary { force: true });
+        let text = logs.text();
+        let one_by_one = text
+            .lines()
+            .filter(|l| l.contains("dead-lettered:"))
+            .count();
+        // Other tests of this binary may dead-letter in the same interval: at most the burst.
+        assert!(
+            one_by_one <= DEAD_LETTER_LOG_BURST as usize,
+            "a few at WARN, not one per record ({one_by_one}): {text}"
+        );
+        let summary: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("more records dead-lettered in the last"))
+            .collect();
+        assert_eq!(summary.len(), 1, "{text}");
+        assert!(summary[0].contains("WARN"), "{}", summary[0]);
+        assert!(summary[0].contains("undecodable ("), "{}", summary[0]);
+        assert!(summary[0].contains("invalid ("), "{}", summary[0]);
+        assert!(!summary[0].contains("CDR event"), "{}", summary[0]);
+        assert_eq!(
+            stats.dead_letters.lock().unwrap().values().sum::<u64>(),
+            300
+        );
     }
 }

@@ -3,11 +3,13 @@
 //! the presence mask the `cdr_fields_removed_total` counts come from ([`presence`]).
 
 use super::{
-    purpose_index, reason_index, Stats, EVENTS_CONSUMED, EVENT_AGE, FIELDS_REMOVED, JSON_SLOW_PATH,
-    PURPOSES, REASONS, RECORDS_DROPPED, RECORDS_PRODUCED,
+    purpose_index, reason_index, Stats, DEAD_LETTERS, DEAD_LETTER_REASONS, DECODE_ERRORS,
+    EVENTS_CONSUMED, EVENT_AGE, FIELDS_REMOVED, JSON_SLOW_PATH, PRODUCE_RETRIES, PURPOSES, REASONS,
+    RECORDS_DROPPED, RECORDS_PRODUCED,
 };
+use crate::decode::DecodeError;
 use crate::policy::table;
-use crate::policy::DropReason;
+use crate::policy::{DropReason, Version};
 use crate::schema::{self, CdrEvent, Purpose};
 use chrono::{DateTime, Utc};
 use metrics::{counter, histogram, Counter, Histogram};
@@ -26,7 +28,12 @@ use std::sync::Mutex;
 pub struct Hot {
     consumed: Vec<(String, [Counter; 3])>,
     produced: [Counter; 2],
+    /// Registered at start for the reasons the policy can give each purpose
+    /// ([`crate::policy::drop_reasons`]); a no-op for the others, counted at the flush if
+    /// one ever happens (see [`Tally::flush`]).
     dropped: [[Counter; 6]; 2],
+    /// Which of `dropped` are registered.
+    registered: [[bool; 6]; 2],
     /// Per purpose: one counter per field group.
     fields_removed: [Vec<Counter>; 2],
     /// Per field group: the mask of its rows in the table (the table has < 64 rows).
@@ -55,7 +62,29 @@ struct Pending {
 const FORMATS: [&str; 3] = ["json", "protobuf", "unknown"];
 
 impl Hot {
-    pub fn new(input_topics: &[String]) -> Hot {
+    /// The handles, and every series of a closed set of labels shown from the start at 0
+    /// (a counter that appears only at its first increment hides that increase from
+    /// `rate()`): dead letters by reason, decode errors by kind, produce retries by output
+    /// topic (`output_topics`: the purposes' and the dead-letter topic), drops by the
+    /// reasons the policy `version` can give each purpose.
+    pub fn new(input_topics: &[String], version: Version, output_topics: &[&str]) -> Hot {
+        for reason in DEAD_LETTER_REASONS {
+            counter!(DEAD_LETTERS, "reason" => reason).increment(0);
+        }
+        for kind in DecodeError::KINDS {
+            counter!(DECODE_ERRORS, "kind" => kind).increment(0);
+        }
+        for topic in output_topics {
+            counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(0);
+        }
+        let registered = PURPOSES.map(|p| {
+            let possible = crate::policy::drop_reasons(version, p);
+            let mut r = [false; 6];
+            for reason in possible {
+                r[reason_index(reason)] = true;
+            }
+            r
+        });
         let consumed: Vec<_> = input_topics
             .iter()
             .map(|t| {
@@ -91,19 +120,22 @@ impl Hot {
         Hot {
             consumed,
             produced: per_purpose(&|p| counter!(RECORDS_PRODUCED, "purpose" => p)),
-            // The policy's reasons are shown from the start, at 0. A refusal (`invalid`,
-            // `future_event_time`) dead-letters the whole record and is counted in
-            // `cdr_dead_letters_total`: its series here appears only if a purpose alone
-            // ever refuses one (see `flush`), not as a 0 that never moves.
-            dropped: [Purpose::Billing, Purpose::Security].map(|p| {
-                REASONS.map(|r| {
-                    if REFUSALS.contains(&r) {
-                        Counter::noop()
+            // The reasons the policy can give a purpose are shown from the start, at 0.
+            // The others — a refusal (`invalid`, `future_event_time`) dead-letters the
+            // whole record and is counted in `cdr_dead_letters_total`; security takes every
+            // event type — appear only if one ever happens (see `flush`), not as a 0 that
+            // never moves.
+            dropped: PURPOSES.map(|p| {
+                let registered = registered[purpose_index(p)];
+                std::array::from_fn(|i| {
+                    if registered[i] {
+                        counter!(RECORDS_DROPPED, "purpose" => p.name(), "reason" => REASONS[i])
                     } else {
-                        counter!(RECORDS_DROPPED, "purpose" => p.name(), "reason" => r)
+                        Counter::noop()
                     }
                 })
             }),
+            registered,
             fields_removed: [removed("billing"), removed("security")],
             group_masks,
             event_age: histogram!(EVENT_AGE),
@@ -213,9 +245,13 @@ impl Tally<'_> {
             add(counters, pending);
         }
         add(&hot.produced, &mut p.produced);
-        for ((counters, pending), purpose) in hot.dropped.iter().zip(&mut p.dropped).zip(PURPOSES) {
-            for (reason, n) in REASONS.iter().zip(pending.iter_mut()) {
-                if *n > 0 && REFUSALS.contains(reason) {
+        let dropped = hot.dropped.iter().zip(&hot.registered);
+        for (((counters, registered), pending), purpose) in
+            dropped.zip(&mut p.dropped).zip(PURPOSES)
+        {
+            let reasons = REASONS.iter().zip(registered);
+            for ((reason, registered), n) in reasons.zip(pending.iter_mut()) {
+                if *n > 0 && !registered {
                     counter!(RECORDS_DROPPED, "purpose" => purpose.name(), "reason" => *reason)
                         .increment(std::mem::take(n));
                 }
@@ -243,9 +279,6 @@ impl Drop for Tally<'_> {
     }
 }
 
-/// The refusals among [`REASONS`]: dead-lettered, not dropped by a purpose.
-const REFUSALS: [&str; 2] = ["invalid", "future_event_time"];
-
 /// Adds each count to its counter and zeroes it.
 fn add(counters: &[Counter], pending: &mut [u64]) {
     for (c, n) in counters.iter().zip(pending) {
@@ -272,7 +305,7 @@ pub fn presence(event: &CdrEvent) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::AGE_BUCKETS;
+    use super::super::{AGE_BUCKETS, DEAD_LETTERS, DECODE_ERRORS, PRODUCE_RETRIES};
     use super::*;
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -314,7 +347,13 @@ mod tests {
             .unwrap()
             .build_recorder();
         let handle = recorder.handle();
-        let hot = metrics::with_local_recorder(&recorder, || Hot::new(&["cdr.raw".into()]));
+        let hot = metrics::with_local_recorder(&recorder, || {
+            Hot::new(
+                &["cdr.raw".into()],
+                Version::R2021,
+                &["cdr.billing", "cdr.security", "cdr.dead"],
+            )
+        });
         let stats = Stats::default();
         let consumed = |h: &PrometheusHandle| {
             sample(
@@ -337,7 +376,7 @@ mod tests {
             t.consumed(&stats, "cdr.raw", "protobuf");
             t.event_age(&event, now);
             t.produced(&stats, Purpose::Billing);
-            t.dropped(&stats, Purpose::Security, DropReason::NotOriginated);
+            t.dropped(&stats, Purpose::Billing, DropReason::NotOriginated);
             t.fields_removed(Purpose::Billing, 0b111, 0b001);
         }
         assert_eq!(stats.consumed(), 1, "Stats at once");
@@ -353,7 +392,7 @@ mod tests {
             sample(
                 &text,
                 RECORDS_DROPPED,
-                r#"purpose="security",reason="not_originated""#
+                r#"purpose="billing",reason="not_originated""#
             ),
             Some(1.0)
         );
@@ -373,8 +412,11 @@ mod tests {
             ),
             Some(0.0)
         );
-        assert!(!text.contains(r#"reason="invalid""#), "{text}");
-        assert!(!text.contains(r#"reason="future_event_time""#), "{text}");
+        for refusal in ["invalid", "future_event_time"] {
+            let label = format!(r#"reason="{refusal}""#);
+            let series = |l: &&str| l.starts_with(RECORDS_DROPPED) && l.contains(&label);
+            assert!(!text.lines().any(|l| series(&l)), "{text}");
+        }
         // ... until a purpose alone refuses one: then it is counted.
         hot.tally().dropped(
             &stats,
@@ -399,5 +441,88 @@ mod tests {
             hot.tally().consumed(&stats, "cdr.raw", "protobuf");
         }
         assert_eq!(consumed(&handle), 1.0 + FLUSH_EVERY as f64);
+    }
+
+    /// Every series of a closed label set is shown from the start, at 0 — dead letters by
+    /// reason, decode errors by kind, retries by output topic — and drops only by the
+    /// reasons the policy can give the purpose: security takes every event type, and
+    /// `not_originated` exists only under R10-14/2021. A drop that happens anyway is still
+    /// counted.
+    #[test]
+    fn closed_label_sets_are_shown_at_zero_and_impossible_drops_are_not() {
+        let outputs = ["cdr.billing", "cdr.security", "cdr.dead"];
+        let text = |version| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let hot = metrics::with_local_recorder(&recorder, || {
+                Hot::new(&["cdr.raw".into()], version, &outputs)
+            });
+            (handle.render(), hot, recorder)
+        };
+        let (t2021, _, _) = text(Version::R2021);
+        for reason in [
+            "undecodable",
+            "unexpected_schema",
+            "invalid",
+            "future_event_time",
+            "unencodable",
+            "output_too_large",
+        ] {
+            assert_eq!(
+                sample(&t2021, DEAD_LETTERS, &format!(r#"reason="{reason}""#)),
+                Some(0.0),
+                "{reason}: {t2021}"
+            );
+        }
+        for kind in ["empty", "protobuf", "json", "framing", "unexpected_schema"] {
+            assert_eq!(
+                sample(&t2021, DECODE_ERRORS, &format!(r#"kind="{kind}""#)),
+                Some(0.0),
+                "{kind}: {t2021}"
+            );
+        }
+        for topic in outputs {
+            assert_eq!(
+                sample(&t2021, PRODUCE_RETRIES, &format!(r#"topic="{topic}""#)),
+                Some(0.0),
+                "{topic}: {t2021}"
+            );
+        }
+        let dropped = |text: &str, p: &str, r: &str| {
+            sample(
+                text,
+                RECORDS_DROPPED,
+                &format!(r#"purpose="{p}",reason="{r}""#),
+            )
+        };
+        for r in ["expired", "not_declared", "not_billable", "not_originated"] {
+            assert_eq!(dropped(&t2021, "billing", r), Some(0.0), "billing {r}");
+        }
+        for r in ["expired", "not_declared"] {
+            assert_eq!(dropped(&t2021, "security", r), Some(0.0), "security {r}");
+        }
+        for r in ["not_billable", "not_originated"] {
+            assert_eq!(
+                dropped(&t2021, "security", r),
+                None,
+                "security {r}: {t2021}"
+            );
+        }
+        let (t2012, hot, recorder) = text(Version::R2012);
+        assert_eq!(dropped(&t2012, "billing", "not_billable"), Some(0.0));
+        assert_eq!(
+            dropped(&t2012, "billing", "not_originated"),
+            None,
+            "{t2012}"
+        );
+        // A drop not registered at start is counted all the same, when it happens.
+        let stats = Stats::default();
+        hot.tally()
+            .dropped(&stats, Purpose::Security, DropReason::NotBillable);
+        metrics::with_local_recorder(&recorder, || hot.flush());
+        assert_eq!(
+            dropped(&recorder.handle().render(), "security", "not_billable"),
+            Some(1.0)
+        );
     }
 }

@@ -272,6 +272,16 @@ pub enum TopicsError {
     Client(#[source] kafka::ClientConfigError),
     #[error("cannot list topics")]
     Metadata(#[source] KafkaError),
+    #[error(
+        "the brokers at kafka.bootstrap_servers ({servers}) did not answer within {} s",
+        timeout.as_secs()
+    )]
+    Unreachable {
+        servers: String,
+        timeout: Duration,
+        #[source]
+        error: KafkaError,
+    },
     #[error("cannot read the configuration of {resource}: {error}")]
     Describe { resource: String, error: String },
     #[error("cannot create topic {topic}: {error}")]
@@ -295,12 +305,29 @@ impl crate::error::Classify for TopicsError {
         match self {
             TopicsError::Client(_) | TopicsError::Unmeetable { .. } => Fault::User,
             TopicsError::Metadata(_)
+            | TopicsError::Unreachable { .. }
             | TopicsError::Describe { .. }
             | TopicsError::Create { .. }
             | TopicsError::Alter(_)
             | TopicsError::NotCompliant(_) => Fault::World,
         }
     }
+}
+
+/// A metadata request no broker answered (none reachable, or none in time).
+fn unreachable(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        e,
+        KafkaError::MetadataFetch(
+            BrokerTransportFailure
+                | AllBrokersDown
+                | OperationTimedOut
+                | RequestTimedOut
+                | Resolve
+                | BrokerNotAvailable
+        )
+    )
 }
 
 /// An admin client with the filter's client settings.
@@ -322,8 +349,17 @@ pub async fn inspect(
 ) -> Result<Inspection, TopicsError> {
     let metadata = {
         let client = admin.inner();
-        tokio::task::block_in_place(|| client.fetch_metadata(None, TIMEOUT))
-            .map_err(TopicsError::Metadata)?
+        tokio::task::block_in_place(|| client.fetch_metadata(None, TIMEOUT)).map_err(|e| {
+            if unreachable(&e) {
+                TopicsError::Unreachable {
+                    servers: settings.kafka.bootstrap_servers.clone(),
+                    timeout: TIMEOUT,
+                    error: e,
+                }
+            } else {
+                TopicsError::Metadata(e)
+            }
+        })?
     };
     let existing: Vec<String> = metadata
         .topics()

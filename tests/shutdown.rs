@@ -1,0 +1,60 @@
+//! The last lines of a shutdown say what was done: on librdkafka's mock cluster (no test
+//! broker needed), a broker that refuses every write, then SIGTERM.
+
+mod common;
+
+use cdr_purpose_filter::gen::Generator;
+use chrono::Utc;
+use common::filter::Filter;
+use common::mock::Mock;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use std::time::Duration;
+
+/// Every output refused (a retriable error, again and again) and SIGTERM: nothing
+/// completed, so nothing was committed — the shutdown line says so, not "offsets
+/// committed" — and the exit is 1 with the shutdown-deadline line.
+#[test]
+fn a_shutdown_with_nothing_acknowledged_does_not_claim_a_commit() {
+    let mock = Mock::new(1);
+    let mut g = Generator::new(3, Utc::now());
+    let events: Vec<_> = (0..50).map(|_| g.next_event()).collect();
+    mock.load(&events, 1);
+    mock.cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 5000],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = mock.config(dir.path(), "shutdown-line", |c| {
+        c.delivery.shutdown_timeout = "3s".into();
+    });
+    let log = dir.path().join("filter.log");
+    let mut filter = Filter::start(&config, &log);
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        filter.wait_for_log(&log, "partitions assigned", Duration::from_secs(60)),
+        "{}",
+        text()
+    );
+    // Time to consume the 50 records and send their outputs (all refused).
+    std::thread::sleep(Duration::from_secs(3));
+    filter.signal("TERM");
+    let code = filter.wait(Duration::from_secs(60));
+    let text = text();
+    assert_eq!(
+        code,
+        Some(1),
+        "the outputs were not acknowledged; log:\n{text}"
+    );
+    let stopped = text
+        .lines()
+        .find(|l| l.contains("stopped:"))
+        .unwrap_or_else(|| panic!("a stopped line; log:\n{text}"));
+    println!("{stopped}");
+    assert!(stopped.contains("completed=0"), "{stopped}");
+    assert!(
+        !stopped.contains("offsets committed"),
+        "no commit happened: {stopped}"
+    );
+    assert!(stopped.contains("no offsets to commit"), "{stopped}");
+    assert!(mock.committed("shutdown-line", 1) == 0, "nothing committed");
+}
