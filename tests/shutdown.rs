@@ -58,3 +58,35 @@ fn a_shutdown_with_nothing_acknowledged_does_not_claim_a_commit() {
     assert!(stopped.contains("no offsets to commit"), "{stopped}");
     assert!(mock.committed("shutdown-line", 1) == 0, "nothing committed");
 }
+
+/// Exactly once, nothing to consume, SIGTERM: exit 0, and the shutdown line does not
+/// claim a transaction that never ran.
+#[test]
+fn an_exactly_once_shutdown_with_nothing_consumed_does_not_claim_a_transaction() {
+    let mock = Mock::new(1);
+    mock.load(&[], 1);
+    let dir = tempfile::tempdir().unwrap();
+    let config = mock.config(dir.path(), "shutdown-line-eos", |c| {
+        c.delivery.guarantee = cdr_purpose_filter::config::Guarantee::ExactlyOnce;
+        c.delivery.transactional_id = Some("shutdown-line-eos".into());
+        c.delivery.shutdown_timeout = "3s".into();
+    });
+    let log = dir.path().join("filter.log");
+    let mut filter = Filter::start(&config, &log);
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        filter.wait_for_log(&log, "partitions assigned", Duration::from_secs(60)),
+        "{}",
+        text()
+    );
+    filter.signal("TERM");
+    let code = filter.wait(Duration::from_secs(60));
+    let text = text();
+    assert_eq!(code, Some(0), "log:\n{text}");
+    let stopped = text
+        .lines()
+        .find(|l| l.contains("stopped:"))
+        .unwrap_or_else(|| panic!("a stopped line; log:\n{text}"));
+    assert!(stopped.contains("completed=0"), "{stopped}");
+    assert!(stopped.contains("no transaction to commit"), "{stopped}");
+}

@@ -413,11 +413,13 @@ impl Acknowledge for Transaction {
         if let Some(e) = failure {
             return Err(e);
         }
-        tracing::info!(
-            consumed = s.stats.consumed(),
-            completed = s.stats.completed(),
-            "stopped: last transaction committed"
-        );
+        let (consumed, completed) = (s.stats.consumed(), s.stats.completed());
+        // Only a transaction that ran may be said committed.
+        if completed == 0 {
+            tracing::info!(consumed, completed, "stopped: no transaction to commit");
+        } else {
+            tracing::info!(consumed, completed, "stopped: last transaction committed");
+        }
         Ok(())
     }
 }
