@@ -106,7 +106,9 @@ impl Failure {
 }
 
 impl fmt::Display for Failure {
-    /// The error and its causes on one line; a bug says it is one.
+    /// The error and its causes on one line, each once (an error whose text already holds
+    /// its source's, as librdkafka's do, is not followed by that text again); a bug says
+    /// it is one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.fault == Fault::Bug {
             write!(
@@ -114,7 +116,18 @@ impl fmt::Display for Failure {
                 "internal error (a bug in cdr-purpose-filter, please report it): "
             )?;
         }
-        write!(f, "{:#}", self.error)
+        let mut line = String::new();
+        for cause in self.error.chain() {
+            let text = cause.to_string();
+            if text.is_empty() || line.contains(&text) {
+                continue;
+            }
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        f.write_str(&line)
     }
 }
 
@@ -159,6 +172,28 @@ mod tests {
         assert_eq!(Fault::Bug.exit_code(), 1);
         let io = std::io::Error::other("disk full");
         assert_eq!(Failure::from(io).exit_code(), 1);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("metadata fetch failed: {inner}")]
+    struct Repeats {
+        #[source]
+        inner: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_text_is_not_repeated() {
+        let f = Failure::world(Repeats {
+            inner: std::io::Error::other("broker transport failure"),
+        })
+        .context("cannot list topics");
+        assert_eq!(
+            f.to_string(),
+            "cannot list topics: metadata fetch failed: broker transport failure"
+        );
+        // A chain of distinct causes is written whole.
+        let f = Failure::world(std::io::Error::other("disk full")).context("writing out");
+        assert_eq!(f.to_string(), "writing out: disk full");
     }
 
     #[test]
