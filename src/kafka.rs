@@ -131,40 +131,15 @@ impl crate::error::Classify for TransportSecurityError {
 }
 
 impl ClientConfigError {
-    /// A refusal, the property named as librdkafka was given it.
-    pub fn new(error: &KafkaError, secrets: &[&str]) -> ClientConfigError {
-        ClientConfigError::named(error, secrets, |key, _| format!("property `{key}`"))
-    }
-
     /// A refusal of one of the settings' clients, the property named by the key and the
-    /// section the user set it in (`kafka.producer_properties."linger.ms"`).
+    /// section the user set it in (`kafka.producer_properties."linger.ms"`) — librdkafka
+    /// names it by its canonical name (`queue.buffering.max.ms` for `linger.ms`), given
+    /// aside — with the refused value and every secret value masked.
     pub fn of(error: &KafkaError, settings: &(impl ClientSettings + ?Sized)) -> ClientConfigError {
-        ClientConfigError::named(error, &settings.secret_values(), |key, value| {
-            let sections = [
-                ("kafka.producer_properties", settings.producer_properties()),
-                ("kafka.consumer_properties", settings.consumer_properties()),
-                ("kafka.properties", settings.properties()),
-            ];
-            sections
-                .iter()
-                .find(|(_, m)| m.get(key).is_some_and(|v| v == value))
-                .map_or_else(
-                    || format!("property `{key}`"),
-                    |(section, _)| format!("{section}.\"{key}\""),
-                )
-        })
-    }
-
-    /// librdkafka names the property by its canonical name (`queue.buffering.max.ms` for
-    /// `linger.ms`): the reason says the user's key, and the canonical name aside.
-    fn named(
-        error: &KafkaError,
-        secrets: &[&str],
-        name: impl Fn(&str, &str) -> String,
-    ) -> ClientConfigError {
+        let secrets = settings.secret_values();
         ClientConfigError(match error {
             KafkaError::ClientConfig(_, reason, key, value) => {
-                let reason = mask(&mask(reason, &[value.as_str()]), secrets);
+                let reason = mask(&mask(reason, &[value.as_str()]), &secrets);
                 let (reason, alias) = match reason
                     .strip_prefix("Configuration property \"")
                     .and_then(|r| r.split_once("\" "))
@@ -176,18 +151,27 @@ impl ClientConfigError {
                     Some((_, rest)) => (rest.to_string(), String::new()),
                     None => (reason, String::new()),
                 };
-                format!(
-                    "{} refused by librdkafka{alias}: {reason}",
-                    name(key, value)
-                )
+                let sections = [
+                    ("kafka.producer_properties", settings.producer_properties()),
+                    ("kafka.consumer_properties", settings.consumer_properties()),
+                    ("kafka.properties", settings.properties()),
+                ];
+                let name = sections
+                    .iter()
+                    .find(|(_, m)| m.get(key).is_some_and(|v| v == value))
+                    .map_or_else(
+                        || format!("property `{key}`"),
+                        |(section, _)| format!("{section}.\"{key}\""),
+                    );
+                format!("{name} refused by librdkafka{alias}: {reason}")
             }
             KafkaError::ClientCreation(reason) => {
                 format!(
                     "librdkafka cannot create the client: {}",
-                    mask(reason, secrets)
+                    mask(reason, &secrets)
                 )
             }
-            other => mask(&other.to_string(), secrets),
+            other => mask(&other.to_string(), &secrets),
         })
     }
 }

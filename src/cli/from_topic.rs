@@ -44,13 +44,11 @@ pub(super) fn read(
     // A property librdkafka refuses is the configuration's to fix. The filter's client
     // context: librdkafka's messages through `tracing`, and the end of a partition
     // (`enable.partition.eof`, the stop condition below) not logged as an error.
+    // `kafka::create` names a refused property by the user's key, secrets masked.
     let consumer: BaseConsumer<Context> =
-        config
-            .create_with_context(Context::default())
-            .map_err(|e| {
-                Failure::user(crate::kafka::ClientConfigError::new(&e, &[]))
-                    .context("dry-run: kafka consumer configuration refused")
-            })?;
+        crate::kafka::create(settings, &config, Context::default()).map_err(|e| {
+            Failure::user(e).context("dry-run: kafka consumer configuration refused")
+        })?;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(|e| {
