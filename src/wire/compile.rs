@@ -3,7 +3,7 @@
 
 use super::emit::{self, Plan};
 use super::scan::LEAVES;
-use super::{duration_nanos, UnsupportedRow, WireFilter, WirePurpose};
+use super::{UnsupportedRow, WireFilter, WirePurpose};
 use crate::policy::table::FieldSpec;
 use crate::policy::Policy;
 use crate::schema::CdrEvent;
@@ -187,7 +187,6 @@ impl WireFilter {
         Ok(WireFilter {
             policy: policy.clone(),
             purposes,
-            skew_nanos: duration_nanos(policy.max_clock_skew),
         })
     }
 }

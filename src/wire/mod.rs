@@ -100,8 +100,6 @@ impl WirePurpose {
 pub struct WireFilter {
     policy: Policy,
     purposes: Vec<WirePurpose>,
-    /// `policy.max_clock_skew` in nanoseconds, for the per-record check on integers.
-    skew_nanos: i128,
 }
 
 /// An instant in nanoseconds since the epoch (exact for every [`Unix`]).
@@ -312,7 +310,7 @@ impl WireFilter {
             .filter(|n| *n < 1_000_000_000 && (MIN_SECS..END_SECS).contains(&ts.seconds))
             .map(|n| (ts.seconds, n))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
-        if nanos_of(t) > nanos_of(now) + self.skew_nanos {
+        if nanos_of(t) > nanos_of(now) + duration_nanos(self.policy.max_clock_skew) {
             return Err(DropReason::FutureEventTime);
         }
         Ok(t)
