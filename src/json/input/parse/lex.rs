@@ -212,12 +212,8 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// A string without escapes, as `&str` (numbers and timestamps in strings).
-    pub(super) fn plain_str(&mut self) -> Option<&str> {
-        match self.string()? {
-            Str::Empty => Some(""),
-            Str::Input(a, b) => std::str::from_utf8(&self.b[a as usize..b as usize]).ok(),
-            Str::Scratch(..) => None,
-        }
+    pub(super) fn plain_str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.plain_bytes()?).ok()
     }
 
     /// A number token by the JSON grammar.
