@@ -260,9 +260,10 @@ fn invocations(piece: &str, top: &[String]) -> Vec<String> {
         } else if segment.contains("cargo run") && !segment.contains("--example") {
             segment.split_once(" -- ").map(|(_, r)| r)
         } else {
-            top.iter()
-                .any(|c| segment.split_whitespace().next() == Some(c))
-                .then_some(segment)
+            // A command's name, not a TOML key (`topics = [...]`).
+            let mut words = segment.split_whitespace();
+            let (first, second) = (words.next(), words.next());
+            (top.iter().any(|c| first == Some(c)) && second != Some("=")).then_some(segment)
         };
         if let Some(rest) = rest {
             let rest = rest.trim();
@@ -393,5 +394,317 @@ fn docs_name_only_the_commands_and_flags_of_help_and_all_of_them() {
         wrong.is_empty(),
         "the docs and --help disagree:\n{}",
         wrong.join("\n")
+    );
+}
+
+/// A `pub struct` of `src/config/raw.rs`, as written: its fields with their doc comments.
+struct RawStruct {
+    name: String,
+    doc: Vec<String>,
+    fields: Vec<RawField>,
+}
+
+struct RawField {
+    name: String,
+    ty: String,
+    doc: Vec<String>,
+}
+
+/// The `pub struct`s of a Rust source and the doc comment of each and of its `pub` fields
+/// (attributes between a doc comment and its item are skipped).
+fn raw_structs(src: &str) -> Vec<RawStruct> {
+    let mut structs: Vec<RawStruct> = Vec::new();
+    let mut doc: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in src.lines() {
+        let trimmed = line.trim();
+        if let Some(text) = trimmed.strip_prefix("///") {
+            doc.push(text.strip_prefix(' ').unwrap_or(text).to_string());
+        } else if trimmed.starts_with("#[") {
+        } else if let Some(rest) = line.strip_prefix("pub struct ") {
+            let name = rest.split([' ', '{', '(', ';']).next().unwrap();
+            inside = rest.trim_end().ends_with('{');
+            structs.push(RawStruct {
+                name: name.to_string(),
+                doc: std::mem::take(&mut doc),
+                fields: Vec::new(),
+            });
+        } else if inside && line == "}" {
+            inside = false;
+        } else if let (true, Some(rest)) = (inside, line.strip_prefix("    pub ")) {
+            let (name, ty) = rest.split_once(": ").unwrap();
+            structs.last_mut().unwrap().fields.push(RawField {
+                name: name.to_string(),
+                ty: ty.trim_end_matches(',').to_string(),
+                doc: std::mem::take(&mut doc),
+            });
+        } else {
+            doc.clear();
+        }
+    }
+    structs
+}
+
+/// A doc comment cut into its meaning, its `Default:` line and its `Example:` line.
+fn doc_parts(doc: &[String]) -> (String, Option<String>, Option<String>) {
+    let mut meaning = Vec::new();
+    let (mut default, mut example) = (None, None);
+    for line in doc {
+        if let Some(d) = line.strip_prefix("Default: ") {
+            default = Some(d.to_string());
+        } else if let Some(e) = line.strip_prefix("Example: ") {
+            example = Some(e.trim_matches('`').to_string());
+        } else {
+            meaning.push(line.as_str());
+        }
+    }
+    (meaning.join("\n").trim().to_string(), default, example)
+}
+
+/// A TOML value as written in a configuration file, on one line.
+fn toml_inline(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) if t.is_empty() => "{}".to_string(),
+        toml::Value::Table(t) => format!(
+            "{{ {} }}",
+            t.iter()
+                .map(|(k, v)| format!("{} = {}", toml_key(k), toml_inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn toml_key(k: &str) -> String {
+    if k.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        format!("{k:?}")
+    }
+}
+
+fn toml_value(text: &str) -> toml::Value {
+    let doc: toml::Table =
+        toml::from_str(&format!("v = {text}")).unwrap_or_else(|e| panic!("`{text}`: {e}"));
+    doc["v"].clone()
+}
+
+fn value_at<'a>(v: &'a toml::Value, path: &[String]) -> Option<&'a toml::Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
+}
+
+/// One key of the reference: its path (`purposes.billing.ttl`), its field and whether it
+/// is a table of its own (a purpose).
+struct Key<'a> {
+    path: Vec<String>,
+    /// The path as the reference shows it: `purposes.<purpose>.ttl`.
+    shown: Vec<String>,
+    field: &'a RawField,
+}
+
+/// `docs/configuration.md`, written from the doc comments of `src/config/raw.rs` and the
+/// defaults of `RawConfig::default()`. Checks on the way, for every key: a meaning and an
+/// example in its doc comment; a default from the code, or a `Default:` line where the
+/// code has none to show (an absent option, an empty list), never both; the example read
+/// from a file and from the environment variable the reference names gives that value.
+fn configuration_reference() -> String {
+    use cdr_purpose_filter::config::{self, RawConfig, ENV_PREFIX};
+    let src = include_str!("../src/config/raw.rs");
+    let structs = raw_structs(src);
+    let by_name = |n: &str| structs.iter().find(|s| s.name == n);
+    let root = by_name("RawConfig").expect("RawConfig in src/config/raw.rs");
+    let defaults = toml::Value::try_from(RawConfig::default()).unwrap();
+    let mut problems = Vec::new();
+    let mut table = String::new();
+    let mut body = String::new();
+    let env_name = |path: &[String]| format!("{ENV_PREFIX}{}", path.join("__").to_uppercase());
+    for section in &root.fields {
+        let (meaning, _, _) = doc_parts(&section.doc);
+        if meaning.is_empty() {
+            problems.push(format!("RawConfig.{}: no doc comment", section.name));
+        }
+        body.push_str(&format!("\n## `[{}]`\n\n{meaning}\n", section.name));
+        let fields = &by_name(&section.ty).expect("a section struct").fields;
+        // The keys of the section, a nested table's keys after it.
+        // A table several keys share (`purposes.billing`, `purposes.security`: a
+        // `PurposeSection`) has its keys shown once, as `purposes.<purpose>.ttl`, and
+        // checked on the first.
+        let mut keys: Vec<Key> = Vec::new();
+        let mut shown = Vec::new();
+        let mut nested_keys: Vec<Key> = Vec::new();
+        for f in fields {
+            let path = vec![section.name.clone(), f.name.clone()];
+            keys.push(Key {
+                path: path.clone(),
+                shown: path.clone(),
+                field: f,
+            });
+            let inner = f.ty.trim_start_matches("Option<").trim_end_matches('>');
+            if let Some(nested) = by_name(inner).filter(|_| !shown.contains(&inner)) {
+                shown.push(inner);
+                let shared = fields.iter().filter(|g| g.ty == f.ty).count() > 1;
+                let placeholder = format!("<{}>", inner.trim_end_matches("Section").to_lowercase());
+                for g in &nested.fields {
+                    let mut p = path.clone();
+                    p.push(g.name.clone());
+                    let mut s = p.clone();
+                    if shared {
+                        s[1] = placeholder.clone();
+                    }
+                    nested_keys.push(Key {
+                        path: p,
+                        shown: s,
+                        field: g,
+                    });
+                }
+            }
+        }
+        keys.extend(nested_keys);
+        for key in &keys {
+            let name = key.shown.join(".");
+            let f = key.field;
+            let (meaning, doc_default, example) = doc_parts(&f.doc);
+            if meaning.is_empty() {
+                problems.push(format!(
+                    "{name}: no meaning in the doc comment of `{}`",
+                    f.name
+                ));
+            }
+            let code_default = value_at(&defaults, &key.path).map(toml_inline);
+            let default = match (code_default, doc_default) {
+                (Some(code), None) => format!("`{code}`"),
+                (None, Some(doc)) => doc,
+                (Some(code), Some(doc)) => {
+                    problems.push(format!(
+                        "{name}: `Default: {doc}` in the doc comment, but the code's default is `{code}`: drop the line"
+                    ));
+                    doc
+                }
+                (None, None) => {
+                    problems.push(format!(
+                        "{name}: the code shows no default: write a `Default:` line in its doc comment"
+                    ));
+                    String::new()
+                }
+            };
+            let is_map = f.ty.starts_with("BTreeMap");
+            let is_table =
+                by_name(f.ty.trim_start_matches("Option<").trim_end_matches('>')).is_some();
+            let env = if is_map {
+                format!("{}__<PROPERTY>", env_name(&key.shown))
+            } else if is_table {
+                String::new()
+            } else {
+                env_name(&key.shown)
+            };
+            match &example {
+                None => problems.push(format!("{name}: no `Example:` line in its doc comment")),
+                Some(example) => {
+                    let want = toml_value(example);
+                    // From a file.
+                    let (parent, leaf) = key.path.split_at(key.path.len() - 1);
+                    let text = format!("[{}]\n{} = {example}\n", parent.join("."), leaf[0]);
+                    match config::parse(&text, &[]) {
+                        Err(e) => problems
+                            .push(format!("{name}: the example `{example}` is refused: {e}")),
+                        Ok(raw) => {
+                            let got = toml::Value::try_from(raw).unwrap();
+                            if value_at(&got, &key.path) != Some(&want) {
+                                problems.push(format!(
+                                    "{name}: the example `{example}` reads as {:?}",
+                                    value_at(&got, &key.path)
+                                ));
+                            }
+                        }
+                    }
+                    // From the environment variable the reference names.
+                    let vars: Vec<(String, String)> = match (&want, is_map, is_table) {
+                        (_, _, true) => Vec::new(),
+                        (toml::Value::Table(t), true, _) => t
+                            .iter()
+                            .map(|(k, v)| {
+                                let var = format!(
+                                    "{}__{}",
+                                    env_name(&key.path),
+                                    k.to_uppercase().replace('.', "_")
+                                );
+                                (var, v.as_str().unwrap().to_string())
+                            })
+                            .collect(),
+                        (toml::Value::String(s), ..) => vec![(env_name(&key.path), s.clone())],
+                        (other, ..) => vec![(env_name(&key.path), other.to_string())],
+                    };
+                    if !vars.is_empty() {
+                        match config::parse("", &vars) {
+                            Err(e) => problems.push(format!("{name}: {vars:?} is refused: {e}")),
+                            Ok(raw) => {
+                                let got = toml::Value::try_from(raw).unwrap();
+                                if value_at(&got, &key.path) != Some(&want) {
+                                    problems.push(format!(
+                                        "{name}: {vars:?} reads as {:?}",
+                                        value_at(&got, &key.path)
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let shown_env = if env.is_empty() {
+                "—".to_string()
+            } else {
+                format!("`{env}`")
+            };
+            table.push_str(&format!(
+                "| [`{name}`](#{}) | {default} | {shown_env} |\n",
+                name.replace(['.', '<', '>'], "")
+            ));
+            body.push_str(&format!("\n### `{name}`\n\n{meaning}\n\n"));
+            body.push_str(&format!("- Default: {default}\n"));
+            if let Some(example) = &example {
+                body.push_str(&format!(
+                    "- Example: `{} = {example}`\n",
+                    key.path.last().unwrap()
+                ));
+            }
+            if !env.is_empty() {
+                body.push_str(&format!("- Environment: `{env}`\n"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "src/config/raw.rs:\n{}",
+        problems.join("\n")
+    );
+    // The struct's first paragraph is for rustdoc; the rest is the reference's.
+    let (intro, _, _) = doc_parts(&root.doc);
+    let intro = intro.split_once("\n\n").map_or("", |(_, rest)| rest);
+    format!(
+        "<!-- Generated from the doc comments of src/config/raw.rs and RawConfig::default() by \
+         tests/docs.rs; do not edit: regenerate with `{REGENERATE}`. -->\n\n\
+         # Configuration\n\n{intro}\n\n## Every key\n\n\
+         | Key | Default | Environment variable |\n|---|---|---|\n{table}{body}"
+    )
+}
+
+const REGENERATE: &str = "CDR_WRITE_DOCS=1 cargo test --test docs docs_configuration_md";
+
+/// `docs/configuration.md` is the reference the code gives: it fails when the file is
+/// stale, and `CDR_WRITE_DOCS=1` writes it instead.
+#[test]
+fn docs_configuration_md_is_generated_from_the_doc_comments_of_config_raw() {
+    let want = configuration_reference();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+    if std::env::var_os("CDR_WRITE_DOCS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text == want,
+        "docs/configuration.md is stale: regenerate it with `{REGENERATE}`"
     );
 }
