@@ -10,7 +10,7 @@
 //! existing topic holding N records — e.g. the input `benches/e2e.rs` loaded, so that
 //! both measure the same records on the same broker.
 //!
-//! Settings are those of the comparison: `fetch.wait.max.ms=10`, idempotent
+//! Settings are those of the end-to-end comparison: `fetch.wait.max.ms=10`, idempotent
 //! producer, `linger.ms=5`.
 //!
 //! `FLOOR_HEADERS=1`: each copy also carries five fixed headers the size of the

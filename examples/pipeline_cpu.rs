@@ -1,4 +1,4 @@
-//! CPU per event of the running filter (issue 14): `run` (or `run --passthrough`, built
+//! CPU per event of the running filter: `run` (or `run --passthrough`, built
 //! with `--features bench-passthrough`) on an input topic already loaded with N records
 //! (e.g. by `benches/floor.rs`, which prints its topic name and can reuse it with
 //! `FLOOR_INPUT=topic:N`), on the test broker.

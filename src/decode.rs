@@ -1,4 +1,5 @@
-//! Stage 2 of the pipeline: raw bytes to `CdrEvent`, from protobuf or proto3 canonical
+//! The struct path's first step (the fallback and oracle of the wire path, [`crate::wire`];
+//! also `dry-run` and the audit): raw bytes to `CdrEvent`, from protobuf or proto3 canonical
 //! JSON (both field-name styles, RFC 3339 timestamps, 64-bit integers as strings or
 //! numbers, enum names), or `auto`, which tells them apart per record — bare, or in the
 //! Confluent Schema Registry wire format ([`crate::framing`]).

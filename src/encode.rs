@@ -1,4 +1,5 @@
-//! Stage 4 of the pipeline: an [`OutputRecord`] to the bytes and headers of the contract.
+//! The struct path's last step (the fallback and oracle of the wire path, which writes its
+//! outputs itself): an [`OutputRecord`] to the bytes and headers of the contract.
 
 use crate::framing::{self, BodyKind};
 use crate::policy::OutputRecord;

@@ -2,10 +2,16 @@
 //! billing and network security — only the fields that purpose may keep, tags each record
 //! with its legal expiry, and republishes it to the purpose's Kafka topic.
 //!
-//! A record's path through the crate, one module per stage:
-//! [`decode`] → [`policy`] (pure: event + now → outcomes) → [`encode`]; the command line
-//! in [`cli`]; configuration in [`config`]; retention arithmetic in [`retention`]; synthetic
-//! events in [`gen`].
+//! A record's path through the crate: [`pipeline`] consumes it and hands it to
+//! `pipeline::records::Transform::process`, which takes the wire path when it can —
+//! [`wire`] applies the [`policy`]'s tables to the protobuf bytes themselves (JSON in and
+//! out through [`json`]'s fast paths) — and otherwise the struct path, [`decode`] →
+//! [`policy`] (pure: event + now → outcomes) → [`encode`], which is also the wire path's
+//! oracle in the tests. A refused record becomes a [`dead_letter`] pointer; the pipeline
+//! produces the outputs and commits the input's offset once they are acknowledged. Beside
+//! it: the output topics' retention in [`topics`] (arithmetic in [`retention`]), the audit
+//! of what they hold in [`audit`], configuration in [`config`], the commands in [`cli`],
+//! synthetic events in [`gen`]. `ARCHITECTURE.md` has the map.
 
 pub mod app;
 pub mod audit;

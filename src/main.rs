@@ -9,7 +9,8 @@ use std::process::ExitCode;
 /// copy, encode); glibc's allocator was a third of the profile. With its `override`
 /// feature it also serves librdkafka's `malloc`/`free` (a message, a header list and one
 /// allocation per header for every record sent, freed on another thread). Its v2 line:
-/// v3 (the crate's default) held 30-50 MiB more at peak under load, for no CPU gain.
+/// v3 (the crate's default) held more memory at peak under load, for no CPU gain
+/// (`scripts/bench-e2e.sh` with `E2E_BASELINE` compares two builds).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -156,7 +156,7 @@ fn call(g: &mut Generator, t: DateTime<Utc>) -> CdrEvent {
     e
 }
 
-/// One record per finding kind the issue lists (and a few more), each built from a
+/// One record per finding kind `audit` reports (and a few more), each built from a
 /// clean record with one defect.
 fn defects(now: DateTime<Utc>) -> Vec<(Purpose, Rec, Kind)> {
     let mut g = Generator::new(9, now);

@@ -1,4 +1,4 @@
-//! Exactly-once under faults (issue 12, items 1, 2 and 4), on librdkafka's mock cluster
+//! Exactly-once under faults, on librdkafka's mock cluster
 //! (in this process, reached over TCP by the filter binary) with its request error
 //! injection. No broker needed.
 //!

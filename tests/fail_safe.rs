@@ -1,4 +1,4 @@
-//! Fail safe, at least once (issue 12): the filter binary against librdkafka's mock
+//! Fail safe, at least once: the filter binary against librdkafka's mock
 //! cluster (in this process, reachable over TCP), whose fault injection makes the
 //! broker answer what a real one answers in rare cases. Nothing here needs the test
 //! broker.

@@ -1,4 +1,4 @@
-//! Real producers and the operator's first hour (issue 13): Schema Registry framed
+//! Real producers and the operator's first hour: Schema Registry framed
 //! records through `dry-run` and `run`, framed output, `schema`, `completions`, log
 //! formats, configuration from the environment alone, `dry-run --from-topic`, and a
 //! `gen` stream pinned across dependency updates.

@@ -1,4 +1,4 @@
-//! Secrets are never echoed (issue 12, items 11 and 12): a property librdkafka refuses
+//! Secrets are never echoed: a property librdkafka refuses
 //! is named with librdkafka's reason, never its value; librdkafka's sensitive properties
 //! and every value read from `${env:}` or `${file:}` are masked; a `${file:}` secret
 //! other users can read is refused unless `--allow-insecure-secret-files`.

@@ -272,7 +272,7 @@ async fn describe_opt(topic: &str) -> Option<BTreeMap<String, String>> {
     Some(describe(topic).await)
 }
 
-/// Issue 12, item 9: with `topics.mode = "create"` (create missing topics, correct
+/// With `topics.mode = "create"` (create missing topics, correct
 /// nothing) and an output topic that keeps records forever, the filter runs but is not
 /// ready: `/readyz` answers 503 and names the topic, even once it has its partitions.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,4 @@
-//! The JSON fast paths of issue 14, around the protobuf wire path ([`crate::wire`]):
+//! The JSON fast paths, around the protobuf wire path ([`crate::wire`]):
 //!
 //! - **in** ([`JsonScratch::to_protobuf`]): proto3 canonical JSON to the event's canonical
 //!   protobuf bytes in one pass, strings borrowed from the input (copied once, into the

@@ -4,8 +4,8 @@
 //! frees them when its delivery report is served. rust-rdkafka's `ThreadedProducer`
 //! serves the reports on a thread of its own, so every record's memory was freed on
 //! another thread than the one that allocated it — with mimalloc, a cross-thread free
-//! and a later collection by the owner, ~6 % of the filter's CPU under load (`perf`, 1 M
-//! events). Here the sending task serves them ([`Producer::serve`]) and waits for them
+//! and a later collection by the owner, a visible share of the filter's CPU under load
+//! (`perf` on the running filter). Here the sending task serves them ([`Producer::serve`]) and waits for them
 //! ([`Producer::reports`]), woken by librdkafka when its report queue stops being empty
 //! (`rd_kafka_queue_cb_event_enable`, the mechanism rust-rdkafka's stream consumer uses).
 //!

@@ -48,8 +48,8 @@ pub(super) fn consumer_config(settings: &Settings) -> ClientConfig {
     }
     // librdkafka waits `fetch.queue.backoff.ms` (1 s by default) before it fetches again
     // for a partition whose local queue went over that bound: with fetches of several
-    // MiB the filter idled about one second in two (57,720 events/s end to end against
-    // 163,244 with 20 ms, `scripts/bench-e2e.sh`).
+    // MiB the filter would idle about one second in two (`scripts/bench-e2e.sh` shows
+    // it).
     if c.get("fetch.queue.backoff.ms").is_none() {
         c.set("fetch.queue.backoff.ms", "20");
     }
@@ -76,8 +76,8 @@ pub fn producer(settings: &Settings, context: Context) -> Result<Producer, Pipel
                 c.set("message.timeout.ms", "0");
             }
             // Bounded memory: instead of buffering up to librdkafka's default of 1 GiB.
-            // 32 MiB is more than half a second of output at 50,000 records/s of 1.2 kB
-            // (the JSON end-to-end run peaked at 230-247 MiB RSS with 64 MiB).
+            // 32 MiB holds more than half a second of output at 50,000 records/s of
+            // 1.2 kB; twice that only raised the peak RSS (docs/performance.md).
             if c.get("queue.buffering.max.kbytes").is_none() {
                 c.set("queue.buffering.max.kbytes", "32768");
             }

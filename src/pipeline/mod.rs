@@ -1,5 +1,6 @@
-//! The Kafka pipeline, the main job: consume → [`decode`](crate::decode) →
-//! [`policy`](crate::policy) → [`encode`](crate::encode) → produce, with its delivery
+//! The Kafka pipeline, the main job: consume → filter ([`records::Transform::process`]: the
+//! wire path, [`crate::wire`], or as fallback [`decode`](crate::decode) →
+//! [`policy`](crate::policy) → [`encode`](crate::encode)) → produce, with its delivery
 //! guarantee.
 //!
 //! One engine ([`engine`]) for both guarantees: one consumer in the group and one

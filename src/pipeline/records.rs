@@ -1,5 +1,7 @@
-//! From one consumed record to the records to produce: decode → policy → encode, or a
-//! dead-letter pointer. Shared by both delivery guarantees; no I/O.
+//! From one consumed record to the records to produce, or a dead-letter pointer: the wire
+//! path ([`Transform::process_wire`]) when it applies, else the struct path, decode →
+//! policy → encode ([`Transform::process_struct`]). Shared by both delivery guarantees;
+//! no I/O.
 
 use crate::config::Settings;
 use crate::dead_letter::Pointer;

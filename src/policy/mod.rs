@@ -1,4 +1,7 @@
-//! Stage 3 of the pipeline: the purpose policy — pure, no I/O, no clock of its own.
+//! The purpose policy — pure, no I/O, no clock of its own. Its tables and routing decide
+//! on both paths of a record: the wire path ([`crate::wire`]) compiles them into copy
+//! plans over the protobuf bytes; the struct path (its fallback and oracle) applies them
+//! to a decoded `CdrEvent` here.
 //!
 //! `Policy::apply(event, now)` decides, for each configured purpose, whether the event is
 //! forwarded (and builds the output record: key, timestamp, expiry, legal basis, and the
