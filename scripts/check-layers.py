@@ -2,9 +2,11 @@
 """The layers of the crate: imports point down, never up, and never in a cycle.
 
 Every top-level module of `src/` has a row (see `LAYERS`); a `use crate::X` (or a path
-`crate::X::...`) in module M is allowed when X's row is below M's, or on the same row
-without making a cycle. Test code (`tests.rs` files and everything after `#[cfg(test)]`)
-is not checked (nor files under a `tests/` folder). Prints every violation with file and line; exits 1 when there is one.
+`crate::X::...`, or X in a group: `use crate::{X, Y::{a, b}}`, across lines too) in
+module M is allowed when X's row is below M's, or on the same row without making a
+cycle. `self::` and `super::` paths stay inside a module and are not checked. Test code
+(`tests.rs` files and everything after `#[cfg(test)]`) is not checked (nor files under a
+`tests/` folder). Prints every violation with file and line; exits 1 when there is one.
 """
 import pathlib
 import re
@@ -21,6 +23,46 @@ LAYERS = {
 }
 ROW = {m: r for r, ms in LAYERS.items() for m in ms}
 
+def crate_imports(text):
+    """(line, module) for every `crate::module` the non-test code of a file names,
+    grouped imports (`crate::{a, b::{c, d}}`) read item by item."""
+    lines = []
+    for line in text.splitlines():
+        if line.strip().startswith("#[cfg(test)]"):
+            break
+        if line.strip().startswith("//"):
+            line = ""
+        elif '"' not in line:
+            # A trailing comment (`a, // why`) names nothing.
+            line = re.sub(r"\s//.*$", "", line)
+        lines.append(line)
+    code = "\n".join(lines)
+    found = []
+    for m in re.finditer(r"\bcrate::(?:([a-z_][a-z0-9_]*)|\{)", code):
+        if m.group(1):
+            found.append((code.count("\n", 0, m.start()) + 1, m.group(1)))
+            continue
+        # A group: the first segment of each item at depth 1 of its braces.
+        depth, at_item_start = 1, True
+        i = m.end()
+        while i < len(code) and depth > 0:
+            c = code[i]
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+            elif c == "," and depth == 1:
+                at_item_start = True
+            elif at_item_start and not c.isspace():
+                at_item_start = False
+                if depth == 1:
+                    name = re.match(r"[A-Za-z_][A-Za-z0-9_]*", code[i:])
+                    if name and name.group(0) != "self":
+                        found.append((code.count("\n", 0, i) + 1, name.group(0)))
+            i += 1
+    return found
+
+
 src = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "src")
 edges = {}
 problems = []
@@ -34,22 +76,17 @@ for path in sorted(src.rglob("*.rs")):
     if top not in ROW:
         problems.append(f"{path}: module `{top}` has no row in scripts/check-layers.py")
         continue
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip().startswith("#[cfg(test)]"):
-            break
-        if line.strip().startswith("//"):
+    for n, dep in crate_imports(path.read_text()):
+        if dep == top:
             continue
-        for dep in re.findall(r"\bcrate::([a-z_]+)", line):
-            if dep == top:
-                continue
-            if dep not in ROW:
-                problems.append(f"{path}:{n}: `{top}` imports `{dep}`, which has no row")
-                continue
-            if ROW[dep] > ROW[top]:
-                problems.append(
-                    f"{path}:{n}: `{top}` (row {ROW[top]}) imports `{dep}` (row {ROW[dep]}): upward"
-                )
-            edges.setdefault(top, {}).setdefault(dep, f"{path}:{n}")
+        if dep not in ROW:
+            problems.append(f"{path}:{n}: `{top}` imports `{dep}`, which has no row")
+            continue
+        if ROW[dep] > ROW[top]:
+            problems.append(
+                f"{path}:{n}: `{top}` (row {ROW[top]}) imports `{dep}` (row {ROW[dep]}): upward"
+            )
+        edges.setdefault(top, {}).setdefault(dep, f"{path}:{n}")
 
 # Cycles among modules (same-row imports are allowed only without one).
 def cycle_from(start):
