@@ -2,6 +2,8 @@
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
 pub mod acks;
+pub mod admin;
+pub mod native;
 pub mod producer;
 
 use rdkafka::client::ClientContext;

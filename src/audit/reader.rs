@@ -177,21 +177,7 @@ fn fetched_high_watermark(
     topic: &str,
     partition: i32,
 ) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: the client pointer lives as long as `consumer`; the call only reads the
-    // offsets librdkafka cached from fetch responses into the two integers given.
-    let err = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
+    crate::kafka::native::cached_high_watermark(consumer.client(), topic, partition)
 }
 
 /// Reads every topic in turn and checks every record.

@@ -5,14 +5,16 @@
 //! serves the reports on a thread of its own, so every record's memory was freed on
 //! another thread than the one that allocated it — with mimalloc, a cross-thread free
 //! and a later collection by the owner, a visible share of the filter's CPU under load
-//! (`perf` on the running filter). Here the sending task serves them ([`Producer::serve`]) and waits for them
-//! ([`Producer::reports`]), woken by librdkafka when its report queue stops being empty
-//! (`rd_kafka_queue_cb_event_enable`, the mechanism rust-rdkafka's stream consumer uses).
+//! (`perf` on the running filter). Here the sending task serves them
+//! ([`Producer::serve`]) and waits for them ([`Producer::reports`]), woken by librdkafka
+//! when its report queue stops being empty (`rd_kafka_queue_cb_event_enable`, the
+//! mechanism rust-rdkafka's stream consumer uses).
 //!
 //! A fallback thread serves the reports when the task has not for [`FALLBACK`] while
 //! some wait (the task blocked in a transaction commit, or gone): no report waits on the
 //! task for long, whatever it does.
 
+use super::native::Native;
 use super::Context;
 use futures::task::AtomicWaker;
 use rdkafka::bindings as rd;
@@ -59,28 +61,29 @@ struct Signal {
     stop: AtomicBool,
 }
 
-/// A handle on the producer's main queue, where librdkafka puts its delivery reports.
-struct MainQueue(*mut rd::rd_kafka_queue_t);
+/// A handle on the producer's main queue, where librdkafka puts its delivery reports
+/// (destroyed by its [`Native`] once the callback is disabled).
+struct MainQueue(Native<rd::rd_kafka_queue_t>);
 
-// librdkafka's queues are thread-safe; the handle is destroyed once, in `Drop`.
+// SAFETY: librdkafka's queues are thread-safe, and the handle is destroyed once, when the
+// `Native` drops.
 unsafe impl Send for MainQueue {}
+// SAFETY: as for `Send`: every call on the handle is thread-safe in librdkafka.
 unsafe impl Sync for MainQueue {}
 
 impl MainQueue {
     fn len(&self) -> usize {
-        // SAFETY: the handle is valid until `Drop`.
-        unsafe { rd::rd_kafka_queue_length(self.0) }
+        // SAFETY: the handle is valid until the `Native` drops.
+        unsafe { rd::rd_kafka_queue_length(self.0.ptr()) }
     }
 }
 
 impl Drop for MainQueue {
     fn drop(&mut self) {
-        // SAFETY: the handle is valid; after the disable no callback runs (librdkafka
-        // calls it and changes it under the queue's lock), so `Signal` may go.
-        unsafe {
-            rd::rd_kafka_queue_cb_event_enable(self.0, None, std::ptr::null_mut());
-            rd::rd_kafka_queue_destroy(self.0);
-        }
+        // SAFETY: the handle is valid (the `Native` drops after this); after the disable
+        // no callback runs (librdkafka calls it and changes it under the queue's lock), so
+        // `Signal` may go.
+        unsafe { rd::rd_kafka_queue_cb_event_enable(self.0.ptr(), None, std::ptr::null_mut()) }
     }
 }
 
@@ -109,12 +112,18 @@ impl Producer {
     ) -> KafkaResult<Producer> {
         let base = BaseProducer::from_config_and_context(config, context)?;
         let signal = Arc::new(Signal::default());
-        // SAFETY: the client is valid; the handle lives in `Inner` beside it and is
-        // destroyed first; the opaque is the `Signal` that `Inner` holds.
+        // SAFETY: the client is valid; the handle `rd_kafka_queue_get_main` returns is
+        // ours to destroy (with `rd_kafka_queue_destroy`, by the `Native`); it lives in
+        // `Inner` beside the client and is destroyed first; the opaque is the `Signal`
+        // that `Inner` holds.
         let queue = unsafe {
-            let q = MainQueue(rd::rd_kafka_queue_get_main(base.client().native_ptr()));
+            let main = rd::rd_kafka_queue_get_main(base.client().native_ptr());
+            let q = Native::from_ptr(main, rd::rd_kafka_queue_destroy).map(MainQueue);
+            let q = q.ok_or_else(|| {
+                rdkafka::error::KafkaError::ClientCreation("no main queue".into())
+            })?;
             rd::rd_kafka_queue_cb_event_enable(
-                q.0,
+                q.0.ptr(),
                 Some(on_report),
                 Arc::as_ptr(&signal) as *mut c_void,
             );
