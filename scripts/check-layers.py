@@ -6,7 +6,8 @@ Every top-level module of `src/` has a row (see `LAYERS`); a `use crate::X` (or 
 module M is allowed when X's row is below M's, or on the same row without making a
 cycle. `self::` and `super::` paths stay inside a module and are not checked. Test code
 (`tests.rs` files and everything after `#[cfg(test)]`) is not checked (nor files under a
-`tests/` folder). Prints every violation with file and line; exits 1 when there is one.
+`tests/` folder). Also: `unsafe` code only under `kafka/` (the calls into librdkafka's C
+API, in one place). Prints every violation with file and line; exits 1 when there is one.
 """
 import pathlib
 import re
@@ -76,7 +77,14 @@ for path in sorted(src.rglob("*.rs")):
     if top not in ROW:
         problems.append(f"{path}: module `{top}` has no row in scripts/check-layers.py")
         continue
-    for n, dep in crate_imports(path.read_text()):
+    text = path.read_text()
+    if top != "kafka":
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip().startswith("#[cfg(test)]"):
+                break
+            if re.search(r"\bunsafe\b", line) and not line.strip().startswith("//"):
+                problems.append(f"{path}:{n}: `unsafe` outside kafka/ (librdkafka's FFI lives there)")
+    for n, dep in crate_imports(text):
         if dep == top:
             continue
         if dep not in ROW:

@@ -88,5 +88,22 @@ class GroupedImports(unittest.TestCase):
         self.assertIn("`schema` (row 0) imports `cli` (row 4): upward", out)
 
 
+class Unsafe(unittest.TestCase):
+    def test_unsafe_is_refused_outside_kafka(self):
+        code, out = check({"audit/reader.rs": "fn f() { let x = unsafe { g() }; }\n"})
+        self.assertEqual(code, 1, out)
+        self.assertIn("audit/reader.rs:1: `unsafe` outside kafka/", out)
+
+    def test_unsafe_under_kafka_and_in_comments_is_fine(self):
+        code, out = check(
+            {
+                "kafka/native.rs": "// SAFETY: ...\nunsafe fn f() {}\n",
+                "kafka.rs": "pub mod native;\n",
+                "policy.rs": "// no unsafe here\n",
+            }
+        )
+        self.assertEqual(code, 0, out)
+
+
 if __name__ == "__main__":
     unittest.main()
