@@ -235,7 +235,7 @@ fn code_pieces(text: &str) -> Vec<String> {
     let mut pieces = Vec::new();
     let mut fenced = false;
     let mut prose = String::new();
-    let mut spans = |prose: &mut String, pieces: &mut Vec<String>| {
+    let spans = |prose: &mut String, pieces: &mut Vec<String>| {
         let text = std::mem::take(prose);
         pieces.extend(
             text.split('`')
