@@ -3,6 +3,7 @@
 
 pub mod acks;
 pub mod producer;
+mod refusal;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -110,10 +111,10 @@ pub fn producer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfi
 }
 
 /// librdkafka refused a client configuration. Its own text can hold the value
-/// (`Client config error: … sasl.jaas.config <value>`, `Invalid value "<value>" for
-/// configuration property …`): only the property's name and librdkafka's reason are
-/// kept, with the refused value and every secret value masked. The configuration's to
-/// fix (exit 2).
+/// (`value 1e+09 is outside allowed range`, `Invalid value "<value>" for configuration
+/// property …`), so it is never echoed: the refusal is told from structure — the user's
+/// key and section, and the kind of refusal ([`refusal`]). The configuration's to fix
+/// (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ClientConfigError(pub String);
@@ -131,25 +132,31 @@ impl crate::error::Classify for TransportSecurityError {
 }
 
 impl ClientConfigError {
-    /// A refusal of one of the settings' clients, the property named by the key and the
+    /// A refusal of one of the settings' clients: the property named by the key and the
     /// section the user set it in (`kafka.producer_properties."linger.ms"`) — librdkafka
     /// names it by its canonical name (`queue.buffering.max.ms` for `linger.ms`), given
-    /// aside — with the refused value and every secret value masked.
+    /// aside — and the kind of refusal, never the value nor librdkafka's text about it.
+    /// A refusal at client creation (librdkafka's fixed texts naming properties, as
+    /// "`acks` must be set to `all` when `enable.idempotence` is true") is told as is,
+    /// unless a secret value occurs in it: then it is withheld whole, never masked (a mask
+    /// tells a short secret by where it lands).
     pub fn of(error: &KafkaError, settings: &(impl ClientSettings + ?Sized)) -> ClientConfigError {
         let secrets = settings.secret_values();
+        let unless_secret = |text: String| {
+            if secrets.iter().any(|s| refusal::holds_value(&text, s)) {
+                "librdkafka's reason is not shown: it holds the value of a secret property"
+                    .to_string()
+            } else {
+                text
+            }
+        };
         ClientConfigError(match error {
-            KafkaError::ClientConfig(_, reason, key, value) => {
-                let reason = mask(&mask(reason, &[value.as_str()]), &secrets);
-                let (reason, alias) = match reason
-                    .strip_prefix("Configuration property \"")
-                    .and_then(|r| r.split_once("\" "))
-                {
-                    Some((canonical, rest)) if canonical != key => (
-                        rest.to_string(),
-                        format!(" (librdkafka's name for it: `{canonical}`)"),
-                    ),
-                    Some((_, rest)) => (rest.to_string(), String::new()),
-                    None => (reason, String::new()),
+            KafkaError::ClientConfig(result, reason, key, value) => {
+                let alias = match refusal::canonical_name(reason) {
+                    Some(canonical) if canonical != key => {
+                        format!(" (librdkafka's name for it: `{canonical}`)")
+                    }
+                    _ => String::new(),
                 };
                 let sections = [
                     ("kafka.producer_properties", settings.producer_properties()),
@@ -163,26 +170,18 @@ impl ClientConfigError {
                         || format!("property `{key}`"),
                         |(section, _)| format!("{section}.\"{key}\""),
                     );
-                format!("{name} refused by librdkafka{alias}: {reason}")
-            }
-            KafkaError::ClientCreation(reason) => {
                 format!(
-                    "librdkafka cannot create the client: {}",
-                    mask(reason, &secrets)
+                    "{name} refused by librdkafka{alias}: {}; the value is not shown",
+                    refusal::kind(*result, reason)
                 )
             }
-            other => mask(&other.to_string(), &secrets),
+            KafkaError::ClientCreation(reason) => format!(
+                "librdkafka cannot create the client: {}",
+                unless_secret(reason.clone())
+            ),
+            other => unless_secret(other.to_string()),
         })
     }
-}
-
-/// `text` with every occurrence of the values masked.
-fn mask(text: &str, values: &[&str]) -> String {
-    let mut out = text.to_string();
-    for v in values.iter().filter(|v| !v.trim().is_empty()) {
-        out = out.replace(*v, "********");
-    }
-    out
 }
 
 /// Creates a client; a refusal comes back sanitized ([`ClientConfigError`]).
