@@ -3,6 +3,7 @@
 
 pub mod acks;
 pub mod producer;
+pub mod reach;
 mod refusal;
 
 use rdkafka::client::ClientContext;
@@ -372,12 +373,12 @@ impl ClientContext for Context {
 /// Connects once, before the admin client and the pipeline, so that a TLS or SASL
 /// failure (a wrong CA, a bad certificate or password) stops the start with its reason.
 /// It uses a producer because its polling thread serves librdkafka's error callbacks;
-/// the admin client's does not, so its own failures come without a reason. An
-/// unreachable broker is not an error here: the callers wait for it.
+/// the admin client's does not, so its own failures come without a reason. No broker
+/// answering within [`reach::REACH_TIMEOUT`] stops the start too ([`reach::Unreachable`]).
 pub async fn check_transport(
     settings: &(impl ClientSettings + ?Sized),
     context: &Context,
-) -> Result<(), TransportSecurityError> {
+) -> Result<(), crate::error::Failure> {
     use rdkafka::producer::{FutureProducer, Producer};
     let Ok(producer) =
         base_config(settings).create_with_context::<_, FutureProducer<Context>>(context.clone())
@@ -385,11 +386,9 @@ pub async fn check_transport(
         // A configuration librdkafka refuses is reported by the clients that follow.
         return Ok(());
     };
+    let servers = settings.bootstrap_servers().to_string();
     let probe = tokio::task::spawn_blocking(move || {
-        producer
-            .client()
-            .fetch_metadata(None, std::time::Duration::from_secs(10))
-            .map(|_| ())
+        reach::first_metadata(producer.client(), None, &servers).map(|_| ())
     });
     tokio::pin!(probe);
     let refused = |reason| TransportSecurityError {
@@ -400,13 +399,16 @@ pub async fn check_transport(
         tokio::select! {
             result = &mut probe => {
                 return match (result, context.health.transport_security_error()) {
-                    (Ok(Err(_)), Some(reason)) => Err(refused(reason)),
+                    (Ok(Err(_)), Some(reason)) => Err(refused(reason).into()),
+                    // No broker answered: the start stops here, rather than wait again
+                    // for each request that follows.
+                    (Ok(Err(Ok(unreachable))), None) => Err(unreachable.into()),
                     _ => Ok(()),
                 };
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 if let Some(reason) = context.health.transport_security_error() {
-                    return Err(refused(reason));
+                    return Err(refused(reason).into());
                 }
             }
         }

@@ -11,7 +11,10 @@ mod policy_show;
 mod schema;
 mod topics;
 
-pub use logs::{last_line, LogFormat};
+pub use logs::{last_error, notice, usage_error, LogFormat};
+
+/// The environment variable that chooses the log format (`--log-format`).
+pub const LOG_FORMAT_ENV: &str = "CDR_PURPOSE_FILTER_LOG_FORMAT";
 
 use crate::config;
 use crate::decode::InputFormat;
@@ -40,7 +43,7 @@ pub struct Cli {
         long,
         global = true,
         value_enum,
-        env = "CDR_PURPOSE_FILTER_LOG_FORMAT",
+        env = LOG_FORMAT_ENV,
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
@@ -338,11 +341,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Some(config) => config.display().to_string(),
                 None => "(defaults and environment)".to_string(),
             };
-            eprintln!(
+            notice(&format!(
                 "configuration {shown} is valid (policy {}, legal time {})",
                 settings.policy.version(),
                 settings.policy.legal_time
-            );
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => gen::run(args),

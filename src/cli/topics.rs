@@ -162,9 +162,9 @@ fn check(
         let admin = topics::admin(&settings, Context::default())?;
         topics::judge(&settings, &topics::inspect(&settings, &admin).await?)
     });
-    let cannot = |why: String| {
-        eprintln!("error: cannot check the output topics: {why}");
-        Ok(ExitCode::from(2))
+    // No verdict: Kafka unavailable for the check, whatever the cause (exit 2).
+    let cannot = |why: anyhow::Error| {
+        Err(Failure::unavailable(why).context("cannot check the output topics"))
     };
     let result = rt.block_on(async move { tokio::time::timeout(timeout, task).await });
     // A metadata request still waiting on an unreachable broker is not waited for.
@@ -178,10 +178,15 @@ fn check(
                 ExitCode::from(1)
             })
         }
-        Ok(Ok(Err(e))) => cannot(format!("{:#}", anyhow::Error::from(e))),
-        Ok(Err(e)) => cannot(e.to_string()),
-        Err(_) => cannot(format!(
-            "no answer within --timeout {timeout:?} (broker unreachable?)"
+        // A refused property stays the configuration's.
+        Ok(Ok(Err(e))) if crate::error::Classify::fault(&e) == crate::error::Fault::User => {
+            Err(e.into())
+        }
+        Ok(Ok(Err(e))) => cannot(e.into()),
+        Ok(Err(e)) => cannot(e.into()),
+        Err(_) => cannot(anyhow::anyhow!(
+            "no answer within --timeout {} s (broker unreachable?)",
+            timeout.as_secs_f64()
         )),
     }
 }
