@@ -31,6 +31,9 @@ pub fn human_ms(ms: i64) -> String {
 fn table(reports: &[TopicReport], title: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{title}\n");
+    if let Some(note) = assumed(reports) {
+        let _ = writeln!(out, "Note: {note}\n");
+    }
     for r in reports {
         let verdict = if r.compliant {
             "COMPLIANT"
@@ -69,11 +72,23 @@ fn table(reports: &[TopicReport], title: &str) -> String {
     out
 }
 
+/// What the bounds assumed, when the broker did not say.
+fn assumed(reports: &[TopicReport]) -> Option<String> {
+    reports.iter().any(|r| r.check_interval_assumed).then(|| {
+        format!(
+            "the broker did not return log.retention.check.interval.ms; Kafka's default, {}, \
+             is assumed in every residency bound",
+            human_ms(crate::retention::bound::DEFAULT_CHECK_INTERVAL_MS)
+        )
+    })
+}
+
 fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> Result<(), Failure> {
     let text = match format {
         TopicsFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "compliant": reports.iter().all(|r| r.compliant),
+                "assumed": assumed(reports),
                 "topics": reports,
             }))
             .map_err(Failure::bug)?
@@ -214,6 +229,14 @@ mod tests {
         let broker = topics::bound::BrokerSettings::default();
         let r = topics::evaluate(&target, Some(&current), &broker, 300_000).unwrap();
         let text = table(&[r], "check");
+        // Kafka's default check interval was assumed (no broker configs): said once.
+        assert!(
+            text.contains(
+                "Note: the broker did not return log.retention.check.interval.ms; Kafka's \
+                 default, 5m, is assumed in every residency bound"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "cdr.billing (billing): NOT COMPLIANT\n  residency bound unbounded (records never deleted by time), limit 366d"

@@ -96,6 +96,9 @@ pub struct TopicReport {
     pub bound_ms: Option<i64>,
     pub limit_ms: i64,
     pub compliant: bool,
+    /// The broker did not return `log.retention.check.interval.ms`: the bound assumes
+    /// Kafka's default (5 minutes).
+    pub check_interval_assumed: bool,
 }
 
 impl TopicReport {
@@ -164,6 +167,7 @@ pub fn evaluate(
             bound_ms: None,
             limit_ms: target.limit_ms,
             compliant: false,
+            check_interval_assumed: !broker.check_interval_from_broker,
         });
     };
     let settings = TopicSettings::from_entries(cur);
@@ -226,6 +230,7 @@ pub fn evaluate(
         bound_ms,
         limit_ms: target.limit_ms,
         compliant,
+        check_interval_assumed: !broker.check_interval_from_broker,
     })
 }
 
