@@ -5,12 +5,21 @@
 #   scripts/test-broker.sh start   # installs if needed, starts, waits, prints the address
 #   scripts/test-broker.sh stop
 #   scripts/test-broker.sh address # prints host:port of the running broker
+#   scripts/test-broker.sh start-sasl|stop-sasl|address-sasl
+#                                  # the same for a second tansu that requires SASL
+#                                  # authentication (`tansu broker --authentication`)
 #
-# State lives in .broker/ (pid, port, log). Tests read the address from CDR_TEST_BROKERS.
+# State lives in .broker/ (pid, port, log), .broker-sasl/ for the second one. Tests read
+# the addresses from CDR_TEST_BROKERS and CDR_TEST_SASL_BROKERS. The authenticated tansu
+# starts without users: tests/sasl.rs creates the SCRAM users it needs (see there).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 STATE=.broker
+EXTRA=()
+case "${1:-}" in
+  *-sasl) STATE=.broker-sasl; EXTRA=(--authentication) ;;
+esac
 TANSU_VERSION=0.6.0
 
 install() {
@@ -44,6 +53,7 @@ start() {
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine memory://tansu/ \
+      ${EXTRA[@]+"${EXTRA[@]}"} \
       >"$STATE/broker.log" 2>&1 &
   echo $! >"$STATE/pid"
   echo "$port" >"$STATE/port"
@@ -76,8 +86,8 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  address) running && echo "127.0.0.1:$(cat "$STATE/port")" || { echo "test-broker: not running" >&2; exit 1; } ;;
-  *) echo "usage: $0 start|stop|address" >&2; exit 2 ;;
+  start|start-sasl) start ;;
+  stop|stop-sasl) stop ;;
+  address|address-sasl) running && echo "127.0.0.1:$(cat "$STATE/port")" || { echo "test-broker: not running" >&2; exit 1; } ;;
+  *) echo "usage: $0 start|stop|address|start-sasl|stop-sasl|address-sasl" >&2; exit 2 ;;
 esac

@@ -391,8 +391,11 @@ pub async fn check_transport(
         reach::first_metadata(producer.client(), None, &servers).map(|_| ())
     });
     tokio::pin!(probe);
-    let refused = |reason| TransportSecurityError {
-        reason,
+    let refused = |reason: String| TransportSecurityError {
+        reason: match sasl_hint(settings, &reason) {
+            Some(hint) => format!("{reason}; {hint}"),
+            None => reason,
+        },
         source: None,
     };
     loop {
@@ -413,6 +416,23 @@ pub async fn check_transport(
             }
         }
     }
+}
+
+/// For a SASL failure (librdkafka's reasons say `SASL`): the mechanism configured and
+/// the keys that hold the credentials — never their values.
+fn sasl_hint(settings: &(impl ClientSettings + ?Sized), reason: &str) -> Option<String> {
+    if !reason.contains("SASL") {
+        return None;
+    }
+    let properties = settings.properties();
+    let (key, mechanism) = ["sasl.mechanism", "sasl.mechanisms"]
+        .iter()
+        .find_map(|k| properties.get(*k).map(|v| (*k, v.as_str())))
+        .unwrap_or(("sasl.mechanism", "GSSAPI"));
+    Some(format!(
+        "SASL mechanism {mechanism} (kafka.properties.\"{key}\"): check the credentials in \
+         kafka.properties.\"sasl.username\" and kafka.properties.\"sasl.password\""
+    ))
 }
 
 /// A TLS or SASL failure: by its code, or by librdkafka's reason for a connection that

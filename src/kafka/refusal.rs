@@ -45,8 +45,9 @@ pub(super) fn kind(result: RDKafkaConfRes, reason: &str) -> String {
     if reason.starts_with("Unsupported value") {
         return "invalid value: not supported by this build of librdkafka".into();
     }
-    if reason.contains("not supported in this build") {
-        return "not supported by this build of librdkafka".into();
+    if let Some((_, why)) = reason.split_once("\" not supported in this build: ") {
+        // Its reason is fixed in librdkafka's table of properties (no value in it).
+        return format!("not supported by this build of librdkafka: {}", why.trim());
     }
     if reason.contains("must be set through dedicated") || reason.starts_with("Internal property") {
         return "cannot be set in a configuration file".into();
@@ -133,6 +134,14 @@ mod tests {
                 "Float configuration property \"queue.buffering.max.ms\" cannot be set to \
                  empty value",
                 "empty value: give a value or remove the property",
+            ),
+            (
+                INVALID,
+                "Configuration property \"sasl.oauthbearer.method\" not supported in this \
+                 build: OAuth/OIDC depends on libcurl and OpenSSL which were not available at \
+                 build time",
+                "not supported by this build of librdkafka: OAuth/OIDC depends on libcurl and \
+                 OpenSSL which were not available at build time",
             ),
             (INVALID, "something else entirely: s3cr3t", "invalid value"),
         ];
