@@ -578,7 +578,7 @@ topic = "cdr.security"
             "{e}"
         );
         assert!(e.contains("`queue.buffering.max.ms`"), "{e}");
-        assert!(e.contains("outside allowed range"), "{e}");
+        assert!(e.contains("value out of range (allowed 0..900000)"), "{e}");
         assert!(!e.contains("-5"), "{e}");
         let s = settings("[kafka.properties]\n\"socket.timeout.ms\" = \"1\"");
         let e = check_client_configs(&s).unwrap_err().to_string();
