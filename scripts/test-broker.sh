@@ -11,7 +11,8 @@
 #
 # State lives in .broker/ (pid, port, log), .broker-sasl/ for the second one. Tests read
 # the addresses from CDR_TEST_BROKERS and CDR_TEST_SASL_BROKERS. The authenticated tansu
-# starts without users: tests/sasl.rs creates the SCRAM users it needs (see there).
+# has no users and, with this storage, keeps none: it refuses every SCRAM login
+# (tests/sasl.rs and docs/sasl.md say what that tests).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -164,6 +164,12 @@ pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let now = chrono::Utc::now();
     let settings = Arc::new(settings);
     let rt = crate::app::runtime()?;
+    if let Err(e) = super::reach(&settings) {
+        return match e.fault() {
+            crate::error::Fault::User => Err(e),
+            _ => Err(e.context("could not audit")),
+        };
+    }
     let outcome = rt.block_on(async {
         let server = match args.metrics_listen {
             Some(addr) => {

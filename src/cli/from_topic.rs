@@ -25,6 +25,7 @@ pub(super) fn read(
     count: u64,
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), Failure> {
+    super::reach(settings).map_err(|e| e.context(format!("dry-run: cannot read {topic}")))?;
     let mut config = crate::kafka::base_config(settings);
     for (k, v) in &settings.kafka.consumer_properties {
         config.set(k, v);

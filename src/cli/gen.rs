@@ -102,6 +102,7 @@ fn check_topic(
 fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<ExitCode, Failure> {
     let settings = crate::config::load(config)?;
     let now = parse_now(args.now.as_deref())?;
+    super::reach(&settings).map_err(|e| e.context(format!("gen: topic {topic}")))?;
     let mut c = crate::kafka::base_config(&settings);
     for (k, v) in &settings.kafka.producer_properties {
         c.set(k, v);

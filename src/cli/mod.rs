@@ -305,6 +305,20 @@ pub fn init_tracing(cli: &Cli) {
     logs::init(cli.log.as_deref(), default, cli.log_format);
 }
 
+/// Connects once before a command's work, as `run` does at its start: a TLS or SASL
+/// refusal stops the command within seconds naming the keys to check, and no broker
+/// answering within `kafka::reach::REACH_TIMEOUT` stops it too — both exit 2.
+fn reach(settings: &config::Settings) -> Result<(), Failure> {
+    let rt = crate::app::runtime()?;
+    let result = rt.block_on(crate::kafka::check_transport(
+        settings,
+        &crate::kafka::Context::default(),
+    ));
+    // A refusal is seen before the probe's metadata request gives up: not waited for.
+    rt.shutdown_background();
+    result
+}
+
 /// Runs a command. Its failure says whose fault it is ([`Failure::exit_code`]).
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     config::allow_insecure_secret_files(cli.allow_insecure_secret_files);

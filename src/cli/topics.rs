@@ -126,6 +126,7 @@ pub(super) fn run(args: TopicsArgs) -> Result<ExitCode, Failure> {
         let timeout = check_timeout(&c.timeout)?;
         return check(rt, settings, format, timeout);
     }
+    super::reach(&settings)?;
     rt.block_on(async {
         let admin = topics::admin(&settings, Context::default())?;
         match &args.command {
@@ -173,6 +174,12 @@ fn check(
     format: TopicsFormat,
     timeout: std::time::Duration,
 ) -> Result<ExitCode, Failure> {
+    if let Err(e) = super::reach(&settings) {
+        return match e.fault() {
+            crate::error::Fault::User => Err(e),
+            _ => Err(e.context("cannot check the output topics")),
+        };
+    }
     let task = rt.spawn(async move {
         let admin = topics::admin(&settings, Context::default())?;
         topics::judge(&settings, &topics::inspect(&settings, &admin).await?)
