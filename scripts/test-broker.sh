@@ -5,12 +5,22 @@
 #   scripts/test-broker.sh start   # installs if needed, starts, waits, prints the address
 #   scripts/test-broker.sh stop
 #   scripts/test-broker.sh address # prints host:port of the running broker
+#   scripts/test-broker.sh start-sasl|stop-sasl|address-sasl
+#                                  # the same for a second tansu that requires SASL
+#                                  # authentication (`tansu broker --authentication`)
 #
-# State lives in .broker/ (pid, port, log). Tests read the address from CDR_TEST_BROKERS.
+# State lives in .broker/ (pid, port, log), .broker-sasl/ for the second one. Tests read
+# the addresses from CDR_TEST_BROKERS and CDR_TEST_SASL_BROKERS. The authenticated tansu
+# has no users and, with this storage, keeps none: it refuses every SCRAM login
+# (tests/sasl.rs and docs/sasl.md say what that tests).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 STATE=.broker
+EXTRA=()
+case "${1:-}" in
+  *-sasl) STATE=.broker-sasl; EXTRA=(--authentication) ;;
+esac
 TANSU_VERSION=0.6.0
 
 install() {
@@ -44,6 +54,7 @@ start() {
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine memory://tansu/ \
+      ${EXTRA[@]+"${EXTRA[@]}"} \
       >"$STATE/broker.log" 2>&1 &
   echo $! >"$STATE/pid"
   echo "$port" >"$STATE/port"
@@ -76,8 +87,8 @@ stop() {
 }
 
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  address) running && echo "127.0.0.1:$(cat "$STATE/port")" || { echo "test-broker: not running" >&2; exit 1; } ;;
-  *) echo "usage: $0 start|stop|address" >&2; exit 2 ;;
+  start|start-sasl) start ;;
+  stop|stop-sasl) stop ;;
+  address|address-sasl) running && echo "127.0.0.1:$(cat "$STATE/port")" || { echo "test-broker: not running" >&2; exit 1; } ;;
+  *) echo "usage: $0 start|stop|address|start-sasl|stop-sasl|address-sasl" >&2; exit 2 ;;
 esac

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: starts the test broker (installing it if needed), runs `cargo test`
-# against it, stops it. Extra arguments go to `cargo test`.
+# Runs every test: starts the test brokers (installing tansu if needed; a plain one and
+# one that requires SASL), runs `cargo test` against them, stops them. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 addr=$(scripts/test-broker.sh start)
-trap 'scripts/test-broker.sh stop' EXIT
+trap 'scripts/test-broker.sh stop; scripts/test-broker.sh stop-sasl' EXIT
 export CDR_TEST_BROKERS="$addr"
-echo "test.sh: broker at $CDR_TEST_BROKERS" >&2
+# A second broker that requires SASL authentication (tests/sasl.rs).
+CDR_TEST_SASL_BROKERS=$(scripts/test-broker.sh start-sasl)
+export CDR_TEST_SASL_BROKERS
+echo "test.sh: broker at $CDR_TEST_BROKERS, SASL broker at $CDR_TEST_SASL_BROKERS" >&2
 cargo test --locked "$@"

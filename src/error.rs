@@ -7,8 +7,11 @@
 //! [`Failure::user`], [`Failure::world`] or [`Failure::bug`] — never guessed afterwards by
 //! looking into the error chain. [`Fault::exit_code`] is the only mapping to exit codes.
 //!
-//! Commands whose contract gives an outcome its own code (`topics check`: 1 not compliant;
-//! `audit`: 1 findings, 2 could not audit) return that code as a success value.
+//! The rule (docs/exit-codes.md): 0 the command did its work; 1 it failed while doing it,
+//! or its verdict is negative; 2 it could not do its work — bad usage, a bad
+//! configuration, or Kafka unavailable (no broker answered its first request). The
+//! verdicts (`topics check`: 1 not compliant; `audit`: 1 findings) are success values;
+//! a check that reached no verdict fails with [`Fault::Unavailable`] (2).
 
 use std::fmt;
 
@@ -18,6 +21,10 @@ pub enum Fault {
     /// Bad usage or configuration: the user's to fix, nothing was attempted or it cannot
     /// work as configured (exit 2).
     User,
+    /// Kafka could not be used for the command's work at all: no broker answered its
+    /// first request, or (`topics check`, `audit`) no verdict could be reached. Nothing
+    /// was done; most often the address is wrong (exit 2, as for a bad configuration).
+    Unavailable,
     /// The world failed at run time: a broker down or refusing, a fenced producer, a
     /// file that cannot be written (exit 1).
     World,
@@ -26,10 +33,21 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// The process exit code: 2 for the user's faults, 1 for the others (0 is success).
+    /// Its name in a JSON log line: `user`, `unavailable`, `world`, `bug`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fault::User => "user",
+            Fault::Unavailable => "unavailable",
+            Fault::World => "world",
+            Fault::Bug => "bug",
+        }
+    }
+
+    /// The process exit code: 2 when the command could not do its work (bad usage or
+    /// configuration, Kafka unavailable), 1 for a failure while doing it (0 is success).
     pub const fn exit_code(self) -> u8 {
         match self {
-            Fault::User => 2,
+            Fault::User | Fault::Unavailable => 2,
             Fault::World | Fault::Bug => 1,
         }
     }
@@ -60,6 +78,11 @@ impl Failure {
     /// Bad usage or configuration (exit 2).
     pub fn user(error: impl Into<anyhow::Error>) -> Failure {
         Failure::new(Fault::User, error)
+    }
+
+    /// Kafka unavailable for the command's work (exit 2).
+    pub fn unavailable(error: impl Into<anyhow::Error>) -> Failure {
+        Failure::new(Fault::Unavailable, error)
     }
 
     /// A failure of the world at run time (exit 1).
@@ -168,6 +191,7 @@ mod tests {
     #[test]
     fn exit_codes_are_decided_by_the_fault_alone() {
         assert_eq!(Fault::User.exit_code(), 2);
+        assert_eq!(Fault::Unavailable.exit_code(), 2);
         assert_eq!(Fault::World.exit_code(), 1);
         assert_eq!(Fault::Bug.exit_code(), 1);
         let io = std::io::Error::other("disk full");

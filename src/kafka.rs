@@ -5,6 +5,8 @@ pub mod acks;
 pub mod admin;
 pub mod native;
 pub mod producer;
+pub mod reach;
+mod refusal;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -112,10 +114,10 @@ pub fn producer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfi
 }
 
 /// librdkafka refused a client configuration. Its own text can hold the value
-/// (`Client config error: … sasl.jaas.config <value>`, `Invalid value "<value>" for
-/// configuration property …`): only the property's name and librdkafka's reason are
-/// kept, with the refused value and every secret value masked. The configuration's to
-/// fix (exit 2).
+/// (`value 1e+09 is outside allowed range`, `Invalid value "<value>" for configuration
+/// property …`), so it is never echoed: the refusal is told from structure — the user's
+/// key and section, and the kind of refusal ([`refusal`]). The configuration's to fix
+/// (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ClientConfigError(pub String);
@@ -133,25 +135,31 @@ impl crate::error::Classify for TransportSecurityError {
 }
 
 impl ClientConfigError {
-    /// A refusal of one of the settings' clients, the property named by the key and the
+    /// A refusal of one of the settings' clients: the property named by the key and the
     /// section the user set it in (`kafka.producer_properties."linger.ms"`) — librdkafka
     /// names it by its canonical name (`queue.buffering.max.ms` for `linger.ms`), given
-    /// aside — with the refused value and every secret value masked.
+    /// aside — and the kind of refusal, never the value nor librdkafka's text about it.
+    /// A refusal at client creation (librdkafka's fixed texts naming properties, as
+    /// "`acks` must be set to `all` when `enable.idempotence` is true") is told as is,
+    /// unless a secret value occurs in it: then it is withheld whole, never masked (a mask
+    /// tells a short secret by where it lands).
     pub fn of(error: &KafkaError, settings: &(impl ClientSettings + ?Sized)) -> ClientConfigError {
         let secrets = settings.secret_values();
+        let unless_secret = |text: String| {
+            if secrets.iter().any(|s| refusal::holds_value(&text, s)) {
+                "librdkafka's reason is not shown: it holds the value of a secret property"
+                    .to_string()
+            } else {
+                text
+            }
+        };
         ClientConfigError(match error {
-            KafkaError::ClientConfig(_, reason, key, value) => {
-                let reason = mask(&mask(reason, &[value.as_str()]), &secrets);
-                let (reason, alias) = match reason
-                    .strip_prefix("Configuration property \"")
-                    .and_then(|r| r.split_once("\" "))
-                {
-                    Some((canonical, rest)) if canonical != key => (
-                        rest.to_string(),
-                        format!(" (librdkafka's name for it: `{canonical}`)"),
-                    ),
-                    Some((_, rest)) => (rest.to_string(), String::new()),
-                    None => (reason, String::new()),
+            KafkaError::ClientConfig(result, reason, key, value) => {
+                let alias = match refusal::canonical_name(reason) {
+                    Some(canonical) if canonical != key => {
+                        format!(" (librdkafka's name for it: `{canonical}`)")
+                    }
+                    _ => String::new(),
                 };
                 let sections = [
                     ("kafka.producer_properties", settings.producer_properties()),
@@ -165,26 +173,18 @@ impl ClientConfigError {
                         || format!("property `{key}`"),
                         |(section, _)| format!("{section}.\"{key}\""),
                     );
-                format!("{name} refused by librdkafka{alias}: {reason}")
-            }
-            KafkaError::ClientCreation(reason) => {
                 format!(
-                    "librdkafka cannot create the client: {}",
-                    mask(reason, &secrets)
+                    "{name} refused by librdkafka{alias}: {}; the value is not shown",
+                    refusal::kind(*result, reason)
                 )
             }
-            other => mask(&other.to_string(), &secrets),
+            KafkaError::ClientCreation(reason) => format!(
+                "librdkafka cannot create the client: {}",
+                unless_secret(reason.clone())
+            ),
+            other => unless_secret(other.to_string()),
         })
     }
-}
-
-/// `text` with every occurrence of the values masked.
-fn mask(text: &str, values: &[&str]) -> String {
-    let mut out = text.to_string();
-    for v in values.iter().filter(|v| !v.trim().is_empty()) {
-        out = out.replace(*v, "********");
-    }
-    out
 }
 
 /// Creates a client; a refusal comes back sanitized ([`ClientConfigError`]).
@@ -375,12 +375,12 @@ impl ClientContext for Context {
 /// Connects once, before the admin client and the pipeline, so that a TLS or SASL
 /// failure (a wrong CA, a bad certificate or password) stops the start with its reason.
 /// It uses a producer because its polling thread serves librdkafka's error callbacks;
-/// the admin client's does not, so its own failures come without a reason. An
-/// unreachable broker is not an error here: the callers wait for it.
+/// the admin client's does not, so its own failures come without a reason. No broker
+/// answering within [`reach::REACH_TIMEOUT`] stops the start too ([`reach::Unreachable`]).
 pub async fn check_transport(
     settings: &(impl ClientSettings + ?Sized),
     context: &Context,
-) -> Result<(), TransportSecurityError> {
+) -> Result<(), crate::error::Failure> {
     use rdkafka::producer::{FutureProducer, Producer};
     let Ok(producer) =
         base_config(settings).create_with_context::<_, FutureProducer<Context>>(context.clone())
@@ -388,32 +388,53 @@ pub async fn check_transport(
         // A configuration librdkafka refuses is reported by the clients that follow.
         return Ok(());
     };
+    let servers = settings.bootstrap_servers().to_string();
     let probe = tokio::task::spawn_blocking(move || {
-        producer
-            .client()
-            .fetch_metadata(None, std::time::Duration::from_secs(10))
-            .map(|_| ())
+        reach::first_metadata(producer.client(), None, &servers).map(|_| ())
     });
     tokio::pin!(probe);
-    let refused = |reason| TransportSecurityError {
-        reason,
+    let refused = |reason: String| TransportSecurityError {
+        reason: match sasl_hint(settings, &reason) {
+            Some(hint) => format!("{reason}; {hint}"),
+            None => reason,
+        },
         source: None,
     };
     loop {
         tokio::select! {
             result = &mut probe => {
                 return match (result, context.health.transport_security_error()) {
-                    (Ok(Err(_)), Some(reason)) => Err(refused(reason)),
+                    (Ok(Err(_)), Some(reason)) => Err(refused(reason).into()),
+                    // No broker answered: the start stops here, rather than wait again
+                    // for each request that follows.
+                    (Ok(Err(Ok(unreachable))), None) => Err(unreachable.into()),
                     _ => Ok(()),
                 };
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 if let Some(reason) = context.health.transport_security_error() {
-                    return Err(refused(reason));
+                    return Err(refused(reason).into());
                 }
             }
         }
     }
+}
+
+/// For a SASL failure (librdkafka's reasons say `SASL`): the mechanism configured and
+/// the keys that hold the credentials — never their values.
+fn sasl_hint(settings: &(impl ClientSettings + ?Sized), reason: &str) -> Option<String> {
+    if !reason.contains("SASL") {
+        return None;
+    }
+    let properties = settings.properties();
+    let (key, mechanism) = ["sasl.mechanism", "sasl.mechanisms"]
+        .iter()
+        .find_map(|k| properties.get(*k).map(|v| (*k, v.as_str())))
+        .unwrap_or(("sasl.mechanism", "GSSAPI"));
+    Some(format!(
+        "SASL mechanism {mechanism} (kafka.properties.\"{key}\"): check the credentials in \
+         kafka.properties.\"sasl.username\" and kafka.properties.\"sasl.password\""
+    ))
 }
 
 /// A TLS or SASL failure: by its code, or by librdkafka's reason for a connection that
@@ -559,7 +580,7 @@ topic = "cdr.security"
             "{e}"
         );
         assert!(e.contains("`queue.buffering.max.ms`"), "{e}");
-        assert!(e.contains("outside allowed range"), "{e}");
+        assert!(e.contains("value out of range (allowed 0..900000)"), "{e}");
         assert!(!e.contains("-5"), "{e}");
         let s = settings("[kafka.properties]\n\"socket.timeout.ms\" = \"1\"");
         let e = check_client_configs(&s).unwrap_err().to_string();

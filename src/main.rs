@@ -15,13 +15,16 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cdr_purpose_filter::cli::Cli::parse();
+    let cli = match cdr_purpose_filter::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cdr_purpose_filter::cli::usage_error(e),
+    };
     cdr_purpose_filter::cli::init_tracing(&cli);
     match cdr_purpose_filter::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
             // The last line says why, whatever librdkafka's threads still log.
-            cdr_purpose_filter::cli::last_line(&format!("error: {e}"));
+            cdr_purpose_filter::cli::last_error(&e);
             ExitCode::from(e.exit_code())
         }
     }

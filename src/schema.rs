@@ -89,3 +89,36 @@ impl Purpose {
         }
     }
 }
+
+#[cfg(test)]
+mod shipped_text {
+    /// Every path the schema text names (`…/….md`, `….proto`) is a file of the sources,
+    /// never one outside them (it named `../shared/reference/cdr-event.md`).
+    #[test]
+    fn the_embedded_schema_names_only_files_it_ships() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut named = 0;
+        for text in [super::PROTO, super::JSON_SCHEMA] {
+            for word in text.split(|c: char| c.is_whitespace() || "\"'(),;`".contains(c)) {
+                let word = word.trim_end_matches(['.', ':']);
+                if !(word.ends_with(".md") || word.ends_with(".proto")) {
+                    continue;
+                }
+                assert!(
+                    !word.contains(".."),
+                    "names a path outside the sources: {word}"
+                );
+                // An import of the well-known types comes with protoc, not with us.
+                if word.starts_with("google/protobuf/") {
+                    continue;
+                }
+                assert!(
+                    root.join(word).is_file(),
+                    "names {word}, which the sources do not ship"
+                );
+                named += 1;
+            }
+        }
+        assert!(named > 0, "the schema names its contract");
+    }
+}

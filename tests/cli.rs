@@ -1,5 +1,5 @@
 //! Tests of the `cdr-purpose-filter` binary: `policy show`, `gen`, `dry-run` and
-//! `config check`, against the contract (cdr-event.md) and the library in-process.
+//! `config check`, against the contract (docs/cdr-event.md) and the library in-process.
 
 use cdr_purpose_filter::config;
 use cdr_purpose_filter::decode::{self, InputFormat};

@@ -3,7 +3,7 @@
 //! The oracles here are independent of the filter's own copy code: what may reach an
 //! output is read from the *rules* of the version's table and checked against the canonical
 //! JSON of each output record, leaf by leaf; expiry, routing and refusals are derived again
-//! from the law's text (r10-14.md) and the contract (cdr-event.md).
+//! from the law's text (r10-14.md) and the contract (docs/cdr-event.md).
 
 use cdr_purpose_filter::policy::table::{self, Column, Rule};
 use cdr_purpose_filter::policy::{

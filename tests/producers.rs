@@ -1021,7 +1021,7 @@ fn gen_to_unreachable_brokers_fails_in_a_few_lines() {
         &topics.on(&format!("127.0.0.1:{}", common::broker::free_port())),
     );
     let o = gen_to(&config, &topics.input, 3);
-    assert_exit(&o, 1);
+    assert_exit(&o, 2);
     let err = text(&o.stderr);
     assert!(err.contains("kafka.bootstrap_servers"), "{err}");
     // librdkafka's reconnects are logged once, not at every attempt.

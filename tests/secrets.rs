@@ -1,5 +1,5 @@
-//! Secrets are never echoed: a property librdkafka refuses
-//! is named with librdkafka's reason, never its value; librdkafka's sensitive properties
+//! Secrets are never echoed: a property librdkafka refuses is named with the kind of
+//! refusal, never its value nor librdkafka's text about it; librdkafka's sensitive properties
 //! and every value read from `${env:}` or `${file:}` are masked; a `${file:}` secret
 //! other users can read is refused unless `--allow-insecure-secret-files`.
 //!
@@ -63,7 +63,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Item 11: every command that builds a Kafka client, given a property librdkafka refuses
+/// Every command that builds a Kafka client, given a property librdkafka refuses
 /// holding a secret, exits 2 naming the property — and never prints the value.
 #[test]
 fn a_refused_property_is_named_never_its_value() {
@@ -97,7 +97,7 @@ fn a_refused_property_is_named_never_its_value() {
     }
 }
 
-/// Item 12: `config check` masks librdkafka's sensitive properties (whatever their name
+/// `config check` masks librdkafka's sensitive properties (whatever their name
 /// looks like) and shows `${env:}`/`${file:}` references, never what they hold.
 #[test]
 fn config_check_masks_librdkafka_sensitive_properties() {
@@ -128,7 +128,7 @@ fn config_check_masks_librdkafka_sensitive_properties() {
     );
 }
 
-/// Item 12: the client configuration the filter logs (at debug) masks a value read from
+/// The client configuration the filter logs (at debug) masks a value read from
 /// `${env:}` even under a name that is not a secret's.
 #[test]
 fn a_value_from_env_is_masked_in_the_logged_client_configuration() {
@@ -159,7 +159,7 @@ fn a_value_from_env_is_masked_in_the_logged_client_configuration() {
     assert!(!text.contains(CANARY), "a secret logged:\n{text}");
 }
 
-/// Item 12: a `${file:}` secret that other users can read is refused, naming the file
+/// A `${file:}` secret that other users can read is refused, naming the file
 /// and the way out; `--allow-insecure-secret-files` accepts it; an owner-only file is
 /// accepted. The value is never printed.
 #[cfg(unix)]
@@ -194,4 +194,68 @@ fn a_secret_file_readable_by_others_is_refused() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(!all.contains(CANARY), "{all}");
+}
+
+/// A refusal is told from structure — the user's key, librdkafka's name for it, the kind
+/// of refusal — never by masking librdkafka's text: a short password ("x", "range", "ms",
+/// "a") masked inside that text told where it landed (`outside allowed ******** 0..900000`,
+/// `queue.buffering.ma********.ms`), and the refused value (`1e+09`) was echoed. The whole
+/// line is compared, for every kind of refusal and every password.
+#[test]
+fn a_refusal_is_told_by_its_kind_whatever_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let refusals = [
+        (
+            "\"linger.ms\" = \"1000000000\"",
+            "kafka.properties.\"linger.ms\" refused by librdkafka (librdkafka's name for it: \
+             `queue.buffering.max.ms`): value out of range (allowed 0..900000); the value is \
+             not shown",
+        ),
+        (
+            "\"linger.ms\" = \"soon\"",
+            "kafka.properties.\"linger.ms\" refused by librdkafka (librdkafka's name for it: \
+             `queue.buffering.max.ms`): wrong type: expected a number; the value is not shown",
+        ),
+        (
+            "\"linger.ms\" = \"\"",
+            "kafka.properties.\"linger.ms\" refused by librdkafka (librdkafka's name for it: \
+             `queue.buffering.max.ms`): empty value: give a value or remove the property; the \
+             value is not shown",
+        ),
+        (
+            "\"socket.keepalive.enable\" = \"maybe\"",
+            "kafka.properties.\"socket.keepalive.enable\" refused by librdkafka: wrong type: \
+             expected true or false; the value is not shown",
+        ),
+        (
+            "\"security.protocol\" = \"plaintext-please\"",
+            "kafka.properties.\"security.protocol\" refused by librdkafka: invalid value: not \
+             one of the values librdkafka accepts for it; the value is not shown",
+        ),
+        (
+            "\"no.such.property\" = \"1\"",
+            "kafka.properties.\"no.such.property\" refused by librdkafka: unknown property: \
+             librdkafka has no property of this name; the value is not shown",
+        ),
+    ];
+    for password in ["x", "range", "ms", "a"] {
+        for (property, expected) in &refusals {
+            let config = config(
+                dir.path(),
+                "127.0.0.1:9",
+                &format!("\"sasl.password\" = \"{password}\"\n{property}"),
+            );
+            let out = filter(&["config", "check"], &config, &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{property}:\n{stderr}");
+            let last = stderr.lines().last().unwrap_or_default();
+            assert_eq!(
+                last,
+                format!("error: {expected}"),
+                "password {password:?}, {property}"
+            );
+            assert!(!stderr.contains("********"), "{stderr}");
+            assert!(!stderr.contains("1e+09"), "{stderr}");
+        }
+    }
 }

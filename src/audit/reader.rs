@@ -38,8 +38,10 @@ pub struct ReadOptions {
 /// Why the audit could not be carried out (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("cannot reach Kafka at {servers}: {error}")]
-    Unreachable { servers: String, error: String },
+    #[error(transparent)]
+    Unreachable(#[from] crate::kafka::reach::Unreachable),
+    #[error("kafka client configuration")]
+    Config(#[source] crate::kafka::ClientConfigError),
     #[error("topic {0} does not exist")]
     TopicMissing(String),
     #[error("kafka client: {0}")]
@@ -59,12 +61,21 @@ pub enum AuditError {
     },
 }
 
-/// The audit could not be carried out: at run time (`audit` reports it with exit
-/// code 2, its own contract).
+/// The audit could not be carried out (`audit` reports it with exit code 2, its own
+/// contract): a refused client property is the configuration's, the rest Kafka's.
 impl crate::error::Classify for AuditError {
     fn fault(&self) -> crate::error::Fault {
-        crate::error::Fault::World
+        match self {
+            AuditError::Config(_) => crate::error::Fault::User,
+            _ => crate::error::Fault::Unavailable,
+        }
     }
+}
+
+/// A consumer of the audit: a refused property named by the user's key, never its value.
+pub fn consumer(settings: &Settings) -> Result<BaseConsumer<Context>, AuditError> {
+    crate::kafka::create(settings, &consumer_config(settings), Context::default())
+        .map_err(AuditError::Config)
 }
 
 /// What was read of one partition.
@@ -115,12 +126,15 @@ pub fn partitions(
     consumer: &BaseConsumer<Context>,
     topics: &[String],
 ) -> Result<Vec<(String, Vec<i32>)>, AuditError> {
-    let metadata = consumer
-        .fetch_metadata(None, METADATA_TIMEOUT)
-        .map_err(|e| AuditError::Unreachable {
-            servers: settings.kafka.bootstrap_servers.clone(),
-            error: e.to_string(),
-        })?;
+    let metadata = crate::kafka::reach::first_metadata(
+        consumer.client(),
+        None,
+        &settings.kafka.bootstrap_servers,
+    )
+    .map_err(|e| match e {
+        Ok(unreachable) => AuditError::Unreachable(unreachable),
+        Err(e) => AuditError::Client(e.to_string()),
+    })?;
     topics
         .iter()
         .map(|t| {
@@ -189,9 +203,7 @@ pub fn read(
     now: DateTime<Utc>,
 ) -> Result<Read, AuditError> {
     let started = Instant::now();
-    let probe: BaseConsumer<Context> = consumer_config(settings)
-        .create_with_context(Context::default())
-        .map_err(|e| AuditError::Client(e.to_string()))?;
+    let probe = consumer(settings)?;
     let names: Vec<String> = topics.iter().map(|t| t.topic.to_string()).collect();
     let layout = partitions(settings, &probe, &names)?;
 
@@ -233,9 +245,7 @@ pub fn read(
         let records_counter = counter!(RECORDS_AUDITED, "topic" => ctx.topic.to_string());
         let mut finding_counters: BTreeMap<super::Kind, Counter> = BTreeMap::new();
         // One consumer per topic: librdkafka's partition-EOF names a partition only.
-        let consumer: BaseConsumer<Context> = consumer_config(settings)
-            .create_with_context(Context::default())
-            .map_err(|e| AuditError::Client(e.to_string()))?;
+        let consumer = consumer(settings)?;
         let mut tpl = TopicPartitionList::new();
         for p in parts.iter().filter(|p| !p.done) {
             tpl.add_partition_offset(&ctx.topic, p.id, Offset::Offset(p.start))

@@ -164,6 +164,12 @@ pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let now = chrono::Utc::now();
     let settings = Arc::new(settings);
     let rt = crate::app::runtime()?;
+    if let Err(e) = super::reach(&settings) {
+        return match e.fault() {
+            crate::error::Fault::User => Err(e),
+            _ => Err(e.context("could not audit")),
+        };
+    }
     let outcome = rt.block_on(async {
         let server = match args.metrics_listen {
             Some(addr) => {
@@ -185,10 +191,7 @@ pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
         };
         let result = async {
             // Reach the brokers and find the topics first: a clear message, quickly.
-            let probe: rdkafka::consumer::BaseConsumer<crate::kafka::Context> =
-                reader::consumer_config(&settings)
-                    .create_with_context(crate::kafka::Context::default())
-                    .map_err(|e| AuditError::Client(e.to_string()))?;
+            let probe = reader::consumer(&settings)?;
             tokio::task::block_in_place(|| reader::partitions(&settings, &probe, &topics))?;
             drop(probe);
             let slack = slacks(&settings, &topics).await;
@@ -221,10 +224,11 @@ pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     })?;
     let read = match outcome {
         Ok(read) => read,
-        Err(e) => {
-            eprintln!("audit: could not audit: {e}");
-            return Ok(ExitCode::from(2));
+        // A refused property stays the configuration's; the rest: no verdict (exit 2).
+        Err(e) if crate::error::Classify::fault(&e) == crate::error::Fault::User => {
+            return Err(e.into())
         }
+        Err(e) => return Err(Failure::unavailable(e).context("could not audit")),
     };
     let report = report::Report::new(&read);
     let text = match args.format {

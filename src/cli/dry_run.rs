@@ -34,7 +34,7 @@ impl Summary {
         for ((purpose, outcome), n) in &self.outcomes {
             s.push_str(&format!("; {purpose} {outcome}: {n}"));
         }
-        eprintln!("{s}");
+        super::notice(&s);
     }
 }
 

@@ -14,8 +14,6 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant};
 
-/// How long to wait for the topic's metadata.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 /// Reading stops when nothing (no record, no end of partition) arrived for this long.
 const IDLE_LIMIT: Duration = Duration::from_secs(15);
 
@@ -27,6 +25,7 @@ pub(super) fn read(
     count: u64,
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), Failure> {
+    super::reach(settings).map_err(|e| e.context(format!("dry-run: cannot read {topic}")))?;
     let mut config = crate::kafka::base_config(settings);
     for (k, v) in &settings.kafka.consumer_properties {
         config.set(k, v);
@@ -49,11 +48,18 @@ pub(super) fn read(
         crate::kafka::create(settings, &config, Context::default()).map_err(|e| {
             Failure::user(e).context("dry-run: kafka consumer configuration refused")
         })?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| {
-            Failure::world(e).context(format!("dry-run: cannot read the metadata of {topic}"))
-        })?;
+    let metadata = crate::kafka::reach::first_metadata(
+        consumer.client(),
+        Some(topic),
+        &settings.kafka.bootstrap_servers,
+    )
+    .map_err(|e| {
+        match e {
+            Ok(unreachable) => Failure::from(unreachable),
+            Err(e) => Failure::world(e),
+        }
+        .context(format!("dry-run: cannot read the metadata of {topic}"))
+    })?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()

@@ -55,7 +55,18 @@ impl ProducerContext for GenContext {
 /// The brokers describe `topic`, with partitions: else why not, naming the topic. A
 /// topic error is asked again until [`METADATA_TIMEOUT`] (a broker that creates topics
 /// on first use answers "leader not available" while it does).
-fn check_topic(producer: &BaseProducer<GenContext>, topic: &str) -> Result<(), Failure> {
+fn check_topic(
+    producer: &BaseProducer<GenContext>,
+    topic: &str,
+    servers: &str,
+) -> Result<(), Failure> {
+    // A broker answers first, or the command stops there (exit 2).
+    crate::kafka::reach::first_metadata(producer.client(), Some(topic), servers).map_err(|e| {
+        match e {
+            Ok(unreachable) => Failure::from(unreachable).context(format!("gen: topic {topic}")),
+            Err(e) => Failure::world(e).context(format!("gen: topic {topic}")),
+        }
+    })?;
     let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -91,6 +102,7 @@ fn check_topic(producer: &BaseProducer<GenContext>, topic: &str) -> Result<(), F
 fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<ExitCode, Failure> {
     let settings = crate::config::load(config)?;
     let now = parse_now(args.now.as_deref())?;
+    super::reach(&settings).map_err(|e| e.context(format!("gen: topic {topic}")))?;
     let mut c = crate::kafka::base_config(&settings);
     for (k, v) in &settings.kafka.producer_properties {
         c.set(k, v);
@@ -98,7 +110,7 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
     c.set("enable.idempotence", "true");
     let producer: BaseProducer<GenContext> =
         crate::kafka::create(&settings, &c, GenContext::default())?;
-    check_topic(&producer, topic)?;
+    check_topic(&producer, topic, &settings.kafka.bootstrap_servers)?;
     let mut generator = Generator::new(args.seed, now);
     let mut buf = Vec::with_capacity(1024);
     let started = std::time::Instant::now();
@@ -124,7 +136,7 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
         }
         producer.poll(Duration::ZERO);
         if (i + 1) % 100_000 == 0 {
-            eprintln!("gen: {} events produced", i + 1);
+            super::notice(&format!("gen: {} events produced", i + 1));
         }
     }
     producer
@@ -140,11 +152,11 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
             args.count
         )));
     }
-    eprintln!(
+    super::notice(&format!(
         "gen: produced {} events to {topic} in {:.1} s",
         args.count,
         started.elapsed().as_secs_f64()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -183,7 +195,11 @@ pub(super) fn run(args: GenArgs) -> Result<ExitCode, Failure> {
     match result {
         Ok(()) => {
             if let Some(p) = &args.out {
-                eprintln!("gen: wrote {} events to {}", args.count, p.display());
+                super::notice(&format!(
+                    "gen: wrote {} events to {}",
+                    args.count,
+                    p.display()
+                ));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,7 +11,10 @@ mod policy_show;
 mod schema;
 mod topics;
 
-pub use logs::{last_line, LogFormat};
+pub use logs::{last_error, notice, usage_error, LogFormat};
+
+/// The environment variable that chooses the log format (`--log-format`).
+pub const LOG_FORMAT_ENV: &str = "CDR_PURPOSE_FILTER_LOG_FORMAT";
 
 use crate::config;
 use crate::decode::InputFormat;
@@ -40,7 +43,7 @@ pub struct Cli {
         long,
         global = true,
         value_enum,
-        env = "CDR_PURPOSE_FILTER_LOG_FORMAT",
+        env = LOG_FORMAT_ENV,
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
@@ -302,6 +305,20 @@ pub fn init_tracing(cli: &Cli) {
     logs::init(cli.log.as_deref(), default, cli.log_format);
 }
 
+/// Connects once before a command's work, as `run` does at its start: a TLS or SASL
+/// refusal stops the command within seconds naming the keys to check, and no broker
+/// answering within `kafka::reach::REACH_TIMEOUT` stops it too — both exit 2.
+fn reach(settings: &config::Settings) -> Result<(), Failure> {
+    let rt = crate::app::runtime()?;
+    let result = rt.block_on(crate::kafka::check_transport(
+        settings,
+        &crate::kafka::Context::default(),
+    ));
+    // A refusal is seen before the probe's metadata request gives up: not waited for.
+    rt.shutdown_background();
+    result
+}
+
 /// Runs a command. Its failure says whose fault it is ([`Failure::exit_code`]).
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     config::allow_insecure_secret_files(cli.allow_insecure_secret_files);
@@ -338,11 +355,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Some(config) => config.display().to_string(),
                 None => "(defaults and environment)".to_string(),
             };
-            eprintln!(
+            notice(&format!(
                 "configuration {shown} is valid (policy {}, legal time {})",
                 settings.policy.version(),
                 settings.policy.legal_time
-            );
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => gen::run(args),

@@ -76,7 +76,23 @@ fn purposes(version: Version, settings: Option<&Settings>) -> Vec<PurposePolicy>
     }
 }
 
-fn purpose_line(p: &PurposePolicy, legal: LegalTime, configured: bool) -> String {
+/// A purpose's ttl as the configuration wrote it (`12mo`, not its equal `1y`); the
+/// default's when the configuration sets none.
+fn ttl_text(p: &PurposePolicy, settings: Option<&Settings>) -> String {
+    let purposes = settings.map(|s| &s.effective.purposes);
+    let section = match p.legal.purpose {
+        Purpose::Billing => purposes.and_then(|ps| ps.billing.as_ref()),
+        Purpose::Security => purposes.and_then(|ps| ps.security.as_ref()),
+        _ => None,
+    };
+    match section.and_then(|s| s.ttl.as_deref()) {
+        Some(text) => text.trim().to_string(),
+        None => format!("{} (the default)", p.ttl),
+    }
+}
+
+fn purpose_line(p: &PurposePolicy, legal: LegalTime, settings: Option<&Settings>) -> String {
+    let configured = settings.is_some();
     let l: LegalPurpose = p.legal;
     let shortest = legal.shortest_period(l.limit_months);
     let mut s = format!(
@@ -89,7 +105,7 @@ fn purpose_line(p: &PurposePolicy, legal: LegalTime, configured: bool) -> String
         shortest.num_days()
     );
     if configured {
-        s.push_str(&format!("; configured ttl {}", p.ttl));
+        s.push_str(&format!("; configured ttl {}", ttl_text(p, settings)));
         if !p.removed.is_empty() {
             let names: Vec<_> = p.removed.iter().map(|f| f.path).collect();
             s.push_str(&format!(
@@ -208,7 +224,7 @@ fn render(
                     "legal_basis": p.legal.legal_basis,
                     "limit_months": p.legal.limit_months,
                     "shortest_period_seconds": legal.shortest_period(p.legal.limit_months).num_seconds(),
-                    "ttl": p.ttl.to_string(),
+                    "ttl": if configured { ttl_text(p, settings) } else { p.ttl.to_string() },
                     "operator_removed": p.removed.iter().map(|f| f.path).collect::<Vec<_>>(),
                     "operator_kept_optional": p.kept.iter().map(|f| f.path).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
@@ -228,7 +244,7 @@ fn render(
                 version.description()
             )?;
             for p in &purposes {
-                writeln!(out, "- {}", purpose_line(p, legal, configured))?;
+                writeln!(out, "- {}", purpose_line(p, legal, settings))?;
             }
             writeln!(out, "\n## Routing\n")?;
             for r in ROUTING_COMMON {
@@ -292,7 +308,7 @@ fn render(
                 version.description()
             )?;
             for p in &purposes {
-                writeln!(out, "  {}", purpose_line(p, legal, configured))?;
+                writeln!(out, "  {}", purpose_line(p, legal, settings))?;
             }
             writeln!(out)?;
             let titles: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();

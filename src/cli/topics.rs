@@ -31,6 +31,9 @@ pub fn human_ms(ms: i64) -> String {
 fn table(reports: &[TopicReport], title: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{title}\n");
+    if let Some(note) = assumed(reports) {
+        let _ = writeln!(out, "Note: {note}\n");
+    }
     for r in reports {
         let verdict = if r.compliant {
             "COMPLIANT"
@@ -69,11 +72,23 @@ fn table(reports: &[TopicReport], title: &str) -> String {
     out
 }
 
+/// What the bounds assumed, when the broker did not say.
+fn assumed(reports: &[TopicReport]) -> Option<String> {
+    reports.iter().any(|r| r.check_interval_assumed).then(|| {
+        format!(
+            "the broker did not return log.retention.check.interval.ms; Kafka's default, {}, \
+             is assumed in every residency bound",
+            human_ms(crate::retention::bound::DEFAULT_CHECK_INTERVAL_MS)
+        )
+    })
+}
+
 fn show(reports: &[TopicReport], format: TopicsFormat, title: &str) -> Result<(), Failure> {
     let text = match format {
         TopicsFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "compliant": reports.iter().all(|r| r.compliant),
+                "assumed": assumed(reports),
                 "topics": reports,
             }))
             .map_err(Failure::bug)?
@@ -111,6 +126,7 @@ pub(super) fn run(args: TopicsArgs) -> Result<ExitCode, Failure> {
         let timeout = check_timeout(&c.timeout)?;
         return check(rt, settings, format, timeout);
     }
+    super::reach(&settings)?;
     rt.block_on(async {
         let admin = topics::admin(&settings, Context::default())?;
         match &args.command {
@@ -158,13 +174,19 @@ fn check(
     format: TopicsFormat,
     timeout: std::time::Duration,
 ) -> Result<ExitCode, Failure> {
+    if let Err(e) = super::reach(&settings) {
+        return match e.fault() {
+            crate::error::Fault::User => Err(e),
+            _ => Err(e.context("cannot check the output topics")),
+        };
+    }
     let task = rt.spawn(async move {
         let admin = topics::admin(&settings, Context::default())?;
         topics::judge(&settings, &topics::inspect(&settings, &admin).await?)
     });
-    let cannot = |why: String| {
-        eprintln!("error: cannot check the output topics: {why}");
-        Ok(ExitCode::from(2))
+    // No verdict: Kafka unavailable for the check, whatever the cause (exit 2).
+    let cannot = |why: anyhow::Error| {
+        Err(Failure::unavailable(why).context("cannot check the output topics"))
     };
     let result = rt.block_on(async move { tokio::time::timeout(timeout, task).await });
     // A metadata request still waiting on an unreachable broker is not waited for.
@@ -178,10 +200,15 @@ fn check(
                 ExitCode::from(1)
             })
         }
-        Ok(Ok(Err(e))) => cannot(format!("{:#}", anyhow::Error::from(e))),
-        Ok(Err(e)) => cannot(e.to_string()),
-        Err(_) => cannot(format!(
-            "no answer within --timeout {timeout:?} (broker unreachable?)"
+        // A refused property stays the configuration's.
+        Ok(Ok(Err(e))) if crate::error::Classify::fault(&e) == crate::error::Fault::User => {
+            Err(e.into())
+        }
+        Ok(Ok(Err(e))) => cannot(e.into()),
+        Ok(Err(e)) => cannot(e.into()),
+        Err(_) => cannot(anyhow::anyhow!(
+            "no answer within --timeout {} s (broker unreachable?)",
+            timeout.as_secs_f64()
         )),
     }
 }
@@ -209,6 +236,14 @@ mod tests {
         let broker = topics::bound::BrokerSettings::default();
         let r = topics::evaluate(&target, Some(&current), &broker, 300_000).unwrap();
         let text = table(&[r], "check");
+        // Kafka's default check interval was assumed (no broker configs): said once.
+        assert!(
+            text.contains(
+                "Note: the broker did not return log.retention.check.interval.ms; Kafka's \
+                 default, 5m, is assumed in every residency bound"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "cdr.billing (billing): NOT COMPLIANT\n  residency bound unbounded (records never deleted by time), limit 366d"

@@ -65,14 +65,52 @@ pub fn load_from(path: Option<&Path>) -> Result<Settings, ConfigError> {
         None => String::new(),
     };
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let raw = parse(&text, &env)?;
+    let raw = parse_named(&text, &env, path)?;
     Settings::validate_with(raw, &Sources::process())
 }
 
 /// Parses TOML text with environment overrides (given as a list, for tests).
 pub fn parse(toml_text: &str, env: &[(String, String)]) -> Result<RawConfig, ConfigError> {
-    let mut raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
-        .merge(Toml::string(toml_text))
+    parse_named(toml_text, env, None)
+}
+
+/// TOML read from a file, named by its path in the problems it has (figment names text
+/// "TOML source string").
+struct TomlFile<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl figment::Provider for TomlFile<'_> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::from(
+            format!("file {}", self.path.display()),
+            figment::Source::File(self.path.to_path_buf()),
+        )
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        figment::Provider::data(&Toml::string(self.text))
+    }
+}
+
+/// [`parse`], the text read from `path` when there is one.
+fn parse_named(
+    toml_text: &str,
+    env: &[(String, String)],
+    path: Option<&Path>,
+) -> Result<RawConfig, ConfigError> {
+    let base = Figment::from(Serialized::defaults(RawConfig::default()));
+    let base = match path {
+        Some(path) => base.merge(TomlFile {
+            text: toml_text,
+            path,
+        }),
+        None => base.merge(Toml::string(toml_text)),
+    };
+    let mut raw: RawConfig = base
         .merge(env::EnvOverrides::new(env))
         .extract_lossy()
         .map_err(|e| ConfigError::Parse(Box::new(e)))?;

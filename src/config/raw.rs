@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 /// effective configuration with secrets masked, and has librdkafka check every client
 /// setting (a refused property: exit 2, named by the key and section it was set in —
 /// `kafka.producer_properties."linger.ms" refused by librdkafka (librdkafka's name for it:
-/// queue.buffering.max.ms): value ******** is outside allowed range 0..900000`). Masked: the
+/// queue.buffering.max.ms): value out of range (allowed 0..900000); the value is not shown`). Masked: the
 /// properties librdkafka itself treats as sensitive (`sasl.username`, `sasl.password`,
 /// `sasl.oauthbearer.config`, `ssl.key.password`, `ssl.keystore.password`, `ssl.key.pem`,
 /// ...), names that look like secrets (`…password`, `…passphrase`, `…secret`, `…token`,

@@ -145,7 +145,9 @@ pub(super) fn is_reference(value: &str) -> bool {
     v.starts_with("${") && v.ends_with('}')
 }
 
-/// Replaces the value of every secret-named property by `********`.
+/// Replaces the value of every secret-named property by `********` — unless the value
+/// is a `${env:}`/`${file:}` reference: that says where the secret is kept, not what it
+/// is, and is shown as written.
 pub(super) fn mask(kafka: &mut KafkaSection) {
     for props in [
         &mut kafka.properties,
@@ -153,7 +155,7 @@ pub(super) fn mask(kafka: &mut KafkaSection) {
         &mut kafka.producer_properties,
     ] {
         for (k, v) in props.iter_mut() {
-            if is_secret(k) {
+            if is_secret(k) && !is_reference(v) {
                 *v = "********".into();
             }
         }

@@ -29,6 +29,7 @@ use crate::telemetry::Stats;
 use engine::Shared;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use records::Transform;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,9 +53,11 @@ pub enum PipelineError {
     /// and resumes from the committed offsets.
     #[error("the Kafka producer failed for good: {0}; stopping (after a restart the filter resumes from the committed offsets, nothing is lost)")]
     ProducerFatal(String),
-    /// Exactly-once: the transactional producer failed for good — fenced by a newer
-    /// instance with the same `transactional.id`, or a fatal transaction error.
-    #[error("the transactional producer failed for good: {0}; stopping (fenced: another instance runs with the same delivery.transactional_id; the open transaction is not committed, a restart resumes from the last committed one)")]
+    /// Exactly-once: the transactional producer failed for good — transactions not
+    /// supported by the broker, fenced by a newer instance with the same
+    /// `transactional.id`, timed out, or another fatal transaction error: each told in
+    /// its own words ([`TxnCause`]).
+    #[error("the transactional producer failed for good: {reason}; stopping ({why}; the open transaction is not committed, a restart resumes from the last committed one)", reason = .0, why = TxnCause::of_reason(.0).explanation())]
     TransactionFatal(String),
     /// Exactly-once: the consumer could not be rewound to the start of an aborted batch;
     /// going on would skip it.
@@ -65,11 +68,87 @@ pub enum PipelineError {
         offset: i64,
         error: KafkaError,
     },
-    #[error("Kafka transactions failed (delivery.guarantee = \"exactly-once\" needs a broker that supports them)")]
+    #[error("Kafka transactions failed ({why})", why = TxnCause::of_error(.0).explanation())]
     Transactions(#[source] KafkaError),
     /// No broker was ever reached and TLS or SASL failed: the configuration's to fix.
     #[error(transparent)]
     TransportSecurity(#[from] kafka::TransportSecurityError),
+}
+
+/// Why transactions failed, each cause with its own message: a broker without
+/// transactions is not a fenced producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnCause {
+    /// The broker does not implement a request transactions need (tansu: no `EndTxn`).
+    Unsupported,
+    /// A newer producer with the same `transactional.id` took over.
+    Fenced,
+    /// The transaction coordinator did not answer in time.
+    TimedOut,
+    /// Anything else.
+    Other,
+}
+
+impl TxnCause {
+    /// From librdkafka's error code.
+    pub fn of_code(code: RDKafkaErrorCode) -> TxnCause {
+        use RDKafkaErrorCode::*;
+        match code {
+            UnsupportedFeature | UnsupportedVersion => TxnCause::Unsupported,
+            Fenced | ProducerFenced | InvalidProducerEpoch | TransactionCoordinatorFenced => {
+                TxnCause::Fenced
+            }
+            OperationTimedOut | RequestTimedOut | TimedOutQueue => TxnCause::TimedOut,
+            _ => TxnCause::Other,
+        }
+    }
+
+    /// From an error: its code when it has one, else its text.
+    pub fn of_error(e: &KafkaError) -> TxnCause {
+        match e.rdkafka_error_code().map(TxnCause::of_code) {
+            Some(TxnCause::Other) | None => TxnCause::of_reason(&e.to_string()),
+            Some(cause) => cause,
+        }
+    }
+
+    /// From the text of a fatal error, when only its text is left: librdkafka's fixed
+    /// wording of each cause (`… not supported by broker`, the descriptions of the
+    /// codes: `Local: Unsupported feature`, `… has been fenced by a newer instance`,
+    /// `… an old epoch`, `Timed out`).
+    pub fn of_reason(reason: &str) -> TxnCause {
+        let r = reason.to_ascii_lowercase();
+        if r.contains("not supported by broker")
+            || r.contains("unsupported feature")
+            || r.contains("unsupported version")
+        {
+            TxnCause::Unsupported
+        } else if r.contains("fenced") || r.contains("old epoch") {
+            TxnCause::Fenced
+        } else if r.contains("timed out") {
+            TxnCause::TimedOut
+        } else {
+            TxnCause::Other
+        }
+    }
+
+    /// What happened, and what to do.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            TxnCause::Unsupported => {
+                "the broker does not support Kafka transactions, which delivery.guarantee = \
+                 \"exactly-once\" needs: use a broker that does (Apache Kafka 2.5 or later), or \
+                 delivery.guarantee = \"at-least-once\""
+            }
+            TxnCause::Fenced => {
+                "fenced: another instance runs with the same delivery.transactional_id"
+            }
+            TxnCause::TimedOut => {
+                "the transaction coordinator did not answer in time: the brokers are \
+                 unreachable or overloaded"
+            }
+            TxnCause::Other => "a transaction error librdkafka reports as fatal",
+        }
+    }
 }
 
 /// A refused client property or a TLS/SASL failure is the configuration's to fix; the
@@ -79,6 +158,15 @@ impl crate::error::Classify for PipelineError {
         use crate::error::Fault;
         match self {
             PipelineError::ClientConfig(_) | PipelineError::TransportSecurity(_) => Fault::User,
+            // Exactly-once cannot work with this broker: the configuration's to change.
+            PipelineError::TransactionFatal(reason)
+                if TxnCause::of_reason(reason) == TxnCause::Unsupported =>
+            {
+                Fault::User
+            }
+            PipelineError::Transactions(e) if TxnCause::of_error(e) == TxnCause::Unsupported => {
+                Fault::User
+            }
             PipelineError::Subscribe(_)
             | PipelineError::ShutdownDeadline { .. }
             | PipelineError::CommitTimeout(_)
@@ -176,3 +264,55 @@ pub async fn run_with_clients(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod txn_cause_tests {
+    use super::*;
+    use crate::error::Classify;
+
+    /// A broker without transactions is not a fenced producer: each cause its own
+    /// message, and the unsupported one is the configuration's to change (exit 2).
+    #[test]
+    fn each_cause_of_a_transaction_failure_is_told_in_its_own_words() {
+        let unsupported = PipelineError::TransactionFatal(
+            "EndTxnRequest (KIP-98) not supported by broker, requires broker version >= \
+             0.11.0 (UnsupportedFeature (Local: Unsupported feature))"
+                .into(),
+        );
+        let text = unsupported.to_string();
+        assert!(
+            text.contains("does not support Kafka transactions"),
+            "{text}"
+        );
+        assert!(!text.contains("fenced"), "{text}");
+        assert_eq!(unsupported.fault().exit_code(), 2);
+
+        let fenced = PipelineError::TransactionFatal(
+            "Local: This instance has been fenced by a newer instance (Fenced)".into(),
+        );
+        let text = fenced.to_string();
+        assert!(text.contains("fenced: another instance runs"), "{text}");
+        assert_eq!(fenced.fault().exit_code(), 1);
+
+        let timed_out = PipelineError::TransactionFatal("Transactional operation timed out".into());
+        let text = timed_out.to_string();
+        assert!(text.contains("did not answer in time"), "{text}");
+        assert!(!text.contains("fenced"), "{text}");
+
+        let init =
+            PipelineError::Transactions(KafkaError::Global(RDKafkaErrorCode::UnsupportedFeature));
+        assert!(
+            init.to_string()
+                .contains("does not support Kafka transactions"),
+            "{init}"
+        );
+        assert_eq!(
+            TxnCause::of_code(RDKafkaErrorCode::ProducerFenced),
+            TxnCause::Fenced
+        );
+        assert_eq!(
+            TxnCause::of_code(RDKafkaErrorCode::OperationTimedOut),
+            TxnCause::TimedOut
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! periodic re-check while the filter runs.
 
 use super::*;
+use rdkafka::types::RDKafkaErrorCode;
 
 /// Creates the missing targets with the desired settings.
 async fn create_missing(

@@ -23,7 +23,6 @@ use bound::{BrokerSettings, Desired, TopicSettings};
 use metrics::gauge;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -97,6 +96,9 @@ pub struct TopicReport {
     pub bound_ms: Option<i64>,
     pub limit_ms: i64,
     pub compliant: bool,
+    /// The broker did not return `log.retention.check.interval.ms`: the bound assumes
+    /// Kafka's default (5 minutes).
+    pub check_interval_assumed: bool,
 }
 
 impl TopicReport {
@@ -165,6 +167,7 @@ pub fn evaluate(
             bound_ms: None,
             limit_ms: target.limit_ms,
             compliant: false,
+            check_interval_assumed: !broker.check_interval_from_broker,
         });
     };
     let settings = TopicSettings::from_entries(cur);
@@ -227,6 +230,7 @@ pub fn evaluate(
         bound_ms,
         limit_ms: target.limit_ms,
         compliant,
+        check_interval_assumed: !broker.check_interval_from_broker,
     })
 }
 
@@ -272,16 +276,8 @@ pub enum TopicsError {
     Client(#[source] kafka::ClientConfigError),
     #[error("cannot list topics")]
     Metadata(#[source] KafkaError),
-    #[error(
-        "the brokers at kafka.bootstrap_servers ({servers}) did not answer within {} s",
-        timeout.as_secs()
-    )]
-    Unreachable {
-        servers: String,
-        timeout: Duration,
-        #[source]
-        error: KafkaError,
-    },
+    #[error(transparent)]
+    Unreachable(#[from] kafka::reach::Unreachable),
     #[error("cannot read the configuration of {resource}: {error}")]
     Describe { resource: String, error: String },
     #[error("cannot create topic {topic}: {error}")]
@@ -304,30 +300,14 @@ impl crate::error::Classify for TopicsError {
         use crate::error::Fault;
         match self {
             TopicsError::Client(_) | TopicsError::Unmeetable { .. } => Fault::User,
+            TopicsError::Unreachable(_) => Fault::Unavailable,
             TopicsError::Metadata(_)
-            | TopicsError::Unreachable { .. }
             | TopicsError::Describe { .. }
             | TopicsError::Create { .. }
             | TopicsError::Alter(_)
             | TopicsError::NotCompliant(_) => Fault::World,
         }
     }
-}
-
-/// A metadata request no broker answered (none reachable, or none in time).
-fn unreachable(e: &KafkaError) -> bool {
-    use RDKafkaErrorCode::*;
-    matches!(
-        e,
-        KafkaError::MetadataFetch(
-            BrokerTransportFailure
-                | AllBrokersDown
-                | OperationTimedOut
-                | RequestTimedOut
-                | Resolve
-                | BrokerNotAvailable
-        )
-    )
 }
 
 /// An admin client with the filter's client settings.
@@ -349,16 +329,12 @@ pub async fn inspect(
 ) -> Result<Inspection, TopicsError> {
     let metadata = {
         let client = admin.inner();
-        tokio::task::block_in_place(|| client.fetch_metadata(None, TIMEOUT)).map_err(|e| {
-            if unreachable(&e) {
-                TopicsError::Unreachable {
-                    servers: settings.kafka.bootstrap_servers.clone(),
-                    timeout: TIMEOUT,
-                    error: e,
-                }
-            } else {
-                TopicsError::Metadata(e)
-            }
+        tokio::task::block_in_place(|| {
+            kafka::reach::first_metadata(client, None, &settings.kafka.bootstrap_servers)
+        })
+        .map_err(|e| match e {
+            Ok(unreachable) => TopicsError::Unreachable(unreachable),
+            Err(e) => TopicsError::Metadata(e),
         })?
     };
     let existing: Vec<String> = metadata
