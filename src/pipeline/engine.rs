@@ -471,7 +471,10 @@ impl Engine<'_> {
                     }
                     // Other enqueue errors (unknown topic in the local metadata cache,
                     // ...) are retried like failed deliveries.
-                    tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
+                    telemetry::emit(telemetry::events::EnqueueRetried {
+                        topic: &o.topic,
+                        error: e.to_string(),
+                    });
                     tokio::select! {
                         biased;
                         _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),

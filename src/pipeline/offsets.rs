@@ -336,7 +336,10 @@ where
                 if let Some(reason) = producer_fatal(producer, Some(&e)) {
                     break Err(Refusal::Fatal(reason));
                 }
-                tracing::warn!(topic, "enqueue failed, retrying in 1s: {e}");
+                telemetry::emit(telemetry::events::EnqueueRetried {
+                    topic,
+                    error: e.to_string(),
+                });
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

@@ -262,6 +262,33 @@ impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries
     }
 }
 
+/// An output record the client refused to enqueue for now (its topic unknown or in
+/// error in the client's metadata: deleted, not authorized) is tried again in a second:
+/// counted as a retry and logged with the failed deliveries, for the whole process
+/// ([`RetryLog`]) — not one line per record and second.
+pub struct EnqueueRetried<'a> {
+    pub topic: &'a str,
+    pub error: String,
+}
+
+impl InternalEvent for EnqueueRetried<'_> {
+    fn emit(self) {
+        let topic = self.topic;
+        tracing::debug!(topic, "enqueue failed, retrying in 1s: {}", self.error);
+        counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(1);
+        let mut wave = Wave {
+            records: 1,
+            batches: 1,
+            ..Wave::default()
+        };
+        wave.topics.insert(topic.to_string(), 1);
+        wave.errors.insert(self.error, 1);
+        if let Some(line) = RETRY_LOG.note(wave, Instant::now()) {
+            line.log();
+        }
+    }
+}
+
 /// The first wait between two lines of the retry log; it doubles up to
 /// [`RETRY_LOG_MAX_WAIT`] while retries go on.
 pub const RETRY_LOG_FIRST_WAIT: Duration = Duration::from_secs(1);
