@@ -353,6 +353,11 @@ pub struct Context {
     pub revoked_any: Arc<std::sync::atomic::AtomicBool>,
     /// The pipeline producer's delivery reports, counted by batch ([`acks`]).
     pub acks: Arc<acks::Acks>,
+    /// Whether each client reporting statistics (by librdkafka's name for it) had a
+    /// broker connection up at its last report. A "brokers down" state ends only when
+    /// every one has: an idle producer keeps its connection "up" through a frozen broker
+    /// (no request of its own times out) while the consumer's are down.
+    pub clients_up: Arc<std::sync::Mutex<BTreeMap<String, bool>>>,
 }
 
 impl Context {
@@ -439,12 +444,21 @@ impl ClientContext for Context {
     }
 
     /// librdkafka statistics (`statistics.interval.ms`, set by the pipeline): consumer
-    /// lag and producer queue depth as metrics; a broker connection that is up again
-    /// ends a "brokers down" state even when no record flows.
+    /// lag and producer queue depth as metrics; broker connections up again in every
+    /// client that reports statistics end a "brokers down" state even when no record
+    /// flows.
     fn stats(&self, statistics: Statistics) {
         crate::telemetry::emit(crate::telemetry::events::KafkaStatistics(&statistics));
-        if statistics.brokers.values().any(|b| b.state == "UP") {
+        let up = statistics.brokers.values().any(|b| b.state == "UP");
+        let every_client_up = {
+            let mut clients = self.clients_up.lock().unwrap_or_else(|e| e.into_inner());
+            clients.insert(statistics.name.clone(), up);
+            clients.values().all(|u| *u)
+        };
+        if every_client_up {
             self.broker_answered();
+        }
+        if up {
             // A broker answered over the configured transport: whatever TLS/SASL failure
             // came before is over.
             *self

@@ -121,5 +121,13 @@ async fn a_frozen_broker_turns_readiness_503_within_the_documented_bound_by_defa
         down <= BOUND,
         "cdr_kafka_brokers_down 1 only after {down:?}"
     );
+    // Not ready for the rest of the freeze: an idle client's connection that no request
+    // timed out on does not make the brokers "reachable again".
+    assert_eq!(
+        ready_during,
+        0,
+        "/readyz answered 200 again during the freeze; log:\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     assert_eq!(filter.wait(Duration::ZERO), None, "the filter survives");
 }
