@@ -359,6 +359,8 @@ pub struct Context {
     pub acks: Arc<acks::Acks>,
     /// Which clients saw every broker down, and which report statistics.
     pub reachability: Arc<std::sync::Mutex<Reachability>>,
+    /// The log of failed deliveries and refused enqueues, one for all the clients.
+    pub retry_log: Arc<crate::telemetry::events::RetryLog>,
 }
 
 /// The id of one client's [`Context`].
@@ -384,6 +386,7 @@ impl Clone for Context {
             revoked_any: self.revoked_any.clone(),
             acks: self.acks.clone(),
             reachability: self.reachability.clone(),
+            retry_log: self.retry_log.clone(),
         }
     }
 }

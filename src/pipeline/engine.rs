@@ -166,6 +166,10 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
     let failure = consume(&s, &mut ack).await.err();
     let result = ack.finish(&s, failure).await;
     telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
+    telemetry::emit(telemetry::events::RetriesSummary {
+        log: &s.context.retry_log,
+        force: true,
+    });
     let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     release_clients(s.consumer, s.producer, deadline).await;
     result
@@ -191,6 +195,10 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
             _ = s.shutdown.cancelled() => return Ok(()),
             _ = summary.tick() => {
                 telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
+                telemetry::emit(telemetry::events::RetriesSummary {
+                    log: &s.context.retry_log,
+                    force: false,
+                });
                 continue;
             }
             () = s.producer.reports() => {
@@ -472,6 +480,7 @@ impl Engine<'_> {
                     // Other enqueue errors (unknown topic in the local metadata cache,
                     // ...) are retried like failed deliveries.
                     telemetry::emit(telemetry::events::EnqueueRetried {
+                        log: &s.context.retry_log,
                         topic: &o.topic,
                         error: e.to_string(),
                     });

@@ -337,6 +337,7 @@ where
                     break Err(Refusal::Fatal(reason));
                 }
                 telemetry::emit(telemetry::events::EnqueueRetried {
+                    log: &producer.context().retry_log,
                     topic,
                     error: e.to_string(),
                 });
@@ -503,6 +504,7 @@ pub(super) async fn await_batch(
         // One line for the wave, not one per record (a broker refusing every write would
         // log thousands per wave); counted per record.
         telemetry::emit(telemetry::events::ProduceRetries {
+            log: &context.retry_log,
             retries: retry.iter().map(|(_, t, _, e)| (&**t, e.to_string())),
             attempt,
         });

@@ -175,12 +175,7 @@ pub struct DeadLettersSummary {
 
 impl InternalEvent for DeadLettersSummary {
     fn emit(self) {
-        let now = Instant::now();
-        DEAD_LETTER_LOG.summarize(now, self.force);
-        // The retry log's tail too: retries that stopped before its next line was due.
-        if let Some(line) = RETRY_LOG.tick(now, self.force) {
-            line.log();
-        }
+        DEAD_LETTER_LOG.summarize(Instant::now(), self.force);
     }
 }
 
@@ -233,12 +228,14 @@ impl<I: Iterator<Item = Instant>> InternalEvent for InputsCompleted<'_, I> {
 /// a stuck output retries on its own, and one line per batch and wave made thousands of
 /// lines a minute for a few hundred records. The per-record line is at debug. No record
 /// content: topics and errors only.
-pub struct ProduceRetries<I> {
+pub struct ProduceRetries<'l, I> {
+    /// The retry log of the pipeline's clients ([`crate::kafka::Context`]).
+    pub log: &'l RetryLog,
     pub retries: I,
     pub attempt: u32,
 }
 
-impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries<I> {
+impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries<'_, I> {
     fn emit(self) {
         let attempt = self.attempt;
         let mut wave = Wave::default();
@@ -256,7 +253,7 @@ impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries
         }
         wave.batches = 1;
         wave.attempt = attempt;
-        if let Some(line) = RETRY_LOG.note(wave, Instant::now()) {
+        if let Some(line) = self.log.note(wave, Instant::now()) {
             line.log();
         }
     }
@@ -267,6 +264,8 @@ impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries
 /// counted as a retry and logged with the failed deliveries, for the whole process
 /// ([`RetryLog`]) — not one line per record and second.
 pub struct EnqueueRetried<'a> {
+    /// The retry log of the pipeline's clients ([`crate::kafka::Context`]).
+    pub log: &'a RetryLog,
     pub topic: &'a str,
     pub error: String,
 }
@@ -283,7 +282,7 @@ impl InternalEvent for EnqueueRetried<'_> {
         };
         wave.topics.insert(topic.to_string(), 1);
         wave.errors.insert(self.error, 1);
-        if let Some(line) = RETRY_LOG.note(wave, Instant::now()) {
+        if let Some(line) = self.log.note(wave, Instant::now()) {
             line.log();
         }
     }
@@ -297,28 +296,42 @@ pub const RETRY_LOG_MAX_WAIT: Duration = Duration::from_secs(30);
 /// A retry after this long without any starts a new episode, logged at once.
 pub const RETRY_LOG_QUIET: Duration = Duration::from_secs(60);
 
-/// The retries of the whole process: the first retry of an episode is logged at once;
-/// the next ones are summed (records, batches, by topic and error) into one line when
-/// the wait since the last line is over — 1 s, 2 s, 4 s... up to 30 s. Whatever many
-/// batches retry, that is at most about a dozen lines in the first minute of a stuck
-/// output and two a minute after.
-static RETRY_LOG: RetryLog = RetryLog {
-    state: std::sync::Mutex::new(RetryWindow {
-        last_line: None,
-        last_retry: None,
-        wait: RETRY_LOG_FIRST_WAIT,
-        pending: Wave {
-            records: 0,
-            batches: 0,
-            attempt: 0,
-            topics: BTreeMap::new(),
-            errors: BTreeMap::new(),
-        },
-    }),
-};
-
-struct RetryLog {
+/// The retries of the whole pipeline (one, shared by its clients' contexts): the first
+/// retry of an episode is logged at once; the next ones are summed (records, batches, by
+/// topic and error) into one line when the wait since the last line is over — 1 s, 2 s,
+/// 4 s... up to 30 s. Whatever many batches retry, that is at most about a dozen lines in
+/// the first minute of a stuck output and two a minute after.
+pub struct RetryLog {
     state: std::sync::Mutex<RetryWindow>,
+}
+
+impl Default for RetryLog {
+    fn default() -> RetryLog {
+        RetryLog {
+            state: std::sync::Mutex::new(RetryWindow {
+                last_line: None,
+                last_retry: None,
+                wait: RETRY_LOG_FIRST_WAIT,
+                pending: Wave::default(),
+            }),
+        }
+    }
+}
+
+/// Sums up the retries the log has not written yet when their line is due (`force`: at
+/// once): retries that stopped before the next one would have written them. Emitted by
+/// the batch loop every few seconds and at shutdown.
+pub struct RetriesSummary<'a> {
+    pub log: &'a RetryLog,
+    pub force: bool,
+}
+
+impl InternalEvent for RetriesSummary<'_> {
+    fn emit(self) {
+        if let Some(line) = self.log.tick(Instant::now(), self.force) {
+            line.log();
+        }
+    }
 }
 
 struct RetryWindow {
