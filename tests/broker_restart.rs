@@ -109,26 +109,51 @@ async fn a_crash_on_a_broker_restart_with_recreated_topics_loses_nothing() {
         .map(|e| Input::value(prost::Message::encode_to_vec(e)))
         .collect();
     let mut outcome = None;
+    let producing = Instant::now();
+    let watch = |filter: &mut Filter, outcome: &mut Option<(String, Duration)>| {
+        if outcome.is_none() {
+            *outcome = ended(filter).map(|o| (o, producing.elapsed()));
+        }
+    };
     for wave in inputs.chunks(AFTER / WAVES) {
         common::io::produce(&t.input, wave);
-        outcome = outcome.or_else(|| ended(&mut filter));
-        std::thread::sleep(Duration::from_secs(2));
+        for _ in 0..10 {
+            watch(&mut filter, &mut outcome);
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     // Give it the time the operator gave it: crashed, or still running.
     let deadline = Instant::now() + Duration::from_secs(20);
     while outcome.is_none() && Instant::now() < deadline {
-        outcome = ended(&mut filter);
+        watch(&mut filter, &mut outcome);
         std::thread::sleep(Duration::from_millis(200));
     }
     let first_log = std::fs::read_to_string(&log).unwrap();
+    // What the restart resumes from: the offsets committed on the new broker.
+    let committed: i64 = common::broker::committed(&t.group, &t.input)
+        .values()
+        .filter(|o| **o >= 0)
+        .sum();
     println!(
-        "after the broker's restart ({:?} ago): the filter {}",
+        "broker restarted {:?} ago; the filter {}; {committed} input offsets committed on \
+         the new broker; the filter's last lines:\n{}",
         restarted.elapsed(),
         outcome
-            .as_deref()
-            .map_or("kept running".to_string(), |o| format!("ended: {o}"))
+            .as_ref()
+            .map_or("kept running".to_string(), |(o, after)| format!(
+                "ended ({o}) {after:?} after the first events were produced again"
+            )),
+        first_log
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    if let Some(o) = &outcome {
+    if let Some((o, _)) = &outcome {
         // Only a crash ends it here: never a clean stop (exit 0) that would hide a loss.
         assert_ne!(o, "exit 0", "log:\n{first_log}");
     }
