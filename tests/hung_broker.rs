@@ -91,18 +91,22 @@ async fn a_frozen_broker_turns_readiness_503_within_the_documented_bound_by_defa
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    // A sample of readiness through the rest of the freeze: still not ready.
-    let mut ready_during = 0;
+    // Samples through the rest of the freeze: still not ready, brokers still down.
+    let (mut ready_during, mut up_during) = (0, 0);
     while frozen.elapsed() < FREEZE {
         if common::filter::http_get(addr, "/readyz").map(|r| r.0) == Some(200) {
             ready_during += 1;
+        }
+        if brokers_down.is_some() && sample(addr, "cdr_kafka_brokers_down") == Some(0.0) {
+            up_during += 1;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     broker.resume();
     println!(
         "broker frozen {FREEZE:?}: /readyz 503 after {:?} ({}); cdr_kafka_brokers_down 1 after \
-         {brokers_down:?}; answered 200 {ready_during} times later in the freeze",
+         {brokers_down:?}; later in the freeze /readyz answered 200 {ready_during} times, \
+         cdr_kafka_brokers_down was 0 {up_during} times",
         not_ready.as_ref().map(|n| n.0),
         not_ready.as_ref().map_or("", |n| n.1.as_str()),
     );
@@ -127,6 +131,12 @@ async fn a_frozen_broker_turns_readiness_503_within_the_documented_bound_by_defa
         ready_during,
         0,
         "/readyz answered 200 again during the freeze; log:\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_eq!(
+        up_during,
+        0,
+        "cdr_kafka_brokers_down went back to 0 during the freeze; log:\n{}",
         std::fs::read_to_string(&log).unwrap()
     );
     assert_eq!(filter.wait(Duration::ZERO), None, "the filter survives");
