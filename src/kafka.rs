@@ -334,12 +334,8 @@ pub struct TransportSecurityError {
 
 /// The context of every client: logs librdkafka's messages through `tracing`, tracks
 /// whether brokers are reachable (logging only the transitions), and logs rebalances.
-/// Each clone is the context of one client: it gets an id of its own ([`Context::id`]),
-/// and shares the rest.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Context {
-    /// This client's context among the clones (a new one per clone).
-    pub id: ClientId,
     pub health: Arc<Health>,
     /// The at-least-once consumer commits its stored offsets when partitions are revoked,
     /// before the revoke is acknowledged (auto-commit is off). Never under exactly-once:
@@ -357,73 +353,8 @@ pub struct Context {
     pub revoked_any: Arc<std::sync::atomic::AtomicBool>,
     /// The pipeline producer's delivery reports, counted by batch ([`acks`]).
     pub acks: Arc<acks::Acks>,
-    /// Which clients saw every broker down, and which report statistics.
-    pub reachability: Arc<std::sync::Mutex<Reachability>>,
     /// The log of failed deliveries and refused enqueues, one for all the clients.
     pub retry_log: Arc<crate::telemetry::events::RetryLog>,
-}
-
-/// The id of one client's [`Context`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ClientId(u64);
-
-impl Default for ClientId {
-    fn default() -> ClientId {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        ClientId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-impl Clone for Context {
-    /// The context of another client: a new id, everything else shared.
-    fn clone(&self) -> Context {
-        Context {
-            id: ClientId::default(),
-            health: self.health.clone(),
-            commit_on_revoke: self.commit_on_revoke,
-            on_revoke: self.on_revoke.clone(),
-            revoked: self.revoked.clone(),
-            revoked_any: self.revoked_any.clone(),
-            acks: self.acks.clone(),
-            reachability: self.reachability.clone(),
-            retry_log: self.retry_log.clone(),
-        }
-    }
-}
-
-/// Which clients reported every broker down, and which report statistics (with a
-/// broker connection up or not). A "brokers down" state ends when no client that
-/// reports statistics is still down: a broker connection up in another client's
-/// statistics does not end it — an idle producer keeps its connection "up" through a
-/// frozen broker (no request of its own times out) while the consumer's are down. A
-/// client without statistics (admin) that saw every broker down does not hold the
-/// state: the next statistics with a connection up end it, as before.
-#[derive(Debug, Default)]
-pub struct Reachability {
-    down: std::collections::BTreeSet<ClientId>,
-    reporting: std::collections::BTreeSet<ClientId>,
-}
-
-impl Reachability {
-    /// `client` reported every broker down.
-    fn all_down(&mut self, client: ClientId) {
-        self.down.insert(client);
-    }
-
-    /// `client`'s statistics: a broker connection `up` or not. True when no client that
-    /// reports statistics is down any more.
-    fn reported(&mut self, client: ClientId, up: bool) -> bool {
-        self.reporting.insert(client);
-        if up {
-            self.down.remove(&client);
-        }
-        up && self.down.intersection(&self.reporting).next().is_none()
-    }
-
-    /// A broker answered (a delivery acknowledged): nobody is down.
-    fn answered(&mut self) {
-        self.down.clear();
-    }
 }
 
 impl Context {
@@ -490,10 +421,6 @@ impl ClientContext for Context {
                 *last = Some(reason.to_string());
             }
         } else if all_down {
-            self.reachability
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .all_down(self.id);
             if !self.health.brokers_down.swap(true, Ordering::SeqCst) {
                 tracing::error!(
                     "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff"
@@ -514,21 +441,12 @@ impl ClientContext for Context {
     }
 
     /// librdkafka statistics (`statistics.interval.ms`, set by the pipeline): consumer
-    /// lag and producer queue depth as metrics; a broker connection up again in the
-    /// clients that saw every broker down ends a "brokers down" state even when no record
-    /// flows ([`Reachability`]).
+    /// lag and producer queue depth as metrics; a broker connection that is up again
+    /// ends a "brokers down" state even when no record flows.
     fn stats(&self, statistics: Statistics) {
         crate::telemetry::emit(crate::telemetry::events::KafkaStatistics(&statistics));
-        let up = statistics.brokers.values().any(|b| b.state == "UP");
-        let reachable = self
-            .reachability
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .reported(self.id, up);
-        if reachable && self.health.brokers_down.swap(false, Ordering::SeqCst) {
-            tracing::info!("brokers reachable again");
-        }
-        if up {
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.broker_answered();
             // A broker answered over the configured transport: whatever TLS/SASL failure
             // came before is over.
             *self
@@ -607,13 +525,6 @@ fn is_transport_security(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
 impl Context {
     /// Called when a broker answered again: logs the recovery once.
     pub fn broker_answered(&self) {
-        if !self.health.brokers_down.load(Ordering::SeqCst) {
-            return;
-        }
-        self.reachability
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .answered();
         if self.health.brokers_down.swap(false, Ordering::SeqCst) {
             tracing::info!("brokers reachable again");
         }
@@ -787,34 +698,5 @@ topic = "cdr.security"
             .map(|d| (d.name, d.clients))
             .collect();
         assert_eq!(shown, vec![("socket.timeout.ms", "producer, admin")]);
-    }
-
-    /// A frozen broker: the consumer's requests time out and it sees every broker down;
-    /// the idle producer's connection stays "up" (no request of its own timed out). The
-    /// outage ends when the consumer's connection is up again, not at the producer's
-    /// next statistics.
-    #[test]
-    fn brokers_are_reachable_again_when_the_clients_that_saw_them_down_do() {
-        let mut r = Reachability::default();
-        let (consumer, producer, admin) = (ClientId(1), ClientId(2), ClientId(3));
-        assert!(r.reported(consumer, true));
-        assert!(r.reported(producer, true));
-        r.all_down(consumer);
-        assert!(
-            !r.reported(producer, true),
-            "the producer's idle connection"
-        );
-        assert!(!r.reported(consumer, false));
-        assert!(r.reported(consumer, true));
-        // A client without statistics does not hold the state.
-        r.all_down(admin);
-        assert!(r.reported(producer, true));
-        // A delivery acknowledged: nobody is down.
-        r.all_down(consumer);
-        r.answered();
-        assert!(r.reported(producer, true));
-        // Each clone of a context is another client.
-        let c = Context::default();
-        assert_ne!(c.id, c.clone().id);
     }
 }
