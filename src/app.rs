@@ -61,6 +61,9 @@ async fn serve_until(
     // recorder is in place before the first event is counted.
     let handle = crate::telemetry::install(settings.policy.version())
         .map_err(|e| Failure::bug(e).context("cannot install the metrics recorder"))?;
+    crate::telemetry::emit(crate::telemetry::events::DeliveryModeStarted(
+        settings.guarantee,
+    ));
     let stop_server = CancellationToken::new();
     let (_, server) = crate::telemetry::server::start(
         settings.metrics_listen,
@@ -94,6 +97,11 @@ async fn serve_until(
         };
         let settings = Arc::new(settings);
         tokio::spawn(crate::topics::watch(
+            settings.clone(),
+            context.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(crate::topics::watch_inputs(
             settings.clone(),
             context.clone(),
             shutdown.clone(),

@@ -16,6 +16,9 @@ pub struct Health {
     pub topics_verified: AtomicBool,
     /// The output topics last found not compliant, named by `/readyz`.
     pub non_compliant_topics: std::sync::Mutex<Vec<String>>,
+    /// The input topics found missing on the brokers at the last look, named by
+    /// `/readyz`. Set by `topics`.
+    pub missing_input_topics: std::sync::Mutex<Vec<String>>,
     /// The last TLS or SASL failure librdkafka reported (wrong CA, bad certificate or
     /// password): a configuration problem, not an outage. It makes a start that never
     /// reached a broker stop with that reason instead of retrying forever.
@@ -23,6 +26,14 @@ pub struct Health {
 }
 
 impl Health {
+    /// The input topics missing at the last look.
+    pub fn missing_input_topics(&self) -> Vec<String> {
+        self.missing_input_topics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The last TLS or SASL failure, if any.
     pub fn transport_security_error(&self) -> Option<String> {
         self.transport_security_error

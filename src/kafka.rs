@@ -63,7 +63,90 @@ impl<T: ClientSettings + ?Sized> ClientSettings for Arc<T> {
 /// The client id every client of the filter announces.
 pub const CLIENT_ID: &str = "cdr-purpose-filter";
 
-/// Bootstrap servers, client id, and the user's `[kafka.properties]`.
+/// The properties every client of the filter gets unless the configuration sets them
+/// (`[kafka.properties]`, or a client's own section): (name, value, why). librdkafka's
+/// own defaults leave a frozen broker unseen for a minute and a created topic unseen
+/// for five.
+pub const CLIENT_DEFAULTS: [(&str, &str, &str); 2] = [
+    (
+        "socket.timeout.ms",
+        "5000",
+        "a broker that stops answering (frozen, hung) is seen within 5 s: its requests time out, the connection is dropped, and with every broker down /readyz answers 503 (librdkafka: 60000)",
+    ),
+    (
+        "topic.metadata.refresh.interval.ms",
+        "10000",
+        "an input topic created while the filter runs is consumed within about 10 s, a deleted or re-created one noticed as fast (librdkafka: 300000)",
+    ),
+];
+
+/// The consumer's properties set unless configured, like [`CLIENT_DEFAULTS`].
+pub const CONSUMER_DEFAULTS: [(&str, &str, &str); 1] = [(
+    "session.timeout.ms",
+    "10000",
+    "a member whose coordinator stopped answering gives its partitions up (and turns not ready) within 10 s (librdkafka: 45000)",
+)];
+
+/// One of the filter's defaults in force: the clients that get it (none of their
+/// sections sets the property), the property, its value and why.
+pub struct DefaultInForce {
+    pub clients: &'static str,
+    pub name: &'static str,
+    pub value: &'static str,
+    pub why: &'static str,
+}
+
+/// The filter's defaults in force for these settings, for `config check`.
+pub fn defaults_in_force(settings: &(impl ClientSettings + ?Sized)) -> Vec<DefaultInForce> {
+    let common = settings.properties();
+    let (consumer, producer) = (
+        settings.consumer_properties(),
+        settings.producer_properties(),
+    );
+    let mut out = Vec::new();
+    for (name, value, why) in CLIENT_DEFAULTS {
+        let clients = match (
+            common.contains_key(name),
+            consumer.contains_key(name),
+            producer.contains_key(name),
+        ) {
+            (true, _, _) => continue,
+            (false, false, false) => "every client",
+            (false, true, false) => "producer, admin",
+            (false, false, true) => "consumer, admin",
+            (false, true, true) => "admin",
+        };
+        out.push(DefaultInForce {
+            clients,
+            name,
+            value,
+            why,
+        });
+    }
+    for (name, value, why) in CONSUMER_DEFAULTS {
+        if !common.contains_key(name) && !consumer.contains_key(name) {
+            out.push(DefaultInForce {
+                clients: "consumer",
+                name,
+                value,
+                why,
+            });
+        }
+    }
+    out
+}
+
+/// Sets `defaults` where `c` does not set the property.
+fn with_defaults(c: &mut ClientConfig, defaults: &[(&str, &str, &str)]) {
+    for (name, value, _) in defaults {
+        if c.get(name).is_none() {
+            c.set(*name, *value);
+        }
+    }
+}
+
+/// Bootstrap servers, client id, the user's `[kafka.properties]`, and
+/// [`CLIENT_DEFAULTS`] where those do not set them.
 pub fn base_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", settings.bootstrap_servers())
@@ -71,6 +154,7 @@ pub fn base_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     for (k, v) in settings.properties() {
         c.set(k, v);
     }
+    with_defaults(&mut c, &CLIENT_DEFAULTS);
     c
 }
 
@@ -86,7 +170,8 @@ pub fn with_statistics(c: &mut ClientConfig) {
 }
 
 /// The consumer settings both delivery guarantees share: the user's properties, the
-/// group, statistics, and `auto.offset.reset=earliest` unless the user chose otherwise.
+/// group, statistics, [`CONSUMER_DEFAULTS`], and `auto.offset.reset=earliest` unless the
+/// user chose otherwise.
 pub fn consumer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     let mut c = base_config(settings);
     for (k, v) in settings.consumer_properties() {
@@ -94,6 +179,7 @@ pub fn consumer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfi
     }
     c.set("group.id", settings.group_id())
         .set("enable.auto.offset.store", "false");
+    with_defaults(&mut c, &CONSUMER_DEFAULTS);
     with_statistics(&mut c);
     if c.get("auto.offset.reset").is_none() {
         c.set("auto.offset.reset", "earliest");
@@ -269,6 +355,8 @@ pub struct Context {
     pub revoked_any: Arc<std::sync::atomic::AtomicBool>,
     /// The pipeline producer's delivery reports, counted by batch ([`acks`]).
     pub acks: Arc<acks::Acks>,
+    /// The log of failed deliveries and refused enqueues, one for all the clients.
+    pub retry_log: Arc<crate::telemetry::events::RetryLog>,
 }
 
 impl Context {
@@ -588,5 +676,50 @@ topic = "cdr.security"
             e.starts_with(r#"kafka.properties."socket.timeout.ms" refused by librdkafka: "#),
             "{e}"
         );
+    }
+
+    /// A frozen broker is seen within seconds and a created topic taken up within ten
+    /// with the defaults; the configuration overrides each default, in any section.
+    #[test]
+    fn the_clients_get_the_filters_timeouts_unless_configured() {
+        let s = settings("");
+        let consumer = consumer_config(&s);
+        assert_eq!(consumer.get("socket.timeout.ms"), Some("5000"));
+        assert_eq!(consumer.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(
+            consumer.get("topic.metadata.refresh.interval.ms"),
+            Some("10000")
+        );
+        let producer = producer_config(&s);
+        assert_eq!(producer.get("socket.timeout.ms"), Some("5000"));
+        assert_eq!(
+            producer.get("topic.metadata.refresh.interval.ms"),
+            Some("10000")
+        );
+        assert_eq!(
+            producer.get("session.timeout.ms"),
+            None,
+            "a consumer setting"
+        );
+        assert_eq!(base_config(&s).get("socket.timeout.ms"), Some("5000"));
+        check_client_configs(&s).expect("librdkafka takes the defaults");
+        let s = settings(
+            "[kafka.properties]\n\"topic.metadata.refresh.interval.ms\" = \"60000\"\n\
+             [kafka.consumer_properties]\n\"socket.timeout.ms\" = \"20000\"\n\
+             \"session.timeout.ms\" = \"45000\"",
+        );
+        let consumer = consumer_config(&s);
+        assert_eq!(consumer.get("socket.timeout.ms"), Some("20000"));
+        assert_eq!(consumer.get("session.timeout.ms"), Some("45000"));
+        assert_eq!(
+            consumer.get("topic.metadata.refresh.interval.ms"),
+            Some("60000")
+        );
+        assert_eq!(producer_config(&s).get("socket.timeout.ms"), Some("5000"));
+        let shown: Vec<(&str, &str)> = defaults_in_force(&s)
+            .iter()
+            .map(|d| (d.name, d.clients))
+            .collect();
+        assert_eq!(shown, vec![("socket.timeout.ms", "producer, admin")]);
     }
 }

@@ -30,6 +30,8 @@ pub const PRODUCE_RETRIES: &str = "cdr_produce_retries_total";
 pub const TRANSACTIONS_ABORTED: &str = "cdr_transactions_aborted_total";
 pub const TRANSACTIONS_COMMITTED: &str = "cdr_transactions_committed_total";
 pub const TRANSACTIONS_IN_FLIGHT: &str = "cdr_transactions_in_flight";
+pub const DELIVERY_MODE: &str = "cdr_delivery_mode";
+pub const INPUT_TOPIC_MISSING: &str = "cdr_input_topic_missing";
 pub const EVENT_AGE: &str = "cdr_event_age_seconds";
 pub const PROCESSING: &str = "cdr_processing_seconds";
 pub const CONSUMER_LAG: &str = "cdr_consumer_lag";
@@ -125,6 +127,14 @@ fn describe() {
     describe_gauge!(
         TRANSACTIONS_IN_FLIGHT,
         "Kafka transactions open (exactly-once: 0 or 1 per instance)."
+    );
+    describe_gauge!(
+        DELIVERY_MODE,
+        "Always 1; the label mode says the delivery guarantee this instance runs with (at_least_once, exactly_once)."
+    );
+    describe_gauge!(
+        INPUT_TOPIC_MISSING,
+        "1 while the input topic does not exist on the brokers (nothing is consumed from it), 0 once it does; by topic."
     );
     describe_histogram!(
         EVENT_AGE,

@@ -683,6 +683,32 @@ fn config_check_prints_the_effective_configuration() {
     );
 }
 
+/// The client properties the filter sets itself are shown, as TOML comments (the output
+/// stays the effective configuration); one the configuration sets is not.
+#[test]
+fn config_check_shows_the_client_timeouts_the_filter_sets() {
+    let o = config_check(&example_config(), &[]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    toml::from_str::<toml::Value>(&out).expect("still TOML");
+    for line in [
+        "#   socket.timeout.ms = \"5000\" (every client): ",
+        "#   topic.metadata.refresh.interval.ms = \"10000\" (every client): ",
+        "#   session.timeout.ms = \"10000\" (consumer): ",
+    ] {
+        assert!(out.contains(line), "{line} not in:\n{out}");
+    }
+    let f = config_file(
+        "[kafka.properties]\n\"socket.timeout.ms\" = \"20000\"\n\
+         [purposes.billing]\ntopic = \"cdr.billing\"\n",
+    );
+    let o = config_check(f.path(), &[]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(!out.contains("#   socket.timeout.ms"), "{out}");
+    assert!(out.contains("#   session.timeout.ms"), "{out}");
+}
+
 #[test]
 fn config_check_refuses_a_day_ttl_longer_than_the_shortest_year_in_legal_time() {
     // In Paris legal time the shortest year is 364 days 23 hours (across the spring change).

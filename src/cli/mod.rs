@@ -319,6 +319,26 @@ fn reach(settings: &config::Settings) -> Result<(), Failure> {
     result
 }
 
+/// The Kafka client properties the filter sets itself, where the configuration does not,
+/// as TOML comments after the effective configuration (`config check`).
+fn client_defaults(settings: &config::Settings) -> String {
+    let defaults = crate::kafka::defaults_in_force(settings);
+    if defaults.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n# Kafka client properties the filter sets because the configuration does not\n\
+         # (set them in [kafka.properties] or a client's own section to change them):\n",
+    );
+    for d in defaults {
+        out.push_str(&format!(
+            "#   {} = \"{}\" ({}): {}\n",
+            d.name, d.value, d.clients, d.why
+        ));
+    }
+    out
+}
+
 /// Runs a command. Its failure says whose fault it is ([`Failure::exit_code`]).
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     config::allow_insecure_secret_files(cli.allow_insecure_secret_files);
@@ -351,6 +371,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let settings = config::load_from(config.as_deref())?;
             crate::kafka::check_client_configs(&settings)?;
             print_stdout(&settings.effective_toml())?;
+            print_stdout(&client_defaults(&settings))?;
             let shown = match &config {
                 Some(config) => config.display().to_string(),
                 None => "(defaults and environment)".to_string(),

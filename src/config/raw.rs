@@ -102,7 +102,12 @@ pub struct KafkaSection {
     /// Any librdkafka property, passed through to every client (TLS, SASL/SCRAM,
     /// timeouts). A value may be `${env:NAME}` (an environment variable) or
     /// `${file:/path}` (a file's content without its trailing newline: a mounted secret),
-    /// read once at start. The properties the filter owns (`enable.auto.commit`,
+    /// read once at start. Set by the filter unless given here (or in a client's own
+    /// section; `config check` lists those in force): `socket.timeout.ms` 5000,
+    /// `topic.metadata.refresh.interval.ms` 10000, and for the consumer
+    /// `session.timeout.ms` 10000 — a frozen broker turns `/readyz` 503 within seconds,
+    /// a created input topic is consumed within about 10 s (docs/runbook.md). The
+    /// properties the filter owns (`enable.auto.commit`,
     /// `enable.auto.offset.store`, `enable.idempotence`, `enable.gapless.guarantee`,
     /// `transactional.id`, `isolation.level`, `group.id`, `bootstrap.servers`) are refused.
     ///

@@ -166,6 +166,10 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
     let failure = consume(&s, &mut ack).await.err();
     let result = ack.finish(&s, failure).await;
     telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
+    telemetry::emit(telemetry::events::RetriesSummary {
+        log: &s.context.retry_log,
+        force: true,
+    });
     let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     release_clients(s.consumer, s.producer, deadline).await;
     result
@@ -191,6 +195,10 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
             _ = s.shutdown.cancelled() => return Ok(()),
             _ = summary.tick() => {
                 telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
+                telemetry::emit(telemetry::events::RetriesSummary {
+                    log: &s.context.retry_log,
+                    force: false,
+                });
                 continue;
             }
             () = s.producer.reports() => {
@@ -471,7 +479,11 @@ impl Engine<'_> {
                     }
                     // Other enqueue errors (unknown topic in the local metadata cache,
                     // ...) are retried like failed deliveries.
-                    tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
+                    telemetry::emit(telemetry::events::EnqueueRetried {
+                        log: &s.context.retry_log,
+                        topic: &o.topic,
+                        error: e.to_string(),
+                    });
                     tokio::select! {
                         biased;
                         _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),

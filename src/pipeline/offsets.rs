@@ -336,7 +336,11 @@ where
                 if let Some(reason) = producer_fatal(producer, Some(&e)) {
                     break Err(Refusal::Fatal(reason));
                 }
-                tracing::warn!(topic, "enqueue failed, retrying in 1s: {e}");
+                telemetry::emit(telemetry::events::EnqueueRetried {
+                    log: &producer.context().retry_log,
+                    topic,
+                    error: e.to_string(),
+                });
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -500,6 +504,7 @@ pub(super) async fn await_batch(
         // One line for the wave, not one per record (a broker refusing every write would
         // log thousands per wave); counted per record.
         telemetry::emit(telemetry::events::ProduceRetries {
+            log: &context.retry_log,
             retries: retry.iter().map(|(_, t, _, e)| (&**t, e.to_string())),
             attempt,
         });

@@ -5,9 +5,10 @@
 //! rest. None carries personal data: positions, reasons and kinds, never a value.
 
 use super::{
-    Stats, DEAD_LETTERS, DECODE_ERRORS, EVENTS_CONSUMED, PROCESSING, PRODUCE_RETRIES,
-    TRANSACTIONS_ABORTED, TRANSACTIONS_COMMITTED, TRANSACTIONS_IN_FLIGHT,
+    Stats, DEAD_LETTERS, DECODE_ERRORS, DELIVERY_MODE, EVENTS_CONSUMED, PROCESSING,
+    PRODUCE_RETRIES, TRANSACTIONS_ABORTED, TRANSACTIONS_COMMITTED, TRANSACTIONS_IN_FLIGHT,
 };
+use crate::delivery::Guarantee;
 use metrics::{counter, gauge, histogram};
 use rdkafka::statistics::Statistics;
 use std::collections::BTreeMap;
@@ -223,51 +224,225 @@ impl<I: Iterator<Item = Instant>> InternalEvent for InputsCompleted<'_, I> {
 
 /// A wave of failed produces of one batch is sent again (its `attempt`-th retry): each
 /// `(topic, error)` is one output record. Counted per record (`cdr_produce_retries_total`
-/// by topic); logged in one line for the wave — how many records, to which topics, with
-/// which errors — on the 1st, 2nd, 4th, 8th... attempt (debug otherwise), never one line
-/// per record: a broker refusing every write would otherwise log thousands of lines per
-/// wave. The per-record line is at debug. No record content: topics and errors only.
-pub struct ProduceRetries<I> {
+/// by topic). Logged for the whole process, not per batch ([`RetryLog`]): every batch of
+/// a stuck output retries on its own, and one line per batch and wave made thousands of
+/// lines a minute for a few hundred records. The per-record line is at debug. No record
+/// content: topics and errors only.
+pub struct ProduceRetries<'l, I> {
+    /// The retry log of the pipeline's clients ([`crate::kafka::Context`]).
+    pub log: &'l RetryLog,
     pub retries: I,
     pub attempt: u32,
 }
 
-impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries<I> {
+impl<'a, I: Iterator<Item = (&'a str, String)>> InternalEvent for ProduceRetries<'_, I> {
     fn emit(self) {
         let attempt = self.attempt;
-        // By topic: how many; by error: how many (the few distinct ones, sorted).
-        let mut topics: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-        let mut records = 0u64;
+        let mut wave = Wave::default();
         for (topic, error) in self.retries {
             tracing::debug!(topic, attempt, "delivery failed, retrying: {error}");
-            *topics.entry(topic).or_default() += 1;
-            *errors.entry(error).or_default() += 1;
-            records += 1;
+            *wave.topics.entry(topic.to_string()).or_default() += 1;
+            *wave.errors.entry(error).or_default() += 1;
+            wave.records += 1;
         }
-        if records == 0 {
+        if wave.records == 0 {
             return;
         }
-        for (topic, n) in &topics {
-            counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(*n);
+        for (topic, n) in &wave.topics {
+            counter!(PRODUCE_RETRIES, "topic" => topic.clone()).increment(*n);
         }
-        let topics = join_counts(topics.iter().map(|(t, n)| (*t, *n)));
-        let errors = join_counts(errors.iter().map(|(e, n)| (e.as_str(), *n)));
-        if attempt == 1 || attempt.is_power_of_two() {
-            tracing::warn!(
-                records,
-                attempt,
-                topics = %topics,
-                "delivery failed, retrying {records} records: {errors}"
-            );
+        wave.batches = 1;
+        wave.attempt = attempt;
+        if let Some(line) = self.log.note(wave, Instant::now()) {
+            line.log();
+        }
+    }
+}
+
+/// An output record the client refused to enqueue for now (its topic unknown or in
+/// error in the client's metadata: deleted, not authorized) is tried again in a second:
+/// counted as a retry and logged with the failed deliveries, for the whole process
+/// ([`RetryLog`]) — not one line per record and second.
+pub struct EnqueueRetried<'a> {
+    /// The retry log of the pipeline's clients ([`crate::kafka::Context`]).
+    pub log: &'a RetryLog,
+    pub topic: &'a str,
+    pub error: String,
+}
+
+impl InternalEvent for EnqueueRetried<'_> {
+    fn emit(self) {
+        let topic = self.topic;
+        tracing::debug!(topic, "enqueue failed, retrying in 1s: {}", self.error);
+        counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(1);
+        let mut wave = Wave {
+            records: 1,
+            batches: 1,
+            ..Wave::default()
+        };
+        wave.topics.insert(topic.to_string(), 1);
+        wave.errors.insert(self.error, 1);
+        if let Some(line) = self.log.note(wave, Instant::now()) {
+            line.log();
+        }
+    }
+}
+
+/// The first wait between two lines of the retry log; it doubles up to
+/// [`RETRY_LOG_MAX_WAIT`] while retries go on.
+pub const RETRY_LOG_FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between two lines of the retry log while retries go on.
+pub const RETRY_LOG_MAX_WAIT: Duration = Duration::from_secs(30);
+/// A retry after this long without any starts a new episode, logged at once.
+pub const RETRY_LOG_QUIET: Duration = Duration::from_secs(60);
+
+/// The retries of the whole pipeline (one, shared by its clients' contexts): the first
+/// retry of an episode is logged at once; the next ones are summed (records, batches, by
+/// topic and error) into one line when the wait since the last line is over — 1 s, 2 s,
+/// 4 s... up to 30 s. Whatever many batches retry, that is at most about a dozen lines in
+/// the first minute of a stuck output and two a minute after.
+pub struct RetryLog {
+    state: std::sync::Mutex<RetryWindow>,
+}
+
+impl Default for RetryLog {
+    fn default() -> RetryLog {
+        RetryLog {
+            state: std::sync::Mutex::new(RetryWindow {
+                last_line: None,
+                last_retry: None,
+                wait: RETRY_LOG_FIRST_WAIT,
+                pending: Wave::default(),
+            }),
+        }
+    }
+}
+
+/// Sums up the retries the log has not written yet when their line is due (`force`: at
+/// once): retries that stopped before the next one would have written them. Emitted by
+/// the batch loop every few seconds and at shutdown.
+pub struct RetriesSummary<'a> {
+    pub log: &'a RetryLog,
+    pub force: bool,
+}
+
+impl InternalEvent for RetriesSummary<'_> {
+    fn emit(self) {
+        if let Some(line) = self.log.tick(Instant::now(), self.force) {
+            line.log();
+        }
+    }
+}
+
+struct RetryWindow {
+    last_line: Option<Instant>,
+    last_retry: Option<Instant>,
+    wait: Duration,
+    /// The retries since the last line.
+    pending: Wave,
+}
+
+/// Retried records summed: how many, in how many batch waves, the highest attempt, by
+/// topic and by error.
+#[derive(Default, Debug, Clone, PartialEq)]
+struct Wave {
+    records: u64,
+    batches: u64,
+    attempt: u32,
+    topics: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Wave {
+    fn add(&mut self, other: Wave) {
+        self.records += other.records;
+        self.batches += other.batches;
+        self.attempt = self.attempt.max(other.attempt);
+        for (k, n) in other.topics {
+            *self.topics.entry(k).or_default() += n;
+        }
+        for (k, n) in other.errors {
+            *self.errors.entry(k).or_default() += n;
+        }
+    }
+}
+
+/// A line of the retry log: the retries of `secs` seconds (0: the first of an episode).
+#[derive(Debug)]
+struct RetryLine {
+    wave: Wave,
+    secs: u64,
+}
+
+impl RetryLine {
+    fn log(&self) {
+        let Wave {
+            records,
+            batches,
+            attempt,
+            ..
+        } = self.wave;
+        let topics = join_counts(self.wave.topics.iter().map(|(t, n)| (t.as_str(), *n)));
+        let errors = join_counts(self.wave.errors.iter().map(|(e, n)| (e.as_str(), *n)));
+        let when = if self.secs == 0 {
+            String::new()
         } else {
-            tracing::debug!(
-                records,
-                attempt,
-                topics = %topics,
-                "delivery failed, retrying {records} records: {errors}"
-            );
+            format!(" in the last {} s", self.secs)
+        };
+        tracing::warn!(
+            records,
+            batches,
+            attempt,
+            topics = %topics,
+            "delivery failed, retrying {records} records{when}: {errors}"
+        );
+    }
+}
+
+impl RetryLog {
+    /// Counts a batch's wave of retries: the line to log, if one is due.
+    fn note(&self, wave: Wave, now: Instant) -> Option<RetryLine> {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let new_episode = w
+            .last_retry
+            .is_none_or(|t| now.saturating_duration_since(t) >= RETRY_LOG_QUIET);
+        w.last_retry = Some(now);
+        w.pending.add(wave);
+        if new_episode {
+            w.wait = RETRY_LOG_FIRST_WAIT;
+            w.last_line = None;
         }
+        w.due(now, false)
+    }
+
+    /// The line of the retries summed since the last one, when its wait is over
+    /// (`force`: at once), for retries that stopped before the next [`RetryLog::note`].
+    fn tick(&self, now: Instant, force: bool) -> Option<RetryLine> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .due(now, force)
+    }
+}
+
+impl RetryWindow {
+    fn due(&mut self, now: Instant, force: bool) -> Option<RetryLine> {
+        if self.pending.records == 0 {
+            return None;
+        }
+        let secs = match self.last_line {
+            None => 0,
+            Some(t) if force || now.saturating_duration_since(t) >= self.wait => {
+                self.wait = (self.wait * 2).min(RETRY_LOG_MAX_WAIT);
+                now.saturating_duration_since(t).as_secs().max(1)
+            }
+            Some(_) => return None,
+        };
+        self.last_line = Some(now);
+        Some(RetryLine {
+            wave: std::mem::take(&mut self.pending),
+            secs,
+        })
     }
 }
 
@@ -277,6 +452,61 @@ fn join_counts<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> String {
         .map(|(k, n)| format!("{k} ({n})"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The pipeline starts with this delivery guarantee: `cdr_delivery_mode{mode}` says
+/// which (the dashboard shows it), and under exactly-once the transaction metrics exist
+/// at 0 from the start rather than from the first transaction. At least once there are
+/// no transactions and no transaction metrics.
+pub struct DeliveryModeStarted(pub Guarantee);
+
+impl InternalEvent for DeliveryModeStarted {
+    fn emit(self) {
+        let mode = match self.0 {
+            Guarantee::AtLeastOnce => "at_least_once",
+            Guarantee::ExactlyOnce => "exactly_once",
+        };
+        gauge!(DELIVERY_MODE, "mode" => mode).set(1.0);
+        if self.0 == Guarantee::ExactlyOnce {
+            gauge!(TRANSACTIONS_IN_FLIGHT).set(0.0);
+            counter!(TRANSACTIONS_COMMITTED).absolute(0);
+            counter!(TRANSACTIONS_ABORTED).absolute(0);
+        }
+    }
+}
+
+/// An input topic was looked up: `missing` or not; `changed` since the last look
+/// (`first`: the first look). Logged when it changes; the gauge set each time.
+pub struct InputTopicChecked<'a> {
+    pub topic: &'a str,
+    pub missing: bool,
+    pub changed: bool,
+    pub first: bool,
+    /// How often it is looked up.
+    pub every: Duration,
+}
+
+impl InternalEvent for InputTopicChecked<'_> {
+    fn emit(self) {
+        let topic = self.topic;
+        gauge!(super::INPUT_TOPIC_MISSING, "topic" => topic.to_string()).set(if self.missing {
+            1.0
+        } else {
+            0.0
+        });
+        match (self.changed, self.missing, self.first) {
+            (true, true, _) => tracing::warn!(
+                topic,
+                "input topic {topic} does not exist: nothing is consumed from it until it is created (looked up every {} s; /readyz is 503 meanwhile)",
+                self.every.as_secs()
+            ),
+            (true, false, false) => tracing::info!(
+                topic,
+                "input topic {topic} exists now: the consumer takes it up at its next metadata refresh"
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// A transaction was opened.
@@ -442,5 +672,74 @@ mod tests {
             stats.dead_letters.lock().unwrap().values().sum::<u64>(),
             300
         );
+    }
+
+    fn wave(topic: &str, attempt: u32) -> Wave {
+        let mut w = Wave {
+            records: 1,
+            batches: 1,
+            attempt,
+            ..Wave::default()
+        };
+        w.topics.insert(topic.into(), 1);
+        w.errors.insert("Local: Unknown topic".into(), 1);
+        w
+    }
+
+    /// 400 batches of one stuck record each, every one retrying on its own backoff
+    /// (100 ms doubling, up to 30 s) for a minute: a handful of lines for the whole
+    /// process, which together count every retry — not a line per batch and attempt.
+    #[test]
+    fn retries_of_many_batches_make_a_few_lines_a_minute_that_count_them_all() {
+        let log = RetryLog {
+            state: std::sync::Mutex::new(RetryWindow {
+                last_line: None,
+                last_retry: None,
+                wait: RETRY_LOG_FIRST_WAIT,
+                pending: Wave::default(),
+            }),
+        };
+        let t0 = Instant::now();
+        // (when, attempt) of every batch's retries: batch b starts b * 125 ms in.
+        let mut retries: Vec<(Duration, u32)> = Vec::new();
+        for b in 0..400u64 {
+            let mut at = Duration::from_millis(b * 125);
+            for attempt in 1u32.. {
+                at += Duration::from_millis((100u64 << attempt.min(8)).min(30_000));
+                if at > Duration::from_secs(60) {
+                    break;
+                }
+                retries.push((at, attempt));
+            }
+        }
+        retries.sort();
+        let mut lines = Vec::new();
+        for (at, attempt) in &retries {
+            lines.extend(log.note(wave("cdr.billing", *attempt), t0 + *at));
+        }
+        lines.extend(log.tick(t0 + Duration::from_secs(61), true));
+        assert!(lines.len() <= 10, "{} lines: {lines:?}", lines.len());
+        assert_eq!(lines[0].secs, 0, "the first retry is logged at once");
+        assert_eq!(
+            lines.iter().map(|l| l.wave.records).sum::<u64>(),
+            retries.len() as u64,
+            "every retry counted in a line"
+        );
+        assert_eq!(
+            lines.iter().map(|l| l.wave.batches).sum::<u64>(),
+            retries.len() as u64
+        );
+        // A retry after a quiet minute starts a new episode: logged at once.
+        let later = t0 + Duration::from_secs(200);
+        let line = log
+            .note(wave("cdr.security", 1), later)
+            .expect("logged at once");
+        assert_eq!((line.secs, line.wave.records), (0, 1));
+        assert!(log.note(wave("cdr.security", 2), later).is_none());
+        assert!(log
+            .tick(later + Duration::from_millis(500), false)
+            .is_none());
+        let line = log.tick(later + RETRY_LOG_FIRST_WAIT, false).expect("due");
+        assert_eq!((line.secs, line.wave.records), (1, 1));
     }
 }

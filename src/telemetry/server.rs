@@ -72,6 +72,10 @@ pub fn not_ready_reasons(health: &Health, shutting_down: bool) -> Vec<String> {
     {
         reasons.push("all brokers down".into());
     }
+    let missing = health.missing_input_topics();
+    if !missing.is_empty() {
+        reasons.push(format!("input topics missing: {}", missing.join(", ")));
+    }
     if !health.assigned.load(std::sync::atomic::Ordering::SeqCst) {
         reasons.push("no partitions assigned".into());
     }

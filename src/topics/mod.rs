@@ -7,9 +7,11 @@
 //! the filter runs.
 
 pub mod alter;
+mod inputs;
 mod manage;
 pub mod render;
 
+pub use inputs::{watch_inputs, INPUT_CHECK_INTERVAL};
 pub use manage::{apply, prepare, publish, watch};
 
 /// The residency-bound arithmetic lives with the other retention arithmetic (row 0).

@@ -120,7 +120,12 @@ impl OwnBroker {
     /// Starts tansu on a free port, advertising `advertised_port` (another port, e.g. a
     /// TLS proxy in front of it) or its own; waits until it accepts connections.
     pub fn start(log: &Path, advertised_port: Option<u16>) -> OwnBroker {
-        let port = free_port();
+        OwnBroker::start_on(log, free_port(), advertised_port)
+    }
+
+    /// [`OwnBroker::start`] on `port`: a broker restarted where the last one listened
+    /// (its store empty: the topics are gone, their ids change when re-created).
+    pub fn start_on(log: &Path, port: u16, advertised_port: Option<u16>) -> OwnBroker {
         let advertised = format!("127.0.0.1:{}", advertised_port.unwrap_or(port));
         let child = Command::new("tansu")
             .args(["broker", "--listener-url"])
@@ -134,7 +139,13 @@ impl OwnBroker {
                 "RUST_LOG",
                 std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .stdout(std::fs::File::create(log).unwrap())
+            .stdout(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .unwrap(),
+            )
             .stderr(std::fs::File::options().append(true).open(log).unwrap())
             .spawn()
             .expect("start tansu (scripts/test-broker.sh start installs it)");
@@ -171,6 +182,12 @@ impl OwnBroker {
     /// Thaws it (SIGCONT).
     pub fn resume(&self) {
         self.signal("CONT");
+    }
+
+    /// Kills the broker (SIGKILL) and waits for it: its in-memory store is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn signal_quietly(&self) -> std::io::Result<std::process::ExitStatus> {
