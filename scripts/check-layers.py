@@ -13,7 +13,7 @@ import sys
 # Row 0: pure data and arithmetic; 1: stages and clients; 2: configuration;
 # 3: engines; 4: wiring and commands.
 LAYERS = {
-    0: ["schema", "retention", "health", "shutdown", "error", "framing", "delivery"],
+    0: ["alloc_count", "schema", "retention", "health", "shutdown", "error", "framing", "delivery"],
     1: ["policy", "decode", "encode", "dead_letter", "telemetry", "kafka", "gen", "wire", "json"],
     2: ["config"],
     3: ["pipeline", "topics", "audit"],

@@ -7,6 +7,7 @@
 //! in [`cli`]; configuration in [`config`]; retention arithmetic in [`retention`]; synthetic
 //! events in [`gen`].
 
+pub mod alloc_count;
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -10,10 +10,22 @@ use std::process::ExitCode;
 /// feature it also serves librdkafka's `malloc`/`free` (a message, a header list and one
 /// allocation per header for every record sent, freed on another thread). Its v2 line:
 /// v3 (the crate's default) held 30-50 MiB more at peak under load, for no CPU gain.
+#[cfg(not(feature = "bench-passthrough"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Benchmark builds only (the `bench-passthrough` feature): mimalloc, counted, so that
+/// `benches/e2e.rs` prints allocations per event (`CDR_BENCH_ALLOCATIONS=PATH`).
+#[cfg(feature = "bench-passthrough")]
+#[global_allocator]
+static GLOBAL: cdr_purpose_filter::alloc_count::Counting<mimalloc::MiMalloc> =
+    cdr_purpose_filter::alloc_count::Counting(mimalloc::MiMalloc);
+
 fn main() -> ExitCode {
+    #[cfg(feature = "bench-passthrough")]
+    if let Some(path) = std::env::var_os("CDR_BENCH_ALLOCATIONS") {
+        cdr_purpose_filter::alloc_count::report_to(path.into());
+    }
     let cli = cdr_purpose_filter::cli::Cli::parse();
     cdr_purpose_filter::cli::init_tracing(&cli);
     match cdr_purpose_filter::cli::run(cli) {
