@@ -10,6 +10,7 @@
 //! Before measuring, the allocations per event of each path are counted with the
 //! counting allocator below and printed.
 
+use cdr_purpose_filter::alloc_count::{self, Counting};
 use cdr_purpose_filter::config::{self, Settings};
 use cdr_purpose_filter::decode::{self, InputFormat};
 use cdr_purpose_filter::encode::{self, OutputFormat};
@@ -24,49 +25,24 @@ use cdr_purpose_filter::telemetry::Stats;
 use cdr_purpose_filter::wire::{WireFilter, WireScratch};
 use chrono::{Duration, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const BATCH: usize = 1000;
 
 /// The binary's allocator, so the bench measures what runs, counting allocations.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-struct Counting;
-
-// SAFETY: forwards every call to mimalloc unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-    }
-}
+static GLOBAL: Counting<mimalloc::MiMalloc> = Counting(mimalloc::MiMalloc);
 
 /// Allocations (alloc, alloc_zeroed, realloc) per call of `f`, after one warm-up call.
 fn allocations_per_event(events: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = alloc_count::process();
     const ROUNDS: u64 = 5;
     for _ in 0..ROUNDS {
         f();
     }
-    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / (ROUNDS as f64 * events as f64)
+    (alloc_count::process() - before) as f64 / (ROUNDS as f64 * events as f64)
 }
 
 /// This thread's time on a CPU, in nanoseconds (`/proc/thread-self/schedstat`): unlike

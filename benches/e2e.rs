@@ -1,38 +1,42 @@
 //! End-to-end harness: the filter against a minimal pass-through floor, on a real broker.
 //!
 //! Loads N events (default 1,000,000, mixed types; `E2E_EVENTS` to change; `E2E_INPUTS=json`
-//! or `protobuf` for one input only; `E2E_ROUNDS=K` to run every mode K times and report
-//! the medians; `E2E_RESTART_BROKER=1`, as `scripts/bench-e2e.sh` sets it, to measure
-//! every process on a freshly started test broker loaded with the input alone) into two input
-//! topics of the broker named by `CDR_TEST_BROKERS` — one protobuf, one JSON — then runs,
-//! one after the other on each input, same broker and settings (`fetch.wait.max.ms=10`,
-//! idempotent producer, offsets committed every 100 ms):
+//! or `protobuf` for one input only) into an input topic of the broker named by
+//! `CDR_TEST_BROKERS` — one protobuf, one JSON — and measures on each input, in each of
+//! `E2E_ROUNDS` rounds (default 5; the order of the processes reversed every other round),
+//! with `E2E_RESTART_BROKER=1` (as `scripts/bench-e2e.sh` sets it) every process on a
+//! freshly started test broker loaded with the input alone (tansu slows down as its
+//! in-memory store grows, which would favour whichever runs first):
 //! 1. **floor**: `benches/floor.rs`, a pass-through written apart from the pipeline (it
 //!    shares none of its code), run as its own process (this binary re-run with
-//!    `E2E_ROLE=floor`): consume in a group, send each record unchanged to two topics,
-//!    await the sends in batches of 1,000; then **floor+headers**, the same with five
-//!    fixed headers of the contract's names and sizes on every copy (`FLOOR_HEADERS`):
-//!    what librdkafka charges for the headers every output must carry, apart from the
-//!    filtering;
-//! 2. **pass-through**: `run --passthrough`, the pipeline forwarding each record unchanged
-//!    to both output topics — the pipeline's own overhead over the floor;
-//! 3. **filter**: `run` with both purposes (protobuf input → protobuf output; JSON input →
-//!    JSON output);
-//! 4. with `E2E_BASELINE=PATH[:PATH...]`, **filter@NAME** for each: the same with
-//!    another build of the filter (e.g. the previous commit's
-//!    `target/release/cdr-purpose-filter`, copied aside; NAME is its file name), in
-//!    every round beside this build's — an A/B comparison in one run, since runs minutes
-//!    apart on a shared machine differ by more than most changes.
+//!    `E2E_ROLE=floor`): consume in a group, hand each record's key and value unchanged to
+//!    a `ThreadedProducer` for two topics, await nothing (the delivery callback counts),
+//!    offsets stored as read; then **floor+headers**, the same with five fixed headers of
+//!    the contract's names and sizes on every copy (`FLOOR_HEADERS`): what librdkafka
+//!    charges for the headers every output must carry, apart from the filtering;
+//! 2. **run --passthrough**: the pipeline forwarding each record unchanged to both output
+//!    topics — the pipeline's own overhead over the floor;
+//! 3. **run** with both purposes (protobuf input → protobuf output; JSON input → JSON
+//!    output);
+//! 4. with `E2E_BASELINE=PATH[:PATH...]`, **run@NAME** for each: the same with another
+//!    build of the filter (e.g. the previous commit's `target/release/cdr-purpose-filter`,
+//!    copied aside), in every round beside this build's.
 //!
-//! Each process is measured the same way, from outside: from the first committed input
-//! offset to every input offset committed (the filter commits an offset only after the
-//! records it produced are acknowledged: written and readable; the floor awaits its sends
-//! before it stops), events/s over that span, CPU time per event over the same span (user
-//! and system time of the process, every thread, from `/proc/PID/stat`), peak RSS (VmHWM). Ratios
-//! are to the floor of the same input; beside them the broker's CPU per event over the
-//! same span (`E2E_BROKER_PID`, or the test broker's `.broker/pid`), since on one machine
-//! the broker's work sets the pace. Then the p50/p99 latency (send → read back) of
-//! 5,000 paced events sent while the protobuf filter runs.
+//! Each process is measured the same way, from outside, from its first committed input
+//! offset to the moment every expected output is acknowledged (readable): the filter
+//! commits an offset only after its outputs are acknowledged, so its end is every input
+//! offset committed; the floor stores offsets as it reads, so its end is the file it
+//! creates once its delivery callback counted every copy (`FLOOR_DONE`). Over that span:
+//! events/s, CPU time per event (user and system time of the process, every thread, from
+//! `/proc/PID/stat`), the broker's CPU per event (`E2E_BROKER_PID`, or the test broker's
+//! `.broker/pid`), allocations per event (Rust's allocations, counted by
+//! `alloc_count::Counting` in the floor and in a `bench-passthrough` build of the filter),
+//! and peak RSS (VmHWM). The table gives the median of the rounds and their spread (lowest–
+//! highest); ratios are of medians, to the floor of the same input.
+//!
+//! Then the latency: the floor and `run`, each on an input of its own, fed events paced
+//! at half the floor's median throughput for `E2E_LATENCY_SECS` (default 10) seconds;
+//! p50, p99 and max from each event's send to its output being read back.
 //!
 //! `scripts/bench-e2e.sh` starts the test broker and runs it; or
 //! `CDR_TEST_BROKERS=host:port cargo bench --bench e2e --features bench-passthrough` (the
@@ -145,6 +149,7 @@ fn committed(group: &str, topic: &str) -> i64 {
         .sum()
 }
 
+/// One process's figures in one round.
 struct Phase {
     name: String,
     events_per_s: f64,
@@ -152,7 +157,20 @@ struct Phase {
     /// The broker's CPU per event over the same span, when its pid is known.
     broker_us_per_event: Option<f64>,
     peak_rss_mib: f64,
-    latency_ms: Option<(f64, f64)>,
+    /// Allocations per event over the same span (Rust's allocations: librdkafka's own
+    /// `malloc`s are not counted).
+    allocations_per_event: Option<f64>,
+}
+
+/// When a followed process is done with the input.
+enum End<'a> {
+    /// Every input offset committed: the filter commits an offset only once the records
+    /// it produced are acknowledged. It writes its allocation count to the file
+    /// (`CDR_BENCH_ALLOCATIONS`).
+    Committed(&'a Path),
+    /// The floor stores offsets as it reads: it creates this file once every copy is
+    /// acknowledged (`FLOOR_DONE`).
+    File(&'a Path),
 }
 
 /// User + system CPU time of a running process, every thread, in microseconds (the
@@ -161,26 +179,47 @@ fn cpu_us(pid: u32) -> u64 {
     floor::process_cpu_us(&pid.to_string())
 }
 
-/// The filter (or `run --passthrough`) at warn level.
-fn start(config: &Path, passthrough: bool, log: &Path, binary: Option<&Path>) -> Filter {
+/// The filter (or `run --passthrough`) at warn level, writing its allocation count to
+/// `allocations` (a build with the `bench-passthrough` feature).
+fn start(
+    config: &Path,
+    passthrough: bool,
+    log: &Path,
+    binary: Option<&Path>,
+    allocations: &Path,
+) -> Filter {
     let after_run: &[&str] = if passthrough { &["--passthrough"] } else { &[] };
-    let env = [("RUST_LOG", "warn")];
+    let allocations = allocations.to_str().expect("a UTF-8 temporary path");
+    let env = [("RUST_LOG", "warn"), ("CDR_BENCH_ALLOCATIONS", allocations)];
     match binary {
         Some(b) => Filter::launch_binary(b, config, log, &[], after_run, &env),
         None => Filter::launch(config, log, &[], after_run, &env),
     }
 }
 
-/// The floor: this binary again, as `E2E_ROLE=floor`, on `input` in `group`; with the
-/// contract's five headers on every copy if `headers`.
-fn start_floor(input: &str, n: u64, group: &str, log: &Path, headers: bool) -> Filter {
+/// One run of the floor: its input of `n` records, its group, its two outputs, the file
+/// it creates when done, and whether it adds the contract's five headers.
+struct FloorRun<'a> {
+    input: &'a str,
+    n: u64,
+    group: &'a str,
+    outputs: [String; 2],
+    done: &'a Path,
+    headers: bool,
+}
+
+/// The floor: this binary again, as `E2E_ROLE=floor`.
+fn start_floor(floor: &FloorRun<'_>, log: &Path) -> Filter {
     let log = std::fs::File::create(log).unwrap();
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    if headers {
+    if floor.headers {
         cmd.env("FLOOR_HEADERS", "1");
     }
+    let (input, n, group) = (floor.input, floor.n, floor.group);
     let child = cmd
         .env("E2E_ROLE", "floor")
+        .env("FLOOR_DONE", floor.done)
+        .env("FLOOR_OUTPUTS", floor.outputs.join(","))
         .env("FLOOR_INPUT", format!("{input}:{n}"))
         .env("FLOOR_GROUP", group)
         .env("FLOOR_WAIT", "1")
@@ -209,9 +248,11 @@ fn measure(
     input: &str,
     n: u64,
     log: &Path,
+    end: End<'_>,
 ) -> (Phase, Filter) {
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut first: Option<(Instant, i64, u64, Option<u64>)> = None;
+    let mut allocations0: Option<Option<u64>> = None;
     let mut rss = 0;
     let pid = process.pid();
     let broker = broker_pid();
@@ -227,7 +268,14 @@ fn measure(
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done, cpu, broker_cpu));
         }
-        if done >= n as i64 {
+        let finished = match end {
+            End::Committed(_) => done >= n as i64,
+            End::File(f) => first.is_some() && f.exists(),
+        };
+        if first.is_some() && allocations0.is_none() {
+            allocations0 = Some(read_count(&end));
+        }
+        if finished {
             break (Instant::now(), cpu, broker_cpu);
         }
         assert!(
@@ -237,6 +285,13 @@ fn measure(
     };
     let (t0, d0, cpu0, broker0) = first.unwrap();
     let events = (n as i64 - d0).max(1) as f64;
+    let allocations_per_event = match end {
+        // The floor counts its own span, from its first record: all n events.
+        End::File(_) => read_count(&end).map(|a| a as f64 / n as f64),
+        End::Committed(_) => read_count(&end)
+            .zip(allocations0.flatten())
+            .map(|(b, a)| (b - a) as f64 / events),
+    };
     let phase = Phase {
         name,
         events_per_s: events / (end - t0).as_secs_f64().max(1e-3),
@@ -245,10 +300,10 @@ fn measure(
             .zip(broker_end)
             .map(|(a, b)| (b - a) as f64 / events),
         peak_rss_mib: rss as f64 / 1024.0,
-        latency_ms: None,
+        allocations_per_event,
     };
     eprintln!(
-        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event (broker {}), peak RSS {:.0} MiB",
+        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event (broker {}), peak RSS {:.0} MiB, {} allocations/event",
         phase.name,
         phase.events_per_s,
         phase.cpu_us_per_event,
@@ -256,9 +311,21 @@ fn measure(
             .broker_us_per_event
             .map(|b| format!("{b:.1}"))
             .unwrap_or_else(|| "-".into()),
-        phase.peak_rss_mib
+        phase.peak_rss_mib,
+        phase
+            .allocations_per_event
+            .map(|a| format!("{a:.2}"))
+            .unwrap_or_else(|| "-".into())
     );
     (phase, process)
+}
+
+/// The allocation count a followed process wrote, if it wrote one.
+fn read_count(end: &End<'_>) -> Option<u64> {
+    let path = match end {
+        End::Committed(p) | End::File(p) => p,
+    };
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Stops the test broker and starts a fresh one (`scripts/test-broker.sh`); its address
@@ -284,26 +351,59 @@ fn restart_broker() {
     std::env::set_var(common::broker::BROKERS_ENV, &address);
 }
 
-/// The median of each figure over the rounds of one mode (RSS: the highest; latency:
-/// the round that measured it).
-fn median(mut runs: Vec<Phase>) -> Phase {
-    fn mid(mut v: Vec<f64>) -> f64 {
+/// A figure over the rounds: its median and its spread (lowest, highest).
+#[derive(Clone, Copy)]
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
+        Spread {
+            median: v[v.len() / 2],
+            low: v[0],
+            high: v[v.len() - 1],
+        }
     }
-    let events_per_s = mid(runs.iter().map(|p| p.events_per_s).collect());
-    let cpu_us_per_event = mid(runs.iter().map(|p| p.cpu_us_per_event).collect());
+
+    /// `median (low–high)`, or `median ×ratio (low–high)` against a reference median.
+    fn show(&self, digits: usize) -> String {
+        format!(
+            "{:.d$} ({:.d$}–{:.d$})",
+            self.median,
+            self.low,
+            self.high,
+            d = digits
+        )
+    }
+}
+
+/// One mode's figures over every round.
+struct Summary {
+    name: String,
+    events_per_s: Spread,
+    cpu_us_per_event: Spread,
+    broker_us_per_event: Option<Spread>,
+    peak_rss_mib: f64,
+    allocations_per_event: Option<Spread>,
+}
+
+fn summarise(runs: &[Phase]) -> Summary {
     let broker: Option<Vec<f64>> = runs.iter().map(|p| p.broker_us_per_event).collect();
-    let peak_rss_mib = runs.iter().map(|p| p.peak_rss_mib).fold(0.0, f64::max);
-    let latency_ms = runs.iter().find_map(|p| p.latency_ms);
-    let first = runs.swap_remove(0);
-    Phase {
-        name: first.name,
-        events_per_s,
-        cpu_us_per_event,
-        broker_us_per_event: broker.map(mid),
-        peak_rss_mib,
-        latency_ms,
+    Summary {
+        name: runs[0].name.clone(),
+        events_per_s: Spread::of(runs.iter().map(|p| p.events_per_s).collect()),
+        cpu_us_per_event: Spread::of(runs.iter().map(|p| p.cpu_us_per_event).collect()),
+        broker_us_per_event: broker.map(Spread::of),
+        peak_rss_mib: runs.iter().map(|p| p.peak_rss_mib).fold(0.0, f64::max),
+        allocations_per_event: runs
+            .iter()
+            .map(|p| p.allocations_per_event)
+            .collect::<Option<Vec<f64>>>()
+            .map(Spread::of),
     }
 }
 
@@ -320,67 +420,356 @@ fn pipeline(
     let t = topics(name, input);
     let cfg = config(dir, &t, name, format);
     let log = dir.join(format!("{name}.log"));
-    let process = start(&cfg, passthrough, &log, binary);
-    let (phase, process) = measure(name.to_string(), process, &t.group, input, n, &log);
+    let allocations = dir.join(format!("{name}.allocations"));
+    let process = start(&cfg, passthrough, &log, binary, &allocations);
+    let (phase, process) = measure(
+        name.to_string(),
+        process,
+        &t.group,
+        input,
+        n,
+        &log,
+        End::Committed(&allocations),
+    );
     (phase, process, t)
 }
 
-/// Sends `count` paced events while the filter runs and measures send → read back.
-fn latency(input: &str, security_topic: &str, count: usize, per_s: u64) -> (f64, f64) {
+/// The floor (with the contract's headers if `headers`) on one input.
+fn floor_phase(name: &str, dir: &Path, input: &str, n: u64, headers: bool) -> (Phase, Filter) {
+    let group = format!("e2e-{name}-{}", std::process::id());
+    let done = dir.join(format!("{name}.done"));
+    let log = dir.join(format!("{name}.log"));
+    let run = FloorRun {
+        input,
+        n,
+        group: &group,
+        outputs: [format!("{input}.{name}.a"), format!("{input}.{name}.b")],
+        done: &done,
+        headers,
+    };
+    let process = start_floor(&run, &log);
+    measure(
+        name.to_string(),
+        process,
+        &group,
+        input,
+        n,
+        &log,
+        End::File(&done),
+    )
+}
+
+/// p50, p99 and max in milliseconds from an input record's send to its output being
+/// read back.
+#[derive(Clone, Copy)]
+struct Latency {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// An event of the latency phase: it happened now, so every purpose keeps it.
+fn fresh_event(g: &mut Generator, format: OutputFormat, buf: &mut Vec<u8>) -> String {
+    let mut e = g.next_event();
+    e.declared_purposes.clear();
+    e.event_time = Some(cdr_purpose_filter::schema::to_timestamp(Utc::now()));
+    encode::encode_event(&e, format, buf).unwrap();
+    e.event_id
+}
+
+/// A reader of `topic` from its end, in a group of its own, joined before anything is sent.
+fn reader(topic: &str) -> BaseConsumer {
     let reader: BaseConsumer = client_config()
-        .set("group.id", format!("e2e-latency-{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("e2e-latency-{topic}-{}", std::process::id()),
+        )
         .set("auto.offset.reset", "latest")
         .set("fetch.wait.max.ms", "5")
         .create()
         .unwrap();
-    reader.subscribe(&[security_topic]).unwrap();
-    // Join the group before sending.
+    reader.subscribe(&[topic]).unwrap();
     let t = Instant::now();
     while reader.assignment().map(|a| a.count()).unwrap_or(0) == 0
         && t.elapsed() < Duration::from_secs(30)
     {
         reader.poll(Duration::from_millis(50));
     }
+    reader
+}
+
+/// Sends `count` events paced at `per_s` to `input` while a process forwards them to
+/// `output`, after `warmup` events read back (the process has joined its group and
+/// fetches); the latency of every event read back.
+fn paced(input: &str, output: &str, format: OutputFormat, count: usize, per_s: f64) -> Latency {
+    let reader = reader(output);
     let p: BaseProducer = client_config().set("linger.ms", "0").create().unwrap();
     let mut g = Generator::new(7, Utc::now());
-    let mut sent: HashMap<String, Instant> = HashMap::new();
-    let mut latencies = Vec::with_capacity(count);
     let mut buf = Vec::new();
+    let mut sent: HashMap<String, Instant> = HashMap::with_capacity(count);
+    let mut latencies = Vec::with_capacity(count);
+    let warmup = 20;
+    // Warm-up: until one of these is read back, the process is not yet consuming.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut warm = false;
+    while !warm {
+        assert!(
+            Instant::now() < deadline,
+            "latency: nothing read back from {output}"
+        );
+        for _ in 0..warmup {
+            let key = fresh_event(&mut g, format, &mut buf);
+            send(&p, input, &key, &buf);
+        }
+        p.flush(Duration::from_secs(10)).unwrap();
+        let t = Instant::now();
+        while !warm && t.elapsed() < Duration::from_secs(5) {
+            warm = matches!(reader.poll(Duration::from_millis(10)), Some(Ok(_)));
+        }
+    }
+    // Drain what the warm-up left.
+    while reader.poll(Duration::from_millis(200)).is_some() {}
     let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(count as f64 / per_s + 60.0);
     let mut i = 0;
-    let deadline = start + Duration::from_secs(count as u64 / per_s + 60);
-    while (latencies.len() < sent.len() || i < count) && Instant::now() < deadline {
-        if i < count && start.elapsed() >= Duration::from_secs_f64(i as f64 / per_s as f64) {
-            let mut e = g.next_event();
-            e.declared_purposes.clear();
-            e.event_time = Some(cdr_purpose_filter::schema::to_timestamp(Utc::now()));
-            encode::encode_event(&e, OutputFormat::Protobuf, &mut buf).unwrap();
-            sent.insert(e.event_id.clone(), Instant::now());
-            send(&p, input, &e.event_id, &buf);
+    while (i < count || latencies.len() < sent.len()) && Instant::now() < deadline {
+        while i < count && start.elapsed().as_secs_f64() >= i as f64 / per_s {
+            let key = fresh_event(&mut g, format, &mut buf);
+            sent.insert(key.clone(), Instant::now());
+            send(&p, input, &key, &buf);
             i += 1;
         }
         if let Some(Ok(m)) = reader.poll(Duration::from_millis(1)) {
-            if let Some(k) = m.key() {
-                if let Some(t0) = sent.get(std::str::from_utf8(k).unwrap_or_default()) {
-                    latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
-                }
+            let key = m.key().and_then(|k| std::str::from_utf8(k).ok());
+            if let Some(t0) = key.and_then(|k| sent.get(k)) {
+                latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
             }
         }
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert!(!latencies.is_empty(), "latency: nothing read back");
     let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
     eprintln!(
-        "e2e: latency over {} of {} paced events",
+        "e2e: latency to {output}: {} read back of {} sent at {per_s:.0}/s",
         latencies.len(),
         sent.len()
     );
-    (pct(0.50), pct(0.99))
+    Latency {
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: latencies[latencies.len() - 1],
+    }
 }
 
 /// SIGTERM, and up to two minutes to drain (killed on drop after that).
 fn stop(mut filter: Filter) {
     filter.signal("TERM");
     filter.wait(Duration::from_secs(120));
+}
+
+/// The settings of one benchmark run, from the environment.
+struct Plan {
+    n: u64,
+    rounds: usize,
+    restart: bool,
+    only: Option<String>,
+    baselines: Vec<PathBuf>,
+    latency_secs: f64,
+}
+
+impl Plan {
+    fn from_env() -> Plan {
+        let number = |name: &str, default: f64| -> f64 {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} is a number")))
+                .unwrap_or(default)
+        };
+        let baselines: Vec<PathBuf> = std::env::var_os("E2E_BASELINE")
+            .map(|v| std::env::split_paths(&v).collect())
+            .unwrap_or_default();
+        for b in &baselines {
+            assert!(b.is_file(), "E2E_BASELINE: {}: no such file", b.display());
+        }
+        Plan {
+            n: number("E2E_EVENTS", 1_000_000.0) as u64,
+            rounds: (number("E2E_ROUNDS", 5.0) as usize).max(1),
+            restart: std::env::var_os("E2E_RESTART_BROKER").is_some(),
+            only: std::env::var("E2E_INPUTS").ok(),
+            baselines,
+            latency_secs: number("E2E_LATENCY_SECS", 10.0),
+        }
+    }
+}
+
+/// The processes a round measures, by index: floor, floor+headers, pass-through, filter,
+/// then each baseline build.
+fn modes(plan: &Plan) -> usize {
+    4 + plan.baselines.len()
+}
+
+/// Runs mode `m` of round `tag` on `input` (`n` records), stops it, returns its figures.
+fn run_mode(
+    plan: &Plan,
+    m: usize,
+    dir: &Path,
+    (label, input, format): (&str, &str, OutputFormat),
+    tag: &str,
+) -> Phase {
+    let n = plan.n;
+    let (mut phase, process) = match m {
+        0 => floor_phase(&format!("floor{tag}-{label}"), dir, input, n, false),
+        1 => floor_phase(&format!("floor+headers{tag}-{label}"), dir, input, n, true),
+        2 | 3 => {
+            let name = if m == 2 { "passthrough" } else { "filter" };
+            let (p, process, _) = pipeline(
+                &format!("{name}-{label}{tag}"),
+                dir,
+                input,
+                n,
+                format,
+                m == 2,
+                None,
+            );
+            (p, process)
+        }
+        _ => {
+            let b = &plan.baselines[m - 4];
+            let build = b.file_name().unwrap_or_default().to_string_lossy();
+            let (p, process, _) = pipeline(
+                &format!("{build}-{label}{tag}"),
+                dir,
+                input,
+                n,
+                format,
+                false,
+                Some(b),
+            );
+            (p, process)
+        }
+    };
+    stop(process);
+    phase.name = match m {
+        0 => "floor".into(),
+        1 => "floor+headers".into(),
+        2 => "run --passthrough".into(),
+        3 => "run".into(),
+        _ => format!(
+            "run@{}",
+            plan.baselines[m - 4]
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+        ),
+    };
+    phase
+}
+
+/// The latency phase of one input: the floor, then the filter, each on an input of its
+/// own, paced at half the floor's median throughput.
+fn latency_phase(
+    plan: &Plan,
+    dir: &Path,
+    rt: &tokio::runtime::Runtime,
+    (label, format): (&str, OutputFormat),
+    floor_events_per_s: f64,
+) -> [Latency; 2] {
+    let per_s = (floor_events_per_s / 2.0).max(100.0);
+    let count = (per_s * plan.latency_secs) as usize;
+    let stamp = format!("{}-{}", std::process::id(), Utc::now().timestamp());
+    let floor_input = format!("e2e-latency-floor-{label}-{stamp}");
+    let filter_input = format!("e2e-latency-filter-{label}-{stamp}");
+    if plan.restart {
+        restart_broker();
+    }
+    rt.block_on(common::broker::create_topics(
+        &[&floor_input, &filter_input],
+        PARTITIONS,
+    ));
+    // The floor, told to stop only after more records than will ever come.
+    let group = format!("e2e-latency-floor-{label}-{stamp}");
+    let done = dir.join(format!("latency-floor-{label}.done"));
+    let outputs = [format!("{floor_input}.a"), format!("{floor_input}.b")];
+    let run = FloorRun {
+        input: &floor_input,
+        n: u64::MAX / 4,
+        group: &group,
+        outputs: outputs.clone(),
+        done: &done,
+        headers: false,
+    };
+    let floor = start_floor(&run, &dir.join(format!("latency-floor-{label}.log")));
+    // The floor creates its outputs: wait for it to have done so before reading.
+    std::thread::sleep(Duration::from_secs(2));
+    let floor_latency = paced(&floor_input, &outputs[1], format, count, per_s);
+    stop(floor);
+    let name = format!("latency-filter-{label}");
+    let t = topics(&name, &filter_input);
+    let cfg = config(dir, &t, &name, format);
+    let allocations = dir.join(format!("{name}.allocations"));
+    let filter = start(
+        &cfg,
+        false,
+        &dir.join(format!("{name}.log")),
+        None,
+        &allocations,
+    );
+    // `run` creates its outputs at start (topics.mode = "apply" in the tests' config).
+    std::thread::sleep(Duration::from_secs(2));
+    let filter_latency = paced(&filter_input, &t.security, format, count, per_s);
+    stop(filter);
+    [floor_latency, filter_latency]
+}
+
+/// The figures of one input over every round, then its latency phase.
+fn bench_input(
+    plan: &Plan,
+    dir: &Path,
+    rt: &tokio::runtime::Runtime,
+    (label, format): (&str, OutputFormat),
+) -> (usize, Vec<Summary>, [Latency; 2]) {
+    let input = format!(
+        "e2e-{label}-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp()
+    );
+    let mut mean = 0;
+    let mut loaded = false;
+    // Loads the input (once, or before every process on a fresh broker).
+    let mut prepare = || {
+        if plan.restart {
+            restart_broker();
+        } else if loaded {
+            return;
+        }
+        rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
+        let t = Instant::now();
+        mean = load(&input, plan.n, format);
+        loaded = true;
+        eprintln!(
+            "e2e: loaded {} {label} events ({mean} B mean) in {:.1} s",
+            plan.n,
+            t.elapsed().as_secs_f64()
+        );
+    };
+    let mut runs: Vec<Vec<Phase>> = (0..modes(plan)).map(|_| Vec::new()).collect();
+    for round in 0..plan.rounds {
+        let tag = format!("-r{round}");
+        // The order of the processes alternates between rounds, so that neither a slower
+        // stretch of the shared machine nor the broker's warm-up favours one of them.
+        let mut order: Vec<usize> = (0..modes(plan)).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for m in order {
+            prepare();
+            let phase = run_mode(plan, m, dir, (label, &input, format), &tag);
+            runs[m].push(phase);
+        }
+    }
+    let rows: Vec<Summary> = runs.iter().map(|r| summarise(r)).collect();
+    let latency = latency_phase(plan, dir, rt, (label, format), rows[0].events_per_s.median);
+    (mean, rows, latency)
 }
 
 fn main() {
@@ -392,185 +781,82 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: u64 = std::env::var("E2E_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    // `E2E_ROUNDS=K`: every mode K times, the median reported.
-    let rounds: usize = std::env::var("E2E_ROUNDS")
-        .ok()
-        .map(|v| v.parse().expect("E2E_ROUNDS is a number"))
-        .unwrap_or(1)
-        .max(1);
-    // `E2E_RESTART_BROKER=1` (set by `scripts/bench-e2e.sh`, which owns the test broker):
-    // every process measured on a freshly started broker holding only its input — tansu
-    // slows down as its in-memory store grows, which would favour whichever runs first.
-    let restart = std::env::var_os("E2E_RESTART_BROKER").is_some();
+    let plan = Plan::from_env();
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut phases: Vec<(&str, usize, Vec<Phase>)> = Vec::new();
-    // `E2E_INPUTS=json` (or `protobuf`) runs one input only.
-    let only = std::env::var("E2E_INPUTS").ok();
-    // `E2E_BASELINE=PATH[:PATH...]`: other builds of the filter, measured in every round
-    // too.
-    let baselines: Vec<PathBuf> = std::env::var_os("E2E_BASELINE")
-        .map(|v| std::env::split_paths(&v).collect())
-        .unwrap_or_default();
-    for b in &baselines {
-        assert!(b.is_file(), "E2E_BASELINE: {}: no such file", b.display());
-    }
+    let mut results = Vec::new();
     for (label, format) in [
         ("protobuf", OutputFormat::Protobuf),
         ("json", OutputFormat::Json),
     ] {
-        if only.as_deref().is_some_and(|o| o != label) {
+        if plan.only.as_deref().is_some_and(|o| o != label) {
             continue;
         }
-        let input = format!(
-            "e2e-{label}-{}-{}",
-            std::process::id(),
-            Utc::now().timestamp()
-        );
-        // Loads the input (once, or before every process on a fresh broker).
-        let mut mean = 0;
-        let mut prepare = |first: bool| {
-            if restart {
-                restart_broker();
-            } else if !first {
-                return;
-            }
-            rt.block_on(common::broker::create_topics(&[&input], PARTITIONS));
-            let t = Instant::now();
-            mean = load(&input, n, format);
-            eprintln!(
-                "e2e: loaded {n} {label} events ({mean} B mean) in {:.1} s",
-                t.elapsed().as_secs_f64()
-            );
-        };
-        // Each mode once per round, the rounds one after the other (a slower minute of
-        // the shared machine falls on every mode alike); the median of the rounds.
-        let mut runs: Vec<Vec<Phase>> = (0..4 + baselines.len()).map(|_| Vec::new()).collect();
-        for round in 0..rounds {
-            let tag = if rounds > 1 {
-                format!("-r{round}")
-            } else {
-                String::new()
-            };
-            for (i, (name, headers)) in [("floor", false), ("floor+headers", true)]
-                .into_iter()
-                .enumerate()
-            {
-                prepare(round == 0 && i == 0);
-                let group = format!("e2e-{name}{tag}-{label}-{}", std::process::id());
-                let log = dir.path().join(format!("{name}{tag}-{label}.log"));
-                let (floor, process) = measure(
-                    name.to_string(),
-                    start_floor(&input, n, &group, &log, headers),
-                    &group,
-                    &input,
-                    n,
-                    &log,
-                );
-                stop(process);
-                runs[i].push(floor);
-            }
-            prepare(false);
-            let (mut pass, process, _) = pipeline(
-                &format!("passthrough-{label}{tag}"),
-                dir.path(),
-                &input,
-                n,
-                format,
-                true,
-                None,
-            );
-            stop(process);
-            pass.name = format!("passthrough-{label}");
-            runs[2].push(pass);
-            prepare(false);
-            let (mut filter, process, t) = pipeline(
-                &format!("filter-{label}{tag}"),
-                dir.path(),
-                &input,
-                n,
-                format,
-                false,
-                None,
-            );
-            if format == OutputFormat::Protobuf && round == 0 {
-                filter.latency_ms = Some(latency(&input, &t.security, 5_000, 1_000));
-            }
-            stop(process);
-            filter.name = format!("filter-{label}");
-            runs[3].push(filter);
-            for (i, b) in baselines.iter().enumerate() {
-                let build = b.file_name().unwrap_or_default().to_string_lossy();
-                prepare(false);
-                let (mut filter, process, _) = pipeline(
-                    &format!("{build}-{label}{tag}"),
-                    dir.path(),
-                    &input,
-                    n,
-                    format,
-                    false,
-                    Some(b),
-                );
-                stop(process);
-                filter.name = format!("filter-{label}@{build}");
-                runs[4 + i].push(filter);
-            }
-        }
-        let rows: Vec<Phase> = runs.into_iter().map(median).collect();
-        phases.push((label, mean, rows));
+        let (mean, rows, latency) = bench_input(&plan, dir.path(), &rt, (label, format));
+        results.push((label, mean, rows, latency));
     }
+    report(&plan, &results);
+}
 
+/// The table: median (lowest–highest) of each figure over the rounds, ratios of medians to
+/// the floor of the same input; then the latency of the floor and the filter.
+fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 2])]) {
     println!(
-        "\nend-to-end, {n} events per input, {} broker {}, {} CPU(s); ratios to the floor of the same input",
-        match (rounds > 1, restart) {
-            (true, true) => format!("median of {rounds} rounds, a fresh broker for each process,"),
-            (true, false) => format!("median of {rounds} rounds,"),
-            (false, true) => "a fresh broker for each process,".to_string(),
-            (false, false) => "one".to_string(),
-        },
+        "\nend-to-end, {} events per input, median (lowest–highest) of {} round(s){}, broker {}, {} CPU(s); ratios of medians to the floor of the same input",
+        plan.n,
+        plan.rounds,
+        if plan.restart { ", a fresh broker for each process" } else { "" },
         brokers(),
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     );
     println!(
-        "{:<14} {:<30} {:>10} {:>7} {:>13} {:>7} {:>11} {:>9} {:>8} {:>8}",
+        "{:<14} {:<18} {:>26} {:>6} {:>20} {:>6} {:>20} {:>8} {:>18}",
         "input",
-        "mode",
+        "process",
         "events/s",
-        "ratio",
+        "× floor",
         "CPU-µs/event",
-        "ratio",
-        "broker µs",
+        "× floor",
+        "broker µs/event",
         "RSS MiB",
-        "p50 ms",
-        "p99 ms"
+        "allocs/event"
     );
-    for (label, mean, rows) in &phases {
+    for (label, mean, rows, _) in results {
         let floor = &rows[0];
         for p in rows {
-            let (p50, p99) = p
-                .latency_ms
-                .map(|(a, b)| (format!("{a:.1}"), format!("{b:.1}")))
-                .unwrap_or(("-".into(), "-".into()));
             println!(
-                "{:<14} {:<30} {:>10.0} {:>7.2} {:>13.1} {:>7.2} {:>11} {:>9.0} {:>8} {:>8}",
+                "{:<14} {:<18} {:>26} {:>6.2} {:>20} {:>6.2} {:>20} {:>8.0} {:>18}",
                 format!("{label} {mean}B"),
                 p.name,
-                p.events_per_s,
-                p.events_per_s / floor.events_per_s,
-                p.cpu_us_per_event,
-                p.cpu_us_per_event / floor.cpu_us_per_event,
+                p.events_per_s.show(0),
+                p.events_per_s.median / floor.events_per_s.median,
+                p.cpu_us_per_event.show(2),
+                p.cpu_us_per_event.median / floor.cpu_us_per_event.median,
                 p.broker_us_per_event
-                    .map(|b| format!("{b:.1}"))
+                    .map(|b| b.show(2))
                     .unwrap_or_else(|| "-".into()),
                 p.peak_rss_mib,
-                p50,
-                p99
+                p.allocations_per_event
+                    .map(|a| a.show(2))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+    }
+    println!(
+        "\nlatency, send → output read back, paced at half the floor's median throughput for {} s",
+        plan.latency_secs
+    );
+    println!(
+        "{:<10} {:<8} {:>8} {:>8} {:>8}",
+        "input", "process", "p50 ms", "p99 ms", "max ms"
+    );
+    for (label, _, _, latency) in results {
+        for (name, l) in ["floor", "run"].iter().zip(latency) {
+            println!(
+                "{:<10} {:<8} {:>8.1} {:>8.1} {:>8.1}",
+                label, name, l.p50, l.p99, l.max
             );
         }
     }

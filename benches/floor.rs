@@ -1,39 +1,65 @@
 //! The floor: a minimal pass-through written separately from the filter's pipeline — it
-//! shares none of its code. It consumes an input topic in a consumer group, sends each
-//! record unchanged (key, value) to two output topics, and awaits the sends in batches of
-//! 1,000; it stops when every input record's two copies are acknowledged by the broker
-//! (written: readable). It prints events/s and the process's CPU time per event (user +
-//! system, from `/proc/self/stat`, every thread of the process: librdkafka's included).
+//! shares none of its code. It consumes an input topic in a consumer group and hands each
+//! record's key and value, as slices, unchanged to a producer for two output topics; it
+//! awaits nothing: a `ThreadedProducer` whose delivery callback only counts, offsets stored
+//! as records are read and committed by librdkafka every `commit_interval_ms`. It stops when
+//! the delivery callback has counted both copies of every input record acknowledged by the
+//! broker (written: readable). It prints events/s and the process's CPU time per event
+//! (user + system, from `/proc/self/stat`, every thread of the process: librdkafka's
+//! included).
+//!
+//! This is the least any consume → produce-twice program does with librdkafka; the
+//! filter's pipeline (`run`) must also decode, filter, encode, add headers, and store an
+//! offset only once its outputs are acknowledged. A ratio of `run` to this floor is
+//! therefore ≥ 1 in CPU per event unless the filter writes less than the floor copies
+//! (it does: the outputs are smaller than the input).
 //!
 //! It loads its own input first (N generated protobuf events, `FLOOR_EVENTS`, default
 //! 200,000, into a fresh 3-partition topic), unless `FLOOR_INPUT=topic:N` names an
 //! existing topic holding N records — e.g. the input `benches/e2e.rs` loaded, so that
 //! both measure the same records on the same broker.
 //!
-//! Settings are those of the end-to-end comparison: `fetch.wait.max.ms=10`, idempotent
-//! producer, `linger.ms=5`.
+//! Settings are those of the filter's benchmark configuration: `fetch.wait.max.ms=10`,
+//! idempotent producer, `linger.ms=5`.
 //!
 //! `FLOOR_HEADERS=1`: each copy also carries five fixed headers the size of the
 //! contract's (`cdr-purpose`, `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`,
 //! `content-type`) — what any producer of the filter's output pays to librdkafka, without
 //! the filtering.
 //!
+//! `FLOOR_OUTPUTS=A,B` names the two output topics (created by the floor).
+//!
+//! `FLOOR_DONE=PATH`: the file is created once every copy is acknowledged, so that a
+//! harness following the floor from outside sees the same end as the filter's (all
+//! outputs readable), not the committed offsets, which the floor stores as it reads.
+//!
 //! `CDR_TEST_BROKERS=$(scripts/test-broker.sh start) cargo bench --bench floor`
 //!
 //! `benches/e2e.rs` runs this same code as a separate process (its own binary re-run with
 //! `E2E_ROLE=floor`), measured from outside exactly like the filter.
 
+use cdr_purpose_filter::alloc_count::{self, Counting};
 use cdr_purpose_filter::encode::{self, OutputFormat};
 use cdr_purpose_filter::gen::Generator;
 use chrono::Utc;
-use futures::StreamExt;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext,
+    ThreadedProducer,
+};
 use rdkafka::ClientConfig;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The system allocator, counted: the floor reports its allocations per event beside the
+/// filter's (`benches/e2e.rs` includes this file, so its binary counts too).
+#[global_allocator]
+static GLOBAL: Counting<std::alloc::System> = Counting(std::alloc::System);
 
 const PARTITIONS: i32 = 3;
 const BATCH: usize = 1000;
@@ -124,6 +150,8 @@ pub struct Run {
     pub commit_interval_ms: u64,
     /// Five fixed headers on every copy (`FLOOR_HEADERS`).
     pub headers: bool,
+    /// Created once every copy is acknowledged (`FLOOR_DONE`).
+    pub done: Option<std::path::PathBuf>,
 }
 
 /// Five headers of the contract's names and typical sizes, fixed.
@@ -148,17 +176,57 @@ fn contract_headers() -> OwnedHeaders {
 pub struct Measured {
     pub wall: Duration,
     pub cpu_us: u64,
+    /// Allocations of the process over the same span (every thread).
+    pub allocations: u64,
 }
 
-/// The pass-through itself: consume `run.input` in `run.group`, send every record unchanged
-/// to both outputs, await the sends in batches of [`BATCH`] input records, stop after
-/// `run.n` records and commit.
-pub async fn pass_through(run: &Run) -> Measured {
-    create(&run.outputs).await;
-    let consumer: StreamConsumer = client()
+/// The floor's producer context: the delivery callback counts, and does nothing else.
+#[derive(Default)]
+struct Counted {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+#[derive(Clone, Default)]
+struct Counter(Arc<Counted>);
+
+impl ClientContext for Counter {}
+
+impl ProducerContext for Counter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.0.delivered.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.0.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// Hands one copy to the producer; while its queue is full, waits for its own thread to
+/// serve deliveries (the only wait the floor has: librdkafka's queue bound).
+fn send_copy(producer: &ThreadedProducer<Counter>, mut record: BaseRecord<'_, [u8], [u8]>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((e, _)) => panic!("floor: send: {e}"),
+        }
+    }
+}
+
+/// The pass-through itself: consume `run.input` in `run.group`, hand every record
+/// unchanged to both outputs without awaiting anything, stop once the delivery callback
+/// counted `2 × run.n` acknowledged copies, then commit. The outputs exist already.
+pub fn pass_through(run: &Run) -> Measured {
+    let consumer: BaseConsumer = client()
         .set("group.id", &run.group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "true")
         .set(
             "auto.commit.interval.ms",
             run.commit_interval_ms.to_string(),
@@ -166,47 +234,56 @@ pub async fn pass_through(run: &Run) -> Measured {
         .set("fetch.wait.max.ms", "10")
         .create()
         .unwrap();
-    let producer: FutureProducer = client()
+    let counter = Counter::default();
+    let producer: ThreadedProducer<Counter> = client()
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .create()
+        .create_with_context(counter.clone())
         .unwrap();
     consumer.subscribe(&[run.input.as_str()]).unwrap();
-
-    let mut stream = consumer.stream();
-    let mut pending = Vec::with_capacity(2 * BATCH);
+    let headers = run.headers.then(contract_headers);
     let mut seen = 0u64;
-    let mut started: Option<(u64, Instant)> = None;
+    let mut started: Option<(u64, Instant, u64)> = None;
     while seen < run.n {
-        let msg = stream
-            .next()
-            .await
-            .expect("the consumer stream ended")
-            .expect("consume");
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let msg = msg.expect("consume");
         // The clock starts with the first record: the group join is not the floor's work.
-        started.get_or_insert_with(|| (cpu_us(), Instant::now()));
+        started.get_or_insert_with(|| (cpu_us(), Instant::now(), alloc_count::process()));
         for topic in &run.outputs {
-            let mut record = FutureRecord::to(topic).payload(msg.payload().unwrap_or_default());
+            let mut record = BaseRecord::to(topic).payload(msg.payload().unwrap_or_default());
             if let Some(k) = msg.key() {
                 record = record.key(k);
             }
-            if run.headers {
-                record = record.headers(contract_headers());
+            if let Some(h) = &headers {
+                record = record.headers(h.clone());
             }
-            pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+            send_copy(&producer, record);
         }
         seen += 1;
-        if pending.len() >= 2 * BATCH || seen == run.n {
-            for d in futures::future::join_all(pending.drain(..)).await {
-                d.expect("delivery").map_err(|(e, _)| e).expect("delivered");
-            }
-        }
     }
-    let (cpu0, t0) = started.expect("at least one record");
+    let expected = 2 * run.n;
+    while counter.0.delivered.load(Ordering::Relaxed) + counter.0.failed.load(Ordering::Relaxed)
+        < expected
+    {
+        // Served by the producer's own thread; the consumer is kept in its group.
+        consumer.poll(Duration::from_millis(1));
+    }
+    let (cpu0, t0, allocations0) = started.expect("at least one record");
     let measured = Measured {
         wall: t0.elapsed(),
         cpu_us: cpu_us() - cpu0,
+        allocations: alloc_count::process() - allocations0,
     };
+    let failed = counter.0.failed.load(Ordering::Relaxed);
+    assert_eq!(failed, 0, "floor: {failed} copies were not delivered");
+    if let Some(done) = &run.done {
+        // The harness reads the allocations of the span from it.
+        let tmp = done.with_extension("tmp");
+        std::fs::write(&tmp, measured.allocations.to_string()).expect("write FLOOR_DONE");
+        std::fs::rename(&tmp, done).expect("write FLOOR_DONE");
+    }
     consumer
         .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         .expect("commit the floor's offsets");
@@ -245,15 +322,24 @@ pub async fn main() {
         input,
         n,
         group: std::env::var("FLOOR_GROUP").unwrap_or_else(|_| format!("floor-{stamp}")),
-        outputs: [format!("floor-a-{stamp}"), format!("floor-b-{stamp}")],
+        outputs: match std::env::var("FLOOR_OUTPUTS") {
+            Ok(names) => {
+                let (a, b) = names.split_once(',').expect("FLOOR_OUTPUTS=A,B");
+                [a.to_string(), b.to_string()]
+            }
+            Err(_) => [format!("floor-a-{stamp}"), format!("floor-b-{stamp}")],
+        },
         commit_interval_ms: 100,
         headers: std::env::var_os("FLOOR_HEADERS").is_some(),
+        done: std::env::var_os("FLOOR_DONE").map(Into::into),
     };
-    let m = pass_through(&run).await;
+    create(&run.outputs).await;
+    let m = tokio::task::block_in_place(|| pass_through(&run));
     println!(
-        "floor: {n} events, {:.0} events/s, {:.1} CPU-µs/event ({:.2} s wall, {:.2} s CPU)",
+        "floor: {n} events, {:.0} events/s, {:.1} CPU-µs/event, {:.2} allocations/event ({:.2} s wall, {:.2} s CPU)",
         n as f64 / m.wall.as_secs_f64(),
         m.cpu_us as f64 / n as f64,
+        m.allocations as f64 / n as f64,
         m.wall.as_secs_f64(),
         m.cpu_us as f64 / 1e6,
     );

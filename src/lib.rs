@@ -13,6 +13,7 @@
 //! of what they hold in [`audit`], configuration in [`config`], the commands in [`cli`],
 //! synthetic events in [`gen`]. `ARCHITECTURE.md` has the map.
 
+pub mod alloc_count;
 pub mod app;
 pub mod audit;
 pub mod cli;
