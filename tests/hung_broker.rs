@@ -14,7 +14,7 @@ mod common;
 use common::{broker::OwnBroker, config::Topics, filter::Filter, io::Input};
 use std::time::{Duration, Instant};
 
-/// How long the broker stays frozen: the 45 s.
+/// How long the broker stays frozen: as long as librdkafka's default group session.
 const FREEZE: Duration = Duration::from_secs(45);
 /// The documented bound for readiness to turn 503 (about 10 s measured; generous for a
 /// shared machine).

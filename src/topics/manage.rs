@@ -34,7 +34,12 @@ async fn create_missing(
                 ),
                 |n, (k, v)| n.set(k, v),
             );
-            let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+            // The request outlives the broker's operation: librdkafka's default for it is
+            // `socket.timeout.ms` (5 s by default, `kafka::CLIENT_DEFAULTS`), shorter than
+            // a creation may take.
+            let opts = AdminOptions::new()
+                .operation_timeout(Some(TIMEOUT))
+                .request_timeout(Some(TIMEOUT + std::time::Duration::from_secs(5)));
             let result =
                 admin
                     .create_topics(&[topic], &opts)
