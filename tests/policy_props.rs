@@ -657,6 +657,13 @@ fn expected_refusal(e: &CdrEvent) -> Option<DropReason> {
             return Some(DropReason::Invalid(Invalid::ReleaseTimeOutOfRange));
         }
     }
+    // An event type or direction the schema does not know (docs/timestamps.md).
+    if EventType::try_from(e.event_type).is_err() {
+        return Some(DropReason::Invalid(Invalid::UnknownEventType));
+    }
+    if Direction::try_from(e.direction).is_err() {
+        return Some(DropReason::Invalid(Invalid::UnknownDirection));
+    }
     let t = event_time_of(e).expect("representable");
     if t > now() + Duration::minutes(5) {
         return Some(DropReason::FutureEventTime);
@@ -944,8 +951,11 @@ proptest! {
             .flat_map(|t| [&t.answer_time, &t.release_time])
             .flatten()
             .all(representable);
+        let known = EventType::try_from(event.event_type).is_ok()
+            && Direction::try_from(event.direction).is_ok();
         let future = !missing
             && times_in_range
+            && known
             && event_time_of(&event).is_some_and(|t| t > now() + Duration::minutes(5));
         for (_, outcome) in &evaluation.outcomes {
             if missing {
@@ -1175,6 +1185,8 @@ fn the_strategies_reach_every_outcome() {
         "invalid EventTimeOutOfRange",
         "invalid AnswerTimeOutOfRange",
         "invalid ReleaseTimeOutOfRange",
+        "invalid UnknownEventType",
+        "invalid UnknownDirection",
     ] {
         assert!(seen.contains(want), "never reached: {want}; seen {seen:#?}");
     }

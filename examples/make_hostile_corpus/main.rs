@@ -21,8 +21,8 @@
 //! Notes on some outcomes: the year 1 is in range (then expired: a counted drop);
 //! "0000" parses as JSON but is out of range (invalid), in any timestamp; a leap second
 //! is read as `23:59:59.999999999` (docs/timestamps.md), so the events holding one are
-//! accepted; an unknown
-//! enum *number* is kept by protobuf but refused by the JSON parser; JSON `null` for a
+//! accepted; an unknown enum *number* (event type, direction) is refused: by the policy
+//! from protobuf (invalid), by the JSON parser from JSON (undecodable); JSON `null` for a
 //! map is refused by the JSON parser (proto3 JSON would read it as empty).
 
 use cdr_purpose_filter::schema::{
@@ -372,7 +372,7 @@ pub fn cases() -> Vec<Case> {
                 // An unknown purpose, as an unpacked repeated enum.
                 &[&key(5, WireType::Varint), &varint(42)],
             ),
-            "accepted",
+            "invalid",
         ),
         pb(
             "pb-unknown-fields.bin",

@@ -72,6 +72,10 @@ pub enum Invalid {
     ReleaseTimeOutOfRange,
     /// The record's expiry would be after 9999-12-31, which no `Timestamp` carries.
     ExpiryOutOfRange,
+    /// `event_type` is a number the schema does not know (protobuf input only).
+    UnknownEventType,
+    /// `direction` is a number the schema does not know (protobuf input only).
+    UnknownDirection,
 }
 
 impl Invalid {
@@ -89,6 +93,8 @@ impl Invalid {
                 "timing.release_time is outside 0001-01-01..9999-12-31 or its nanoseconds outside 0..999999999"
             }
             Invalid::ExpiryOutOfRange => "the record's expiry would be after 9999-12-31",
+            Invalid::UnknownEventType => "event_type is a number the schema does not know",
+            Invalid::UnknownDirection => "direction is a number the schema does not know",
         }
     }
 }
@@ -105,6 +111,19 @@ pub fn check_times(
     }
     if release_time.is_some_and(|t| !schema::is_canonical(t)) {
         return Err(DropReason::Invalid(Invalid::ReleaseTimeOutOfRange));
+    }
+    Ok(())
+}
+
+/// The refusal of an `event_type` or `direction` number the schema does not know: the
+/// law routes by them, the canonical JSON cannot write them and `audit` could not check
+/// the record, so no path forwards such an event (JSON input refuses them as it reads).
+pub fn check_enums(event_type: i32, direction: i32) -> Result<(), DropReason> {
+    if schema::EventType::try_from(event_type).is_err() {
+        return Err(DropReason::Invalid(Invalid::UnknownEventType));
+    }
+    if schema::Direction::try_from(direction).is_err() {
+        return Err(DropReason::Invalid(Invalid::UnknownDirection));
     }
     Ok(())
 }
@@ -436,6 +455,7 @@ impl Policy {
             event.timing.as_ref().and_then(|t| t.answer_time.as_ref()),
             event.timing.as_ref().and_then(|t| t.release_time.as_ref()),
         )?;
+        check_enums(event.event_type, event.direction)?;
         if t > now + self.max_clock_skew {
             return Err(DropReason::FutureEventTime);
         }

@@ -30,7 +30,7 @@ pub use record::{WireRecord, WireScratch};
 
 use crate::decode::DecodeError;
 use crate::policy::{
-    about_the_caller, check_times, route_kind, DropReason, Invalid, Policy, Version,
+    about_the_caller, check_enums, check_times, route_kind, DropReason, Invalid, Policy, Version,
 };
 use crate::retention::{ExpiryCache, LegalTime, Ttl};
 use crate::schema::Purpose;
@@ -319,6 +319,7 @@ impl WireFilter {
             .map(|n| (ts.seconds, n))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
         check_times(s.answer_time.as_ref(), s.release_time.as_ref())?;
+        check_enums(s.event_type, s.direction)?;
         if nanos_of(t) > nanos_of(now) + duration_nanos(self.policy.max_clock_skew) {
             return Err(DropReason::FutureEventTime);
         }

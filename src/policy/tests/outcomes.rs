@@ -213,13 +213,8 @@ fn signalling_never_goes_to_billing_even_if_chargeable() {
         dropped(&policy, &e, Purpose::Billing),
         Some(DropReason::NotBillable)
     );
-    let mut e = event(EventType::VoiceCall, Direction::Originating);
-    e.event_type = 99; // unknown to this schema version
-    assert_eq!(
-        dropped(&policy, &e, Purpose::Billing),
-        Some(DropReason::NotBillable)
-    );
-    assert!(forwarded(&policy, &e, Purpose::Security).is_some());
+    // A type unknown to this schema version is not routed at all: refused (see
+    // `an_event_type_or_direction_the_schema_does_not_know_refuses_the_event`).
 }
 
 #[test]
@@ -341,6 +336,27 @@ fn answer_and_release_times_out_of_range_refuse_the_event_whatever_is_kept() {
             Some(schema::Timestamp { seconds, nanos });
         assert_eq!(policy.apply(&e, now()).refusal(), None, "{seconds} {nanos}");
     }
+}
+
+#[test]
+fn an_event_type_or_direction_the_schema_does_not_know_refuses_the_event() {
+    let policy = Policy::legal_maximum();
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.event_type = 99;
+    assert_eq!(
+        policy.apply(&e, now()).refusal(),
+        Some(DropReason::Invalid(Invalid::UnknownEventType))
+    );
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.direction = 42;
+    assert_eq!(
+        policy.apply(&e, now()).refusal(),
+        Some(DropReason::Invalid(Invalid::UnknownDirection))
+    );
+    // Unset (0) is a value the schema knows.
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.direction = 0;
+    assert_eq!(policy.apply(&e, now()).refusal(), None);
 }
 
 #[test]
