@@ -61,6 +61,19 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
+/// The first second of year 1 and the last second of year 9999 (Unix seconds): the range
+/// of a `google.protobuf.Timestamp` and of an RFC 3339 text, the two canonical forms.
+pub const MIN_SECONDS: i64 = -62_135_596_800;
+pub const MAX_SECONDS: i64 = 253_402_300_799;
+
+/// Whether both canonical forms carry `ts`: seconds within 0001-01-01T00:00:00Z ..
+/// 9999-12-31T23:59:59Z and nanoseconds within 0..999 999 999, as the protobuf
+/// specification of `Timestamp` requires. An event holding any other timestamp is refused
+/// (`invalid`); see `docs/timestamps.md`.
+pub fn is_canonical(ts: &Timestamp) -> bool {
+    (MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) && (0..1_000_000_000).contains(&ts.nanos)
+}
+
 /// Converts a protobuf timestamp to UTC, or `None` when it is outside the range that
 /// chrono (and RFC 3339) can represent or its nanoseconds are out of range.
 pub fn to_datetime(ts: &Timestamp) -> Option<DateTime<Utc>> {
@@ -71,13 +84,19 @@ pub fn to_datetime(ts: &Timestamp) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(ts.seconds, nanos).single()
 }
 
-/// Converts a UTC instant to a protobuf timestamp.
+/// Converts a UTC instant to a protobuf timestamp. A leap second (`23:59:60` and its
+/// fractions, which chrono holds as nanoseconds from 10⁹ up) has no `Timestamp`: it becomes
+/// the last instant before it, `23:59:59.999999999` — never a later one, so that an expiry
+/// counted from it is never later than the law allows (`docs/timestamps.md`).
 pub fn to_timestamp(dt: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: dt.timestamp(),
-        nanos: dt.timestamp_subsec_nanos() as i32,
+        nanos: dt.timestamp_subsec_nanos().min(LAST_NANO) as i32,
     }
 }
+
+/// The largest nanoseconds of a `Timestamp`.
+const LAST_NANO: u32 = 999_999_999;
 
 impl Purpose {
     /// The purpose's name in configuration, headers, metrics and dry-run output.
@@ -120,5 +139,51 @@ mod shipped_text {
             }
         }
         assert!(named > 0, "the schema names its contract");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leap_second_is_the_last_nanosecond_before_it() {
+        let json = |t: &str| serde_json::from_value::<Timestamp>(serde_json::json!(t)).unwrap();
+        let last = Timestamp {
+            seconds: 1_483_228_799, // 2016-12-31T23:59:59Z
+            nanos: 999_999_999,
+        };
+        for t in [
+            "2016-12-31T23:59:60Z",
+            "2016-12-31T23:59:60.5Z",
+            "2016-12-31T23:59:60.999999999Z",
+            "2017-01-01T00:59:60+01:00",
+        ] {
+            let ts = json(t);
+            assert_eq!(ts, last, "{t}");
+            assert!(is_canonical(&ts));
+            assert_eq!(
+                serde_json::to_value(ts).unwrap(),
+                serde_json::json!("2016-12-31T23:59:59.999999999Z")
+            );
+        }
+        // The second before and after are not touched.
+        assert_eq!(json("2016-12-31T23:59:59.5Z").nanos, 500_000_000);
+        assert_eq!(json("2017-01-01T00:00:00Z").seconds, 1_483_228_800);
+    }
+
+    #[test]
+    fn the_canonical_range() {
+        let ts = |seconds, nanos| Timestamp { seconds, nanos };
+        assert!(is_canonical(&ts(MIN_SECONDS, 0)));
+        assert!(is_canonical(&ts(MAX_SECONDS, 999_999_999)));
+        assert!(!is_canonical(&ts(MIN_SECONDS - 1, 999_999_999)));
+        assert!(!is_canonical(&ts(MAX_SECONDS + 1, 0)));
+        assert!(!is_canonical(&ts(0, -1)));
+        assert!(!is_canonical(&ts(0, 1_000_000_000)));
+        for t in [ts(MIN_SECONDS, 0), ts(MAX_SECONDS, 999_999_999)] {
+            let d = to_datetime(&t).unwrap();
+            assert_eq!(to_timestamp(d), t);
+        }
     }
 }

@@ -923,3 +923,56 @@ fn config_check_refuses_broker_addresses_librdkafka_misreads_from_the_file_or_th
     );
     assert_exit(&o, 0);
 }
+
+/// dry-run's lines say what `run` does with a record it refuses (`dead_letter`, with
+/// its reason and message, for every purpose), and a leap second arrives as the last
+/// nanosecond before it (docs/timestamps.md).
+#[test]
+fn dry_run_shows_dead_letters_and_reads_a_leap_second_as_the_nanosecond_before() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let leap = std::fs::read(corpus.join("json-answer-time-leap-second.json")).unwrap();
+    let refused = [
+        r#"{"eventId": "no-time"}"#,
+        r#"{"eventId": "late", "eventTime": "2026-11-28T12:05:00.000000001Z"}"#,
+        r#"{"eventId": "y0", "eventTime": "2026-11-28T10:00:00Z", "timing": {"releaseTime": "0000-01-01T00:00:00Z"}}"#,
+        r#"{"eventId": 12}"#,
+    ];
+    let mut input = leap.clone();
+    input.push(b'\n');
+    for r in refused {
+        input.extend_from_slice(r.as_bytes());
+        input.push(b'\n');
+    }
+    let lines = dry_run(temp_file(&input).path(), "json");
+    assert_eq!(lines.len(), 2 * (1 + refused.len()), "{lines:#?}");
+    for line in &lines[..2] {
+        assert_eq!(line["outcome"], "forward", "{line}");
+        let timing = &line["record"]["timing"];
+        assert_eq!(
+            timing["answerTime"], "2016-12-31T23:59:59.999999999Z",
+            "{line}"
+        );
+        assert_eq!(
+            timing["releaseTime"], "2016-12-31T23:59:59.999999999Z",
+            "{line}"
+        );
+    }
+    let expected = [
+        ("invalid", "event_time is missing"),
+        (
+            "future_event_time",
+            "event_time is later than now + max_clock_skew",
+        ),
+        ("invalid", "timing.release_time is outside"),
+        ("undecodable", "not a JSON cdr.v1.CdrEvent"),
+    ];
+    for (pair, (reason, message)) in lines[2..].chunks(2).zip(expected) {
+        for line in pair {
+            assert_eq!(line["outcome"], "dead_letter", "{line}");
+            assert_eq!(line["reason"], reason, "{line}");
+            let text = line["message"].as_str().unwrap_or_default();
+            assert!(text.starts_with(message), "{line}");
+            assert_eq!(line["record"], Value::Null, "{line}");
+        }
+    }
+}

@@ -824,6 +824,22 @@ fn header_list(o: &Outgoing) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The rule of `docs/timestamps.md` on an output: every timestamp is one a
+/// `google.protobuf.Timestamp` may hold (a leap second arrives as `23:59:59.999999999`;
+/// anything else out of range refuses the event).
+fn canonical_times(e: &CdrEvent) -> bool {
+    let timing = e.timing.as_ref();
+    [
+        e.event_time.as_ref(),
+        timing.and_then(|t| t.answer_time.as_ref()),
+        timing.and_then(|t| t.release_time.as_ref()),
+        e.retention.as_ref().and_then(|r| r.expires_at.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .all(cdr_purpose_filter::schema::is_canonical)
+}
+
 /// The same records out of `process` as out of `process_struct`, and the same counters.
 fn same_records(t: &Transform, json_out: bool, payload: &[u8]) -> Result<(), TestCaseError> {
     let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
@@ -861,6 +877,7 @@ fn same_records(t: &Transform, json_out: bool, payload: &[u8]) -> Result<(), Tes
             let a = CdrEvent::decode(o.value.as_slice()).unwrap();
             let b = CdrEvent::decode(n.value.as_slice()).unwrap();
             prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            prop_assert!(canonical_times(&b), "a timestamp out of range: {b:?}");
         }
     }
     prop_assert_eq!(old_stats.consumed(), new_stats.consumed());
@@ -1022,6 +1039,11 @@ fn same_json_bytes(version: &str, payload: &[u8]) -> Result<usize, TestCaseError
                 .collect::<Vec<_>>()
         };
         prop_assert_eq!(strip(g), strip(v));
+        // The reference: the protobuf output, whose timestamps follow the rule (a leap
+        // second as `23:59:59.999999999`, never nanoseconds holding a whole second),
+        // written as JSON.
+        let pb = CdrEvent::decode(v.value.as_slice()).unwrap();
+        prop_assert!(canonical_times(&pb), "a timestamp out of range: {pb:?}");
         let mut want = Vec::new();
         json::write_json(&v.value, &mut want).unwrap();
         prop_assert_eq!(

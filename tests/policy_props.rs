@@ -644,6 +644,26 @@ fn expected_refusal(e: &CdrEvent) -> Option<DropReason> {
     if !representable(t) {
         return Some(DropReason::Invalid(Invalid::EventTimeOutOfRange));
     }
+    // The other timestamps, when set, must be ones both canonical forms carry too
+    // (docs/timestamps.md): answer time, then release time.
+    let timing = e.timing.as_ref();
+    if let Some(t) = timing.and_then(|t| t.answer_time.as_ref()) {
+        if !representable(t) {
+            return Some(DropReason::Invalid(Invalid::AnswerTimeOutOfRange));
+        }
+    }
+    if let Some(t) = timing.and_then(|t| t.release_time.as_ref()) {
+        if !representable(t) {
+            return Some(DropReason::Invalid(Invalid::ReleaseTimeOutOfRange));
+        }
+    }
+    // An event type or direction the schema does not know (docs/timestamps.md).
+    if EventType::try_from(e.event_type).is_err() {
+        return Some(DropReason::Invalid(Invalid::UnknownEventType));
+    }
+    if Direction::try_from(e.direction).is_err() {
+        return Some(DropReason::Invalid(Invalid::UnknownDirection));
+    }
     let t = event_time_of(e).expect("representable");
     if t > now() + Duration::minutes(5) {
         return Some(DropReason::FutureEventTime);
@@ -918,13 +938,24 @@ proptest! {
     }
 
     /// D: refusals. Missing event_id or event_time: every outcome is `Invalid`; an
-    /// event_time later than now + 5 minutes: every outcome is `FutureEventTime`.
+    /// event_time later than now + 5 minutes (and every timestamp in range): every
+    /// outcome is `FutureEventTime`.
     #[test]
     fn d_refusals(event in any_event(), policy in any_policy()) {
         let evaluation = policy.apply(&event, now());
         prop_assert_eq!(evaluation.outcomes.len(), policy.purposes.len());
         let missing = event.event_id.is_empty() || event.event_time.is_none();
+        let timing = event.timing.as_ref();
+        let times_in_range = timing
+            .iter()
+            .flat_map(|t| [&t.answer_time, &t.release_time])
+            .flatten()
+            .all(representable);
+        let known = EventType::try_from(event.event_type).is_ok()
+            && Direction::try_from(event.direction).is_ok();
         let future = !missing
+            && times_in_range
+            && known
             && event_time_of(&event).is_some_and(|t| t > now() + Duration::minutes(5));
         for (_, outcome) in &evaluation.outcomes {
             if missing {
@@ -1152,6 +1183,10 @@ fn the_strategies_reach_every_outcome() {
         "invalid MissingEventId",
         "invalid MissingEventTime",
         "invalid EventTimeOutOfRange",
+        "invalid AnswerTimeOutOfRange",
+        "invalid ReleaseTimeOutOfRange",
+        "invalid UnknownEventType",
+        "invalid UnknownDirection",
     ] {
         assert!(seen.contains(want), "never reached: {want}; seen {seen:#?}");
     }

@@ -118,6 +118,16 @@ pub fn cases() -> Vec<Case> {
         json(
             "json-time-leap-second.json",
             r#"{"eventId": "hostile-leap", "eventTime": "2016-12-31T23:59:60Z"}"#,
+            "accepted",
+        ),
+        json(
+            "json-answer-time-leap-second.json",
+            r#"{"eventId": "hostile-answer-leap", "eventTime": "2026-11-28T10:00:00Z", "eventType": "VOICE_CALL", "direction": "ORIGINATING", "served": {"msisdn": "+33699001122"}, "timing": {"answerTime": "2016-12-31T23:59:60Z", "releaseTime": "2016-12-31T23:59:60.5+00:00", "durationMs": "1500"}, "charging": {"chargeable": true}}"#,
+            "accepted",
+        ),
+        json(
+            "json-answer-time-year-zero.json",
+            r#"{"eventId": "hostile-answer-y0", "eventTime": "2026-11-28T10:00:00Z", "eventType": "VOICE_CALL", "direction": "ORIGINATING", "served": {"msisdn": "+33699001122"}, "timing": {"answerTime": "0000-06-01T00:00:00Z"}, "charging": {"chargeable": true}}"#,
             "invalid",
         ),
         json(

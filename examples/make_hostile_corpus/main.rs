@@ -19,8 +19,10 @@
 //! such. The identifiers are recognisable fakes, so that a leak is easy to grep for.
 //!
 //! Notes on some outcomes: the year 1 is in range (then expired: a counted drop);
-//! "0000" and a leap second parse as JSON but are out of range (invalid); an unknown
-//! enum *number* is kept by protobuf but refused by the JSON parser; JSON `null` for a
+//! "0000" parses as JSON but is out of range (invalid), in any timestamp; a leap second
+//! is read as `23:59:59.999999999` (docs/timestamps.md), so the events holding one are
+//! accepted; an unknown enum *number* (event type, direction) is refused: by the policy
+//! from protobuf (invalid), by the JSON parser from JSON (undecodable); JSON `null` for a
 //! map is refused by the JSON parser (proto3 JSON would read it as empty).
 
 use cdr_purpose_filter::schema::{
@@ -370,7 +372,7 @@ pub fn cases() -> Vec<Case> {
                 // An unknown purpose, as an unpacked repeated enum.
                 &[&key(5, WireType::Varint), &varint(42)],
             ),
-            "accepted",
+            "invalid",
         ),
         pb(
             "pb-unknown-fields.bin",
@@ -458,6 +460,37 @@ pub fn cases() -> Vec<Case> {
                 });
                 e.event_type = 1;
             })
+            .encode_to_vec(),
+            "invalid",
+        ),
+        // The other timestamps obey the rule of event_time (docs/timestamps.md): a
+        // value the protobuf specification does not allow refuses the event.
+        pb(
+            "pb-answer-time-nanos-out-of-range.bin",
+            CdrEvent {
+                timing: Some(Timing {
+                    answer_time: Some(Timestamp {
+                        seconds: T,
+                        nanos: 1_000_000_000,
+                    }),
+                    release_time: Some(ts(T + 60)),
+                    duration_ms: 60_000,
+                }),
+                ..event("hostile-answer-nanos", T)
+            }
+            .encode_to_vec(),
+            "invalid",
+        ),
+        pb(
+            "pb-release-time-after-max.bin",
+            CdrEvent {
+                timing: Some(Timing {
+                    answer_time: Some(ts(T)),
+                    release_time: Some(ts(253_402_300_800)),
+                    duration_ms: 60_000,
+                }),
+                ..event("hostile-release-max", T)
+            }
             .encode_to_vec(),
             "invalid",
         ),

@@ -1,14 +1,16 @@
-//! `dry-run`: the policy applied to events from a file or stdin, no Kafka — or to the
+//! `dry-run`: what `run` would do with events from a file or stdin, no Kafka — or with the
 //! records of a Kafka topic, read-only (`--from-topic`).
+
+pub mod judge;
 
 use super::delimited::{Delimited, ReadError};
 use super::{parse_now, DryRunArgs};
 use crate::config;
-use crate::decode::{self, InputFormat};
+use crate::decode::InputFormat;
 use crate::encode::{self, OutputFormat};
 use crate::error::Failure;
-use crate::policy::{Outcome, Policy};
 use crate::retention::rfc3339;
+use judge::{Judge, Line, Verdict};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -39,12 +41,8 @@ impl Summary {
 }
 
 struct DryRun<'a, W: Write> {
-    policy: &'a Policy,
-    schema_ids: &'a [u32],
-    /// The configured `output.format`: the `content-type` header `run` writes with it.
-    output_format: OutputFormat,
+    judge: Judge<'a>,
     now: chrono::DateTime<chrono::Utc>,
-    topics: BTreeMap<&'static str, String>,
     out: W,
     summary: Summary,
 }
@@ -52,105 +50,84 @@ struct DryRun<'a, W: Write> {
 impl<W: Write> DryRun<'_, W> {
     fn record(&mut self, bytes: &[u8], format: InputFormat) -> io::Result<()> {
         self.summary.events += 1;
-        let event = match decode::decode_record(bytes, format, self.schema_ids) {
-            Ok(decoded) => decoded.event,
-            Err(e) => {
-                self.summary.undecodable += 1;
-                for p in &self.policy.purposes {
-                    let purpose = p.legal.purpose.name();
-                    *self
-                        .summary
-                        .outcomes
-                        .entry((purpose, e.reason()))
-                        .or_default() += 1;
-                    let mut line = json!({
-                        "event_id": null, "purpose": purpose, "outcome": "drop",
-                        "reason": e.reason(), "error": e.to_string(),
-                        "expires_at": null, "record": null,
-                    });
-                    if let Some(id) = e.schema_id() {
-                        line["schema_id"] = id.into();
-                    }
-                    writeln!(self.out, "{line}")?;
-                }
-                return Ok(());
-            }
-        };
-        let evaluation = self.policy.apply(&event, self.now);
-        for (purpose, outcome) in &evaluation.outcomes {
-            let purpose = purpose.name();
-            let encoded = match outcome {
-                Outcome::Forward(r) => encode::to_json_value(&r.event).map(Some),
-                Outcome::Drop(_) => Ok(None),
+        let lines = self.judge.judge(bytes, format, self.now);
+        if lines.first().is_some_and(|l| {
+            matches!(&l.verdict, Verdict::DeadLetter(d) if d.reason == "undecodable" || d.reason == "unexpected_schema")
+        }) {
+            self.summary.undecodable += 1;
+        }
+        for line in &lines {
+            let purpose = line.purpose.name();
+            let counted = match &line.verdict {
+                Verdict::Forward(_) => "forward",
+                Verdict::Drop(reason) => reason.as_str(),
+                Verdict::DeadLetter(d) => d.reason,
             };
-            let line = match (outcome, encoded) {
-                (Outcome::Forward(_), Err(e)) => {
-                    *self
-                        .summary
-                        .outcomes
-                        .entry((purpose, "unencodable"))
-                        .or_default() += 1;
-                    json!({
-                        "event_id": event.event_id, "purpose": purpose, "outcome": "drop",
-                        "reason": "unencodable", "message": e.to_string(),
-                        "expires_at": null, "record": null,
-                    })
-                }
-                (Outcome::Forward(r), Ok(record)) => {
-                    *self
-                        .summary
-                        .outcomes
-                        .entry((purpose, "forward"))
-                        .or_default() += 1;
-                    // The headers `run` writes for this configuration, from the same
-                    // function.
-                    let headers: serde_json::Map<String, serde_json::Value> =
-                        encode::headers(r, self.output_format)
-                            .into_iter()
-                            .map(|(k, v)| (k.to_string(), v.into()))
-                            .collect();
-                    json!({
-                        "event_id": event.event_id, "purpose": purpose, "outcome": "forward",
-                        "reason": null, "expires_at": rfc3339(r.expires_at),
-                        "record": record,
-                        "topic": self.topics.get(purpose), "key": r.key,
-                        "timestamp_ms": r.timestamp_ms, "headers": headers,
-                    })
-                }
-                (Outcome::Drop(reason), _) => {
-                    *self
-                        .summary
-                        .outcomes
-                        .entry((purpose, reason.as_str()))
-                        .or_default() += 1;
-                    json!({
-                        "event_id": if event.event_id.is_empty() { None } else { Some(&event.event_id) },
-                        "purpose": purpose, "outcome": "drop", "reason": reason.as_str(),
-                        "message": reason.message(), "expires_at": null, "record": null,
-                    })
-                }
-            };
-            writeln!(self.out, "{line}")?;
+            *self.summary.outcomes.entry((purpose, counted)).or_default() += 1;
+            writeln!(self.out, "{}", to_json(line, self.judge.output_format()))?;
         }
         Ok(())
+    }
+}
+
+/// dry-run's line for one purpose: `event_id`, `purpose`, `outcome` (`forward`, `drop`
+/// or `dead_letter`), `reason`, `expires_at`, `record`; a forward adds `topic`, `key`,
+/// `timestamp_ms` and `headers`, a drop or dead letter its `message` (and `schema_id`
+/// for `unexpected_schema`).
+fn to_json(line: &Line, output_format: OutputFormat) -> serde_json::Value {
+    let purpose = line.purpose.name();
+    let outcome = line.verdict.outcome();
+    match &line.verdict {
+        Verdict::Forward(f) => {
+            let headers: serde_json::Map<String, serde_json::Value> = f
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_str().into()))
+                .collect();
+            let mut json = json!({
+                "event_id": line.event_id, "purpose": purpose, "outcome": outcome,
+                "reason": null, "expires_at": rfc3339(f.expires_at),
+                "record": null,
+                "topic": f.topic, "key": f.key,
+                "timestamp_ms": f.timestamp_ms, "headers": headers,
+            });
+            // The output as canonical JSON. A protobuf output can hold what JSON cannot
+            // (an enum number the schema does not know): `run` writes it; shown as such.
+            match encode::to_json_value(&f.event) {
+                Ok(record) => json["record"] = record,
+                Err(e) => {
+                    debug_assert_eq!(output_format, OutputFormat::Protobuf);
+                    json["message"] = format!("record not shown: {}", e.reason).into();
+                }
+            }
+            json
+        }
+        Verdict::Drop(reason) => json!({
+            "event_id": line.event_id, "purpose": purpose, "outcome": outcome,
+            "reason": reason.as_str(), "message": reason.message(),
+            "expires_at": null, "record": null,
+        }),
+        Verdict::DeadLetter(d) => {
+            let mut json = json!({
+                "event_id": line.event_id, "purpose": purpose, "outcome": outcome,
+                "reason": d.reason, "message": d.message,
+                "expires_at": null, "record": null,
+            });
+            if let Some(id) = d.schema_id {
+                json["schema_id"] = id.into();
+            }
+            json
+        }
     }
 }
 
 pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
     let settings = config::load_from(args.config.as_deref())?;
     let now = parse_now(args.now.as_deref())?;
-    let topics = settings
-        .purposes
-        .iter()
-        .map(|p| (p.purpose.name(), p.topic.clone()))
-        .collect();
     let stdout = io::stdout().lock();
     let mut run = DryRun {
-        policy: &settings.policy,
-        schema_ids: &settings.input_schema_ids,
-        output_format: settings.output_format,
+        judge: Judge::new(&settings),
         now,
-        topics,
         out: BufWriter::new(stdout),
         summary: Summary::default(),
     };
@@ -179,7 +156,7 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
             (Ok(()), Err(e)) => return Err(e.into()),
             (Ok(()), Ok(())) => {}
         }
-        run.summary.print(run.policy);
+        run.summary.print(&settings.policy);
         return Ok(ExitCode::SUCCESS);
     }
     let input: Box<dyn Read> = match &args.input {
@@ -256,6 +233,6 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
             return Err(Failure::from(e).context("dry-run"));
         }
     }
-    run.summary.print(run.policy);
+    run.summary.print(&settings.policy);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 
 mod audit;
 mod delimited;
-mod dry_run;
+pub mod dry_run;
 mod from_topic;
 mod gen;
 mod logs;

@@ -66,7 +66,19 @@ pub enum DropReason {
 pub enum Invalid {
     MissingEventId,
     MissingEventTime,
+    /// `event_time` is not a timestamp both canonical forms carry
+    /// ([`schema::is_canonical`]).
     EventTimeOutOfRange,
+    /// `timing.answer_time` is not one either.
+    AnswerTimeOutOfRange,
+    /// `timing.release_time` is not one either.
+    ReleaseTimeOutOfRange,
+    /// The record's expiry would be after 9999-12-31, which no `Timestamp` carries.
+    ExpiryOutOfRange,
+    /// `event_type` is a number the schema does not know (protobuf input only).
+    UnknownEventType,
+    /// `direction` is a number the schema does not know (protobuf input only).
+    UnknownDirection,
 }
 
 impl Invalid {
@@ -74,9 +86,49 @@ impl Invalid {
         match self {
             Invalid::MissingEventId => "event_id is missing",
             Invalid::MissingEventTime => "event_time is missing",
-            Invalid::EventTimeOutOfRange => "event_time is outside 0001-01-01..9999-12-31",
+            Invalid::EventTimeOutOfRange => {
+                "event_time is outside 0001-01-01..9999-12-31 or its nanoseconds outside 0..999999999"
+            }
+            Invalid::AnswerTimeOutOfRange => {
+                "timing.answer_time is outside 0001-01-01..9999-12-31 or its nanoseconds outside 0..999999999"
+            }
+            Invalid::ReleaseTimeOutOfRange => {
+                "timing.release_time is outside 0001-01-01..9999-12-31 or its nanoseconds outside 0..999999999"
+            }
+            Invalid::ExpiryOutOfRange => "the record's expiry would be after 9999-12-31",
+            Invalid::UnknownEventType => "event_type is a number the schema does not know",
+            Invalid::UnknownDirection => "direction is a number the schema does not know",
         }
     }
+}
+
+/// The refusal of the other timestamps an event may hold, `timing.answer_time` then
+/// `timing.release_time`: each, when set, must be one both canonical forms carry
+/// ([`schema::is_canonical`]). Every path checks them here, after `event_time`.
+pub fn check_times(
+    answer_time: Option<&schema::Timestamp>,
+    release_time: Option<&schema::Timestamp>,
+) -> Result<(), DropReason> {
+    if answer_time.is_some_and(|t| !schema::is_canonical(t)) {
+        return Err(DropReason::Invalid(Invalid::AnswerTimeOutOfRange));
+    }
+    if release_time.is_some_and(|t| !schema::is_canonical(t)) {
+        return Err(DropReason::Invalid(Invalid::ReleaseTimeOutOfRange));
+    }
+    Ok(())
+}
+
+/// The refusal of an `event_type` or `direction` number the schema does not know: the
+/// law routes by them, the canonical JSON cannot write them and `audit` could not check
+/// the record, so no path forwards such an event (JSON input refuses them as it reads).
+pub fn check_enums(event_type: i32, direction: i32) -> Result<(), DropReason> {
+    if schema::EventType::try_from(event_type).is_err() {
+        return Err(DropReason::Invalid(Invalid::UnknownEventType));
+    }
+    if schema::Direction::try_from(direction).is_err() {
+        return Err(DropReason::Invalid(Invalid::UnknownDirection));
+    }
+    Ok(())
 }
 
 impl DropReason {
@@ -402,6 +454,11 @@ impl Policy {
         let t = schema::to_datetime(ts)
             .filter(|t| (1..=9999).contains(&t.year()))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        check_times(
+            event.timing.as_ref().and_then(|t| t.answer_time.as_ref()),
+            event.timing.as_ref().and_then(|t| t.release_time.as_ref()),
+        )?;
+        check_enums(event.event_type, event.direction)?;
         if t > now + self.max_clock_skew {
             return Err(DropReason::FutureEventTime);
         }
@@ -426,6 +483,9 @@ impl Policy {
         let expires_at =
             retention::expires_at(event_time, p.ttl, p.legal.limit_months, self.legal_time)
                 .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        if expires_at.timestamp() > schema::MAX_SECONDS {
+            return Err(DropReason::Invalid(Invalid::ExpiryOutOfRange));
+        }
         if expires_at <= now {
             return Err(DropReason::Expired);
         }

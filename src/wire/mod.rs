@@ -29,7 +29,9 @@ use record::{unix, Unix, END_SECS, MIN_SECS};
 pub use record::{WireRecord, WireScratch};
 
 use crate::decode::DecodeError;
-use crate::policy::{about_the_caller, route_kind, DropReason, Invalid, Policy, Version};
+use crate::policy::{
+    about_the_caller, check_enums, check_times, route_kind, DropReason, Invalid, Policy, Version,
+};
 use crate::retention::{ExpiryCache, LegalTime, Ttl};
 use crate::schema::Purpose;
 use chrono::{DateTime, Duration, Utc};
@@ -44,6 +46,9 @@ pub(crate) struct Route {
     /// The length of `event_id` (0: missing).
     pub event_id_len: usize,
     pub event_time: Option<crate::schema::Timestamp>,
+    /// `timing.answer_time` and `timing.release_time`, when set (checked in range).
+    pub answer_time: Option<crate::schema::Timestamp>,
+    pub release_time: Option<crate::schema::Timestamp>,
     pub event_type: i32,
     pub direction: i32,
     pub chargeable: bool,
@@ -170,6 +175,8 @@ impl WireFilter {
             let decided = self.decide(p, &route, event_time, now, cache);
             let (column, expires_at) = match decided {
                 Ok(d) => d,
+                // A purpose's refusal refuses the record, as `Evaluation::refusal` does.
+                Err(reason) if reason.is_refusal() => return Err(WireRefusal::Refused(reason)),
                 Err(reason) => {
                     r.outcome = Err(reason);
                     continue;
@@ -251,6 +258,7 @@ impl WireFilter {
             let decided = self.decide(p, route, event_time, now, cache);
             let (column, expires_at) = match decided {
                 Ok(d) => d,
+                Err(reason) if reason.is_refusal() => return Err(reason),
                 Err(reason) => {
                     r.outcome = Err(reason);
                     continue;
@@ -309,6 +317,8 @@ impl WireFilter {
             .filter(|n| *n < 1_000_000_000 && (MIN_SECS..END_SECS).contains(&ts.seconds))
             .map(|n| (ts.seconds, n))
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        check_times(s.answer_time.as_ref(), s.release_time.as_ref())?;
+        check_enums(s.event_type, s.direction)?;
         if nanos_of(t) > nanos_of(now) + duration_nanos(self.policy.max_clock_skew) {
             return Err(DropReason::FutureEventTime);
         }
@@ -340,6 +350,9 @@ impl WireFilter {
         let expires_at = cache
             .expires_at_unix(seconds, nanos)
             .ok_or(DropReason::Invalid(Invalid::EventTimeOutOfRange))?;
+        if expires_at.0 > crate::schema::MAX_SECONDS {
+            return Err(DropReason::Invalid(Invalid::ExpiryOutOfRange));
+        }
         if expires_at <= now {
             return Err(DropReason::Expired);
         }

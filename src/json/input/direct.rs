@@ -19,6 +19,10 @@ const NAMES: [Fields; 9] = [
     SUBSCRIBER, TERMINAL, PARTY, PARTY, TIMING, NETWORK, LOCATION, CHARGING, CONTENT,
 ];
 
+/// The index of `timing` in SUBS.
+const TIMING_SUB: usize = 4;
+const _: () = assert!(SUBS[TIMING_SUB].0 == 10);
+
 /// The leaf ids of `supplementary_services.code` and `.provider`.
 const SERVICE_LEAVES: u64 = 0b11 << 29;
 /// The leaves no table keeps a value of (`declared_purposes`, content, extensions): an
@@ -118,9 +122,16 @@ impl JsonScratch {
                 declared |= 1 << v;
             }
         }
+        // answer_time and release_time: fields 1 and 2 of `timing`.
+        let time = |n: usize| match e.subs[TIMING_SUB].vals[n] {
+            Val::Ts(ts) => Some(ts),
+            _ => None,
+        };
         Route {
             event_id_len: e.event_id.len(),
             event_time: e.event_time,
+            answer_time: time(0),
+            release_time: time(1),
             event_type: e.event_type,
             direction: e.direction,
             chargeable: set & (1 << crate::wire::CHARGEABLE) != 0,

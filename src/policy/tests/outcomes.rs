@@ -213,13 +213,8 @@ fn signalling_never_goes_to_billing_even_if_chargeable() {
         dropped(&policy, &e, Purpose::Billing),
         Some(DropReason::NotBillable)
     );
-    let mut e = event(EventType::VoiceCall, Direction::Originating);
-    e.event_type = 99; // unknown to this schema version
-    assert_eq!(
-        dropped(&policy, &e, Purpose::Billing),
-        Some(DropReason::NotBillable)
-    );
-    assert!(forwarded(&policy, &e, Purpose::Security).is_some());
+    // A type unknown to this schema version is not routed at all: refused (see
+    // `an_event_type_or_direction_the_schema_does_not_know_refuses_the_event`).
 }
 
 #[test]
@@ -300,6 +295,87 @@ fn refusals_apply_to_every_purpose() {
             "{seconds} {nanos}"
         );
     }
+}
+
+#[test]
+fn answer_and_release_times_out_of_range_refuse_the_event_whatever_is_kept() {
+    let policy = Policy::legal_maximum();
+    let bad = [
+        (253_402_300_800, 0),
+        (-62_135_596_801, 0),
+        (1_795_860_000, -1),
+        (1_795_860_000, 1_000_000_000),
+    ];
+    for (seconds, nanos) in bad {
+        let ts = Some(schema::Timestamp { seconds, nanos });
+        let mut e = event(EventType::VoiceCall, Direction::Originating);
+        e.timing.get_or_insert_with(Default::default).answer_time = ts;
+        assert_eq!(
+            policy.apply(&e, now()).refusal(),
+            Some(DropReason::Invalid(Invalid::AnswerTimeOutOfRange)),
+            "{seconds} {nanos}"
+        );
+        let mut e = event(EventType::VoiceCall, Direction::Originating);
+        e.timing.get_or_insert_with(Default::default).release_time = ts;
+        let ev = policy.apply(&e, now());
+        assert_eq!(
+            ev.refusal(),
+            Some(DropReason::Invalid(Invalid::ReleaseTimeOutOfRange)),
+            "{seconds} {nanos}"
+        );
+        assert!(ev
+            .refusal()
+            .unwrap()
+            .message()
+            .contains("timing.release_time"));
+    }
+    // The edges of the range are kept.
+    for (seconds, nanos) in [(253_402_300_799, 999_999_999), (-62_135_596_800, 0)] {
+        let mut e = event(EventType::VoiceCall, Direction::Originating);
+        e.timing.get_or_insert_with(Default::default).answer_time =
+            Some(schema::Timestamp { seconds, nanos });
+        assert_eq!(policy.apply(&e, now()).refusal(), None, "{seconds} {nanos}");
+    }
+}
+
+#[test]
+fn an_event_type_or_direction_the_schema_does_not_know_refuses_the_event() {
+    let policy = Policy::legal_maximum();
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.event_type = 99;
+    assert_eq!(
+        policy.apply(&e, now()).refusal(),
+        Some(DropReason::Invalid(Invalid::UnknownEventType))
+    );
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.direction = 42;
+    assert_eq!(
+        policy.apply(&e, now()).refusal(),
+        Some(DropReason::Invalid(Invalid::UnknownDirection))
+    );
+    // Unset (0) is a value the schema knows.
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.direction = 0;
+    assert_eq!(policy.apply(&e, now()).refusal(), None);
+}
+
+#[test]
+fn an_expiry_after_the_year_9999_refuses_the_event() {
+    // A clock set in 9999: the billing expiry (12 months) would be in year 10000, which
+    // no `Timestamp` carries; the security one (3 months) still fits.
+    let policy = Policy::legal_maximum();
+    let now = chrono::Utc.with_ymd_and_hms(9999, 6, 1, 0, 0, 0).unwrap();
+    let mut e = event(EventType::VoiceCall, Direction::Originating);
+    e.event_time = Some(schema::to_timestamp(now));
+    let ev = policy.apply(&e, now);
+    assert_eq!(
+        ev.refusal(),
+        Some(DropReason::Invalid(Invalid::ExpiryOutOfRange))
+    );
+    e.event_time = Some(schema::to_timestamp(
+        chrono::Utc.with_ymd_and_hms(9998, 12, 1, 0, 0, 0).unwrap(),
+    ));
+    assert_eq!(policy.apply(&e, now).refusal(), None);
 }
 
 #[test]

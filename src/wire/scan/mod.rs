@@ -130,6 +130,8 @@ impl Scan {
         super::Route {
             event_id_len: self.event_id.len(),
             event_time: self.event_time,
+            answer_time: self.answer_time,
+            release_time: self.release_time,
             event_type: self.event_type,
             direction: self.direction,
             chargeable: self.chargeable,
