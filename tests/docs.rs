@@ -229,21 +229,35 @@ fn commands() -> std::collections::BTreeMap<Vec<String>, Vec<String>> {
 /// `--help`: (command, flag, feature).
 const FEATURE_FLAGS: &[(&str, &str, &str)] = &[("run", "--passthrough", "bench-passthrough")];
 
-/// The pieces of code of a document: its inline spans and the lines of its fenced blocks.
+/// The pieces of code of a document: its inline spans (which may wrap across lines) and
+/// the lines of its fenced blocks.
 fn code_pieces(text: &str) -> Vec<String> {
     let mut pieces = Vec::new();
     let mut fenced = false;
+    let mut prose = String::new();
+    let spans = |prose: &mut String, pieces: &mut Vec<String>| {
+        let text = std::mem::take(prose);
+        pieces.extend(
+            text.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|s| s.replace('\n', " ")),
+        );
+    };
     for line in text.lines() {
         if line.trim_start().starts_with("```") {
+            spans(&mut prose, &mut pieces);
             fenced = !fenced;
             continue;
         }
         if fenced {
             pieces.push(line.to_string());
         } else {
-            pieces.extend(line.split('`').skip(1).step_by(2).map(str::to_string));
+            prose.push_str(line);
+            prose.push('\n');
         }
     }
+    spans(&mut prose, &mut pieces);
     pieces
 }
 
