@@ -588,6 +588,8 @@ async fn what_the_filter_wrote_reports_clean_and_a_drifted_topic_does_not() {
         .file_name()
         .to_string_lossy()
         .contains(".tmp.")));
+    let dom = check_in_browser(&page, &doc, dir.path());
+    assert!(dom.contains("<p id=\"no-finding\" class=\"good\">No finding of any kind.</p>"));
 
     // A topic setting drifts: retention forever. Exit 1; the summary says which topic.
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =

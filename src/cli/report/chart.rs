@@ -24,7 +24,7 @@ pub struct Mark {
 const WIDTH: f64 = 720.0;
 const LABEL_W: f64 = 190.0;
 const TEXT_W: f64 = 200.0;
-const ROW_H: f64 = 28.0;
+const ROW_H: f64 = 40.0;
 
 fn open(out: &mut String, id: &str, title: &str, desc: &str, height: f64) {
     let _ = write!(
@@ -61,19 +61,25 @@ pub fn bars(id: &str, title: &str, desc: &str, rows: &[Bar], marks: &[Vec<Mark>]
             y + 15.0,
             esc(&b.label),
             y + 3.0,
-            ROW_H - 10.0,
+            ROW_H - 22.0,
             LABEL_W + w + 6.0,
             y + 15.0,
             esc(&b.text)
         );
         for m in marks.get(i).into_iter().flatten() {
             let x = LABEL_W + m.value / max * plot;
+            let (anchor, dx) = if x > LABEL_W + plot / 2.0 {
+                ("end", -3.0)
+            } else {
+                ("start", 3.0)
+            };
             let _ = write!(
                 out,
-                r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-width="2" stroke-dasharray="4 3"/><text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"##,
+                r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-width="2" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="{anchor}">{}</text>"##,
                 y,
-                y + ROW_H - 4.0,
-                y + ROW_H + 4.0,
+                y + ROW_H - 6.0,
+                x + dx,
+                y + ROW_H - 8.0,
                 esc(&m.label)
             );
         }
@@ -91,8 +97,8 @@ pub fn histogram(
     bins: &[(String, f64, u64)],
     marks: &[Mark],
 ) -> String {
-    let height = 260.0;
-    let (left, bottom, top) = (50.0, 200.0, 30.0);
+    let height = 330.0;
+    let (left, bottom, top) = (50.0, 230.0, 56.0);
     let plot_w = WIDTH - left - 20.0;
     let n = bins.len().max(1) as f64;
     let col = plot_w / n;
@@ -107,14 +113,20 @@ pub fn histogram(
     for (i, (label, _, count)) in bins.iter().enumerate() {
         let x = left + col * i as f64;
         let h = *count as f64 / max * (bottom - top);
+        if *count > 0 {
+            let _ = write!(
+                out,
+                r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#4a4a4a" stroke="#000"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{count}</text>"##,
+                x + 1.0,
+                bottom - h,
+                (col - 2.0).max(1.0),
+                x + col / 2.0,
+                bottom - h - 3.0,
+            );
+        }
         let _ = write!(
             out,
-            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#4a4a4a" stroke="#000"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{count}</text><text x="{:.1}" y="{:.1}" font-size="9" text-anchor="end" transform="rotate(-40 {:.1} {:.1})">{}</text>"##,
-            x + 1.0,
-            bottom - h,
-            (col - 2.0).max(1.0),
-            x + col / 2.0,
-            bottom - h - 3.0,
+            r##"<text x="{:.1}" y="{:.1}" font-size="9" text-anchor="end" transform="rotate(-40 {:.1} {:.1})">{}</text>"##,
             x + col / 2.0,
             bottom + 12.0,
             x + col / 2.0,
@@ -122,14 +134,16 @@ pub fn histogram(
             esc(label)
         );
     }
-    // Marks sit at a position within the bins' range (the caller gives it in bin units).
+    // Marks sit at a position within the bins' range (the caller gives it in bin units),
+    // each label on its own line above the plot, on the side of its line with room.
     for (i, m) in marks.iter().enumerate() {
         let x = left + m.value * col;
+        let y = 14.0 + 14.0 * i as f64;
+        let anchor = if x > WIDTH / 2.0 { "end" } else { "start" };
         let _ = write!(
             out,
-            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom}" stroke="#000" stroke-width="2" stroke-dasharray="6 3"/><text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"##,
-            top - 8.0 + 10.0 * i as f64,
-            top - 12.0 + 10.0 * i as f64,
+            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom}" stroke="#000" stroke-width="2" stroke-dasharray="6 3"/><text x="{x:.1}" y="{y:.1}" font-size="11" text-anchor="{anchor}">{}</text>"##,
+            y - 10.0,
             esc(&m.label)
         );
     }
