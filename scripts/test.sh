@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: starts the test brokers (installing tansu if needed; a plain one and
-# one that requires SASL), runs `cargo test` against them, stops them. Extra arguments go to `cargo test`.
+# one that requires SASL), installs the headless browser the report tests render with
+# (scripts/install-chromium.sh), runs `cargo test` against them, stops the brokers. Extra
+# arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/install-chromium.sh
 
 addr=$(scripts/test-broker.sh start)
 trap 'scripts/test-broker.sh stop; scripts/test-broker.sh stop-sasl' EXIT

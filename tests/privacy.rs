@@ -12,61 +12,10 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{self, table};
 use cdr_purpose_filter::schema::{self, CdrEvent, Direction, EventType};
 use chrono::Utc;
+use common::canaries::{canary, CANARIES, PASSWORD, VENDOR};
 use common::{config::Topics, filter::Filter, io::Input, io::Output};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
-
-/// Field path → a value recognisable anywhere (in bytes, logs or labels).
-const CANARIES: &[(&str, &str)] = &[
-    ("served.imsi", "208159876543210"),
-    ("served.msisdn", "+33611223344"),
-    ("served.account_id", "ACCT-CANARY-7731"),
-    ("served.ue_ip", "198.51.100.23"),
-    ("terminal.imei", "359881111222233"),
-    ("terminal.imeisv", "3598811112222301"),
-    ("calling.number", "+33655667788"),
-    ("calling.ip", "203.0.113.45"),
-    ("called.number", "+33699887766"),
-    ("called.ip", "203.0.113.99"),
-    ("location.cell_id", "CELL-CANARY-991"),
-    ("content.sms_text", "canary sms: meet me at the usual place"),
-    ("content.ussd_string", "*#06#canary#"),
-    ("content.url", "https://canary.example/private/path"),
-    ("content.dns_query", "canary-dns.example"),
-    ("content.sni", "canary-sni.example"),
-];
-const VENDOR: &str = "vendor-canary-secret";
-const PASSWORD: &str = "canary-password-0xC0FFEE";
-
-fn canary(path: &str) -> &'static str {
-    CANARIES.iter().find(|(p, _)| *p == path).unwrap().1
-}
-
-/// Puts the canaries into an event.
-fn fill(e: &mut CdrEvent) {
-    let served = e.served.get_or_insert_with(Default::default);
-    served.imsi = canary("served.imsi").into();
-    served.msisdn = canary("served.msisdn").into();
-    served.account_id = canary("served.account_id").into();
-    served.ue_ip = canary("served.ue_ip").into();
-    let terminal = e.terminal.get_or_insert_with(Default::default);
-    terminal.imei = canary("terminal.imei").into();
-    terminal.imeisv = canary("terminal.imeisv").into();
-    let calling = e.calling.get_or_insert_with(Default::default);
-    calling.number = canary("calling.number").into();
-    calling.ip = canary("calling.ip").into();
-    let called = e.called.get_or_insert_with(Default::default);
-    called.number = canary("called.number").into();
-    called.ip = canary("called.ip").into();
-    e.location.get_or_insert_with(Default::default).cell_id = canary("location.cell_id").into();
-    let content = e.content.get_or_insert_with(Default::default);
-    content.sms_text = canary("content.sms_text").into();
-    content.ussd_string = canary("content.ussd_string").into();
-    content.url = canary("content.url").into();
-    content.dns_query = canary("content.dns_query").into();
-    content.sni = canary("content.sni").into();
-    e.extensions.insert("vendor.canary".into(), VENDOR.into());
-}
 
 fn every_value() -> Vec<&'static str> {
     CANARIES
@@ -120,26 +69,7 @@ async fn identifiers_never_reach_logs_metrics_dead_letters_or_purposes_that_may_
     });
     let now = Utc::now();
     let mut g = Generator::new(91, now);
-    let mut events = Vec::new();
-    for event_type in [
-        EventType::VoiceCall,
-        EventType::Sms,
-        EventType::DataSession,
-        EventType::Signalling,
-        EventType::SupplementaryService,
-    ] {
-        for direction in [
-            Direction::Originating,
-            Direction::Terminating,
-            Direction::Forwarded,
-            Direction::None,
-        ] {
-            let mut e = g.full_event(event_type, direction, now - chrono::Duration::hours(2));
-            e.charging.get_or_insert_with(Default::default).chargeable = true;
-            fill(&mut e);
-            events.push(e);
-        }
-    }
+    let events = common::canaries::events(&mut g, now);
     let pb = |e: &CdrEvent| prost::Message::encode_to_vec(e);
     let json = |e: &CdrEvent| serde_json::to_vec(e).unwrap();
     let mut inputs: Vec<Input> = Vec::new();

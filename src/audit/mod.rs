@@ -29,7 +29,9 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// What is wrong with a record. The names are stable (metrics labels, JSON output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// The value is not a `cdr.v1.CdrEvent` in the format its `content-type` names.
@@ -214,14 +216,17 @@ impl Auditor {
             .any(|(p, paths)| *p == purpose && paths.contains(&path))
     }
 
-    /// Checks one record; appends its findings to `out`.
+    /// Checks one record; appends its findings to `out`. Returns how long after its
+    /// `event_time` the record says it expires (`retention.expires_at`, else the
+    /// `cdr-expires-at` header), when both can be read: the expiry distribution of
+    /// `report`. A duration, never a value of the record.
     pub fn check(
         &self,
         topic: &TopicContext,
         record: &RecordView<'_>,
         now: DateTime<Utc>,
         out: &mut Vec<Finding>,
-    ) {
+    ) -> Option<chrono::Duration> {
         let mut found = |kind: Kind, detail: Option<&'static str>| {
             out.push(Finding {
                 topic: topic.topic.clone(),
@@ -316,7 +321,7 @@ impl Auditor {
         let value = record.value.unwrap_or_default();
         let Some(decoded) = decode(value, json) else {
             found(Kind::Undecodable, None);
-            return;
+            return None;
         };
         let event = &decoded.event;
         let canonical = match serde_json::to_value(event) {
@@ -324,7 +329,7 @@ impl Auditor {
             // An enum number or a timestamp proto3 JSON cannot express.
             Err(_) => {
                 found(Kind::Undecodable, None);
-                return;
+                return None;
             }
         };
         if decoded.unknown {
@@ -465,6 +470,8 @@ impl Auditor {
         if event.event_id.is_empty() || record.key != Some(event.event_id.as_bytes()) {
             found(Kind::KeyNotEventId, None);
         }
+        let expiry = retention_expiry.or(header_expiry)?;
+        Some(expiry - event_time?)
     }
 }
 

@@ -79,7 +79,7 @@ pub fn consumer(settings: &Settings) -> Result<BaseConsumer<Context>, AuditError
 }
 
 /// What was read of one partition.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PartitionRead {
     pub topic: String,
     pub partition: i32,
@@ -89,13 +89,25 @@ pub struct PartitionRead {
     /// started, or the later high watermark its fetches reported.
     pub end: i64,
     pub records: u64,
+    /// The earliest and latest Kafka timestamps of the records audited (RFC 3339, UTC);
+    /// absent when none was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_timestamp: Option<String>,
 }
+
+/// Per topic: how many records expire how many whole hours after their `event_time`
+/// (rounded up), from [`super::Auditor::check`]: the expiry distribution of `report`.
+pub type ExpiryHours = BTreeMap<String, BTreeMap<i64, u64>>;
 
 /// Everything read, and every finding.
 #[derive(Debug, Default)]
 pub struct Read {
     pub partitions: Vec<PartitionRead>,
     pub findings: Vec<Finding>,
+    /// Expiry − event time of the records audited, per topic, in hours.
+    pub expiry_hours: ExpiryHours,
     pub records: u64,
     /// True when `max_records` stopped the read before the end.
     pub truncated: bool,
@@ -162,7 +174,34 @@ struct Partition {
     /// answer to the time lookup is checked record by record).
     reached_time: bool,
     records: u64,
+    /// The earliest and latest Kafka timestamps audited, ms.
+    times: Option<(i64, i64)>,
     done: bool,
+}
+
+impl Partition {
+    fn read(&self, topic: &str) -> PartitionRead {
+        let at =
+            |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(crate::retention::rfc3339);
+        PartitionRead {
+            topic: topic.to_string(),
+            partition: self.id,
+            start: self.start,
+            end: self.end,
+            records: self.records,
+            first_timestamp: self.times.and_then(|(a, _)| at(a)),
+            last_timestamp: self.times.and_then(|(_, b)| at(b)),
+        }
+    }
+
+    fn saw(&mut self, timestamp: Option<i64>) {
+        if let Some(t) = timestamp {
+            self.times = Some(match self.times {
+                None => (t, t),
+                Some((a, b)) => (a.min(t), b.max(t)),
+            });
+        }
+    }
 }
 
 impl Partition {
@@ -227,6 +266,7 @@ pub fn read(
                 extended: false,
                 reached_time: opts.from_time.is_none(),
                 records: 0,
+                times: None,
                 done: start >= high,
             });
         }
@@ -258,6 +298,7 @@ pub fn read(
             .assign(&tpl)
             .map_err(|e| AuditError::Client(e.to_string()))?;
         let mut last_activity = Instant::now();
+        let expiry_hours = out.expiry_hours.entry(ctx.topic.to_string()).or_default();
         while parts.iter().any(|p| !p.done) {
             match consumer.poll(Duration::from_millis(100)) {
                 None => {
@@ -335,7 +376,12 @@ pub fn read(
                         headers,
                     };
                     findings_before = out.findings.len();
-                    auditor.check(ctx, &view, now, &mut out.findings);
+                    let expiry = auditor.check(ctx, &view, now, &mut out.findings);
+                    if let Some(d) = expiry {
+                        let hours = (d.num_milliseconds() + 3_599_999).div_euclid(3_600_000);
+                        *expiry_hours.entry(hours).or_insert(0) += 1;
+                    }
+                    p.saw(m.timestamp().to_millis());
                     for f in &out.findings[findings_before..] {
                         finding_counters
                             .entry(f.kind)
@@ -367,13 +413,7 @@ pub fn read(
                 .iter()
                 .any(|r| r.topic == *ctx.topic && r.partition == p.id)
             {
-                out.partitions.push(PartitionRead {
-                    topic: ctx.topic.to_string(),
-                    partition: p.id,
-                    start: p.start,
-                    end: p.end,
-                    records: p.records,
-                });
+                out.partitions.push(p.read(&ctx.topic));
             }
         }
     }
@@ -389,13 +429,7 @@ fn plans_left(out: &Read, total: i64) -> bool {
 
 fn collect(out: &mut Read, ctx: &TopicContext, parts: &[Partition]) {
     for p in parts {
-        out.partitions.push(PartitionRead {
-            topic: ctx.topic.to_string(),
-            partition: p.id,
-            start: p.start,
-            end: p.end,
-            records: p.records,
-        });
+        out.partitions.push(p.read(&ctx.topic));
     }
 }
 

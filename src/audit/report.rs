@@ -2,9 +2,9 @@
 //! partition, offset and kind — as a table for people or JSON for scripts. Nothing in it
 //! comes from a record's value, key or header values.
 
-use super::reader::{PartitionRead, Read};
+use super::reader::{ExpiryHours, PartitionRead, Read};
 use super::{Finding, Kind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -21,6 +21,91 @@ pub struct Report<'a> {
     /// Findings per topic and kind.
     pub counts: BTreeMap<&'a str, BTreeMap<&'static str, u64>>,
     pub findings: &'a [Finding],
+    /// Per topic: records by whole hours (rounded up) from `event_time` to the expiry
+    /// they carry.
+    pub expiry_hours: &'a ExpiryHours,
+}
+
+/// An audit's result as data, owned: read back from a saved `audit --format json`
+/// (`report --audit-result`), or made from a [`Read`] — what `report` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditResult {
+    pub verdict: String,
+    pub records: u64,
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub truncated: bool,
+    pub partitions: Vec<PartitionRead>,
+    #[serde(default)]
+    pub counts: BTreeMap<String, BTreeMap<Kind, u64>>,
+    pub findings: Vec<SavedFinding>,
+    /// Absent from an audit saved by an earlier version: no expiry distribution then.
+    #[serde(default)]
+    pub expiry_hours: ExpiryHours,
+}
+
+/// A finding as data (see [`Finding`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedFinding {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditResult {
+    /// The result of a read (the same document `audit --format json` writes).
+    pub fn of(read: &Read) -> AuditResult {
+        let r = Report::new(read);
+        AuditResult {
+            verdict: r.verdict.to_string(),
+            records: r.records,
+            seconds: r.seconds,
+            truncated: r.truncated,
+            partitions: read.partitions.clone(),
+            counts: BTreeMap::new(),
+            findings: read
+                .findings
+                .iter()
+                .map(|f| SavedFinding {
+                    topic: f.topic.to_string(),
+                    partition: f.partition,
+                    offset: f.offset,
+                    kind: f.kind,
+                    detail: f.detail.map(str::to_string),
+                })
+                .collect(),
+            expiry_hours: read.expiry_hours.clone(),
+        }
+        .counted()
+    }
+
+    /// A saved `audit --format json` document; the counts are recomputed from the
+    /// findings, so the two cannot disagree.
+    pub fn parse(text: &str) -> Result<AuditResult, serde_json::Error> {
+        serde_json::from_str::<AuditResult>(text).map(AuditResult::counted)
+    }
+
+    /// Counts the findings per topic and kind (every topic read has an entry).
+    fn counted(mut self) -> AuditResult {
+        let mut counts: BTreeMap<String, BTreeMap<Kind, u64>> = self
+            .partitions
+            .iter()
+            .map(|p| (p.topic.clone(), BTreeMap::new()))
+            .collect();
+        for f in &self.findings {
+            *counts
+                .entry(f.topic.clone())
+                .or_default()
+                .entry(f.kind)
+                .or_default() += 1;
+        }
+        self.counts = counts;
+        self
+    }
 }
 
 impl<'a> Report<'a> {
@@ -56,6 +141,7 @@ impl<'a> Report<'a> {
             partitions: &read.partitions,
             counts,
             findings: &read.findings,
+            expiry_hours: &read.expiry_hours,
         }
     }
 

@@ -53,7 +53,7 @@ pub enum AuditFormat {
     Json,
 }
 
-fn duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
+pub(super) fn duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
     match crate::retention::Ttl::parse(text) {
         Ok(crate::retention::Ttl::Fixed(d)) if d >= chrono::Duration::zero() => d
             .to_std()
@@ -64,7 +64,7 @@ fn duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
     }
 }
 
-fn load(path: Option<&std::path::Path>) -> Result<Settings, config::ConfigError> {
+pub(super) fn load(path: Option<&std::path::Path>) -> Result<Settings, config::ConfigError> {
     match path {
         Some(p) => config::load(p),
         None => {
@@ -136,17 +136,53 @@ async fn slacks(settings: &Settings, topics: &[String]) -> BTreeMap<String, i64>
     out
 }
 
+/// Reads and checks every record of `topics` (the audit proper, shared with `report`):
+/// the brokers reached and the topics found first, for a clear message quickly.
+pub(super) async fn read_topics(
+    settings: &Arc<Settings>,
+    topics: &[String],
+    auditor: Auditor,
+    opts: ReadOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<reader::Read, AuditError> {
+    // Reach the brokers and find the topics first: a clear message, quickly.
+    let probe = reader::consumer(settings)?;
+    tokio::task::block_in_place(|| reader::partitions(settings, &probe, topics))?;
+    drop(probe);
+    let slack = slacks(settings, topics).await;
+    let contexts: Vec<TopicContext> = topics
+        .iter()
+        .map(|t| TopicContext {
+            topic: Arc::from(t.as_str()),
+            purpose: settings
+                .purposes
+                .iter()
+                .find(|p| p.topic == *t)
+                .map(|p| p.purpose),
+            slack_ms: slack[t],
+        })
+        .collect();
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || reader::read(&settings, &auditor, &contexts, &opts, now))
+        .await
+        .map_err(|e| AuditError::Client(format!("audit thread: {e}")))?
+}
+
+/// `--from-time`: an RFC 3339 time.
+pub(super) fn from_time(
+    text: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, UsageError> {
+    text.map(|t| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| t.to_utc())
+            .map_err(|e| UsageError(format!("--from-time `{t}` is not an RFC 3339 time: {e}")))
+    })
+    .transpose()
+}
+
 pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let settings = load(args.config.as_deref())?;
-    let from_time = args
-        .from_time
-        .as_deref()
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| t.to_utc())
-                .map_err(|e| UsageError(format!("--from-time `{t}` is not an RFC 3339 time: {e}")))
-        })
-        .transpose()?;
+    let from_time = from_time(args.from_time.as_deref())?;
     let linger = duration("--metrics-linger", &args.metrics_linger)?;
     let idle = duration("--idle-timeout", &args.idle_timeout)?;
     let topics: Vec<String> = if args.topics.is_empty() {
@@ -189,32 +225,7 @@ pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
             }
             None => None,
         };
-        let result = async {
-            // Reach the brokers and find the topics first: a clear message, quickly.
-            let probe = reader::consumer(&settings)?;
-            tokio::task::block_in_place(|| reader::partitions(&settings, &probe, &topics))?;
-            drop(probe);
-            let slack = slacks(&settings, &topics).await;
-            let contexts: Vec<TopicContext> = topics
-                .iter()
-                .map(|t| TopicContext {
-                    topic: Arc::from(t.as_str()),
-                    purpose: settings
-                        .purposes
-                        .iter()
-                        .find(|p| p.topic == *t)
-                        .map(|p| p.purpose),
-                    slack_ms: slack[t],
-                })
-                .collect();
-            let settings = settings.clone();
-            tokio::task::spawn_blocking(move || {
-                reader::read(&settings, &auditor, &contexts, &opts, now)
-            })
-            .await
-            .map_err(|e| AuditError::Client(format!("audit thread: {e}")))?
-        }
-        .await;
+        let result = read_topics(&settings, &topics, auditor, opts, now).await;
         if let Some((stop, task)) = server {
             tokio::time::sleep(linger).await;
             stop.cancel();

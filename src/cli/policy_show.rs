@@ -189,51 +189,7 @@ fn render(
     let mut out = String::new();
     match format {
         TableFormat::Json => {
-            let fields: Vec<_> = table
-                .iter()
-                .map(|f| {
-                    let mut row = json!({"field": f.path, "category": f.category, "required": f.required});
-                    for c in Column::ALL {
-                        let cell = f.cell(c);
-                        row[serde_json::to_value(c)?.as_str().unwrap_or_default()] = json!({
-                            "rule": cell.rule, "in_force": cell_text(&purposes, c, f.path, cell.rule),
-                            "basis": cell.basis,
-                        });
-                    }
-                    Ok(row)
-                })
-                .collect::<Result<_, serde_json::Error>>()?;
-            let billing: Vec<_> = EVENT_TYPES
-                .iter()
-                .flat_map(|&t| DIRECTIONS.iter().map(move |&d| (t, d)))
-                .map(|(t, d)| {
-                    json!({
-                        "event_type": type_name(t), "direction": direction_name(d),
-                        "chargeable": billing_verdict(version, t, d),
-                        "basis": billing_basis(version, t, d),
-                    })
-                })
-                .collect();
-            let doc = json!({
-                "policy_version": version.name(),
-                "in_force": version == Version::IN_FORCE,
-                "law": version.description(),
-                "time_zone": legal.name(),
-                "purposes": purposes.iter().map(|p| json!({
-                    "purpose": p.legal.purpose.name(),
-                    "legal_basis": p.legal.legal_basis,
-                    "limit_months": p.legal.limit_months,
-                    "shortest_period_seconds": legal.shortest_period(p.legal.limit_months).num_seconds(),
-                    "ttl": if configured { ttl_text(p, settings) } else { p.ttl.to_string() },
-                    "operator_removed": p.removed.iter().map(|f| f.path).collect::<Vec<_>>(),
-                    "operator_kept_optional": p.kept.iter().map(|f| f.path).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "routing": ROUTING_COMMON,
-                "billing_routing": billing,
-                "readings": readings.iter().map(|(t, r)| json!({"reading": t, "reason": r})).collect::<Vec<_>>(),
-                "unlisted_fields": "removed for every purpose",
-                "fields": fields,
-            });
+            let doc = document(version, settings)?;
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         TableFormat::Markdown => {
@@ -362,6 +318,65 @@ fn render(
         }
     }
     Ok(out)
+}
+
+/// The policy of `policy show --format json` as data (also a section of `report`): the
+/// version, its purposes as configured, routing, readings and the field table with each
+/// cell's rule, the rule in force and its legal reference.
+pub(super) fn document(
+    version: Version,
+    settings: Option<&Settings>,
+) -> anyhow::Result<serde_json::Value> {
+    let purposes = purposes(version, settings);
+    let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
+    let table = version.fields();
+    let readings = version.readings();
+    let fields: Vec<_> = table
+        .iter()
+        .map(|f| {
+            let mut row = json!({"field": f.path, "category": f.category, "required": f.required});
+            for c in Column::ALL {
+                let cell = f.cell(c);
+                row[serde_json::to_value(c)?.as_str().unwrap_or_default()] = json!({
+                    "rule": cell.rule, "in_force": cell_text(&purposes, c, f.path, cell.rule),
+                    "basis": cell.basis,
+                });
+            }
+            Ok(row)
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
+    let billing: Vec<_> = EVENT_TYPES
+        .iter()
+        .flat_map(|&t| DIRECTIONS.iter().map(move |&d| (t, d)))
+        .map(|(t, d)| {
+            json!({
+                "event_type": type_name(t), "direction": direction_name(d),
+                "chargeable": billing_verdict(version, t, d),
+                "basis": billing_basis(version, t, d),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "policy_version": version.name(),
+        "in_force": version == Version::IN_FORCE,
+        "law": version.description(),
+        "time_zone": legal.name(),
+        "purposes": purposes.iter().map(|p| json!({
+            "purpose": p.legal.purpose.name(),
+            "legal_basis": p.legal.legal_basis,
+            "limit_months": p.legal.limit_months,
+            "shortest_period_seconds": legal.shortest_period(p.legal.limit_months).num_seconds(),
+            "ttl": if settings.is_some() { ttl_text(p, settings) } else { p.ttl.to_string() },
+            "operator_removed": p.removed.iter().map(|f| f.path).collect::<Vec<_>>(),
+            "operator_kept_optional": p.kept.iter().map(|f| f.path).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "routing": ROUTING_COMMON,
+        "billing_routing": billing,
+        "readings": readings.iter().map(|(t, r)| json!({"reading": t, "reason": r})).collect::<Vec<_>>(),
+        "unlisted_fields": "removed for every purpose",
+        "fields": fields,
+    });
+    Ok(doc)
 }
 
 /// One difference between two versions.

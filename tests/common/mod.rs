@@ -1,4 +1,5 @@
 //! Shared helpers of the integration tests (and of `benches/e2e.rs`), by role:
+//! - [`canaries`]: the privacy corpus, values to search every output for;
 //! - [`broker`]: the test broker (a real Kafka-compatible broker over TCP, started by
 //!   `scripts/test-broker.sh`, address in `CDR_TEST_BROKERS`), unique names, topics,
 //!   committed offsets, a broker of a test's own;
@@ -13,6 +14,8 @@
 
 #[allow(dead_code)]
 pub mod broker;
+#[allow(dead_code)]
+pub mod canaries;
 #[allow(dead_code)]
 pub mod checks;
 #[allow(dead_code)]
