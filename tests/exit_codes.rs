@@ -20,6 +20,7 @@ const KAFKA_COMMANDS: &[&[&str]] = &[
     &["topics", "apply"],
     &["topics", "check"],
     &["audit"],
+    &["report", "--format", "json"],
     &["dry-run", "--from-topic", "cdr.raw"],
     &["gen", "--count", "1", "--topic", "cdr.raw"],
 ];
