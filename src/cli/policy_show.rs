@@ -178,7 +178,6 @@ fn render(
 ) -> anyhow::Result<String> {
     let purposes = purposes(version, settings);
     let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
-    let configured = settings.is_some();
     let table = version.fields();
     let readings = version.readings();
     let in_force = if version == Version::IN_FORCE {
