@@ -1,6 +1,6 @@
 //! The `cdr-purpose-filter` binary: parses arguments, runs the command, and exits with the
-//! code its failure names (0 success, 1 failure at run time, 2 bad usage or
-//! configuration: `error::Fault`).
+//! code its failure names (0 success, 1 failure while working, 2 could not do the work:
+//! bad usage or configuration, or Kafka unavailable — `error::Fault`, docs/exit-codes.md).
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -316,3 +316,30 @@ async fn readiness_names_a_non_compliant_topic_and_stays_503() {
     f.signal("TERM");
     assert_eq!(f.wait(Duration::from_secs(30)), Some(0));
 }
+
+/// The test broker returns no broker configs: `topics plan` says it assumed Kafka's
+/// default check interval (5 minutes), in the table and in JSON.
+#[test]
+fn plan_says_when_it_assumed_the_default_check_interval() {
+    let t = Topics::new("assumed");
+    let dir = tempfile::tempdir().unwrap();
+    let config = t.config(dir.path());
+    let plan = filter(&["topics", "plan"], &config);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(
+            "Note: the broker did not return log.retention.check.interval.ms; Kafka's \
+             default, 5m, is assumed in every residency bound"
+        ),
+        "{}",
+        text(&plan)
+    );
+    let plan = filter(&["topics", "plan", "--format", "json"], &config);
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert!(
+        doc["assumed"]
+            .as_str()
+            .is_some_and(|a| a.contains("log.retention.check.interval.ms")),
+        "{doc}"
+    );
+}
