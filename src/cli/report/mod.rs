@@ -88,6 +88,14 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
         .map_err(|e| UsageError(format!("--audit-result: {e}")))?;
     let now = chrono::Utc::now();
     let rt = crate::app::runtime()?;
+    // Connect once first, as every Kafka command does: refused credentials or TLS are told
+    // within seconds, an unreachable broker after the common bound.
+    if let Err(e) = super::reach(&settings) {
+        return match e.fault() {
+            crate::error::Fault::User => Err(e),
+            _ => Err(e.context("could not report")),
+        };
+    }
     let gathered = rt.block_on(gather(
         &settings,
         saved.as_ref().map(|(p, b)| (*p, b.as_slice())),
@@ -103,10 +111,8 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
     rt.shutdown_background();
     let (topics, audit, cluster_id) = match gathered {
         Ok(g) => g,
-        Err(e) => {
-            eprintln!("report: could not report: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        // No verdict: exit 2, the last line saying why (JSON under `--log-format json`).
+        Err(e) => return Err(Failure::unavailable(e).context("could not report")),
     };
     let from_text = from_time.map(crate::retention::rfc3339);
     let version = settings.policy.version;
@@ -147,11 +153,10 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
     match &args.out {
         Some(path) => {
             if let Err(e) = write_atomically(path, text.as_bytes()) {
-                eprintln!(
-                    "report: could not report: cannot write {}: {e}",
-                    path.display()
-                );
-                return Ok(ExitCode::from(2));
+                // A file named on the command line that cannot be created: bad usage.
+                let cannot = format!("cannot write {}", path.display());
+                return Err(Failure::user(anyhow::Error::new(e).context(cannot))
+                    .context("could not report"));
             }
         }
         None => print_stdout(&text)?,
