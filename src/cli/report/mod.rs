@@ -134,7 +134,10 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
             legal_time_zone: settings.policy.legal_time.name(),
             generated_at: crate::retention::rfc3339(now),
             cluster_id,
-            configuration_sha256: sha256_hex(settings.effective_toml().as_bytes()),
+            // Of exactly what `config check` prints: a reader can check it with sha256sum.
+            configuration_sha256: sha256_hex(
+                (settings.effective_toml() + &super::client_defaults(&settings)).as_bytes(),
+            ),
             audit_source: if saved.is_some() { "saved" } else { "live" },
             audit_result_sha256: saved.as_ref().map(|(_, b)| sha256_hex(b)),
             from_time: from_text,
