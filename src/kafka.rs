@@ -333,11 +333,7 @@ impl ClientContext for Context {
                 *last = Some(reason.to_string());
             }
         } else if all_down {
-            if !self.health.brokers_down.swap(true, Ordering::SeqCst) {
-                tracing::error!(
-                    "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff"
-                );
-            }
+            self.brokers_down(reason);
         } else if matches!(
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::PartitionEOF)
@@ -435,10 +431,50 @@ fn is_transport_security(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
 }
 
 impl Context {
-    /// Called when a broker answered again: logs the recovery once.
+    /// librdkafka reports every broker down: not ready; the first report of an outage is
+    /// logged, the others are counted ([`Health::outage_since`]).
+    fn brokers_down(&self, reason: &str) {
+        let h = &self.health;
+        let now = crate::health::unix_millis();
+        h.brokers_down.store(true, Ordering::SeqCst);
+        h.outage_last_report.store(now, Ordering::SeqCst);
+        h.outage_reports.fetch_add(1, Ordering::SeqCst);
+        if h.outage_since
+            .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            tracing::error!(
+                "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff \
+                 (one more line when they stay reachable for {}s)",
+                crate::health::OUTAGE_SETTLES_AFTER_MS / 1000
+            );
+        }
+    }
+
+    /// Called when a broker answered: ready again at once; the outage ends (one line,
+    /// with how often every broker was reported down) once no such report came for
+    /// [`crate::health::OUTAGE_SETTLES_AFTER_MS`].
     pub fn broker_answered(&self) {
-        if self.health.brokers_down.swap(false, Ordering::SeqCst) {
-            tracing::info!("brokers reachable again");
+        let h = &self.health;
+        h.brokers_down.store(false, Ordering::SeqCst);
+        let since = h.outage_since.load(Ordering::SeqCst);
+        let now = crate::health::unix_millis();
+        let last = h.outage_last_report.load(Ordering::SeqCst);
+        if since == 0 || now.saturating_sub(last) < crate::health::OUTAGE_SETTLES_AFTER_MS {
+            return;
+        }
+        if h.outage_since
+            .compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let reports = h.outage_reports.swap(0, Ordering::SeqCst);
+            tracing::info!(
+                outage_s = last.saturating_sub(since) / 1000,
+                all_brokers_down_reports = reports,
+                "brokers reachable again (for {}s without an 'all brokers down' report; \
+                 reported {reports} time(s) during the outage)",
+                crate::health::OUTAGE_SETTLES_AFTER_MS / 1000
+            );
         }
     }
 }
@@ -496,6 +532,8 @@ impl ConsumerContext for Context {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.health.assigned.store(owns(), Ordering::SeqCst);
+                let now = crate::health::unix_millis();
+                self.health.last_assignment.store(now, Ordering::SeqCst);
                 tracing::info!(
                     partitions = tpl.count(),
                     "partitions assigned: {}",
@@ -544,6 +582,46 @@ topic = "cdr.security"
 "#
         );
         Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap()
+    }
+
+    /// Every broker reported down, then reachable, again and again (librdkafka's
+    /// reconnects after a broker restart): one line for the outage, the reports counted;
+    /// readiness follows each change; the outage ends once no report came for a while.
+    #[test]
+    fn a_flapping_outage_is_one_line_with_a_count() {
+        let (logs, _capture) = crate::telemetry::events::test_logs::capture();
+        let context = Context::default();
+        let down = || {
+            let e = KafkaError::Global(RDKafkaErrorCode::AllBrokersDown);
+            context.error(e, "2/2 brokers are down");
+        };
+        for _ in 0..5 {
+            down();
+            assert!(context.health.brokers_down.load(Ordering::SeqCst));
+            context.broker_answered();
+            assert!(!context.health.brokers_down.load(Ordering::SeqCst));
+        }
+        let text = logs.text();
+        assert_eq!(
+            text.matches("all brokers are down").count(),
+            1,
+            "one line for the outage: {text}"
+        );
+        let h = &context.health;
+        assert_eq!(h.outage_reports.load(Ordering::SeqCst), 5);
+        assert_ne!(h.outage_since.load(Ordering::SeqCst), 0, "not over yet");
+        // No report for longer than the settling time: the next answer ends it.
+        let long_ago = crate::health::unix_millis() - crate::health::OUTAGE_SETTLES_AFTER_MS;
+        h.outage_last_report.store(long_ago, Ordering::SeqCst);
+        context.broker_answered();
+        assert_eq!(h.outage_since.load(Ordering::SeqCst), 0, "over");
+        assert_eq!(h.outage_reports.load(Ordering::SeqCst), 0);
+        down();
+        assert_eq!(
+            logs.text().matches("all brokers are down").count(),
+            2,
+            "a new outage, a new line"
+        );
     }
 
     /// A refused property is named by the key and section the user wrote, not by

@@ -15,18 +15,22 @@ use super::clients::{
     wait_for_brokers, wire_size, Producer, RecvErrors,
 };
 use super::records::{self, Outgoing, Source, Transform};
+use super::stall::Stall;
 use super::PipelineError;
 use crate::config::Settings;
+use crate::health::unix_millis;
 use crate::kafka::acks::{Acks, Ticket};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
 use chrono::Utc;
 use futures::future::FutureExt;
 use futures::stream::StreamExt;
+use rdkafka::consumer::MessageStream;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -108,6 +112,10 @@ pub(super) trait Acknowledge {
     /// transaction left its open state and is aborted).
     const RETRY_ENQUEUE: bool;
 
+    /// [`Acknowledge::acknowledge`] returns once the batch is acknowledged (exactly
+    /// once: committed); at least once it only starts waiting for the deliveries.
+    const ACKNOWLEDGED_ON_RETURN: bool = false;
+
     /// Before the first record (exactly once: `init_transactions`).
     fn start(&mut self, s: &Shared) -> Result<(), PipelineError>;
 
@@ -162,6 +170,11 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
         return Ok(());
     }
     ack.start(&s)?;
+    // The times since progress and since an assignment count from the start.
+    let health = &s.context.health;
+    for at in [&health.last_progress, &health.last_assignment] {
+        at.store(unix_millis(), Ordering::SeqCst);
+    }
     subscribe(&s.consumer, &s.settings)?;
     let failure = consume(&s, &mut ack).await.err();
     let result = ack.finish(&s, failure).await;
@@ -171,10 +184,86 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
     result
 }
 
+/// The consumer's records, and the stall that holds them back while the outputs wait.
+pub(super) struct Input<'s> {
+    stream: MessageStream<'s, Context>,
+    stall: Stall,
+    errors: RecvErrors,
+}
+
+/// What the loop does next, between batches.
+enum Next<'s> {
+    Batch(BorrowedMessage<'s>),
+    Again,
+    Stop,
+}
+
+/// Waits for the first record of a batch, serving meanwhile what waits: the shutdown,
+/// the dead-letter summary, the delivery reports, the acknowledgement — and, while the
+/// acknowledgement takes no more, the consumer with its partitions paused ([`Stall`]).
+async fn first<'s, A: Acknowledge>(
+    s: &'s Shared,
+    ack: &mut A,
+    input: &mut Input<'s>,
+    summary: &mut tokio::time::Interval,
+) -> Result<Next<'s>, PipelineError> {
+    let consuming = ack.may_consume();
+    if consuming {
+        input.stall.over(&s.consumer);
+    } else {
+        input.stall.begin();
+    }
+    let pause_at = input.stall.pause_at();
+    let polled = consuming || input.stall.paused();
+    let m = tokio::select! {
+        biased;
+        _ = s.shutdown.cancelled() => return Ok(Next::Stop),
+        _ = summary.tick() => {
+            telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
+            return Ok(Next::Again);
+        }
+        () = s.producer.reports() => {
+            s.producer.serve();
+            return Ok(Next::Again);
+        }
+        served = ack.serve(s) => {
+            served?;
+            return Ok(Next::Again);
+        }
+        _ = sleep_until_some(pause_at) => {
+            input.stall.pause(&s.consumer);
+            return Ok(Next::Again);
+        }
+        m = input.stream.next(), if polled => m.expect("a Kafka stream never ends"),
+    };
+    if !consuming {
+        input.stall.hold_back(&s.consumer, m);
+        return Ok(Next::Again);
+    }
+    match m {
+        Ok(m) => Ok(Next::Batch(m)),
+        Err(e) => {
+            tokio::time::sleep(input.errors.failed(&e)).await;
+            Ok(Next::Again)
+        }
+    }
+}
+
+/// Sleeps until `at`; never when `None`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The batch loop.
 async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), PipelineError> {
-    let mut stream = s.consumer.stream();
-    let mut errors = RecvErrors::default();
+    let mut input = Input {
+        stream: s.consumer.stream(),
+        stall: Stall::default(),
+        errors: RecvErrors::default(),
+    };
     let mut engine = Engine {
         s,
         clock: Clock::now(),
@@ -186,94 +275,33 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
     let mut summary = tokio::time::interval(telemetry::events::DEAD_LETTER_LOG_INTERVAL);
     summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = s.shutdown.cancelled() => return Ok(()),
-            _ = summary.tick() => {
-                telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
-                continue;
-            }
-            () = s.producer.reports() => {
-                s.producer.serve();
-                continue;
-            }
-            served = ack.serve(s) => {
-                served?;
-                continue;
-            }
-            m = stream.next(), if ack.may_consume() => m.expect("a Kafka stream never ends"),
+        let first = match first(s, ack, &mut input, &mut summary).await? {
+            Next::Batch(m) => m,
+            Next::Again => continue,
+            Next::Stop => return Ok(()),
         };
-        let first = match first {
-            Ok(m) => m,
-            Err(e) => {
-                tokio::time::sleep(errors.failed(&e)).await;
-                continue;
-            }
-        };
-        errors.ok();
+        input.errors.ok();
         s.context.broker_answered();
         let plan = ack.open(s)?;
+        if A::ACKNOWLEDGED_ON_RETURN {
+            let oldest = &s.context.health.oldest_unacknowledged;
+            let _ = oldest.compare_exchange(0, unix_millis(), Ordering::SeqCst, Ordering::SeqCst);
+        }
         let mut batch = ack.batch();
         engine.clock = Clock::now();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            let source = engine.source(&msg);
-            if !ack.admit() {
-                // Rewound with the batch.
-                batch.records.push(Record {
-                    source,
-                    received: engine.clock.received,
-                    processed: false,
-                    slot: None,
-                });
-                break;
-            }
-            match engine.handle(ack, &mut batch, &msg, source).await {
-                Ok(()) => {}
-                Err(Stop::Shutdown) => break,
-                Err(Stop::Failed(e)) => return Err(e),
-            }
-            if batch.failure.is_some() || batch.records.len() >= plan.limit {
-                break;
-            }
-            next = match plan.until {
-                None => match stream.next().now_or_never() {
-                    Some(Some(Ok(m))) => Some(m),
-                    Some(Some(Err(e))) => {
-                        errors.failed(&e);
-                        None
-                    }
-                    _ => None,
-                },
-                Some(until) => {
-                    let next = s
-                        .producer
-                        .serving(async {
-                            tokio::select! {
-                                biased;
-                                _ = s.shutdown.cancelled() => None,
-                                _ = tokio::time::sleep_until(until) => None,
-                                m = stream.next() => match m.expect("a Kafka stream never ends") {
-                                    Ok(m) => Some(m),
-                                    Err(e) => {
-                                        tracing::warn!("consumer error: {e}");
-                                        None
-                                    }
-                                },
-                            }
-                        })
-                        .await;
-                    // The batch waited for this record: its own time.
-                    engine.clock = Clock::now();
-                    next
-                }
-            };
-        }
+        engine
+            .gather(ack, &mut input, &mut batch, &plan, first)
+            .await?;
         s.transform.flush_metrics();
         // The reports that came while the batch was processed: served here, on the
         // thread that allocated their records.
         s.producer.serve();
         ack.acknowledge(s, batch).await?;
+        if A::ACKNOWLEDGED_ON_RETURN {
+            let health = &s.context.health;
+            health.oldest_unacknowledged.store(0, Ordering::SeqCst);
+            health.last_progress.store(unix_millis(), Ordering::SeqCst);
+        }
     }
 }
 
@@ -316,7 +344,7 @@ enum Refusal {
     Stop(Stop),
 }
 
-impl Engine<'_> {
+impl<'s> Engine<'s> {
     fn source(&mut self, msg: &BorrowedMessage<'_>) -> Source {
         let name = msg.topic();
         let topic = match self.topics.iter().find(|t| &***t == name) {
@@ -334,10 +362,79 @@ impl Engine<'_> {
         }
     }
 
+    /// Fills a batch from its first record, as its plan says.
+    async fn gather<A: Acknowledge>(
+        &mut self,
+        ack: &mut A,
+        input: &mut Input<'s>,
+        batch: &mut Batch,
+        plan: &Plan,
+        first: BorrowedMessage<'s>,
+    ) -> Result<(), PipelineError> {
+        let s = self.s;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            let source = self.source(&msg);
+            if !ack.admit() {
+                // Rewound with the batch.
+                batch.records.push(Record {
+                    source,
+                    received: self.clock.received,
+                    processed: false,
+                    slot: None,
+                });
+                break;
+            }
+            match self.handle(ack, input, batch, &msg, source).await {
+                Ok(()) => {}
+                Err(Stop::Shutdown) => break,
+                Err(Stop::Failed(e)) => return Err(e),
+            }
+            if batch.failure.is_some() || batch.records.len() >= plan.limit {
+                break;
+            }
+            next = match plan.until {
+                None => match input.stream.next().now_or_never() {
+                    Some(Some(Ok(m))) => Some(m),
+                    Some(Some(Err(e))) => {
+                        input.errors.failed(&e);
+                        None
+                    }
+                    _ => None,
+                },
+                Some(until) => {
+                    let stream = &mut input.stream;
+                    let next = s
+                        .producer
+                        .serving(async {
+                            tokio::select! {
+                                biased;
+                                _ = s.shutdown.cancelled() => None,
+                                _ = tokio::time::sleep_until(until) => None,
+                                m = stream.next() => match m.expect("a Kafka stream never ends") {
+                                    Ok(m) => Some(m),
+                                    Err(e) => {
+                                        tracing::warn!("consumer error: {e}");
+                                        None
+                                    }
+                                },
+                            }
+                        })
+                        .await;
+                    // The batch waited for this record: its own time.
+                    self.clock = Clock::now();
+                    next
+                }
+            };
+        }
+        Ok(())
+    }
+
     /// Processes one record and enqueues its outputs (or its one dead letter).
     async fn handle<A: Acknowledge>(
         &mut self,
         ack: &mut A,
+        input: &mut Input<'s>,
         batch: &mut Batch,
         msg: &BorrowedMessage<'_>,
         source: Source,
@@ -375,7 +472,7 @@ impl Engine<'_> {
             }
             let at = batch.sent.len();
             let opaque = batch.ticket(&self.s.context.acks).expect(at);
-            let enqueued = self.enqueue(ack, &o, opaque).await;
+            let enqueued = self.enqueue(ack, input, &o, opaque).await;
             match enqueued {
                 Ok(()) => {
                     batch.sent.push(Sent {
@@ -437,26 +534,37 @@ impl Engine<'_> {
         }
     }
 
-    /// Enqueues a record with its delivery `opaque`, serving the acknowledgement while
-    /// the producer's queue is full.
+    /// Enqueues a record with its delivery `opaque`, serving the acknowledgement (and the
+    /// consumer, its partitions paused: [`Stall`]) while the producer's queue is full.
     async fn enqueue<A: Acknowledge>(
         &mut self,
         ack: &mut A,
+        input: &mut Input<'s>,
         o: &Outgoing,
         opaque: usize,
     ) -> Result<(), Refusal> {
         let s = self.s;
         loop {
             match s.producer.send(record_of(o, opaque)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    input.stall.over(&s.consumer);
+                    return Ok(());
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    input.stall.begin();
                     s.producer.serve();
+                    let pause_at = input.stall.pause_at();
+                    let paused = input.stall.paused();
                     tokio::select! {
                         biased;
                         _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
                         () = s.producer.reports() => s.producer.serve(),
                         served = ack.serve(s) => {
                             served.map_err(|e| Refusal::Stop(Stop::Failed(e)))?
+                        }
+                        _ = sleep_until_some(pause_at) => input.stall.pause(&s.consumer),
+                        m = input.stream.next(), if paused => {
+                            input.stall.hold_back(&s.consumer, m.expect("a Kafka stream never ends"));
                         }
                         _ = tokio::time::sleep(Duration::from_millis(10)) => {}
                     }

@@ -17,6 +17,7 @@ mod clients;
 mod engine;
 mod offsets;
 pub mod records;
+mod stall;
 mod tracker;
 mod transaction;
 

@@ -17,6 +17,7 @@ use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::Transform;
 use super::tracker::Tracker;
 use super::PipelineError;
+use crate::health::unix_millis;
 use crate::kafka::acks::{Failure, Ticket};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
@@ -25,6 +26,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseRecord, Producer as _};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +61,8 @@ pub(super) struct OffsetStore {
     slots: Vec<(Arc<str>, i32, usize)>,
     /// Completed batches, emptied, for the next ones.
     spare: Vec<Batch>,
+    /// The last record's receive time, and it in ms since the Unix epoch.
+    received: (Option<std::time::Instant>, u64),
 }
 
 impl OffsetStore {
@@ -76,6 +80,7 @@ impl OffsetStore {
             context: s.context.clone(),
             slots: Vec::new(),
             spare: Vec::new(),
+            received: (None, 0),
         }
     }
 
@@ -119,12 +124,24 @@ impl OffsetStore {
                 Err(e) => tracing::debug!(%topic, partition, offset, "offset not stored: {e}"),
             }
         }
+        self.publish_waiting(true);
         if self.spare.len() < SPARE_BATCHES {
             batch.records.clear();
             batch.failure = None;
             self.spare.push(batch);
         }
         Ok(())
+    }
+
+    /// Publishes when the oldest record in flight was received and, after
+    /// acknowledgements (`progress`), that input moved ([`crate::health::Health`]).
+    fn publish_waiting(&self, progress: bool) {
+        let health = &self.context.health;
+        let oldest = self.tracker.oldest_received().unwrap_or(0);
+        health.oldest_unacknowledged.store(oldest, Ordering::SeqCst);
+        if progress {
+            health.last_progress.store(unix_millis(), Ordering::SeqCst);
+        }
     }
 
     /// Drops the records in flight of partitions revoked since the last look (the
@@ -135,6 +152,7 @@ impl OffsetStore {
             let dropped = self.tracker.revoke(&topic, partition);
             if dropped > 0 {
                 tracing::debug!(%topic, partition, dropped, "records in flight of a revoked partition: the next owner replays them");
+                self.publish_waiting(false);
             }
         }
     }
@@ -208,7 +226,22 @@ impl Acknowledge for OffsetStore {
                 p
             }
         };
-        record.slot = Some((p, self.tracker.push(p, record.source.offset)));
+        // The records received together share their time: converted once.
+        if self.received.0 != Some(record.received) {
+            let age = record.received.elapsed().as_millis() as u64;
+            self.received = (Some(record.received), unix_millis().saturating_sub(age));
+        }
+        let received = self.received.1;
+        if self.tracker.in_flight == 0 {
+            let health = &self.context.health;
+            health
+                .oldest_unacknowledged
+                .store(received, Ordering::SeqCst);
+        }
+        let seq = self
+            .tracker
+            .push_received(p, record.source.offset, received);
+        record.slot = Some((p, seq));
     }
 
     async fn acknowledge(&mut self, s: &Shared, batch: Batch) -> Result<(), PipelineError> {

@@ -17,6 +17,8 @@ struct Entry {
     seq: u64,
     offset: i64,
     done: bool,
+    /// When the record was received (ms since the Unix epoch; 0: not known).
+    received: u64,
 }
 
 /// Offsets in flight, per input partition, in consumption order.
@@ -44,15 +46,31 @@ impl Tracker {
     }
 
     /// Records a consumed offset; returns its sequence number, for [`Tracker::complete`].
+    #[cfg(test)]
     pub(crate) fn push(&mut self, p: usize, offset: i64) -> u64 {
+        self.push_received(p, offset, 0)
+    }
+
+    /// [`Tracker::push`] for a record received at `received` (ms since the Unix epoch).
+    pub(crate) fn push_received(&mut self, p: usize, offset: i64, received: u64) -> u64 {
         self.next_seq += 1;
         self.in_flight += 1;
         self.partitions[p].2.push_back(Entry {
             seq: self.next_seq,
             offset,
             done: false,
+            received,
         });
         self.next_seq
+    }
+
+    /// When the oldest record not done was received (ms since the Unix epoch): the
+    /// first of a partition's queue is its oldest, and not done.
+    pub(crate) fn oldest_received(&self) -> Option<u64> {
+        self.partitions
+            .iter()
+            .filter_map(|(_, _, q)| q.front().map(|e| e.received))
+            .min()
     }
 
     /// Marks a record done; returns the offset that may now be stored (the newest of the

@@ -288,6 +288,7 @@ impl Transaction {
 
 impl Acknowledge for Transaction {
     const RETRY_ENQUEUE: bool = false;
+    const ACKNOWLEDGED_ON_RETURN: bool = true;
 
     fn start(&mut self, s: &Shared) -> Result<(), PipelineError> {
         blocking(|| s.producer.init_transactions(TXN_TIMEOUT)).map_err(PipelineError::Transactions)
