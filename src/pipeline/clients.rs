@@ -174,12 +174,15 @@ pub async fn wait_for_brokers(
     let mut attempt: u32 = 0;
     loop {
         let c = consumer.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let metadata = tokio::task::spawn_blocking(move || {
             c.fetch_metadata(None, Duration::from_secs(5))
                 .map(|m| m.brokers().len())
-        })
-        .await
-        .expect("metadata task");
+        });
+        // A shutdown does not wait for the request (it holds nothing to drain).
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(false),
+            r = metadata => r.expect("metadata task"),
+        };
         match result {
             Ok(n) => {
                 tracing::info!(brokers = n, "connected to the Kafka cluster");
@@ -253,7 +256,7 @@ impl RecvErrors {
 }
 
 /// Destroys the clients off the runtime, waiting for that until the shutdown deadline (at
-/// least a second): librdkafka's destroy closes the consumer (leaving the group) and the
+/// least half a second): librdkafka's destroy closes the consumer (leaving the group) and the
 /// producer, which can block for long while the brokers are down. Past the deadline the
 /// filter goes on to report and exit; the process ends the destroy.
 pub(super) async fn release_clients(
@@ -267,7 +270,7 @@ pub(super) async fn release_clients(
         drop(producer);
         let _ = done.send(());
     });
-    let until = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+    let until = deadline.max(tokio::time::Instant::now() + Duration::from_millis(500));
     if tokio::time::timeout_at(until, released).await.is_err() {
         tracing::warn!("Kafka clients not closed within the shutdown deadline; exiting without waiting for them");
     }

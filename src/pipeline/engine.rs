@@ -177,9 +177,12 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
     }
     subscribe(&s.consumer, &s.settings)?;
     let failure = consume(&s, &mut ack).await.err();
+    // One deadline from the shutdown (or the failure) on: `finish` bounds its steps by
+    // it, and the clients are released by it too (SIGTERM to exit within
+    // delivery.shutdown_timeout and a second or so).
+    let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     let result = ack.finish(&s, failure).await;
     telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
-    let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     release_clients(s.consumer, s.producer, deadline).await;
     result
 }
@@ -243,7 +246,11 @@ async fn first<'s, A: Acknowledge>(
     match m {
         Ok(m) => Ok(Next::Batch(m)),
         Err(e) => {
-            tokio::time::sleep(input.errors.failed(&e)).await;
+            let pause = input.errors.failed(&e);
+            tokio::select! {
+                _ = s.shutdown.cancelled() => return Ok(Next::Stop),
+                _ = tokio::time::sleep(pause) => {}
+            }
             Ok(Next::Again)
         }
     }

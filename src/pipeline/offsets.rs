@@ -302,7 +302,7 @@ impl Acknowledge for OffsetStore {
         let c = s.consumer.clone();
         // Bounded like the rest of shutdown: during an outage the commit may never answer.
         let commit = tokio::time::timeout_at(
-            deadline.max(tokio::time::Instant::now() + Duration::from_secs(1)),
+            deadline.max(tokio::time::Instant::now() + Duration::from_millis(500)),
             tokio::task::spawn_blocking(move || c.commit_consumer_state(CommitMode::Sync)),
         )
         .await;
