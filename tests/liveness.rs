@@ -15,6 +15,8 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use std::time::{Duration, Instant};
 
 const GROUP: &str = "liveness-stall";
+const OLDEST: &str = "cdr_oldest_unacknowledged_input_age_seconds";
+const SINCE_PROGRESS: &str = "cdr_last_progress_age_seconds";
 
 /// The value of an unlabelled gauge in a Prometheus scrape.
 fn gauge(scrape: &str, name: &str) -> Option<f64> {
@@ -56,10 +58,14 @@ fn outputs_stalled_past_max_poll_interval_keep_the_member_in_its_group() {
     );
     let stalled_at = Instant::now();
     let mut said_stalled = None;
+    // The largest age of the oldest unacknowledged input, and of the last progress, seen.
+    let (mut waiting, mut idle) = (0.0f64, 0.0f64);
     while stalled_at.elapsed() < Duration::from_secs(20) {
+        let scrape = http_get(addr, "/metrics").map(|r| r.1).unwrap_or_default();
+        waiting = waiting.max(gauge(&scrape, OLDEST).unwrap_or(0.0));
+        idle = idle.max(gauge(&scrape, SINCE_PROGRESS).unwrap_or(0.0));
         if let Some((503, body)) = http_get(addr, "/readyz") {
             if body.contains("stalled on its outputs") {
-                let scrape = http_get(addr, "/metrics").map(|r| r.1).unwrap_or_default();
                 said_stalled.get_or_insert((body, gauge(&scrape, "cdr_output_stalled")));
             }
         }
@@ -71,6 +77,8 @@ fn outputs_stalled_past_max_poll_interval_keep_the_member_in_its_group() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let committed = mock.committed(GROUP, 2);
+    let scrape = http_get(addr, "/metrics").map(|r| r.1).unwrap_or_default();
+    let after = (gauge(&scrape, OLDEST), gauge(&scrape, SINCE_PROGRESS));
     // Before the shutdown, which revokes.
     let text = text();
     filter.signal("TERM");
@@ -82,6 +90,18 @@ fn outputs_stalled_past_max_poll_interval_keep_the_member_in_its_group() {
         body.trim()
     );
     assert_eq!(gauge, Some(1.0), "cdr_output_stalled while stalled");
+    // Input waits and nothing moves: both ages grow past 10 s of the 20 s stall (the
+    // wedged-consumer alert's inputs); once everything is acknowledged, none waits.
+    println!(
+        "while stalled: oldest unacknowledged {waiting}s, since progress {idle}s; after: {after:?}"
+    );
+    assert!(waiting >= 10.0, "{OLDEST} reached {waiting}");
+    assert!(idle >= 10.0, "{SINCE_PROGRESS} reached {idle}");
+    assert_eq!(after.0, Some(0.0), "{OLDEST} once all is acknowledged");
+    assert!(
+        after.1.is_some_and(|s| s < 10.0),
+        "{SINCE_PROGRESS} after: {after:?}"
+    );
     assert!(
         !text.contains("maximum poll interval"),
         "the member left its group while stalled; log:\n{text}"

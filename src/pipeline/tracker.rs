@@ -129,6 +129,33 @@ mod tests {
         assert_eq!(t.in_flight, 0);
     }
 
+    /// The oldest record not done is the first of some partition's queue: the wedged
+    /// consumer's age (`cdr_oldest_unacknowledged_input_age_seconds`).
+    #[test]
+    fn the_oldest_record_not_done_is_known() {
+        let mut t = Tracker::default();
+        let (a, b) = (t.partition("in", 0), t.partition("in", 1));
+        assert_eq!(t.oldest_received(), None);
+        let a1 = t.push_received(a, 10, 1_000);
+        let b1 = t.push_received(b, 7, 2_000);
+        let a2 = t.push_received(a, 11, 3_000);
+        assert_eq!(t.oldest_received(), Some(1_000));
+        // A later record done first changes nothing; the oldest done moves it on.
+        t.complete(a, a2);
+        assert_eq!(t.oldest_received(), Some(1_000));
+        t.complete(a, a1);
+        assert_eq!(t.oldest_received(), Some(2_000));
+        t.complete(b, b1);
+        assert_eq!(t.oldest_received(), None);
+        t.push_received(b, 8, 4_000);
+        t.revoke("in", 1);
+        assert_eq!(
+            t.oldest_received(),
+            None,
+            "a revoked partition waits no more"
+        );
+    }
+
     #[test]
     fn partitions_are_independent() {
         let mut t = Tracker::default();

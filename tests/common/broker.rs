@@ -122,6 +122,23 @@ impl OwnBroker {
     pub fn start(log: &Path, advertised_port: Option<u16>) -> OwnBroker {
         let port = free_port();
         let advertised = format!("127.0.0.1:{}", advertised_port.unwrap_or(port));
+        OwnBroker::spawn(log, port, advertised)
+    }
+
+    /// Kills the broker (SIGKILL) and, `down` later, starts a new one on the same port,
+    /// its store empty (it keeps it in memory): a broker restart that loses the topics.
+    pub fn restart(&mut self, log: &Path, down: Duration) {
+        let _ = self.signal_quietly();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let new = OwnBroker::spawn(log, self.port, self.advertised.clone());
+        // The old child is reaped: only the new one is left to stop on drop.
+        let old = std::mem::replace(self, new);
+        std::mem::forget(old);
+    }
+
+    fn spawn(log: &Path, port: u16, advertised: String) -> OwnBroker {
         let child = Command::new("tansu")
             .args(["broker", "--listener-url"])
             .arg(format!("tcp://127.0.0.1:{port}"))
@@ -134,7 +151,13 @@ impl OwnBroker {
                 "RUST_LOG",
                 std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .stdout(std::fs::File::create(log).unwrap())
+            .stdout(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .unwrap(),
+            )
             .stderr(std::fs::File::options().append(true).open(log).unwrap())
             .spawn()
             .expect("start tansu (scripts/test-broker.sh start installs it)");
