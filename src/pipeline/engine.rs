@@ -10,11 +10,10 @@
 //! ([`super::offsets::OffsetStore`]); exactly once commits the outputs and the offsets
 //! in one transaction, or aborts and rewinds ([`super::transaction::Transaction`]).
 
-use super::clients::{
-    is_permanent, max_message_bytes, producer_fatal, record_of, release_clients, subscribe,
-    wait_for_brokers, wire_size, Producer, RecvErrors,
-};
+use super::boundary::{Input, Kafka, Output, Record as Out};
+use super::clients::{max_message_bytes, release_clients, subscribe, wire_size, RecvErrors};
 use super::records::{self, Outgoing, Source, Transform};
+use super::send::{self, Unsent, Wait};
 use super::PipelineError;
 use crate::config::Settings;
 use crate::kafka::acks::{Acks, Ticket};
@@ -23,18 +22,17 @@ use crate::telemetry::{self, Stats};
 use chrono::Utc;
 use futures::future::FutureExt;
 use futures::stream::StreamExt;
-use rdkafka::consumer::StreamConsumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// What the engine and the acknowledgement share.
-pub(super) struct Shared {
-    pub consumer: Arc<StreamConsumer<Context>>,
-    pub producer: Arc<Producer>,
+pub(super) struct Shared<K: Kafka> {
+    pub consumer: Arc<K::Consumer>,
+    pub producer: Arc<K::Producer>,
     pub context: Context,
     pub settings: Arc<Settings>,
     pub transform: Arc<Transform>,
@@ -45,6 +43,8 @@ pub(super) struct Shared {
 /// A consumed record of a batch.
 pub(super) struct Record {
     pub source: Source,
+    /// The leader epoch it was read under.
+    pub leader_epoch: Option<i32>,
     pub received: Instant,
     /// Every output (or its dead letter) was enqueued. A record received after the
     /// batch could take no more (a revoke aborted the transaction) or whose outputs
@@ -102,14 +102,14 @@ pub(super) enum Stop {
 }
 
 /// How batches are acknowledged: what differs between the delivery guarantees.
-pub(super) trait Acknowledge {
+pub(super) trait Acknowledge<K: Kafka>: Send {
     /// Enqueue errors (other than a full queue or a record refused for good) are retried
     /// in place (`true`, at least once) or end the batch (`false`, exactly once: the
     /// transaction left its open state and is aborted).
     const RETRY_ENQUEUE: bool;
 
     /// Before the first record (exactly once: `init_transactions`).
-    fn start(&mut self, s: &Shared) -> Result<(), PipelineError>;
+    fn start(&mut self, s: &Shared<K>) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
     /// Whether a new batch may begin (at least once: fewer than `max_in_flight` records
     /// are waiting for their acknowledgement).
@@ -118,10 +118,10 @@ pub(super) trait Acknowledge {
     /// Serves what waits between records and while the producer's queue is full;
     /// resolves after each piece of work (at least once: a completed batch, a commit
     /// tick), or with the failure that stops the filter.
-    fn serve(&mut self, s: &Shared) -> impl Future<Output = Result<(), PipelineError>> + Send;
+    fn serve(&mut self, s: &Shared<K>) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
     /// Opens a batch, its first record received (exactly once: `begin_transaction`).
-    fn open(&mut self, s: &Shared) -> Result<Plan, PipelineError>;
+    fn open(&mut self, s: &Shared<K>) -> impl Future<Output = Result<Plan, PipelineError>> + Send;
 
     /// An empty batch to fill (at least once: the buffers of a completed one).
     fn batch(&mut self) -> Batch {
@@ -142,7 +142,7 @@ pub(super) trait Acknowledge {
     /// Acknowledges a closed batch.
     fn acknowledge(
         &mut self,
-        s: &Shared,
+        s: &Shared<K>,
         batch: Batch,
     ) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
@@ -150,19 +150,22 @@ pub(super) trait Acknowledge {
     /// included; consumes the acknowledgement so that no client is held after it.
     fn finish(
         self,
-        s: &Shared,
+        s: &Shared<K>,
         failure: Option<PipelineError>,
     ) -> impl Future<Output = Result<(), PipelineError>> + Send;
 }
 
 /// Runs the filter on the given clients until shutdown or a failure, then has `ack`
 /// finish and releases the clients.
-pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), PipelineError> {
-    if !wait_for_brokers(&s.consumer, &s.shutdown).await? {
+pub(super) async fn run<K: Kafka, A: Acknowledge<K>>(
+    s: Shared<K>,
+    mut ack: A,
+) -> Result<(), PipelineError> {
+    if !s.consumer.wait_for_brokers(&s.shutdown).await? {
         return Ok(());
     }
-    ack.start(&s)?;
-    subscribe(&s.consumer, &s.settings)?;
+    ack.start(&s).await?;
+    subscribe(&*s.consumer, &s.settings)?;
     let failure = consume(&s, &mut ack).await.err();
     let result = ack.finish(&s, failure).await;
     telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
@@ -172,7 +175,10 @@ pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), Pip
 }
 
 /// The batch loop.
-async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), PipelineError> {
+async fn consume<K: Kafka, A: Acknowledge<K>>(
+    s: &Shared<K>,
+    ack: &mut A,
+) -> Result<(), PipelineError> {
     let mut stream = s.consumer.stream();
     let mut errors = RecvErrors::default();
     let mut engine = Engine {
@@ -212,23 +218,27 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
         };
         errors.ok();
         s.context.broker_answered();
-        let plan = ack.open(s)?;
+        let plan = ack.open(s).await?;
         let mut batch = ack.batch();
         engine.clock = Clock::now();
         let mut next = Some(first);
         while let Some(msg) = next.take() {
-            let source = engine.source(&msg);
+            let (source, leader_epoch) = engine.source(&msg);
             if !ack.admit() {
                 // Rewound with the batch.
                 batch.records.push(Record {
                     source,
+                    leader_epoch,
                     received: engine.clock.received,
                     processed: false,
                     slot: None,
                 });
                 break;
             }
-            match engine.handle(ack, &mut batch, &msg, source).await {
+            match engine
+                .handle(ack, &mut batch, &msg, (source, leader_epoch))
+                .await
+            {
                 Ok(()) => {}
                 Err(Stop::Shutdown) => break,
                 Err(Stop::Failed(e)) => return Err(e),
@@ -295,8 +305,8 @@ impl Clock {
 }
 
 /// The state of the batch loop between records.
-struct Engine<'s> {
-    s: &'s Shared,
+struct Engine<'s, K: Kafka> {
+    s: &'s Shared<K>,
     clock: Clock,
     /// Reused between records.
     outgoing: Vec<Outgoing>,
@@ -307,17 +317,8 @@ struct Engine<'s> {
     topics: Vec<Arc<str>>,
 }
 
-/// Why an output could not be enqueued.
-enum Refusal {
-    /// The client refuses this record for good (larger than `message.max.bytes`).
-    Refused(String),
-    /// An enqueue error that ends the batch ([`Acknowledge::RETRY_ENQUEUE`] false).
-    Failed(KafkaError),
-    Stop(Stop),
-}
-
-impl Engine<'_> {
-    fn source(&mut self, msg: &BorrowedMessage<'_>) -> Source {
+impl<K: Kafka> Engine<'_, K> {
+    fn source(&mut self, msg: &<K::Consumer as Input>::Message<'_>) -> (Source, Option<i32>) {
         let name = msg.topic();
         let topic = match self.topics.iter().find(|t| &***t == name) {
             Some(t) => t.clone(),
@@ -327,20 +328,21 @@ impl Engine<'_> {
                 t
             }
         };
-        Source {
+        let source = Source {
             topic,
             partition: msg.partition(),
             offset: msg.offset(),
-        }
+        };
+        (source, K::Consumer::leader_epoch(msg))
     }
 
     /// Processes one record and enqueues its outputs (or its one dead letter).
-    async fn handle<A: Acknowledge>(
+    async fn handle<A: Acknowledge<K>>(
         &mut self,
         ack: &mut A,
         batch: &mut Batch,
-        msg: &BorrowedMessage<'_>,
-        source: Source,
+        msg: &<K::Consumer as Input>::Message<'_>,
+        (source, leader_epoch): (Source, Option<i32>),
     ) -> Result<(), Stop> {
         let (transform, stats) = (&self.s.transform, &self.s.stats);
         let mut outgoing = std::mem::take(&mut self.outgoing);
@@ -364,6 +366,7 @@ impl Engine<'_> {
         let index = batch.records.len();
         batch.records.push(Record {
             source,
+            leader_epoch,
             received: self.clock.received,
             processed: false,
             slot: None,
@@ -374,9 +377,23 @@ impl Engine<'_> {
                 continue;
             }
             let at = batch.sent.len();
-            let opaque = batch.ticket(&self.s.context.acks).expect(at);
-            let enqueued = self.enqueue(ack, &o, opaque).await;
-            match enqueued {
+            let ticket = batch.ticket(&self.s.context.acks);
+            let mut wait = Serving {
+                s: self.s,
+                ack: &mut *ack,
+                failed: None,
+            };
+            let sent = send::send(
+                &*self.s.producer,
+                Out::New(&o),
+                ticket,
+                at,
+                A::RETRY_ENQUEUE,
+                &mut wait,
+            )
+            .await;
+            let failed = wait.failed.take();
+            match sent {
                 Ok(()) => {
                     batch.sent.push(Sent {
                         record: index,
@@ -385,15 +402,18 @@ impl Engine<'_> {
                     // librdkafka copied the key and value: their buffers serve again.
                     records::recycle(o.key, o.value);
                 }
-                Err(refusal) => {
-                    batch.ticket(&self.s.context.acks).unsent();
-                    match refusal {
-                        Refusal::Refused(reason) => {
-                            batch.refused.push((index, o.topic.clone(), reason))
-                        }
-                        Refusal::Failed(e) => batch.failure = Some(e),
-                        Refusal::Stop(s) => stop = Some(s),
-                    }
+                Err(Unsent::Refused(reason)) => {
+                    batch.refused.push((index, o.topic.clone(), reason))
+                }
+                Err(Unsent::Failed(e)) => batch.failure = Some(e),
+                Err(Unsent::Fatal(reason)) => {
+                    stop = Some(Stop::Failed(PipelineError::ProducerFatal(reason)))
+                }
+                Err(Unsent::Stopped) => {
+                    stop = Some(match failed {
+                        Some(e) => Stop::Failed(e),
+                        None => Stop::Shutdown,
+                    })
                 }
             }
         }
@@ -436,49 +456,36 @@ impl Engine<'_> {
             ));
         }
     }
+}
 
-    /// Enqueues a record with its delivery `opaque`, serving the acknowledgement while
-    /// the producer's queue is full.
-    async fn enqueue<A: Acknowledge>(
-        &mut self,
-        ack: &mut A,
-        o: &Outgoing,
-        opaque: usize,
-    ) -> Result<(), Refusal> {
+/// The engine's wait while the producer's queue is full: serves the reports and the
+/// acknowledgement (at least once: completed batches free the queue), until shutdown or
+/// a failure, which it keeps.
+struct Serving<'a, K: Kafka, A> {
+    s: &'a Shared<K>,
+    ack: &'a mut A,
+    failed: Option<PipelineError>,
+}
+
+impl<K: Kafka, A: Acknowledge<K>> Wait for Serving<'_, K, A> {
+    async fn wait(&mut self, pause: Duration) -> bool {
         let s = self.s;
-        loop {
-            match s.producer.send(record_of(o, opaque)) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    s.producer.serve();
-                    tokio::select! {
-                        biased;
-                        _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
-                        () = s.producer.reports() => s.producer.serve(),
-                        served = ack.serve(s) => {
-                            served.map_err(|e| Refusal::Stop(Stop::Failed(e)))?
-                        }
-                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                    }
-                }
-                Err((e, _)) if is_permanent(&e) => return Err(Refusal::Refused(e.to_string())),
-                Err((e, _)) if !A::RETRY_ENQUEUE => return Err(Refusal::Failed(e)),
-                Err((e, _)) => {
-                    if let Some(reason) = producer_fatal(&s.producer, Some(&e)) {
-                        return Err(Refusal::Stop(Stop::Failed(PipelineError::ProducerFatal(
-                            reason,
-                        ))));
-                    }
-                    // Other enqueue errors (unknown topic in the local metadata cache,
-                    // ...) are retried like failed deliveries.
-                    tracing::warn!(topic = %o.topic, "enqueue failed, retrying in 1s: {e}");
-                    tokio::select! {
-                        biased;
-                        _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
+        s.producer.serve();
+        tokio::select! {
+            biased;
+            _ = s.shutdown.cancelled() => false,
+            () = s.producer.reports() => {
+                s.producer.serve();
+                true
             }
+            served = self.ack.serve(s) => match served {
+                Ok(()) => true,
+                Err(e) => {
+                    self.failed = Some(e);
+                    false
+                }
+            },
+            _ = tokio::time::sleep(pause) => true,
         }
     }
 }
