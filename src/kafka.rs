@@ -2,12 +2,13 @@
 //! librdkafka's callbacks into log lines — one per state change, not one per retry.
 
 pub mod acks;
+pub mod epoch;
 pub mod producer;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -294,7 +295,7 @@ impl ProducerContext for Context {
 }
 
 /// See [`Context::on_revoke`].
-pub type RevokeHook = Arc<dyn Fn(&rdkafka::TopicPartitionList) + Send + Sync>;
+pub type RevokeHook = Arc<dyn Fn(&[(String, i32)]) + Send + Sync>;
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -479,40 +480,68 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Before a revoke is acknowledged (inside the consumer's poll): the hook runs, the
+    /// partitions are noted for the pipeline, and the at-least-once consumer commits its
+    /// stored offsets with `commit` — unless the assignment was lost.
+    pub fn before_revoke(
+        &self,
+        revoked: &[(String, i32)],
+        lost: bool,
+        commit: impl FnOnce() -> KafkaResult<()>,
+    ) {
+        if let Some(hook) = &self.on_revoke {
+            hook(revoked);
+        }
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(revoked.iter().cloned());
+        self.revoked_any.store(true, Ordering::SeqCst);
+        if !self.commit_on_revoke || revoked.is_empty() || lost {
+            return;
+        }
+        // The offsets of acknowledged records, before another member takes the
+        // partitions over: it resumes where this one stopped, not a commit interval
+        // earlier.
+        match commit() {
+            Ok(()) => tracing::debug!("offsets committed before the revoke"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::warn!(
+                "offsets not committed before the revoke ({e}); the new owner replays from the last commit"
+            ),
+        }
+    }
+
+    /// After an assign (`assigned`) or a revoke: readiness follows what the member owns
+    /// (`owns`; with `cooperative-sticky` a change names only the partitions that moved).
+    pub fn after_rebalance(&self, assigned: bool, owns: bool, moved: usize, names: &str) {
+        self.health.assigned.store(owns, Ordering::SeqCst);
+        if assigned {
+            let now = crate::health::unix_millis();
+            self.health.last_assignment.store(now, Ordering::SeqCst);
+            tracing::info!(partitions = moved, "partitions assigned: {names}");
+        } else {
+            tracing::info!(partitions = moved, "partitions revoked: {names}");
+        }
+    }
+}
+
 impl ConsumerContext for Context {
     fn pre_rebalance(
         &self,
         consumer: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &Rebalance<'_>,
     ) {
-        if let (Rebalance::Revoke(tpl), Some(hook)) = (rebalance, &self.on_revoke) {
-            hook(tpl);
-        }
         if let Rebalance::Revoke(tpl) = rebalance {
-            self.revoked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(
-                    tpl.elements()
-                        .iter()
-                        .map(|e| (e.topic().to_string(), e.partition())),
-                );
-            self.revoked_any.store(true, Ordering::SeqCst);
-        }
-        if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
-            if tpl.count() == 0 || consumer.assignment_lost() {
-                return;
-            }
-            // The offsets of acknowledged records, before another member takes the
-            // partitions over: it resumes where this one stopped, not a commit interval
-            // earlier.
-            match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-                Ok(()) => tracing::debug!("offsets committed before the revoke"),
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(e) => tracing::warn!(
-                    "offsets not committed before the revoke ({e}); the new owner replays from the last commit"
-                ),
-            }
+            let revoked: Vec<(String, i32)> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            self.before_revoke(&revoked, consumer.assignment_lost(), || {
+                consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            });
         }
     }
 
@@ -521,8 +550,6 @@ impl ConsumerContext for Context {
         consumer: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &Rebalance<'_>,
     ) {
-        // What the member owns after the change: with `cooperative-sticky` an assign or
-        // revoke names only the partitions that moved, not the whole assignment.
         let owns = || {
             consumer
                 .assignment()
@@ -531,22 +558,10 @@ impl ConsumerContext for Context {
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.health.assigned.store(owns(), Ordering::SeqCst);
-                let now = crate::health::unix_millis();
-                self.health.last_assignment.store(now, Ordering::SeqCst);
-                tracing::info!(
-                    partitions = tpl.count(),
-                    "partitions assigned: {}",
-                    partitions(tpl)
-                );
+                self.after_rebalance(true, owns(), tpl.count(), &partitions(tpl))
             }
             Rebalance::Revoke(tpl) => {
-                self.health.assigned.store(owns(), Ordering::SeqCst);
-                tracing::info!(
-                    partitions = tpl.count(),
-                    "partitions revoked: {}",
-                    partitions(tpl)
-                );
+                self.after_rebalance(false, owns(), tpl.count(), &partitions(tpl))
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
         }

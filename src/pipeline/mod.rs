@@ -13,10 +13,12 @@
 //! - exactly once ([`transaction`]): the outputs and the offsets commit in one Kafka
 //!   transaction, or it aborts and the consumer rewinds.
 
+mod boundary;
 mod clients;
 mod engine;
 mod offsets;
 pub mod records;
+mod send;
 mod stall;
 mod tracker;
 mod transaction;
@@ -26,6 +28,7 @@ pub use clients::{consumer, producer, wait_for_brokers};
 use crate::config::{Guarantee, Settings};
 use crate::kafka::{self, Context};
 use crate::telemetry::Stats;
+use boundary::Librdkafka;
 use engine::Shared;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
@@ -66,7 +69,7 @@ pub enum PipelineError {
         error: KafkaError,
     },
     #[error("Kafka transactions failed (delivery.guarantee = \"exactly-once\" needs a broker that supports them)")]
-    Transactions(#[source] KafkaError),
+    Transactions(#[source] boundary::TxnError),
     /// No broker was ever reached and TLS or SASL failed: the configuration's to fix.
     #[error(transparent)]
     TransportSecurity(#[from] kafka::TransportSecurityError),
@@ -135,7 +138,7 @@ pub async fn run_with(
                     ..context.clone()
                 },
             )?);
-            let shared = Shared {
+            let shared = Shared::<Librdkafka> {
                 consumer,
                 producer,
                 context,
@@ -161,7 +164,7 @@ pub async fn run_with_clients(
     stats: Arc<Stats>,
     context: Context,
 ) -> Result<(), PipelineError> {
-    let shared = Shared {
+    let shared = Shared::<Librdkafka> {
         consumer,
         producer,
         context,

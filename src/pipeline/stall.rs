@@ -12,12 +12,10 @@
 //! not taken: its partition is paused and sought back to it, so it is read again on
 //! resume. The partitions are resumed when the outputs move again.
 
+use super::boundary::Input;
 use crate::health::{unix_millis, Health};
-use crate::kafka::Context;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::message::Message;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -55,9 +53,8 @@ impl Stall {
     }
 
     /// Pauses the assigned partitions and publishes the stall.
-    pub(super) fn pause(&mut self, consumer: &StreamConsumer<Context>) {
-        let health = &consumer.context().health;
-        if let Err(e) = assignment(consumer).and_then(|a| consumer.pause(&a)) {
+    pub(super) fn pause(&mut self, consumer: &impl Input, health: &Health) {
+        if let Err(e) = consumer.assignment().and_then(|a| consumer.pause(&a)) {
             tracing::debug!("pausing the input partitions failed: {e}");
         }
         self.paused = true;
@@ -71,11 +68,7 @@ impl Stall {
 
     /// A record (or an error) the consumer returned while paused: not taken. Its
     /// partition is paused and sought back to it, so that it is read again on resume.
-    pub(super) fn hold_back(
-        &mut self,
-        consumer: &StreamConsumer<Context>,
-        m: KafkaResult<BorrowedMessage<'_>>,
-    ) {
+    pub(super) fn hold_back<M: Message>(&mut self, consumer: &impl Input, m: KafkaResult<M>) {
         let m = match m {
             Ok(m) => m,
             Err(e) => {
@@ -83,13 +76,11 @@ impl Stall {
                 return;
             }
         };
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(m.topic(), m.partition());
         let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
         drop(m);
-        let sought = consumer.pause(&tpl).and_then(|()| {
-            consumer.seek(&topic, partition, Offset::Offset(offset), Duration::ZERO)
-        });
+        let sought = consumer
+            .pause(&[(topic.clone(), partition)])
+            .and_then(|()| consumer.seek(&topic, partition, offset));
         if let Err(e) = sought {
             // Revoked meanwhile: its next owner reads it from the committed offset.
             tracing::debug!(%topic, partition, offset, "record not held back: {e}");
@@ -97,14 +88,13 @@ impl Stall {
     }
 
     /// The outputs move again: the paused partitions are resumed.
-    pub(super) fn over(&mut self, consumer: &StreamConsumer<Context>) {
+    pub(super) fn over(&mut self, consumer: &impl Input, health: &Health) {
         if self.since.take().is_none() || !self.paused {
             return;
         }
         self.paused = false;
-        let health: &Health = &consumer.context().health;
         let since = health.output_stalled_since.swap(0, Ordering::SeqCst);
-        if let Err(e) = assignment(consumer).and_then(|a| consumer.resume(&a)) {
+        if let Err(e) = consumer.assignment().and_then(|a| consumer.resume(&a)) {
             tracing::warn!("resuming the input partitions failed: {e}");
         }
         tracing::info!(
@@ -112,8 +102,4 @@ impl Stall {
             "outputs moving again: the input partitions are resumed"
         );
     }
-}
-
-fn assignment(consumer: &StreamConsumer<Context>) -> KafkaResult<TopicPartitionList> {
-    consumer.assignment()
 }
