@@ -251,11 +251,7 @@ async fn first<'s, K: Kafka, A: Acknowledge<K>>(
     match m {
         Ok(m) => Ok(Next::Batch(m)),
         Err(e) => {
-            let pause = input.errors.failed(&e);
-            tokio::select! {
-                _ = s.shutdown.cancelled() => return Ok(Next::Stop),
-                _ = tokio::time::sleep(pause) => {}
-            }
+            input.errors.failed(&e);
             Ok(Next::Again)
         }
     }
