@@ -21,39 +21,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Runs the filter, then shuts the runtime down without waiting on blocking work still
 /// tied to a broker that does not answer (a commit or a client close during an outage):
-/// the pipeline bounds every step by `delivery.shutdown_timeout`, and so does this.
+/// the pipeline bounds every step by `delivery.shutdown_timeout` from the shutdown on,
+/// and what it left running past that holds nothing to drain or commit.
 /// `passthrough` (only with the `bench-passthrough` feature) forwards records unfiltered.
 pub fn run(settings: Settings, passthrough: bool) -> Result<(), Failure> {
-    let grace = settings.shutdown_timeout;
     let rt = runtime()?;
-    let (result, started) = rt.block_on(serve(settings, passthrough));
-    // Stopped during the start: a metadata request to brokers that do not answer may
-    // still hold a thread; it holds nothing to drain or commit, so it is not waited for.
-    let grace = match started {
-        Started::Yes => grace.min(Duration::from_secs(5)),
-        Started::Interrupted => Duration::from_millis(100),
-    };
-    rt.shutdown_timeout(grace);
+    let result = rt.block_on(serve(settings, passthrough));
+    rt.shutdown_timeout(Duration::from_millis(100));
     result
 }
 
-/// Whether the start (transport check, topics) completed or a shutdown cut it short.
-enum Started {
-    Yes,
-    Interrupted,
-}
-
-async fn serve(settings: Settings, passthrough: bool) -> (Result<(), Failure>, Started) {
-    let mut started = Started::Yes;
-    let result = serve_until(settings, passthrough, &mut started).await;
-    (result, started)
-}
-
-async fn serve_until(
-    settings: Settings,
-    passthrough: bool,
-    started: &mut Started,
-) -> Result<(), Failure> {
+async fn serve(settings: Settings, passthrough: bool) -> Result<(), Failure> {
     let shutdown = crate::shutdown::install();
     let context = Context::default();
     let health = context.health.clone();
@@ -89,7 +67,6 @@ async fn serve_until(
             biased;
             _ = shutdown.cancelled() => {
                 start.abort();
-                *started = Started::Interrupted;
                 tracing::info!("stopped during the start: nothing consumed, nothing to commit");
                 return Ok(());
             }
@@ -116,7 +93,8 @@ async fn serve_until(
     .await;
     // The last scrape can still see the final counts while the pipeline drained.
     stop_server.cancel();
-    let _ = server.await;
+    // Bounded: a client holding its connection open does not hold the exit.
+    let _ = tokio::time::timeout(Duration::from_millis(250), server).await;
     // A start that failed after TLS or SASL failed (a topic check timing out on a wrong
     // CA, say) says so, rather than "broker transport failure" — unless the failure is
     // already one the user must fix (a refused property, a TLS error named as such).

@@ -3,6 +3,7 @@
 
 pub mod acks;
 pub mod admin;
+pub mod epoch;
 pub mod native;
 pub mod producer;
 pub mod reach;
@@ -11,7 +12,7 @@ mod refusal;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
@@ -384,7 +385,7 @@ impl ProducerContext for Context {
 }
 
 /// See [`Context::on_revoke`].
-pub type RevokeHook = Arc<dyn Fn(&rdkafka::TopicPartitionList) + Send + Sync>;
+pub type RevokeHook = Arc<dyn Fn(&[(String, i32)]) + Send + Sync>;
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -423,11 +424,7 @@ impl ClientContext for Context {
                 *last = Some(reason.to_string());
             }
         } else if all_down {
-            if !self.health.brokers_down.swap(true, Ordering::SeqCst) {
-                tracing::error!(
-                    "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff"
-                );
-            }
+            self.brokers_down(reason);
         } else if matches!(
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::PartitionEOF)
@@ -546,10 +543,97 @@ fn is_transport_security(code: Option<RDKafkaErrorCode>, reason: &str) -> bool {
 }
 
 impl Context {
-    /// Called when a broker answered again: logs the recovery once.
+    /// librdkafka reports every broker down: not ready; the first report of an outage is
+    /// logged, the others are counted ([`Health::outage_since`]).
+    fn brokers_down(&self, reason: &str) {
+        let h = &self.health;
+        let now = crate::health::unix_millis();
+        h.brokers_down.store(true, Ordering::SeqCst);
+        h.outage_last_report.store(now, Ordering::SeqCst);
+        h.outage_reports.fetch_add(1, Ordering::SeqCst);
+        if h.outage_since
+            .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            tracing::error!(
+                "all brokers are down: {reason}; librdkafka keeps reconnecting with backoff \
+                 (one more line when they stay reachable for {}s)",
+                crate::health::OUTAGE_SETTLES_AFTER_MS / 1000
+            );
+        }
+    }
+
+    /// Called when a broker answered: ready again at once; the outage ends (one line,
+    /// with how often every broker was reported down) once no such report came for
+    /// [`crate::health::OUTAGE_SETTLES_AFTER_MS`].
     pub fn broker_answered(&self) {
-        if self.health.brokers_down.swap(false, Ordering::SeqCst) {
-            tracing::info!("brokers reachable again");
+        let h = &self.health;
+        h.brokers_down.store(false, Ordering::SeqCst);
+        let since = h.outage_since.load(Ordering::SeqCst);
+        let now = crate::health::unix_millis();
+        let last = h.outage_last_report.load(Ordering::SeqCst);
+        if since == 0 || now.saturating_sub(last) < crate::health::OUTAGE_SETTLES_AFTER_MS {
+            return;
+        }
+        if h.outage_since
+            .compare_exchange(since, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let reports = h.outage_reports.swap(0, Ordering::SeqCst);
+            tracing::info!(
+                outage_s = last.saturating_sub(since) / 1000,
+                all_brokers_down_reports = reports,
+                "brokers reachable again (for {}s without an 'all brokers down' report; \
+                 reported {reports} time(s) during the outage)",
+                crate::health::OUTAGE_SETTLES_AFTER_MS / 1000
+            );
+        }
+    }
+}
+
+impl Context {
+    /// Before a revoke is acknowledged (inside the consumer's poll): the hook runs, the
+    /// partitions are noted for the pipeline, and the at-least-once consumer commits its
+    /// stored offsets with `commit` — unless the assignment was lost.
+    pub fn before_revoke(
+        &self,
+        revoked: &[(String, i32)],
+        lost: bool,
+        commit: impl FnOnce() -> KafkaResult<()>,
+    ) {
+        if let Some(hook) = &self.on_revoke {
+            hook(revoked);
+        }
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(revoked.iter().cloned());
+        self.revoked_any.store(true, Ordering::SeqCst);
+        if !self.commit_on_revoke || revoked.is_empty() || lost {
+            return;
+        }
+        // The offsets of acknowledged records, before another member takes the
+        // partitions over: it resumes where this one stopped, not a commit interval
+        // earlier.
+        match commit() {
+            Ok(()) => tracing::debug!("offsets committed before the revoke"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::warn!(
+                "offsets not committed before the revoke ({e}); the new owner replays from the last commit"
+            ),
+        }
+    }
+
+    /// After an assign (`assigned`) or a revoke: readiness follows what the member owns
+    /// (`owns`; with `cooperative-sticky` a change names only the partitions that moved).
+    pub fn after_rebalance(&self, assigned: bool, owns: bool, moved: usize, names: &str) {
+        self.health.assigned.store(owns, Ordering::SeqCst);
+        if assigned {
+            let now = crate::health::unix_millis();
+            self.health.last_assignment.store(now, Ordering::SeqCst);
+            tracing::info!(partitions = moved, "partitions assigned: {names}");
+        } else {
+            tracing::info!(partitions = moved, "partitions revoked: {names}");
         }
     }
 }
@@ -560,34 +644,15 @@ impl ConsumerContext for Context {
         consumer: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &Rebalance<'_>,
     ) {
-        if let (Rebalance::Revoke(tpl), Some(hook)) = (rebalance, &self.on_revoke) {
-            hook(tpl);
-        }
         if let Rebalance::Revoke(tpl) = rebalance {
-            self.revoked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(
-                    tpl.elements()
-                        .iter()
-                        .map(|e| (e.topic().to_string(), e.partition())),
-                );
-            self.revoked_any.store(true, Ordering::SeqCst);
-        }
-        if let (Rebalance::Revoke(tpl), true) = (rebalance, self.commit_on_revoke) {
-            if tpl.count() == 0 || consumer.assignment_lost() {
-                return;
-            }
-            // The offsets of acknowledged records, before another member takes the
-            // partitions over: it resumes where this one stopped, not a commit interval
-            // earlier.
-            match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-                Ok(()) => tracing::debug!("offsets committed before the revoke"),
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(e) => tracing::warn!(
-                    "offsets not committed before the revoke ({e}); the new owner replays from the last commit"
-                ),
-            }
+            let revoked: Vec<(String, i32)> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            self.before_revoke(&revoked, consumer.assignment_lost(), || {
+                consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            });
         }
     }
 
@@ -596,8 +661,6 @@ impl ConsumerContext for Context {
         consumer: &rdkafka::consumer::BaseConsumer<Self>,
         rebalance: &Rebalance<'_>,
     ) {
-        // What the member owns after the change: with `cooperative-sticky` an assign or
-        // revoke names only the partitions that moved, not the whole assignment.
         let owns = || {
             consumer
                 .assignment()
@@ -606,20 +669,10 @@ impl ConsumerContext for Context {
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.health.assigned.store(owns(), Ordering::SeqCst);
-                tracing::info!(
-                    partitions = tpl.count(),
-                    "partitions assigned: {}",
-                    partitions(tpl)
-                );
+                self.after_rebalance(true, owns(), tpl.count(), &partitions(tpl))
             }
             Rebalance::Revoke(tpl) => {
-                self.health.assigned.store(owns(), Ordering::SeqCst);
-                tracing::info!(
-                    partitions = tpl.count(),
-                    "partitions revoked: {}",
-                    partitions(tpl)
-                );
+                self.after_rebalance(false, owns(), tpl.count(), &partitions(tpl))
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
         }
@@ -655,6 +708,46 @@ topic = "cdr.security"
 "#
         );
         Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap()
+    }
+
+    /// Every broker reported down, then reachable, again and again (librdkafka's
+    /// reconnects after a broker restart): one line for the outage, the reports counted;
+    /// readiness follows each change; the outage ends once no report came for a while.
+    #[test]
+    fn a_flapping_outage_is_one_line_with_a_count() {
+        let (logs, _capture) = crate::telemetry::events::test_logs::capture();
+        let context = Context::default();
+        let down = || {
+            let e = KafkaError::Global(RDKafkaErrorCode::AllBrokersDown);
+            context.error(e, "2/2 brokers are down");
+        };
+        for _ in 0..5 {
+            down();
+            assert!(context.health.brokers_down.load(Ordering::SeqCst));
+            context.broker_answered();
+            assert!(!context.health.brokers_down.load(Ordering::SeqCst));
+        }
+        let text = logs.text();
+        assert_eq!(
+            text.matches("all brokers are down").count(),
+            1,
+            "one line for the outage: {text}"
+        );
+        let h = &context.health;
+        assert_eq!(h.outage_reports.load(Ordering::SeqCst), 5);
+        assert_ne!(h.outage_since.load(Ordering::SeqCst), 0, "not over yet");
+        // No report for longer than the settling time: the next answer ends it.
+        let long_ago = crate::health::unix_millis() - crate::health::OUTAGE_SETTLES_AFTER_MS;
+        h.outage_last_report.store(long_ago, Ordering::SeqCst);
+        context.broker_answered();
+        assert_eq!(h.outage_since.load(Ordering::SeqCst), 0, "over");
+        assert_eq!(h.outage_reports.load(Ordering::SeqCst), 0);
+        down();
+        assert_eq!(
+            logs.text().matches("all brokers are down").count(),
+            2,
+            "a new outage, a new line"
+        );
     }
 
     /// A refused property is named by the key and section the user wrote, not by

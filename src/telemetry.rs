@@ -38,6 +38,10 @@ pub const CONSUMER_LAG: &str = "cdr_consumer_lag";
 pub const PRODUCER_QUEUE: &str = "cdr_producer_queue_messages";
 pub const READY: &str = "cdr_ready";
 pub const BROKERS_DOWN: &str = "cdr_kafka_brokers_down";
+pub const OUTPUT_STALLED: &str = "cdr_output_stalled";
+pub const OLDEST_UNACKNOWLEDGED: &str = "cdr_oldest_unacknowledged_input_age_seconds";
+pub const SINCE_PROGRESS: &str = "cdr_last_progress_age_seconds";
+pub const SINCE_ASSIGNMENT: &str = "cdr_last_assignment_age_seconds";
 pub const BUILD_INFO: &str = "cdr_build_info";
 pub const COMPLIANT: &str = "cdr_topic_compliant";
 pub const RESIDENCY_BOUND: &str = "cdr_topic_residency_bound_seconds";
@@ -147,6 +151,14 @@ fn describe() {
         PRODUCER_QUEUE,
         "Messages waiting in the producer's queue for delivery (librdkafka statistics)."
     );
+    describe_gauge!(OUTPUT_STALLED, "1 while the input partitions are paused because the outputs are not acknowledged (the producer's queue is full or delivery.max_in_flight records wait for more than a second); the consumer is still polled.");
+    describe_gauge!(OLDEST_UNACKNOWLEDGED, Unit::Seconds, "Age of the oldest input record received and not yet acknowledged (at least once: all its outputs delivered; exactly once: its transaction committed); 0 when none waits.");
+    describe_gauge!(
+        SINCE_PROGRESS,
+        Unit::Seconds,
+        "Seconds since input records were last acknowledged (since the start when none was yet)."
+    );
+    describe_gauge!(SINCE_ASSIGNMENT, Unit::Seconds, "Seconds since partitions were last assigned to this instance (since the start when none was yet).");
     describe_gauge!(READY, "1 when the filter is ready: partitions assigned, topics verified, brokers reachable, not shutting down.");
     describe_gauge!(
         BROKERS_DOWN,
@@ -293,10 +305,24 @@ fn kafka_statistics(s: &Statistics) {
     }
 }
 
-/// The readiness state, sampled at each scrape.
-fn health_sampled(ready: bool, brokers_down: bool) {
-    gauge!(READY).set(if ready { 1.0 } else { 0.0 });
-    gauge!(BROKERS_DOWN).set(if brokers_down { 1.0 } else { 0.0 });
+/// The readiness state and the liveness of the consumer, sampled at each scrape (so that
+/// a wedged engine cannot leave them stale).
+fn health_sampled(ready: bool, health: &crate::health::Health) {
+    use crate::health::seconds_since;
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    gauge!(READY).set(flag(ready));
+    gauge!(BROKERS_DOWN).set(flag(health.brokers_down.load(Ordering::SeqCst)));
+    let stalled = health.output_stalled_since.load(Ordering::SeqCst) != 0;
+    gauge!(OUTPUT_STALLED).set(flag(stalled));
+    gauge!(OLDEST_UNACKNOWLEDGED).set(seconds_since(&health.oldest_unacknowledged).unwrap_or(0.0));
+    for (name, at) in [
+        (SINCE_PROGRESS, &health.last_progress),
+        (SINCE_ASSIGNMENT, &health.last_assignment),
+    ] {
+        if let Some(s) = seconds_since(at) {
+            gauge!(name).set(s);
+        }
+    }
 }
 
 pub mod events;

@@ -130,6 +130,11 @@ async fn a_frozen_broker_is_survived_without_loss_or_a_flood_of_logs() {
         assert_eq!(missing, 0, "{topic}: records lost in the outage");
     }
 
+    // The outage ends once the brokers stayed reachable for 30 s: its second line.
+    assert!(
+        filter.wait_for_log(&log, "brokers reachable again", Duration::from_secs(90)),
+        "the recovery is logged"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     let outage_lines: Vec<&str> = text.lines().skip(lines_before).collect();
     let warnings: Vec<&&str> = outage_lines

@@ -38,12 +38,21 @@ fn a_shutdown_with_nothing_acknowledged_does_not_claim_a_commit() {
     // Time to consume the 50 records and send their outputs (all refused).
     std::thread::sleep(Duration::from_secs(3));
     filter.signal("TERM");
+    let signalled = std::time::Instant::now();
     let code = filter.wait(Duration::from_secs(60));
+    let took = signalled.elapsed();
     let text = text();
     assert_eq!(
         code,
         Some(1),
         "the outputs were not acknowledged; log:\n{text}"
+    );
+    // From SIGTERM to exit: at most delivery.shutdown_timeout + 2 s, whatever the
+    // broker does.
+    println!("SIGTERM with every write refused, delivery.shutdown_timeout 3s: exit after {took:?}");
+    assert!(
+        took <= Duration::from_secs(5),
+        "exit {took:?} after SIGTERM, more than delivery.shutdown_timeout (3s) + 2s; log:\n{text}"
     );
     let stopped = text
         .lines()

@@ -19,7 +19,9 @@ use super::Context;
 use futures::task::AtomicWaker;
 use rdkafka::bindings as rd;
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::ToBytes;
+use rdkafka::producer::BaseRecord;
 use rdkafka::producer::{BaseProducer, Producer as _};
 use rdkafka::ClientConfig;
 use std::ffi::c_void;
@@ -214,6 +216,81 @@ impl Producer {
                 out = &mut f => return out,
                 () = self.reports() => self.serve(),
             }
+        }
+    }
+}
+
+/// What became of a record handed to the producer, or of its delivery: the one
+/// classification of the producer's errors.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Sending again may succeed (a timeout, a broker away, an unknown topic).
+    Retry(KafkaError),
+    /// The broker (or the client) refuses this record for good: too large, invalid.
+    Permanent(KafkaError),
+    /// The producer failed for good: nothing it holds will be delivered.
+    Fatal(String),
+}
+
+/// What came of an enqueue.
+#[derive(Debug)]
+pub enum Enqueued {
+    Queued,
+    /// The producer's queue is full: serve the reports, then try again.
+    QueueFull,
+    Failed(Outcome),
+}
+
+/// Delivery errors that retrying cannot fix: the record itself is refused by the broker.
+pub fn is_permanent(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+        )
+    )
+}
+
+/// Classifies a producer error, given the producer's fatal error if it has one (every
+/// later send fails the same way and only a new producer recovers: the filter stops
+/// rather than retry forever).
+pub fn classify(fatal: Option<String>, e: KafkaError) -> Outcome {
+    if let Some(reason) = fatal {
+        return Outcome::Fatal(reason);
+    }
+    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+        return Outcome::Fatal(e.to_string());
+    }
+    if is_permanent(&e) {
+        Outcome::Permanent(e)
+    } else {
+        Outcome::Retry(e)
+    }
+}
+
+impl Producer {
+    /// The producer's fatal error, if it has one.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{reason} ({code})"))
+    }
+
+    /// The one send path: enqueues `record`, the outcome classified.
+    pub fn enqueue<K, P>(&self, record: BaseRecord<'_, K, P, usize>) -> Enqueued
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        match self.send(record) {
+            Ok(()) => Enqueued::Queued,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Enqueued::QueueFull
+            }
+            Err((e, _)) => Enqueued::Failed(classify(self.fatal_error(), e)),
         }
     }
 }

@@ -10,31 +10,32 @@
 //! ([`super::offsets::OffsetStore`]); exactly once commits the outputs and the offsets
 //! in one transaction, or aborts and rewinds ([`super::transaction::Transaction`]).
 
-use super::clients::{
-    is_permanent, max_message_bytes, producer_fatal, record_of, release_clients, subscribe,
-    wait_for_brokers, wire_size, Producer, RecvErrors,
-};
+use super::boundary::{Input, Kafka, Output, Record as Out};
+use super::clients::{max_message_bytes, release_clients, subscribe, wire_size, RecvErrors};
 use super::records::{self, Outgoing, Source, Transform};
+use super::send::{self, Unsent, Wait};
+use super::stall::Stall;
 use super::PipelineError;
 use crate::config::Settings;
+use crate::health::unix_millis;
 use crate::kafka::acks::{Acks, Ticket};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
 use chrono::Utc;
 use futures::future::FutureExt;
 use futures::stream::StreamExt;
-use rdkafka::consumer::StreamConsumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// What the engine and the acknowledgement share.
-pub(super) struct Shared {
-    pub consumer: Arc<StreamConsumer<Context>>,
-    pub producer: Arc<Producer>,
+pub(super) struct Shared<K: Kafka> {
+    pub consumer: Arc<K::Consumer>,
+    pub producer: Arc<K::Producer>,
     pub context: Context,
     pub settings: Arc<Settings>,
     pub transform: Arc<Transform>,
@@ -45,6 +46,8 @@ pub(super) struct Shared {
 /// A consumed record of a batch.
 pub(super) struct Record {
     pub source: Source,
+    /// The leader epoch it was read under.
+    pub leader_epoch: Option<i32>,
     pub received: Instant,
     /// Every output (or its dead letter) was enqueued. A record received after the
     /// batch could take no more (a revoke aborted the transaction) or whose outputs
@@ -102,14 +105,18 @@ pub(super) enum Stop {
 }
 
 /// How batches are acknowledged: what differs between the delivery guarantees.
-pub(super) trait Acknowledge {
+pub(super) trait Acknowledge<K: Kafka>: Send {
     /// Enqueue errors (other than a full queue or a record refused for good) are retried
     /// in place (`true`, at least once) or end the batch (`false`, exactly once: the
     /// transaction left its open state and is aborted).
     const RETRY_ENQUEUE: bool;
 
+    /// [`Acknowledge::acknowledge`] returns once the batch is acknowledged (exactly
+    /// once: committed); at least once it only starts waiting for the deliveries.
+    const ACKNOWLEDGED_ON_RETURN: bool = false;
+
     /// Before the first record (exactly once: `init_transactions`).
-    fn start(&mut self, s: &Shared) -> Result<(), PipelineError>;
+    fn start(&mut self, s: &Shared<K>) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
     /// Whether a new batch may begin (at least once: fewer than `max_in_flight` records
     /// are waiting for their acknowledgement).
@@ -118,10 +125,10 @@ pub(super) trait Acknowledge {
     /// Serves what waits between records and while the producer's queue is full;
     /// resolves after each piece of work (at least once: a completed batch, a commit
     /// tick), or with the failure that stops the filter.
-    fn serve(&mut self, s: &Shared) -> impl Future<Output = Result<(), PipelineError>> + Send;
+    fn serve(&mut self, s: &Shared<K>) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
     /// Opens a batch, its first record received (exactly once: `begin_transaction`).
-    fn open(&mut self, s: &Shared) -> Result<Plan, PipelineError>;
+    fn open(&mut self, s: &Shared<K>) -> impl Future<Output = Result<Plan, PipelineError>> + Send;
 
     /// An empty batch to fill (at least once: the buffers of a completed one).
     fn batch(&mut self) -> Batch {
@@ -142,7 +149,7 @@ pub(super) trait Acknowledge {
     /// Acknowledges a closed batch.
     fn acknowledge(
         &mut self,
-        s: &Shared,
+        s: &Shared<K>,
         batch: Batch,
     ) -> impl Future<Output = Result<(), PipelineError>> + Send;
 
@@ -150,35 +157,132 @@ pub(super) trait Acknowledge {
     /// included; consumes the acknowledgement so that no client is held after it.
     fn finish(
         self,
-        s: &Shared,
+        s: &Shared<K>,
         failure: Option<PipelineError>,
     ) -> impl Future<Output = Result<(), PipelineError>> + Send;
 }
 
 /// Runs the filter on the given clients until shutdown or a failure, then has `ack`
 /// finish and releases the clients.
-pub(super) async fn run<A: Acknowledge>(s: Shared, mut ack: A) -> Result<(), PipelineError> {
-    if !wait_for_brokers(&s.consumer, &s.shutdown).await? {
+pub(super) async fn run<K: Kafka, A: Acknowledge<K>>(
+    s: Shared<K>,
+    mut ack: A,
+) -> Result<(), PipelineError> {
+    if !s.consumer.wait_for_brokers(&s.shutdown).await? {
         return Ok(());
     }
-    ack.start(&s)?;
-    subscribe(&s.consumer, &s.settings)?;
+    ack.start(&s).await?;
+    // The times since progress and since an assignment count from the start.
+    let health = &s.context.health;
+    for at in [&health.last_progress, &health.last_assignment] {
+        at.store(unix_millis(), Ordering::SeqCst);
+    }
+    subscribe(&*s.consumer, &s.settings)?;
     let failure = consume(&s, &mut ack).await.err();
+    // One deadline from the shutdown (or the failure) on: `finish` bounds its steps by
+    // it, and the clients are released by it too (SIGTERM to exit within
+    // delivery.shutdown_timeout and a second or so).
+    let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     let result = ack.finish(&s, failure).await;
     telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
     telemetry::emit(telemetry::events::RetriesSummary {
         log: &s.context.retry_log,
         force: true,
     });
-    let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
     release_clients(s.consumer, s.producer, deadline).await;
     result
 }
 
+/// The consumer's records, and the stall that holds them back while the outputs wait.
+struct Consumed<'s, K: Kafka> {
+    stream: <K::Consumer as Input>::Stream<'s>,
+    stall: Stall,
+    errors: RecvErrors,
+}
+
+/// A consumed record.
+type Msg<'s, K> = <<K as Kafka>::Consumer as Input>::Message<'s>;
+
+/// What the loop does next, between batches.
+enum Next<M> {
+    Batch(M),
+    Again,
+    Stop,
+}
+
+/// Waits for the first record of a batch, serving meanwhile what waits: the shutdown,
+/// the dead-letter summary, the delivery reports, the acknowledgement — and, while the
+/// acknowledgement takes no more, the consumer with its partitions paused ([`Stall`]).
+async fn first<'s, K: Kafka, A: Acknowledge<K>>(
+    s: &'s Shared<K>,
+    ack: &mut A,
+    input: &mut Consumed<'s, K>,
+    summary: &mut tokio::time::Interval,
+) -> Result<Next<Msg<'s, K>>, PipelineError> {
+    let consuming = ack.may_consume();
+    if consuming {
+        input.stall.over(&*s.consumer, &s.context.health);
+    } else {
+        input.stall.begin();
+    }
+    let pause_at = input.stall.pause_at();
+    let polled = consuming || input.stall.paused();
+    let m = tokio::select! {
+        biased;
+        _ = s.shutdown.cancelled() => return Ok(Next::Stop),
+        _ = summary.tick() => {
+            telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
+            telemetry::emit(telemetry::events::RetriesSummary {
+                log: &s.context.retry_log,
+                force: false,
+            });
+            return Ok(Next::Again);
+        }
+        () = s.producer.reports() => {
+            s.producer.serve();
+            return Ok(Next::Again);
+        }
+        served = ack.serve(s) => {
+            served?;
+            return Ok(Next::Again);
+        }
+        _ = sleep_until_some(pause_at) => {
+            input.stall.pause(&*s.consumer, &s.context.health);
+            return Ok(Next::Again);
+        }
+        m = input.stream.next(), if polled => m.expect("a Kafka stream never ends"),
+    };
+    if !consuming {
+        input.stall.hold_back(&*s.consumer, m);
+        return Ok(Next::Again);
+    }
+    match m {
+        Ok(m) => Ok(Next::Batch(m)),
+        Err(e) => {
+            input.errors.failed(&e);
+            Ok(Next::Again)
+        }
+    }
+}
+
+/// Sleeps until `at`; never when `None`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The batch loop.
-async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), PipelineError> {
-    let mut stream = s.consumer.stream();
-    let mut errors = RecvErrors::default();
+async fn consume<K: Kafka, A: Acknowledge<K>>(
+    s: &Shared<K>,
+    ack: &mut A,
+) -> Result<(), PipelineError> {
+    let mut input = Consumed {
+        stream: s.consumer.stream(),
+        stall: Stall::default(),
+        errors: RecvErrors::default(),
+    };
     let mut engine = Engine {
         s,
         clock: Clock::now(),
@@ -190,98 +294,33 @@ async fn consume<A: Acknowledge>(s: &Shared, ack: &mut A) -> Result<(), Pipeline
     let mut summary = tokio::time::interval(telemetry::events::DEAD_LETTER_LOG_INTERVAL);
     summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = s.shutdown.cancelled() => return Ok(()),
-            _ = summary.tick() => {
-                telemetry::emit(telemetry::events::DeadLettersSummary { force: false });
-                telemetry::emit(telemetry::events::RetriesSummary {
-                    log: &s.context.retry_log,
-                    force: false,
-                });
-                continue;
-            }
-            () = s.producer.reports() => {
-                s.producer.serve();
-                continue;
-            }
-            served = ack.serve(s) => {
-                served?;
-                continue;
-            }
-            m = stream.next(), if ack.may_consume() => m.expect("a Kafka stream never ends"),
+        let first = match first(s, ack, &mut input, &mut summary).await? {
+            Next::Batch(m) => m,
+            Next::Again => continue,
+            Next::Stop => return Ok(()),
         };
-        let first = match first {
-            Ok(m) => m,
-            Err(e) => {
-                tokio::time::sleep(errors.failed(&e)).await;
-                continue;
-            }
-        };
-        errors.ok();
+        input.errors.ok();
         s.context.broker_answered();
-        let plan = ack.open(s)?;
+        let plan = ack.open(s).await?;
+        if A::ACKNOWLEDGED_ON_RETURN {
+            let oldest = &s.context.health.oldest_unacknowledged;
+            let _ = oldest.compare_exchange(0, unix_millis(), Ordering::SeqCst, Ordering::SeqCst);
+        }
         let mut batch = ack.batch();
         engine.clock = Clock::now();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            let source = engine.source(&msg);
-            if !ack.admit() {
-                // Rewound with the batch.
-                batch.records.push(Record {
-                    source,
-                    received: engine.clock.received,
-                    processed: false,
-                    slot: None,
-                });
-                break;
-            }
-            match engine.handle(ack, &mut batch, &msg, source).await {
-                Ok(()) => {}
-                Err(Stop::Shutdown) => break,
-                Err(Stop::Failed(e)) => return Err(e),
-            }
-            if batch.failure.is_some() || batch.records.len() >= plan.limit {
-                break;
-            }
-            next = match plan.until {
-                None => match stream.next().now_or_never() {
-                    Some(Some(Ok(m))) => Some(m),
-                    Some(Some(Err(e))) => {
-                        errors.failed(&e);
-                        None
-                    }
-                    _ => None,
-                },
-                Some(until) => {
-                    let next = s
-                        .producer
-                        .serving(async {
-                            tokio::select! {
-                                biased;
-                                _ = s.shutdown.cancelled() => None,
-                                _ = tokio::time::sleep_until(until) => None,
-                                m = stream.next() => match m.expect("a Kafka stream never ends") {
-                                    Ok(m) => Some(m),
-                                    Err(e) => {
-                                        tracing::warn!("consumer error: {e}");
-                                        None
-                                    }
-                                },
-                            }
-                        })
-                        .await;
-                    // The batch waited for this record: its own time.
-                    engine.clock = Clock::now();
-                    next
-                }
-            };
-        }
+        engine
+            .gather(ack, &mut input, &mut batch, &plan, first)
+            .await?;
         s.transform.flush_metrics();
         // The reports that came while the batch was processed: served here, on the
         // thread that allocated their records.
         s.producer.serve();
         ack.acknowledge(s, batch).await?;
+        if A::ACKNOWLEDGED_ON_RETURN {
+            let health = &s.context.health;
+            health.oldest_unacknowledged.store(0, Ordering::SeqCst);
+            health.last_progress.store(unix_millis(), Ordering::SeqCst);
+        }
     }
 }
 
@@ -303,8 +342,8 @@ impl Clock {
 }
 
 /// The state of the batch loop between records.
-struct Engine<'s> {
-    s: &'s Shared,
+struct Engine<'s, K: Kafka> {
+    s: &'s Shared<K>,
     clock: Clock,
     /// Reused between records.
     outgoing: Vec<Outgoing>,
@@ -315,17 +354,88 @@ struct Engine<'s> {
     topics: Vec<Arc<str>>,
 }
 
-/// Why an output could not be enqueued.
-enum Refusal {
-    /// The client refuses this record for good (larger than `message.max.bytes`).
-    Refused(String),
-    /// An enqueue error that ends the batch ([`Acknowledge::RETRY_ENQUEUE`] false).
-    Failed(KafkaError),
-    Stop(Stop),
-}
+impl<'s, K: Kafka> Engine<'s, K> {
+    /// Fills a batch from its first record, as its plan says.
+    async fn gather<A: Acknowledge<K>>(
+        &mut self,
+        ack: &mut A,
+        input: &mut Consumed<'s, K>,
+        batch: &mut Batch,
+        plan: &Plan,
+        first: Msg<'s, K>,
+    ) -> Result<(), PipelineError> {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            let (source, leader_epoch) = self.source(&msg);
+            if !ack.admit() {
+                // Rewound with the batch.
+                batch.records.push(Record {
+                    source,
+                    leader_epoch,
+                    received: self.clock.received,
+                    processed: false,
+                    slot: None,
+                });
+                break;
+            }
+            match self
+                .handle(ack, input, batch, &msg, (source, leader_epoch))
+                .await
+            {
+                Ok(()) => {}
+                Err(Stop::Shutdown) => break,
+                Err(Stop::Failed(e)) => return Err(e),
+            }
+            if batch.failure.is_some() || batch.records.len() >= plan.limit {
+                break;
+            }
+            next = self.next(input, plan.until).await;
+        }
+        Ok(())
+    }
 
-impl Engine<'_> {
-    fn source(&mut self, msg: &BorrowedMessage<'_>) -> Source {
+    /// The next record of the batch: one ready now (`until` None), or the first to come
+    /// before `until`.
+    async fn next(
+        &mut self,
+        input: &mut Consumed<'s, K>,
+        until: Option<tokio::time::Instant>,
+    ) -> Option<Msg<'s, K>> {
+        let s = self.s;
+        let Some(until) = until else {
+            return match input.stream.next().now_or_never() {
+                Some(Some(Ok(m))) => Some(m),
+                Some(Some(Err(e))) => {
+                    input.errors.failed(&e);
+                    None
+                }
+                _ => None,
+            };
+        };
+        let stream = &mut input.stream;
+        let next = s
+            .producer
+            .serving(async {
+                tokio::select! {
+                    biased;
+                    _ = s.shutdown.cancelled() => None,
+                    _ = tokio::time::sleep_until(until) => None,
+                    m = stream.next() => match m.expect("a Kafka stream never ends") {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            tracing::warn!("consumer error: {e}");
+                            None
+                        }
+                    },
+                }
+            })
+            .await;
+        // The batch waited for this record: its own time.
+        self.clock = Clock::now();
+        next
+    }
+
+    fn source(&mut self, msg: &<K::Consumer as Input>::Message<'_>) -> (Source, Option<i32>) {
         let name = msg.topic();
         let topic = match self.topics.iter().find(|t| &***t == name) {
             Some(t) => t.clone(),
@@ -335,20 +445,22 @@ impl Engine<'_> {
                 t
             }
         };
-        Source {
+        let source = Source {
             topic,
             partition: msg.partition(),
             offset: msg.offset(),
-        }
+        };
+        (source, K::Consumer::leader_epoch(msg))
     }
 
     /// Processes one record and enqueues its outputs (or its one dead letter).
-    async fn handle<A: Acknowledge>(
+    async fn handle<A: Acknowledge<K>>(
         &mut self,
         ack: &mut A,
+        input: &mut Consumed<'s, K>,
         batch: &mut Batch,
-        msg: &BorrowedMessage<'_>,
-        source: Source,
+        msg: &<K::Consumer as Input>::Message<'_>,
+        (source, leader_epoch): (Source, Option<i32>),
     ) -> Result<(), Stop> {
         let (transform, stats) = (&self.s.transform, &self.s.stats);
         let mut outgoing = std::mem::take(&mut self.outgoing);
@@ -372,6 +484,7 @@ impl Engine<'_> {
         let index = batch.records.len();
         batch.records.push(Record {
             source,
+            leader_epoch,
             received: self.clock.received,
             processed: false,
             slot: None,
@@ -382,10 +495,26 @@ impl Engine<'_> {
                 continue;
             }
             let at = batch.sent.len();
-            let opaque = batch.ticket(&self.s.context.acks).expect(at);
-            let enqueued = self.enqueue(ack, &o, opaque).await;
-            match enqueued {
+            let ticket = batch.ticket(&self.s.context.acks);
+            let mut wait = Serving {
+                s: self.s,
+                ack: &mut *ack,
+                input: &mut *input,
+                failed: None,
+            };
+            let sent = send::send(
+                &*self.s.producer,
+                Out::New(&o),
+                ticket,
+                at,
+                A::RETRY_ENQUEUE,
+                &mut wait,
+            )
+            .await;
+            let failed = wait.failed.take();
+            match sent {
                 Ok(()) => {
+                    input.stall.over(&*self.s.consumer, &self.s.context.health);
                     batch.sent.push(Sent {
                         record: index,
                         topic: o.topic,
@@ -393,15 +522,18 @@ impl Engine<'_> {
                     // librdkafka copied the key and value: their buffers serve again.
                     records::recycle(o.key, o.value);
                 }
-                Err(refusal) => {
-                    batch.ticket(&self.s.context.acks).unsent();
-                    match refusal {
-                        Refusal::Refused(reason) => {
-                            batch.refused.push((index, o.topic.clone(), reason))
-                        }
-                        Refusal::Failed(e) => batch.failure = Some(e),
-                        Refusal::Stop(s) => stop = Some(s),
-                    }
+                Err(Unsent::Refused(reason)) => {
+                    batch.refused.push((index, o.topic.clone(), reason))
+                }
+                Err(Unsent::Failed(e)) => batch.failure = Some(e),
+                Err(Unsent::Fatal(reason)) => {
+                    stop = Some(Stop::Failed(PipelineError::ProducerFatal(reason)))
+                }
+                Err(Unsent::Stopped) => {
+                    stop = Some(match failed {
+                        Some(e) => Stop::Failed(e),
+                        None => Stop::Shutdown,
+                    })
                 }
             }
         }
@@ -444,53 +576,50 @@ impl Engine<'_> {
             ));
         }
     }
+}
 
-    /// Enqueues a record with its delivery `opaque`, serving the acknowledgement while
-    /// the producer's queue is full.
-    async fn enqueue<A: Acknowledge>(
-        &mut self,
-        ack: &mut A,
-        o: &Outgoing,
-        opaque: usize,
-    ) -> Result<(), Refusal> {
+/// The engine's wait while the producer's queue is full: serves the reports, the
+/// acknowledgement (at least once: completed batches free the queue) and, past
+/// [`super::stall::PAUSE_AFTER`], the consumer with its partitions paused ([`Stall`]),
+/// until shutdown or a failure, which it keeps.
+struct Serving<'a, 's, K: Kafka, A> {
+    s: &'s Shared<K>,
+    ack: &'a mut A,
+    input: &'a mut Consumed<'s, K>,
+    failed: Option<PipelineError>,
+}
+
+impl<K: Kafka, A: Acknowledge<K>> Wait for Serving<'_, '_, K, A> {
+    async fn wait(&mut self, pause: Duration) -> bool {
         let s = self.s;
-        loop {
-            match s.producer.send(record_of(o, opaque)) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    s.producer.serve();
-                    tokio::select! {
-                        biased;
-                        _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
-                        () = s.producer.reports() => s.producer.serve(),
-                        served = ack.serve(s) => {
-                            served.map_err(|e| Refusal::Stop(Stop::Failed(e)))?
-                        }
-                        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                    }
-                }
-                Err((e, _)) if is_permanent(&e) => return Err(Refusal::Refused(e.to_string())),
-                Err((e, _)) if !A::RETRY_ENQUEUE => return Err(Refusal::Failed(e)),
-                Err((e, _)) => {
-                    if let Some(reason) = producer_fatal(&s.producer, Some(&e)) {
-                        return Err(Refusal::Stop(Stop::Failed(PipelineError::ProducerFatal(
-                            reason,
-                        ))));
-                    }
-                    // Other enqueue errors (unknown topic in the local metadata cache,
-                    // ...) are retried like failed deliveries.
-                    telemetry::emit(telemetry::events::EnqueueRetried {
-                        log: &s.context.retry_log,
-                        topic: &o.topic,
-                        error: e.to_string(),
-                    });
-                    tokio::select! {
-                        biased;
-                        _ = s.shutdown.cancelled() => return Err(Refusal::Stop(Stop::Shutdown)),
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
+        s.producer.serve();
+        let input = &mut *self.input;
+        input.stall.begin();
+        let pause_at = input.stall.pause_at();
+        let paused = input.stall.paused();
+        tokio::select! {
+            biased;
+            _ = s.shutdown.cancelled() => false,
+            () = s.producer.reports() => {
+                s.producer.serve();
+                true
             }
+            served = self.ack.serve(s) => match served {
+                Ok(()) => true,
+                Err(e) => {
+                    self.failed = Some(e);
+                    false
+                }
+            },
+            _ = sleep_until_some(pause_at) => {
+                input.stall.pause(&*s.consumer, &s.context.health);
+                true
+            }
+            m = input.stream.next(), if paused => {
+                input.stall.hold_back(&*s.consumer, m.expect("a Kafka stream never ends"));
+                true
+            }
+            _ = tokio::time::sleep(pause) => true,
         }
     }
 }

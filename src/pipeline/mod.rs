@@ -14,10 +14,13 @@
 //! - exactly once ([`transaction`]): the outputs and the offsets commit in one Kafka
 //!   transaction, or it aborts and the consumer rewinds.
 
+mod boundary;
 mod clients;
 mod engine;
 mod offsets;
 pub mod records;
+mod send;
+mod stall;
 mod tracker;
 mod transaction;
 
@@ -26,6 +29,7 @@ pub use clients::{consumer, producer, wait_for_brokers};
 use crate::config::{Guarantee, Settings};
 use crate::kafka::{self, Context};
 use crate::telemetry::Stats;
+use boundary::Librdkafka;
 use engine::Shared;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
@@ -68,8 +72,8 @@ pub enum PipelineError {
         offset: i64,
         error: KafkaError,
     },
-    #[error("Kafka transactions failed ({why})", why = TxnCause::of_error(.0).explanation())]
-    Transactions(#[source] KafkaError),
+    #[error("Kafka transactions failed ({why})", why = TxnCause::of_txn(.0).explanation())]
+    Transactions(#[source] boundary::TxnError),
     /// No broker was ever reached and TLS or SASL failed: the configuration's to fix.
     #[error(transparent)]
     TransportSecurity(#[from] kafka::TransportSecurityError),
@@ -108,6 +112,15 @@ impl TxnCause {
         match e.rdkafka_error_code().map(TxnCause::of_code) {
             Some(TxnCause::Other) | None => TxnCause::of_reason(&e.to_string()),
             Some(cause) => cause,
+        }
+    }
+
+    /// From the boundary's classified transaction error: fenced as it says, the rest by
+    /// its text.
+    pub fn of_txn(e: &boundary::TxnError) -> TxnCause {
+        match e {
+            boundary::TxnError::Fenced(_) => TxnCause::Fenced,
+            other => TxnCause::of_reason(&other.to_string()),
         }
     }
 
@@ -164,7 +177,7 @@ impl crate::error::Classify for PipelineError {
             {
                 Fault::User
             }
-            PipelineError::Transactions(e) if TxnCause::of_error(e) == TxnCause::Unsupported => {
+            PipelineError::Transactions(e) if TxnCause::of_txn(e) == TxnCause::Unsupported => {
                 Fault::User
             }
             PipelineError::Subscribe(_)
@@ -223,7 +236,7 @@ pub async fn run_with(
                     ..context.clone()
                 },
             )?);
-            let shared = Shared {
+            let shared = Shared::<Librdkafka> {
                 consumer,
                 producer,
                 context,
@@ -249,7 +262,7 @@ pub async fn run_with_clients(
     stats: Arc<Stats>,
     context: Context,
 ) -> Result<(), PipelineError> {
-    let shared = Shared {
+    let shared = Shared::<Librdkafka> {
         consumer,
         producer,
         context,
@@ -299,8 +312,9 @@ mod txn_cause_tests {
         assert!(text.contains("did not answer in time"), "{text}");
         assert!(!text.contains("fenced"), "{text}");
 
-        let init =
-            PipelineError::Transactions(KafkaError::Global(RDKafkaErrorCode::UnsupportedFeature));
+        let init = PipelineError::Transactions(boundary::TxnError::Fatal(
+            KafkaError::Global(RDKafkaErrorCode::UnsupportedFeature).to_string(),
+        ));
         assert!(
             init.to_string()
                 .contains("does not support Kafka transactions"),

@@ -12,19 +12,23 @@
 //! Back-pressure: at most `max_in_flight` input records are in flight; past that the
 //! engine waits for acknowledgements instead of consuming.
 
-use super::clients::{backoff, is_permanent, producer_fatal, record_of, resend_of, Producer};
+use super::boundary::{Input, Kafka, Output, Position, Record as Out};
+use super::clients::backoff;
 use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::Transform;
+use super::send::{self, Sleep, Unsent};
 use super::tracker::Tracker;
 use super::PipelineError;
-use crate::kafka::acks::{Failure, Ticket};
+use crate::health::unix_millis;
+use crate::kafka::acks::Failure;
+use crate::kafka::producer::{classify, Outcome};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::ToBytes;
-use rdkafka::producer::{BaseRecord, Producer as _};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,8 +51,13 @@ pub(super) type Completion = (Batch, Done);
 const SPARE_BATCHES: usize = 4;
 
 /// The at-least-once acknowledgement.
-pub(super) struct OffsetStore {
+pub(super) struct OffsetStore<K> {
     tracker: Tracker,
+    /// The commit under way, if any.
+    committing: Option<BoxFuture<'static, KafkaResult<()>>>,
+    /// The newest leader epoch read, by tracker slot: stored with the slot's offsets.
+    epochs: Vec<Option<i32>>,
+    kafka: PhantomData<fn() -> K>,
     pending: FuturesUnordered<futures::future::BoxFuture<'static, Completion>>,
     commit_tick: tokio::time::Interval,
     /// An offset was stored since the last commit.
@@ -59,16 +68,21 @@ pub(super) struct OffsetStore {
     slots: Vec<(Arc<str>, i32, usize)>,
     /// Completed batches, emptied, for the next ones.
     spare: Vec<Batch>,
+    /// The last record's receive time, and it in ms since the Unix epoch.
+    received: (Option<std::time::Instant>, u64),
 }
 
-impl OffsetStore {
-    pub(super) fn new(s: &Shared) -> OffsetStore {
+impl<K: Kafka> OffsetStore<K> {
+    pub(super) fn new(s: &Shared<K>) -> OffsetStore<K> {
         // Offsets of acknowledged records are committed at most every commit_interval
         // (and on revoke, and at shutdown): a crash replays at most about that much input.
         let mut commit_tick = tokio::time::interval(s.settings.commit_interval);
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         OffsetStore {
             tracker: Tracker::default(),
+            committing: None,
+            epochs: Vec::new(),
+            kafka: PhantomData,
             pending: FuturesUnordered::new(),
             commit_tick,
             stored: false,
@@ -76,6 +90,7 @@ impl OffsetStore {
             context: s.context.clone(),
             slots: Vec::new(),
             spare: Vec::new(),
+            received: (None, 0),
         }
     }
 
@@ -83,7 +98,7 @@ impl OffsetStore {
     /// good is an error.
     fn on_complete(
         &mut self,
-        s: &Shared,
+        s: &Shared<K>,
         (mut batch, done): Completion,
     ) -> Result<(), PipelineError> {
         if let Done::Fatal(reason) = done {
@@ -98,33 +113,54 @@ impl OffsetStore {
                 .filter(|r| r.slot.is_some())
                 .map(|r| r.received),
         });
-        let mut storable: Vec<(Arc<str>, i32, i64)> = Vec::new();
+        let mut storable: Vec<Position> = Vec::new();
         for r in &batch.records {
             let Some((p, seq)) = r.slot else { continue };
             if let Some((topic, partition, offset)) = self.tracker.complete(p, seq) {
+                // The next record to read, with the newest epoch read on the partition.
+                let leader_epoch = self.epochs.get(p).copied().flatten();
                 match storable
                     .iter_mut()
-                    .find(|(t, q, _)| *q == partition && Arc::ptr_eq(t, &topic))
+                    .find(|q| q.partition == partition && Arc::ptr_eq(&q.topic, &topic))
                 {
-                    Some(entry) => entry.2 = offset,
-                    None => storable.push((topic, partition, offset)),
+                    Some(entry) => entry.offset = offset + 1,
+                    None => storable.push(Position {
+                        topic,
+                        partition,
+                        offset: offset + 1,
+                        leader_epoch,
+                    }),
                 }
             }
         }
-        for (topic, partition, offset) in storable {
-            // Stores offset + 1: the next record to read. Fails harmlessly for a
-            // partition revoked meanwhile; its new owner reprocesses from the commit.
-            match s.consumer.store_offset(&topic, partition, offset) {
+        for position in storable {
+            // Fails harmlessly for a partition revoked meanwhile; its new owner
+            // reprocesses from the commit.
+            match s.consumer.store(std::slice::from_ref(&position)) {
                 Ok(()) => self.stored = true,
-                Err(e) => tracing::debug!(%topic, partition, offset, "offset not stored: {e}"),
+                Err(e) => {
+                    tracing::debug!(topic = %position.topic, partition = position.partition, offset = position.offset, "offset not stored: {e}")
+                }
             }
         }
+        self.publish_waiting(true);
         if self.spare.len() < SPARE_BATCHES {
             batch.records.clear();
             batch.failure = None;
             self.spare.push(batch);
         }
         Ok(())
+    }
+
+    /// Publishes when the oldest record in flight was received and, after
+    /// acknowledgements (`progress`), that input moved ([`crate::health::Health`]).
+    fn publish_waiting(&self, progress: bool) {
+        let health = &self.context.health;
+        let oldest = self.tracker.oldest_received().unwrap_or(0);
+        health.oldest_unacknowledged.store(oldest, Ordering::SeqCst);
+        if progress {
+            health.last_progress.store(unix_millis(), Ordering::SeqCst);
+        }
     }
 
     /// Drops the records in flight of partitions revoked since the last look (the
@@ -135,26 +171,34 @@ impl OffsetStore {
             let dropped = self.tracker.revoke(&topic, partition);
             if dropped > 0 {
                 tracing::debug!(%topic, partition, dropped, "records in flight of a revoked partition: the next owner replays them");
+                self.publish_waiting(false);
             }
         }
     }
 
     /// Commits the stored offsets, if any were stored since the last commit.
-    fn commit(&mut self, consumer: &StreamConsumer<Context>) {
-        if !std::mem::take(&mut self.stored) {
+    fn commit(&mut self, consumer: &Arc<K::Consumer>) {
+        if self.committing.is_some() || !std::mem::take(&mut self.stored) {
             return;
         }
-        match consumer.commit_consumer_state(CommitMode::Async) {
+        let c = consumer.clone();
+        self.committing = Some(Box::pin(async move { c.commit_stored().await }));
+    }
+
+    /// A commit's result.
+    fn committed(&mut self, result: KafkaResult<()>) {
+        self.committing = None;
+        match result {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => tracing::warn!("offset commit failed, retried at the next interval: {e}"),
         }
     }
 }
 
-impl Acknowledge for OffsetStore {
+impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
     const RETRY_ENQUEUE: bool = true;
 
-    fn start(&mut self, _: &Shared) -> Result<(), PipelineError> {
+    async fn start(&mut self, _: &Shared<K>) -> Result<(), PipelineError> {
         Ok(())
     }
 
@@ -162,9 +206,15 @@ impl Acknowledge for OffsetStore {
         self.tracker.in_flight < self.max_in_flight
     }
 
-    async fn serve(&mut self, s: &Shared) -> Result<(), PipelineError> {
+    async fn serve(&mut self, s: &Shared<K>) -> Result<(), PipelineError> {
+        let busy = self.committing.is_some();
+        let committing = &mut self.committing;
         tokio::select! {
             biased;
+            result = async { committing.as_mut().expect("a commit under way").await }, if busy => {
+                self.committed(result);
+                Ok(())
+            }
             _ = self.commit_tick.tick() => {
                 self.commit(&s.consumer);
                 Ok(())
@@ -173,7 +223,7 @@ impl Acknowledge for OffsetStore {
         }
     }
 
-    fn open(&mut self, _: &Shared) -> Result<Plan, PipelineError> {
+    async fn open(&mut self, _: &Shared<K>) -> Result<Plan, PipelineError> {
         let room = self.max_in_flight.saturating_sub(self.tracker.in_flight);
         Ok(Plan {
             limit: room.clamp(1, BATCH_RECORDS),
@@ -208,10 +258,31 @@ impl Acknowledge for OffsetStore {
                 p
             }
         };
-        record.slot = Some((p, self.tracker.push(p, record.source.offset)));
+        if self.epochs.len() <= p {
+            self.epochs.resize(p + 1, None);
+        }
+        if record.leader_epoch.is_some() {
+            self.epochs[p] = record.leader_epoch;
+        }
+        // The records received together share their time: converted once.
+        if self.received.0 != Some(record.received) {
+            let age = record.received.elapsed().as_millis() as u64;
+            self.received = (Some(record.received), unix_millis().saturating_sub(age));
+        }
+        let received = self.received.1;
+        if self.tracker.in_flight == 0 {
+            let health = &self.context.health;
+            health
+                .oldest_unacknowledged
+                .store(received, Ordering::SeqCst);
+        }
+        let seq = self
+            .tracker
+            .push_received(p, record.source.offset, received);
+        record.slot = Some((p, seq));
     }
 
-    async fn acknowledge(&mut self, s: &Shared, batch: Batch) -> Result<(), PipelineError> {
+    async fn acknowledge(&mut self, s: &Shared<K>, batch: Batch) -> Result<(), PipelineError> {
         if batch.records.is_empty() {
             return Ok(());
         }
@@ -227,7 +298,7 @@ impl Acknowledge for OffsetStore {
 
     async fn finish(
         mut self,
-        s: &Shared,
+        s: &Shared<K>,
         failure: Option<PipelineError>,
     ) -> Result<(), PipelineError> {
         let settings = &s.settings;
@@ -256,32 +327,25 @@ impl Acknowledge for OffsetStore {
                 }
             }
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let p = s.producer.clone();
-            let _ = tokio::time::timeout_at(
-                deadline,
-                tokio::task::spawn_blocking(move || p.flush(remaining)),
-            )
-            .await;
+            let _ = tokio::time::timeout_at(deadline, s.producer.flush(remaining)).await;
         }
         let unacked = self.tracker.in_flight;
         // No client is held past this point (the batches' futures hold the producer).
         drop(self);
-        let c = s.consumer.clone();
         // Bounded like the rest of shutdown: during an outage the commit may never answer.
         let commit = tokio::time::timeout_at(
-            deadline.max(tokio::time::Instant::now() + Duration::from_secs(1)),
-            tokio::task::spawn_blocking(move || c.commit_consumer_state(CommitMode::Sync)),
+            deadline.max(tokio::time::Instant::now() + Duration::from_millis(500)),
+            s.consumer.commit_stored(),
         )
         .await;
         if let Some(e) = failure {
             return Err(e);
         }
         let committed = match commit {
-            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(())) => true,
             // Nothing was stored since the last commit: nothing to do.
-            Ok(Ok(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)))) => false,
-            Ok(Ok(Err(e))) => return Err(PipelineError::Commit(e)),
-            Ok(Err(_panicked)) => return Err(PipelineError::Commit(KafkaError::Canceled)),
+            Ok(Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset))) => false,
+            Ok(Err(e)) => return Err(PipelineError::Commit(e)),
             Err(_elapsed) => return Err(PipelineError::CommitTimeout(settings.shutdown_timeout)),
         };
         // Says what the last commit did: never a commit that did not happen (when every
@@ -301,54 +365,6 @@ impl Acknowledge for OffsetStore {
         }
         Ok(())
     }
-}
-
-/// Why an output could not be enqueued for a re-send.
-enum Refusal {
-    /// The client refuses this record for good (larger than `message.max.bytes`).
-    Refused(String),
-    /// The producer failed for good.
-    Fatal(String),
-}
-
-/// Enqueues a record (a re-send, or a dead letter) for `topic`, made by `record` with its
-/// opaque, counted under `ticket` at `index`, waiting while the producer's queue is full.
-async fn enqueue<'a, K, P>(
-    producer: &Producer,
-    ticket: &Ticket,
-    index: usize,
-    topic: &str,
-    record: impl Fn(usize) -> BaseRecord<'a, K, P, usize>,
-) -> Result<(), Refusal>
-where
-    K: ToBytes + ?Sized + 'a,
-    P: ToBytes + ?Sized + 'a,
-{
-    let opaque = ticket.expect(index);
-    let result = loop {
-        match producer.send(record(opaque)) {
-            Ok(()) => break Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                tokio::time::sleep(Duration::from_millis(10)).await
-            }
-            Err((e, _)) if is_permanent(&e) => break Err(Refusal::Refused(e.to_string())),
-            Err((e, _)) => {
-                if let Some(reason) = producer_fatal(producer, Some(&e)) {
-                    break Err(Refusal::Fatal(reason));
-                }
-                telemetry::emit(telemetry::events::EnqueueRetried {
-                    log: &producer.context().retry_log,
-                    topic,
-                    error: e.to_string(),
-                });
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
-    if result.is_err() {
-        ticket.unsent();
-    }
-    result
 }
 
 /// Names the purposes of output topics, for a dead letter's message.
@@ -371,8 +387,8 @@ fn purposes_of<'a>(transform: &Transform, topics: impl Iterator<Item = &'a Arc<s
 /// The deliveries are awaited in rounds: every record sent in a round (the batch's
 /// outputs, then its re-sends and dead letters) is counted under the batch's ticket at
 /// its index in the round, and the round ends when all their reports came.
-pub(super) async fn await_batch(
-    producer: Arc<Producer>,
+pub(super) async fn await_batch<P: Output>(
+    producer: Arc<P>,
     context: Context,
     transform: Arc<Transform>,
     stats: Arc<Stats>,
@@ -446,17 +462,19 @@ pub(super) async fn await_batch(
                     None,
                     &stats,
                 );
-                let sent = enqueue(&producer, &ticket, waiting.len(), &o.topic, |opaque| {
-                    record_of(&o, opaque)
-                })
-                .await;
-                match sent {
+                let mut wait = Sleep {
+                    producer: &*producer,
+                    until: None,
+                };
+                let at = waiting.len();
+                match send::send(&*producer, Out::New(&o), &ticket, at, true, &mut wait).await {
                     Ok(()) => waiting.push(Sent {
                         record: index,
                         topic: o.topic.clone(),
                     }),
-                    Err(Refusal::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
-                    Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
+                    Err(Unsent::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
+                    Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
+                    Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
                 }
             }
             refused = again;
@@ -481,13 +499,10 @@ pub(super) async fn await_batch(
                 }
                 continue;
             };
-            if let Some(reason) = producer_fatal(&producer, Some(&error)) {
-                end!(Done::Fatal(reason));
-            }
-            if is_permanent(&error) {
-                refused.push((record, topic, error.to_string()));
-            } else {
-                retry.push((record, topic, message, error));
+            match classify(producer.fatal_error(), error) {
+                Outcome::Fatal(reason) => end!(Done::Fatal(reason)),
+                Outcome::Permanent(error) => refused.push((record, topic, error.to_string())),
+                Outcome::Retry(error) => retry.push((record, topic, message, error)),
             }
         }
         if spare.is_none() {
@@ -509,14 +524,25 @@ pub(super) async fn await_batch(
             attempt,
         });
         for (record, topic, message, _) in retry {
-            let sent = enqueue(&producer, &ticket, waiting.len(), &topic, |opaque| {
-                resend_of(&message, opaque)
-            })
-            .await;
-            match sent {
+            let mut wait = Sleep {
+                producer: &*producer,
+                until: None,
+            };
+            let at = waiting.len();
+            match send::send(
+                &*producer,
+                Out::Again(&message),
+                &ticket,
+                at,
+                true,
+                &mut wait,
+            )
+            .await
+            {
                 Ok(()) => waiting.push(Sent { record, topic }),
-                Err(Refusal::Refused(reason)) => refused.push((record, topic, reason)),
-                Err(Refusal::Fatal(reason)) => end!(Done::Fatal(reason)),
+                Err(Unsent::Refused(reason)) => refused.push((record, topic, reason)),
+                Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
+                Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
             }
         }
     }

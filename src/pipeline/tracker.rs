@@ -17,6 +17,8 @@ struct Entry {
     seq: u64,
     offset: i64,
     done: bool,
+    /// When the record was received (ms since the Unix epoch; 0: not known).
+    received: u64,
 }
 
 /// Offsets in flight, per input partition, in consumption order.
@@ -44,15 +46,31 @@ impl Tracker {
     }
 
     /// Records a consumed offset; returns its sequence number, for [`Tracker::complete`].
+    #[cfg(test)]
     pub(crate) fn push(&mut self, p: usize, offset: i64) -> u64 {
+        self.push_received(p, offset, 0)
+    }
+
+    /// [`Tracker::push`] for a record received at `received` (ms since the Unix epoch).
+    pub(crate) fn push_received(&mut self, p: usize, offset: i64, received: u64) -> u64 {
         self.next_seq += 1;
         self.in_flight += 1;
         self.partitions[p].2.push_back(Entry {
             seq: self.next_seq,
             offset,
             done: false,
+            received,
         });
         self.next_seq
+    }
+
+    /// When the oldest record not done was received (ms since the Unix epoch): the
+    /// first of a partition's queue is its oldest, and not done.
+    pub(crate) fn oldest_received(&self) -> Option<u64> {
+        self.partitions
+            .iter()
+            .filter_map(|(_, _, q)| q.front().map(|e| e.received))
+            .min()
     }
 
     /// Marks a record done; returns the offset that may now be stored (the newest of the
@@ -109,6 +127,33 @@ mod tests {
         assert_eq!(stored(&mut t, p, seqs[4]), None);
         assert_eq!(stored(&mut t, p, seqs[3]), Some(14));
         assert_eq!(t.in_flight, 0);
+    }
+
+    /// The oldest record not done is the first of some partition's queue: the wedged
+    /// consumer's age (`cdr_oldest_unacknowledged_input_age_seconds`).
+    #[test]
+    fn the_oldest_record_not_done_is_known() {
+        let mut t = Tracker::default();
+        let (a, b) = (t.partition("in", 0), t.partition("in", 1));
+        assert_eq!(t.oldest_received(), None);
+        let a1 = t.push_received(a, 10, 1_000);
+        let b1 = t.push_received(b, 7, 2_000);
+        let a2 = t.push_received(a, 11, 3_000);
+        assert_eq!(t.oldest_received(), Some(1_000));
+        // A later record done first changes nothing; the oldest done moves it on.
+        t.complete(a, a2);
+        assert_eq!(t.oldest_received(), Some(1_000));
+        t.complete(a, a1);
+        assert_eq!(t.oldest_received(), Some(2_000));
+        t.complete(b, b1);
+        assert_eq!(t.oldest_received(), None);
+        t.push_received(b, 8, 4_000);
+        t.revoke("in", 1);
+        assert_eq!(
+            t.oldest_received(),
+            None,
+            "a revoked partition waits no more"
+        );
     }
 
     #[test]

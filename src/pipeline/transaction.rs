@@ -15,27 +15,21 @@
 //! instead of aborting forever. Readers with `isolation.level=read_committed` see each
 //! event's outputs once.
 
-use super::clients::{backoff, is_permanent, producer_fatal, record_of, Producer};
+use super::boundary::{Input, Kafka, Output, Position, Record as Out, TxnError};
+use super::clients::{backoff, is_permanent};
 use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::{Source, Transform};
+use super::send::{self, Sleep, Unsent};
 use super::PipelineError;
-use crate::kafka::{self, Context};
+use crate::kafka;
 use crate::telemetry;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::Producer as _;
-use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Runs a blocking librdkafka call off the async worker.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
 
 /// What the rebalance callback and the batch loop share.
 #[derive(Default)]
@@ -54,26 +48,22 @@ pub(super) struct TxnState {
 /// acknowledged, so this member never commits outputs or offsets of partitions it no
 /// longer owns (librdkafka reads the group metadata at commit time: fencing would not
 /// catch it), and a re-assigned partition's offset is never overwritten with a lower one.
-pub(super) fn on_revoke(producer: Arc<Producer>, state: Arc<TxnState>) -> kafka::RevokeHook {
-    Arc::new(move |tpl: &TopicPartitionList| {
+pub(super) fn on_revoke<P: Output>(producer: Arc<P>, state: Arc<TxnState>) -> kafka::RevokeHook {
+    Arc::new(move |revoked: &[(String, i32)]| {
         state
             .revoked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(
-                tpl.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition())),
-            );
+            .extend(revoked.iter().cloned());
         if !state.open.swap(false, Ordering::SeqCst) {
             return;
         }
         tracing::warn!(
-            partitions = tpl.count(),
+            partitions = revoked.len(),
             "partitions revoked during a transaction: aborting it before acknowledging the revoke; its records are processed again"
         );
         telemetry::emit(telemetry::events::TransactionAborted);
-        match producer.abort_transaction(TXN_TIMEOUT) {
+        match producer.abort_in_callback(TXN_TIMEOUT) {
             Ok(()) => state.aborted_by_revoke.store(true, Ordering::SeqCst),
             Err(e) => {
                 *state.fatal.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -84,17 +74,19 @@ pub(super) fn on_revoke(producer: Arc<Producer>, state: Arc<TxnState>) -> kafka:
 }
 
 /// The exactly-once acknowledgement.
-pub(super) struct Transaction {
+pub(super) struct Transaction<K> {
     state: Arc<TxnState>,
     /// Inputs whose output the broker refused: dead-lettered when consumed again.
     dead_letter_next: HashMap<(Arc<str>, i32, i64), String>,
+    kafka: PhantomData<fn() -> K>,
 }
 
-impl Transaction {
-    pub(super) fn new(state: Arc<TxnState>) -> Transaction {
+impl<K: Kafka> Transaction<K> {
+    pub(super) fn new(state: Arc<TxnState>) -> Transaction<K> {
         Transaction {
             state,
             dead_letter_next: HashMap::new(),
+            kafka: PhantomData,
         }
     }
 }
@@ -103,14 +95,6 @@ impl Transaction {
 fn stop(reason: String) -> PipelineError {
     tracing::error!("stopping: the transactional producer failed for good: {reason}");
     PipelineError::TransactionFatal(reason)
-}
-
-/// The producer's fatal error, if any (fenced, or a fatal transaction error).
-fn fatal(producer: &Producer, e: Option<&KafkaError>) -> Option<String> {
-    producer_fatal(producer, e).or_else(|| match e {
-        Some(KafkaError::Transaction(t)) if t.is_fatal() => Some(t.to_string()),
-        _ => None,
-    })
 }
 
 /// Why an input is dead-lettered after the broker refused one of its outputs.
@@ -132,23 +116,28 @@ fn first_offsets(batch: &Batch) -> BTreeMap<(Arc<str>, i32), i64> {
 }
 
 /// The next offset to consume, per input partition, after the processed records.
-fn positions(records: &[Record]) -> TopicPartitionList {
+fn positions(records: &[Record]) -> Vec<Position> {
     let mut next = BTreeMap::new();
     for r in records.iter().filter(|r| r.processed) {
-        next.insert((&r.source.topic, r.source.partition), r.source.offset + 1);
+        next.insert(
+            (&r.source.topic, r.source.partition),
+            (r.source.offset + 1, r.leader_epoch),
+        );
     }
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), next) in next {
-        tpl.add_partition_offset(topic, partition, Offset::Offset(next))
-            .expect("valid offset");
-    }
-    tpl
+    next.into_iter()
+        .map(|((topic, partition), (offset, leader_epoch))| Position {
+            topic: topic.clone(),
+            partition,
+            offset,
+            leader_epoch,
+        })
+        .collect()
 }
 
 /// Rewinds the consumer, per partition still owned, to the first offset the aborted
 /// batch consumed. A seek that fails is an error: going on would skip the batch.
 fn rewind(
-    consumer: &StreamConsumer<Context>,
+    consumer: &impl Input,
     batch: &Batch,
     revoked: &[(String, i32)],
 ) -> Result<(), PipelineError> {
@@ -161,12 +150,7 @@ fn rewind(
             continue;
         }
         consumer
-            .seek(
-                &topic,
-                partition,
-                Offset::Offset(first),
-                Duration::from_secs(10),
-            )
+            .seek(&topic, partition, first)
             .map_err(|error| PipelineError::Rewind {
                 topic: topic.to_string(),
                 partition,
@@ -205,32 +189,34 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, Stri
 
 /// Commits a batch: outputs and consumed offsets in one transaction.
 /// `timeout` bounds each call (at shutdown: `delivery.shutdown_timeout`, no retries).
-fn commit(
-    consumer: &StreamConsumer<Context>,
-    producer: &Producer,
+async fn commit<K: Kafka>(
+    s: &Shared<K>,
     batch: &Batch,
     timeout: Duration,
     retries: u32,
-) -> Result<(), KafkaError> {
-    let metadata = consumer
-        .group_metadata()
-        .ok_or_else(|| KafkaError::Subscription("no consumer group metadata".into()))?;
-    producer.send_offsets_to_transaction(&positions(&batch.records), &metadata, timeout)?;
+) -> Result<(), TxnError> {
+    let group = s
+        .consumer
+        .group()
+        .ok_or_else(|| TxnError::Abortable("no consumer group metadata".into()))?;
+    s.producer
+        .send_offsets(&positions(&batch.records), &group, timeout)
+        .await?;
     // A retriable error (a timeout) means: call commit again.
     let mut attempt = 0;
     loop {
-        match producer.commit_transaction(timeout) {
-            Err(KafkaError::Transaction(t)) if t.is_retriable() && attempt < retries => {
+        match s.producer.commit_transaction(timeout).await {
+            Err(TxnError::Retriable(t)) if attempt < retries => {
                 attempt += 1;
                 tracing::warn!(attempt, "commit_transaction: {t}; retrying");
-                std::thread::sleep(backoff(attempt));
+                tokio::time::sleep(backoff(attempt)).await;
             }
             other => return other,
         }
     }
 }
 
-impl Transaction {
+impl<K: Kafka> Transaction<K> {
     /// Remembers the inputs to dead-letter when they are consumed again.
     async fn remember_refusals(&mut self, transform: &Transform, batch: &mut Batch, log: bool) {
         for (source, message) in refusals(transform, batch).await {
@@ -249,7 +235,7 @@ impl Transaction {
 
     /// Sends, inside the open transaction, the dead letter of each input an output of
     /// which the client refused when it was enqueued.
-    fn dead_letter_refused(&self, s: &Shared, batch: &mut Batch) -> Result<(), KafkaError> {
+    async fn dead_letter_refused(&self, s: &Shared<K>, batch: &mut Batch) -> Result<(), TxnError> {
         for (record, topic, reason) in std::mem::take(&mut batch.refused) {
             let name = s
                 .transform
@@ -261,20 +247,18 @@ impl Transaction {
                 .transform
                 .dead_letter(source, "output_too_large", message, None, &s.stats);
             let at = batch.sent.len();
-            let opaque = batch.ticket(&s.context.acks).expect(at);
-            loop {
-                match s.producer.send(record_of(&o, opaque)) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        // The reports free the queue: served here, as the engine does while
-                        // its queue is full, not left to the fallback thread.
-                        s.producer.serve();
-                        blocking(|| std::thread::sleep(Duration::from_millis(10)))
-                    }
-                    Err((e, _)) => {
-                        batch.ticket(&s.context.acks).unsent();
-                        return Err(e);
-                    }
+            let ticket = batch.ticket(&s.context.acks);
+            let mut wait = Sleep {
+                producer: &*s.producer,
+                until: None,
+            };
+            match send::send(&*s.producer, Out::New(&o), ticket, at, false, &mut wait).await {
+                Ok(()) => {}
+                Err(Unsent::Fatal(reason)) => return Err(TxnError::Fatal(reason)),
+                Err(Unsent::Refused(reason)) => return Err(TxnError::Abortable(reason)),
+                Err(Unsent::Failed(e)) => return Err(TxnError::Abortable(e.to_string())),
+                Err(Unsent::Stopped) => {
+                    return Err(TxnError::Abortable("dead letter not enqueued".into()))
                 }
             }
             batch.sent.push(Sent {
@@ -284,20 +268,40 @@ impl Transaction {
         }
         Ok(())
     }
+
+    /// A committed batch: counted, and its dead letters' markers done with.
+    fn committed(&mut self, s: &Shared<K>, batch: &Batch) {
+        let received: Vec<_> = batch.records.iter().map(|r| r.received).collect();
+        telemetry::emit(telemetry::events::TransactionCommitted { started: &received });
+        for _ in 0..batch.processed() {
+            telemetry::emit(telemetry::events::InputCompleted { stats: &s.stats });
+        }
+        if !self.dead_letter_next.is_empty() {
+            for p in positions(&batch.records) {
+                self.dead_letter_next
+                    .retain(|(t, q, o), _| !(*t == p.topic && *q == p.partition && *o < p.offset));
+            }
+        }
+        s.context.broker_answered();
+    }
 }
 
-impl Acknowledge for Transaction {
+impl<K: Kafka> Acknowledge<K> for Transaction<K> {
     const RETRY_ENQUEUE: bool = false;
+    const ACKNOWLEDGED_ON_RETURN: bool = true;
 
-    fn start(&mut self, s: &Shared) -> Result<(), PipelineError> {
-        blocking(|| s.producer.init_transactions(TXN_TIMEOUT)).map_err(PipelineError::Transactions)
+    async fn start(&mut self, s: &Shared<K>) -> Result<(), PipelineError> {
+        s.producer
+            .init_transactions(TXN_TIMEOUT)
+            .await
+            .map_err(PipelineError::Transactions)
     }
 
     fn may_consume(&self) -> bool {
         true
     }
 
-    async fn serve(&mut self, _: &Shared) -> Result<(), PipelineError> {
+    async fn serve(&mut self, _: &Shared<K>) -> Result<(), PipelineError> {
         if let Some(reason) = self
             .state
             .fatal
@@ -310,17 +314,16 @@ impl Acknowledge for Transaction {
         std::future::pending().await
     }
 
-    fn open(&mut self, s: &Shared) -> Result<Plan, PipelineError> {
+    async fn open(&mut self, s: &Shared<K>) -> Result<Plan, PipelineError> {
         self.state
             .revoked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        if let Err(e) = blocking(|| s.producer.begin_transaction()) {
-            return Err(match fatal(&s.producer, Some(&e)) {
-                Some(reason) => stop(reason),
-                None => PipelineError::Transactions(e),
-            });
+        match s.producer.begin_transaction().await {
+            Ok(()) => {}
+            Err(TxnError::Fenced(reason) | TxnError::Fatal(reason)) => return Err(stop(reason)),
+            Err(e) => return Err(PipelineError::Transactions(e)),
         }
         self.state.open.store(true, Ordering::SeqCst);
         telemetry::emit(telemetry::events::TransactionBegun);
@@ -344,15 +347,14 @@ impl Acknowledge for Transaction {
 
     fn enqueued(&mut self, _: &mut Record) {}
 
-    async fn acknowledge(&mut self, s: &Shared, mut batch: Batch) -> Result<(), PipelineError> {
-        let (consumer, producer) = (&s.consumer, &s.producer);
+    async fn acknowledge(&mut self, s: &Shared<K>, mut batch: Batch) -> Result<(), PipelineError> {
         let revoked =
             std::mem::take(&mut *self.state.revoked.lock().unwrap_or_else(|e| e.into_inner()));
         if self.state.aborted_by_revoke.swap(false, Ordering::SeqCst) {
             // Aborted in the rebalance callback: the partitions still owned start again.
             self.remember_refusals(&s.transform, &mut batch, false)
                 .await;
-            return rewind(consumer, &batch, &revoked);
+            return rewind(&*s.consumer, &batch, &revoked);
         }
         // At shutdown, commit and abort are bounded by delivery.shutdown_timeout.
         let (timeout, retries) = if s.shutdown.is_cancelled() {
@@ -361,55 +363,41 @@ impl Acknowledge for Transaction {
             (TXN_TIMEOUT, 3)
         };
         let result = match batch.failure.take() {
-            None => self
-                .dead_letter_refused(s, &mut batch)
-                .and_then(|()| blocking(|| commit(consumer, producer, &batch, timeout, retries))),
-            Some(e) => Err(e),
+            None => match self.dead_letter_refused(s, &mut batch).await {
+                Ok(()) => commit(s, &batch, timeout, retries).await,
+                Err(e) => Err(e),
+            },
+            Some(e) => Err(TxnError::Abortable(e.to_string())),
         };
         self.state.open.store(false, Ordering::SeqCst);
-        match result {
+        let e = match result {
             Ok(()) => {
-                let received: Vec<_> = batch.records.iter().map(|r| r.received).collect();
-                telemetry::emit(telemetry::events::TransactionCommitted { started: &received });
-                for _ in 0..batch.processed() {
-                    telemetry::emit(telemetry::events::InputCompleted { stats: &s.stats });
-                }
-                // Dead letters committed: their markers are done with.
-                if !self.dead_letter_next.is_empty() {
-                    let tpl = positions(&batch.records);
-                    for e in tpl.elements() {
-                        let (topic, partition) = (e.topic(), e.partition());
-                        let Offset::Offset(next) = e.offset() else {
-                            continue;
-                        };
-                        self.dead_letter_next.retain(|(t, p, o), _| {
-                            !(&**t == topic && *p == partition && *o < next)
-                        });
-                    }
-                }
-                s.context.broker_answered();
-                Ok(())
+                self.committed(s, &batch);
+                return Ok(());
             }
-            Err(e) => {
-                telemetry::emit(telemetry::events::TransactionAborted);
-                if let Some(reason) = fatal(producer, Some(&e)) {
-                    let _ = blocking(|| producer.abort_transaction(timeout));
-                    return Err(stop(reason));
-                }
-                tracing::warn!(
-                    records = batch.processed(),
-                    "transaction failed, aborting; the batch will be processed again: {e}"
-                );
-                if let Err(abort) = blocking(|| producer.abort_transaction(timeout)) {
-                    return Err(stop(format!("{e}; abort_transaction failed too: {abort}")));
-                }
-                self.remember_refusals(&s.transform, &mut batch, true).await;
-                rewind(consumer, &batch, &revoked)
-            }
+            Err(e) => e,
+        };
+        telemetry::emit(telemetry::events::TransactionAborted);
+        if let TxnError::Fenced(reason) | TxnError::Fatal(reason) = &e {
+            let _ = s.producer.abort_transaction(timeout).await;
+            return Err(stop(reason.clone()));
         }
+        tracing::warn!(
+            records = batch.processed(),
+            "transaction failed, aborting; the batch will be processed again: {e}"
+        );
+        if let Err(abort) = s.producer.abort_transaction(timeout).await {
+            return Err(stop(format!("{e}; abort_transaction failed too: {abort}")));
+        }
+        self.remember_refusals(&s.transform, &mut batch, true).await;
+        rewind(&*s.consumer, &batch, &revoked)
     }
 
-    async fn finish(self, s: &Shared, failure: Option<PipelineError>) -> Result<(), PipelineError> {
+    async fn finish(
+        self,
+        s: &Shared<K>,
+        failure: Option<PipelineError>,
+    ) -> Result<(), PipelineError> {
         if let Some(e) = failure {
             return Err(e);
         }

@@ -555,14 +555,14 @@ impl InternalEvent for KafkaStatistics<'_> {
 }
 
 /// The readiness state, sampled at each scrape.
-pub struct HealthSampled {
+pub struct HealthSampled<'a> {
     pub ready: bool,
-    pub brokers_down: bool,
+    pub health: &'a crate::health::Health,
 }
 
-impl InternalEvent for HealthSampled {
+impl InternalEvent for HealthSampled<'_> {
     fn emit(self) {
-        super::health_sampled(self.ready, self.brokers_down);
+        super::health_sampled(self.ready, self.health);
     }
 }
 

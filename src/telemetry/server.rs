@@ -79,6 +79,12 @@ pub fn not_ready_reasons(health: &Health, shutting_down: bool) -> Vec<String> {
     if !health.assigned.load(std::sync::atomic::Ordering::SeqCst) {
         reasons.push("no partitions assigned".into());
     }
+    if let Some(s) = crate::health::seconds_since(&health.output_stalled_since) {
+        reasons.push(format!(
+            "stalled on its outputs for {s:.0}s (the producer's queue is full or \
+             delivery.max_in_flight records await acknowledgement; input paused)"
+        ));
+    }
     reasons
 }
 
@@ -134,10 +140,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let reasons = not_ready_reasons(&s.health, s.shutdown.is_cancelled());
     super::emit(super::events::HealthSampled {
         ready: reasons.is_empty(),
-        brokers_down: s
-            .health
-            .brokers_down
-            .load(std::sync::atomic::Ordering::SeqCst),
+        health: &s.health,
     });
     super::process_sampled();
     s.handle.run_upkeep();
@@ -179,6 +182,15 @@ mod tests {
         assert_eq!(not_ready_reasons(&h, false), vec!["all brokers down"]);
         h.brokers_down.store(false, Ordering::SeqCst);
         assert_eq!(not_ready_reasons(&h, true), vec!["shutting down"]);
+        h.output_stalled_since
+            .store(crate::health::unix_millis() - 3000, Ordering::SeqCst);
+        let reasons = not_ready_reasons(&h, false);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("stalled on its outputs for 3s"),
+            "{reasons:?}"
+        );
+        h.output_stalled_since.store(0, Ordering::SeqCst);
         h.topics_verified.store(false, Ordering::SeqCst);
         *h.non_compliant_topics.lock().unwrap() = vec!["cdr.billing".into()];
         assert_eq!(

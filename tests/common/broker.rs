@@ -127,6 +127,23 @@ impl OwnBroker {
     /// (its store empty: the topics are gone, their ids change when re-created).
     pub fn start_on(log: &Path, port: u16, advertised_port: Option<u16>) -> OwnBroker {
         let advertised = format!("127.0.0.1:{}", advertised_port.unwrap_or(port));
+        OwnBroker::spawn(log, port, advertised)
+    }
+
+    /// Kills the broker (SIGKILL) and, `down` later, starts a new one on the same port,
+    /// its store empty (it keeps it in memory): a broker restart that loses the topics.
+    pub fn restart(&mut self, log: &Path, down: Duration) {
+        let _ = self.signal_quietly();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let new = OwnBroker::spawn(log, self.port, self.advertised.clone());
+        // The old child is reaped: only the new one is left to stop on drop.
+        let old = std::mem::replace(self, new);
+        std::mem::forget(old);
+    }
+
+    fn spawn(log: &Path, port: u16, advertised: String) -> OwnBroker {
         let child = Command::new("tansu")
             .args(["broker", "--listener-url"])
             .arg(format!("tcp://127.0.0.1:{port}"))

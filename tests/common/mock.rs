@@ -124,7 +124,8 @@ impl Mock {
         (keys(BILLING), keys(SECURITY))
     }
 
-    /// A group's committed offsets on the input topic, summed (0 for none).
+    /// A group's committed offsets on the input topic, summed (0 for none). A failed
+    /// lookup fails the test: read as 0 it would pass a check that nothing was committed.
     pub fn committed(&self, group: &str, partitions: i32) -> i64 {
         let consumer: BaseConsumer = self.client().set("group.id", group).create().unwrap();
         let mut tpl = TopicPartitionList::new();
@@ -142,6 +143,6 @@ impl Mock {
                     })
                     .sum()
             })
-            .unwrap_or(0)
+            .unwrap_or_else(|e| panic!("committed offsets of group {group}: {e}"))
     }
 }
