@@ -163,6 +163,9 @@ pub trait Output: Send + Sync + 'static {
 
 /// A consumer and a producer that go together.
 pub trait Kafka: Send + Sync + 'static {
+    /// Dropping the clients may block (librdkafka's destroy leaves the group and closes
+    /// connections): they are dropped on a thread of their own.
+    const BLOCKING_DROP: bool = true;
     type Group: Send + Sync;
     type Consumer: Input<Group = Self::Group>;
     type Producer: Output<Group = Self::Group>;

@@ -170,7 +170,9 @@ pub(super) async fn run<K: Kafka, A: Acknowledge<K>>(
     let result = ack.finish(&s, failure).await;
     telemetry::emit(telemetry::events::DeadLettersSummary { force: true });
     let deadline = tokio::time::Instant::now() + s.settings.shutdown_timeout;
-    release_clients(s.consumer, s.producer, deadline).await;
+    if K::BLOCKING_DROP {
+        release_clients(s.consumer, s.producer, deadline).await;
+    }
     result
 }
 

@@ -177,4 +177,6 @@ pub async fn run_with_clients(
 }
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
