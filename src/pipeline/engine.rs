@@ -71,6 +71,10 @@ pub(super) struct Batch {
     pub refused: Vec<(usize, Arc<str>, String)>,
     /// An enqueue error that ended the batch early (exactly once: it is aborted).
     pub failure: Option<KafkaError>,
+    /// The record received after a revoke aborted the transaction: not processed, and
+    /// read from its partition's new assignment when that partition came back at once —
+    /// the rewind must seek back to it whatever the partition's fate before.
+    pub unadmitted: Option<Source>,
     /// The slot its outputs' delivery reports are counted in: taken at the first send,
     /// kept with the batch's buffers for the next batch.
     pub ticket: Option<Ticket>,
@@ -228,6 +232,7 @@ async fn consume<K: Kafka, A: Acknowledge<K>>(
             let (source, leader_epoch) = engine.source(&msg);
             if !ack.admit() {
                 // Rewound with the batch.
+                batch.unadmitted = Some(source.clone());
                 batch.records.push(Record {
                     source,
                     leader_epoch,

@@ -142,13 +142,19 @@ fn rewind(
     revoked: &[(String, i32)],
 ) -> Result<(), PipelineError> {
     for ((topic, partition), first) in first_offsets(batch) {
-        if revoked
+        let first = if revoked
             .iter()
             .any(|(t, p)| t.as_str() == &*topic && *p == partition)
         {
-            // Its new owner resumes from the committed offset.
-            continue;
-        }
+            // Its new owner resumes from the committed offset — unless it is this
+            // member and a record of it was received since: that one is read again.
+            match &batch.unadmitted {
+                Some(u) if u.topic == topic && u.partition == partition => u.offset,
+                _ => continue,
+            }
+        } else {
+            first
+        };
         consumer
             .seek(&topic, partition, first)
             .map_err(|error| PipelineError::Rewind {
