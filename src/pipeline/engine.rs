@@ -75,6 +75,9 @@ pub(super) struct Batch {
     /// read from its partition's new assignment when that partition came back at once —
     /// the rewind must seek back to it whatever the partition's fate before.
     pub unadmitted: Option<Source>,
+    /// Shutdown came while a record's outputs were being enqueued: part of them are in
+    /// the batch (exactly once: the transaction is aborted, never committed half).
+    pub interrupted: bool,
     /// The slot its outputs' delivery reports are counted in: taken at the first send,
     /// kept with the batch's buffers for the next batch.
     pub ticket: Option<Ticket>,
@@ -247,7 +250,10 @@ async fn consume<K: Kafka, A: Acknowledge<K>>(
                 .await
             {
                 Ok(()) => {}
-                Err(Stop::Shutdown) => break,
+                Err(Stop::Shutdown) => {
+                    batch.interrupted = true;
+                    break;
+                }
                 Err(Stop::Failed(e)) => return Err(e),
             }
             if batch.failure.is_some() || batch.records.len() >= plan.limit {

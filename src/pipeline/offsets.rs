@@ -141,6 +141,7 @@ impl<K: Kafka> OffsetStore<K> {
         if self.spare.len() < SPARE_BATCHES {
             batch.records.clear();
             batch.failure = None;
+            batch.interrupted = false;
             self.spare.push(batch);
         }
         Ok(())

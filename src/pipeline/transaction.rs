@@ -368,6 +368,9 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             (TXN_TIMEOUT, 3)
         };
         let result = match batch.failure.take() {
+            None if batch.interrupted => Err(TxnError::Abortable(
+                "shutdown while a record's outputs were enqueued".into(),
+            )),
             None => match self.dead_letter_refused(s, &mut batch).await {
                 Ok(()) => commit(s, &batch, timeout, retries).await,
                 Err(e) => Err(e),
