@@ -170,7 +170,10 @@ fn rewind(
 /// After an abort every delivery of the batch has its result: the inputs whose output
 /// was refused for good (too large, invalid) are dead-lettered in the next transaction,
 /// not retried forever.
-async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, String)> {
+async fn refusals(
+    transform: &Transform,
+    batch: &mut Batch,
+) -> Result<Vec<(Source, String)>, PipelineError> {
     let mut refused: Vec<(Source, String)> = std::mem::take(&mut batch.refused)
         .into_iter()
         .map(|(record, topic, reason)| {
@@ -185,12 +188,19 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, Stri
                 continue;
             };
             if is_permanent(&f.error) {
+                if topic == transform.dead_letter_topic() {
+                    // Nothing can stand for this record: retrying would loop forever.
+                    return Err(PipelineError::ProducerFatal(format!(
+                        "the dead-letter topic refused a pointer record for good: {}",
+                        f.error
+                    )));
+                }
                 let source = batch.records[*record].source.clone();
                 refused.push((source, refusal(transform, topic, &f.error)));
             }
         }
     }
-    refused
+    Ok(refused)
 }
 
 /// Commits a batch: outputs and consumed offsets in one transaction.
@@ -224,8 +234,14 @@ async fn commit<K: Kafka>(
 
 impl<K: Kafka> Transaction<K> {
     /// Remembers the inputs to dead-letter when they are consumed again.
-    async fn remember_refusals(&mut self, transform: &Transform, batch: &mut Batch, log: bool) {
-        for (source, message) in refusals(transform, batch).await {
+    /// A dead letter refused for good stops the filter.
+    async fn remember_refusals(
+        &mut self,
+        transform: &Transform,
+        batch: &mut Batch,
+        log: bool,
+    ) -> Result<(), PipelineError> {
+        for (source, message) in refusals(transform, batch).await? {
             if log {
                 tracing::warn!(
                     topic = %source.topic,
@@ -237,6 +253,7 @@ impl<K: Kafka> Transaction<K> {
             self.dead_letter_next
                 .insert((source.topic, source.partition, source.offset), message);
         }
+        Ok(())
     }
 
     /// Sends, inside the open transaction, the dead letter of each input an output of
@@ -261,7 +278,11 @@ impl<K: Kafka> Transaction<K> {
             match send::send(&*s.producer, Out::New(&o), ticket, at, false, &mut wait).await {
                 Ok(()) => {}
                 Err(Unsent::Fatal(reason)) => return Err(TxnError::Fatal(reason)),
-                Err(Unsent::Refused(reason)) => return Err(TxnError::Abortable(reason)),
+                Err(Unsent::Refused(reason)) => {
+                    return Err(TxnError::Fatal(format!(
+                        "the client refused a dead-letter pointer record for good: {reason}"
+                    )))
+                }
                 Err(Unsent::Failed(e)) => return Err(TxnError::Abortable(e.to_string())),
                 Err(Unsent::Stopped) => {
                     return Err(TxnError::Abortable("dead letter not enqueued".into()))
@@ -358,7 +379,7 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
         if self.state.aborted_by_revoke.swap(false, Ordering::SeqCst) {
             // Aborted in the rebalance callback: the partitions still owned start again.
             self.remember_refusals(&s.transform, &mut batch, false)
-                .await;
+                .await?;
             return rewind(&*s.consumer, &batch, &revoked);
         }
         // At shutdown, commit and abort are bounded by delivery.shutdown_timeout.
@@ -386,9 +407,17 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             Err(e) => e,
         };
         telemetry::emit(telemetry::events::TransactionAborted);
-        if let TxnError::Fenced(reason) | TxnError::Fatal(reason) = &e {
-            let _ = s.producer.abort_transaction(timeout).await;
-            return Err(stop(reason.clone()));
+        match &e {
+            TxnError::Fenced(reason) => {
+                let _ = s.producer.abort_transaction(timeout).await;
+                return Err(stop(reason.clone()));
+            }
+            TxnError::Fatal(reason) => {
+                let _ = s.producer.abort_transaction(timeout).await;
+                tracing::error!("stopping: {reason}");
+                return Err(PipelineError::ProducerFatal(reason.clone()));
+            }
+            TxnError::Retriable(_) | TxnError::Abortable(_) => {}
         }
         tracing::warn!(
             records = batch.processed(),
@@ -397,7 +426,8 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
         if let Err(abort) = s.producer.abort_transaction(timeout).await {
             return Err(stop(format!("{e}; abort_transaction failed too: {abort}")));
         }
-        self.remember_refusals(&s.transform, &mut batch, true).await;
+        self.remember_refusals(&s.transform, &mut batch, true)
+            .await?;
         rewind(&*s.consumer, &batch, &revoked)
     }
 
