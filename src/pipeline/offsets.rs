@@ -173,7 +173,11 @@ impl<K: Kafka> OffsetStore<K> {
         self.committing = None;
         match result {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => tracing::warn!("offset commit failed, retried at the next interval: {e}"),
+            Err(e) => {
+                // The stored offsets stay stored: the next tick commits them again.
+                self.stored = true;
+                tracing::warn!("offset commit failed, retried at the next interval: {e}")
+            }
         }
     }
 }
