@@ -132,13 +132,16 @@ pub trait Output: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TxnError>> + Send;
     fn commit_transaction(
-        &self,
+        self: &Arc<Self>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TxnError>> + Send;
     fn abort_transaction(
-        &self,
+        self: &Arc<Self>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TxnError>> + Send;
+    /// The commit and the abort may be abandoned (dropped) at the shutdown deadline:
+    /// they must not hold the task's thread while they wait.
+    ///
     /// [`Output::abort_transaction`] from inside the consumer's rebalance callback, where
     /// nothing can be awaited.
     fn abort_in_callback(&self, timeout: Duration) -> Result<(), TxnError>;

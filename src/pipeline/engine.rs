@@ -221,8 +221,12 @@ async fn consume<K: Kafka, A: Acknowledge<K>>(
         let first = match first {
             Ok(m) => m,
             Err(e) => {
-                tokio::time::sleep(errors.failed(&e)).await;
-                continue;
+                let pause = errors.failed(&e);
+                tokio::select! {
+                    biased;
+                    _ = s.shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(pause) => continue,
+                }
             }
         };
         errors.ok();

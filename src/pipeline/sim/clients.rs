@@ -337,6 +337,11 @@ impl Output for SimProducer {
             let e = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
             return Enqueued::Failed(classify(Some("fenced".into()), e));
         }
+        if self.transactional && st.open_txn.is_none() {
+            // librdkafka refuses a send outside a transaction (`_STATE`).
+            let e = KafkaError::MessageProduction(RDKafkaErrorCode::State);
+            return Enqueued::Failed(classify(None, e));
+        }
         if st.faults.queue_full || st.queue.len() >= st.capacity {
             return Enqueued::QueueFull;
         }
@@ -449,16 +454,20 @@ impl Output for SimProducer {
         Ok(())
     }
 
-    async fn commit_transaction(&self, timeout: Duration) -> Result<(), TxnError> {
-        super::broker::commit_transaction(self, timeout).await
+    async fn commit_transaction(self: &Arc<Self>, timeout: Duration) -> Result<(), TxnError> {
+        let result = super::broker::commit_transaction(self, timeout).await;
+        let line = format!("commit_transaction({timeout:?}): {result:?}");
+        self.world.lock().log(line);
+        result
     }
 
-    async fn abort_transaction(&self, _: Duration) -> Result<(), TxnError> {
+    async fn abort_transaction(self: &Arc<Self>, _: Duration) -> Result<(), TxnError> {
         self.abort_in_callback(Duration::ZERO)
     }
 
     fn abort_in_callback(&self, _: Duration) -> Result<(), TxnError> {
         let mut st = self.world.lock();
+        st.log(format!("abort by instance {}", self.instance));
         if let Some(e) = self.fenced(&mut st) {
             return Err(e);
         }

@@ -109,6 +109,12 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
 
 /// One seed: its setup and its random schedule.
 pub fn run_seed(seed: u64) -> Result<(), String> {
+    if std::env::var_os("SIM_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
+    }
     let mut rng = StableRng::new(seed);
     let setup = Setup::draw(&mut rng);
     simulate(seed, &setup, &mut |run, _| schedules::random(run))
