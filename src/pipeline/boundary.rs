@@ -113,6 +113,8 @@ pub trait Output: Send + Sync + 'static {
     fn enqueue(&self, record: Record<'_>, opaque: usize) -> Enqueued;
     /// The producer's fatal error, if it has one: nothing more will be delivered.
     fn fatal_error(&self) -> Option<String>;
+    /// That fatal error is fencing: another instance has the same `transactional.id`.
+    fn fenced(&self) -> bool;
     /// Serves the delivery reports that arrived, on the calling task.
     fn serve(&self);
     /// Resolves when delivery reports wait to be served.

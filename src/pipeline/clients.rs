@@ -423,6 +423,16 @@ impl Output for Producer {
         kafka::producer::Producer::fatal_error(self)
     }
 
+    fn fenced(&self) -> bool {
+        matches!(
+            rdkafka::producer::Producer::client(&**self).fatal_error(),
+            Some((
+                RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced,
+                _
+            ))
+        )
+    }
+
     fn serve(&self) {
         kafka::producer::Producer::serve(self)
     }

@@ -424,7 +424,12 @@ impl<K: Kafka> Engine<'_, K> {
                 }
                 Err(Unsent::Failed(e)) => batch.failure = Some(e),
                 Err(Unsent::Fatal(reason)) => {
-                    stop = Some(Stop::Failed(PipelineError::ProducerFatal(reason)))
+                    stop = Some(Stop::Failed(if self.s.producer.fenced() {
+                        tracing::error!("stopping: the transactional producer is fenced: {reason}");
+                        PipelineError::TransactionFatal(reason)
+                    } else {
+                        PipelineError::ProducerFatal(reason)
+                    }))
                 }
                 Err(Unsent::Stopped) => {
                     stop = Some(match failed {

@@ -67,7 +67,11 @@ pub(super) fn on_revoke<P: Output>(producer: Arc<P>, state: Arc<TxnState>) -> ka
         telemetry::emit(telemetry::events::TransactionAborted);
         match producer.abort_in_callback(TXN_TIMEOUT) {
             Ok(()) => state.aborted_by_revoke.store(true, Ordering::SeqCst),
-            Err(e) => *state.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e),
+            Err(e) => {
+                // Nothing more may join the transaction; the batch stops with the error.
+                *state.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                state.aborted_by_revoke.store(true, Ordering::SeqCst);
+            }
         }
     })
 }
@@ -77,6 +81,8 @@ pub(super) struct Transaction<K> {
     state: Arc<TxnState>,
     /// Inputs whose output the broker refused: dead-lettered when consumed again.
     dead_letter_next: HashMap<(Arc<str>, i32, i64), String>,
+    /// How many times the dead letter of an input was refused for good.
+    dead_letters_refused: HashMap<(Arc<str>, i32, i64), u32>,
     /// Shutdown was seen: everything left must be done by then
     /// (`delivery.shutdown_timeout` after it).
     deadline: Option<Instant>,
@@ -88,6 +94,7 @@ impl<K: Kafka> Transaction<K> {
         Transaction {
             state,
             dead_letter_next: HashMap::new(),
+            dead_letters_refused: HashMap::new(),
             deadline: None,
             kafka: PhantomData,
         }
@@ -179,13 +186,15 @@ fn rewind(
     Ok(())
 }
 
+/// Inputs and why one of their records was refused.
+type Refused = Vec<(Source, String)>;
+
 /// After an abort every delivery of the batch has its result: the inputs whose output
 /// was refused for good (too large, invalid) are dead-lettered in the next transaction,
 /// not retried forever.
-async fn refusals(
-    transform: &Transform,
-    batch: &mut Batch,
-) -> Result<Vec<(Source, String)>, PipelineError> {
+/// Also the dead letters refused, each with why.
+async fn refusals(transform: &Transform, batch: &mut Batch) -> (Refused, Refused) {
+    let mut dead_letters = Vec::new();
     let mut refused: Vec<(Source, String)> = std::mem::take(&mut batch.refused)
         .into_iter()
         .map(|(record, topic, reason)| {
@@ -200,19 +209,16 @@ async fn refusals(
                 continue;
             };
             if is_permanent(&f.error) {
-                if topic == transform.dead_letter_topic() {
-                    // Nothing can stand for this record: retrying would loop forever.
-                    return Err(PipelineError::ProducerFatal(format!(
-                        "the dead-letter topic refused a pointer record for good: {}",
-                        f.error
-                    )));
-                }
                 let source = batch.records[*record].source.clone();
+                if topic == transform.dead_letter_topic() {
+                    dead_letters.push((source, f.error.to_string()));
+                    continue;
+                }
                 refused.push((source, refusal(transform, topic, &f.error)));
             }
         }
     }
-    Ok(refused)
+    (refused, dead_letters)
 }
 
 /// Commits a batch: outputs and consumed offsets in one transaction, every call bounded
@@ -288,7 +294,21 @@ impl<K: Kafka> Transaction<K> {
         batch: &mut Batch,
         log: bool,
     ) -> Result<(), PipelineError> {
-        for (source, message) in refusals(transform, batch).await? {
+        let (refused, dead_letters) = refusals(transform, batch).await;
+        for (source, error) in dead_letters {
+            // Refused once, it may have shared a request refused whole: sent again (its
+            // marker kept). Refused twice, nothing can stand for the record: retrying
+            // would loop forever.
+            let key = (source.topic, source.partition, source.offset);
+            let times = self.dead_letters_refused.entry(key).or_insert(0);
+            *times += 1;
+            if *times >= 2 {
+                return Err(PipelineError::ProducerFatal(format!(
+                    "the dead-letter topic refused a pointer record for good: {error}"
+                )));
+            }
+        }
+        for (source, message) in refused {
             if log {
                 tracing::warn!(
                     topic = %source.topic,
@@ -443,6 +463,16 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
     async fn acknowledge(&mut self, s: &Shared<K>, mut batch: Batch) -> Result<(), PipelineError> {
         let revoked =
             std::mem::take(&mut *self.state.revoked.lock().unwrap_or_else(|e| e.into_inner()));
+        let failed = self
+            .state
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(e) = failed {
+            // The abort in the revoke failed: the transaction must not be committed.
+            return Err(failed_abort(e));
+        }
         if self.state.aborted_by_revoke.swap(false, Ordering::SeqCst) {
             // Aborted in the rebalance callback: the partitions still owned start again.
             self.remember_refusals(&s.transform, &mut batch, false)

@@ -381,6 +381,10 @@ impl Output for SimProducer {
         fenced.then(|| "fenced".to_string())
     }
 
+    fn fenced(&self) -> bool {
+        self.transactional && self.world.lock().producer != self.instance
+    }
+
     fn serve(&self) {}
 
     fn reports(&self) -> impl Future<Output = ()> + Send + '_ {

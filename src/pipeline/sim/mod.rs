@@ -91,7 +91,15 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
     runtime.block_on(sim.run(setup.chaos, script));
     drop(runtime);
     let st = world.lock();
-    let problems = check::check(&oracle, &st, setup.guarantee == Guarantee::ExactlyOnce);
+    let mut problems = check::check(&oracle, &st, setup.guarantee == Guarantee::ExactlyOnce);
+    if st.fences == 0 {
+        // Only a fenced producer may say so.
+        let claims = sim
+            .endings
+            .iter()
+            .filter(|e| e.contains("another instance runs"));
+        problems.extend(claims.map(|e| format!("an error says fenced, nothing was: {e}")));
+    }
     if problems.is_empty() {
         return Ok(());
     }
