@@ -125,7 +125,7 @@ pub async fn commit_transaction(p: &SimProducer, timeout: Duration) -> Result<()
         {
             let mut st = p.world.lock();
             if st.producer != p.instance {
-                st.fence_noticed = true;
+                st.fence_noticed = Some(p.instance);
                 return Err(fenced());
             }
             let Some(t) = st.open_txn else {

@@ -299,7 +299,7 @@ impl SimProducer {
         if st.producer == self.instance {
             return None;
         }
-        st.fence_noticed = true;
+        st.fence_noticed = Some(self.instance);
         Some(TxnError::Fenced(
             "another instance runs with the same transactional id".into(),
         ))
@@ -333,7 +333,7 @@ impl Output for SimProducer {
     fn enqueue(&self, record: Record<'_>, opaque: usize) -> Enqueued {
         let mut st = self.world.lock();
         if self.transactional && st.producer != self.instance {
-            st.fence_noticed = true;
+            st.fence_noticed = Some(self.instance);
             let e = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
             return Enqueued::Failed(classify(Some("fenced".into()), e));
         }
@@ -377,7 +377,9 @@ impl Output for SimProducer {
     fn fatal_error(&self) -> Option<String> {
         let mut st = self.world.lock();
         let fenced = self.transactional && st.producer != self.instance;
-        st.fence_noticed |= fenced;
+        if fenced {
+            st.fence_noticed = Some(self.instance);
+        }
         fenced.then(|| "fenced".to_string())
     }
 

@@ -121,7 +121,7 @@ pub struct State {
     /// Fenced by the scheduler (a "fenced" error is right only then).
     pub fences: usize,
     /// The fenced instance met its fencing: it must stop.
-    pub fence_noticed: bool,
+    pub fence_noticed: Option<u64>,
 }
 
 /// A commit of an input partition's offset and what was visible then.

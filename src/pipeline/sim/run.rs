@@ -214,7 +214,8 @@ impl Run {
             if std::mem::take(&mut self.world.lock().dead_letter_refused) {
                 self.must_fail("a dead letter refused for good");
             }
-            if std::mem::take(&mut self.world.lock().fence_noticed) {
+            let noticed = self.world.lock().fence_noticed.take();
+            if noticed.is_some() && noticed == self.live.as_ref().map(|l| l.id) {
                 self.must_fail("fenced");
             }
             if step >= chaos && !finishing && self.quiescent() {
