@@ -113,6 +113,8 @@ pub trait Output: Send + Sync + 'static {
     fn enqueue(&self, record: Record<'_>, opaque: usize) -> Enqueued;
     /// The producer's fatal error, if it has one: nothing more will be delivered.
     fn fatal_error(&self) -> Option<String>;
+    /// That fatal error is fencing: another instance has the same `transactional.id`.
+    fn fenced(&self) -> bool;
     /// Serves the delivery reports that arrived, on the calling task.
     fn serve(&self);
     /// The process-wide log of retried deliveries and enqueues, where the producer's
@@ -137,13 +139,16 @@ pub trait Output: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TxnError>> + Send;
     fn commit_transaction(
-        &self,
+        self: &Arc<Self>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TxnError>> + Send;
     fn abort_transaction(
-        &self,
+        self: &Arc<Self>,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), TxnError>> + Send;
+    /// The commit and the abort may be abandoned (dropped) at the shutdown deadline:
+    /// they must not hold the task's thread while they wait.
+    ///
     /// [`Output::abort_transaction`] from inside the consumer's rebalance callback, where
     /// nothing can be awaited.
     fn abort_in_callback(&self, timeout: Duration) -> Result<(), TxnError>;
@@ -168,6 +173,9 @@ pub trait Output: Send + Sync + 'static {
 
 /// A consumer and a producer that go together.
 pub trait Kafka: Send + Sync + 'static {
+    /// Dropping the clients may block (librdkafka's destroy leaves the group and closes
+    /// connections): they are dropped on a thread of their own.
+    const BLOCKING_DROP: bool = true;
     type Group: Send + Sync;
     type Consumer: Input<Group = Self::Group>;
     type Producer: Output<Group = Self::Group>;

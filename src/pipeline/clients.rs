@@ -369,6 +369,19 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
+/// Runs a transactional call on the blocking pool: the task can give up waiting for it.
+async fn off_thread(
+    producer: &Producer,
+    call: impl FnOnce() -> KafkaResult<()> + Send + 'static,
+) -> Result<(), TxnError> {
+    match tokio::task::spawn_blocking(call).await {
+        Ok(result) => result.map_err(|e| txn_error(producer, e)),
+        Err(e) => Err(TxnError::Abortable(format!(
+            "the call did not complete: {e}"
+        ))),
+    }
+}
+
 /// A transactional call's error, classified.
 fn txn_error(producer: &Producer, e: KafkaError) -> TxnError {
     let fenced = |code: Option<RDKafkaErrorCode>| {
@@ -412,6 +425,16 @@ impl Output for Producer {
 
     fn fatal_error(&self) -> Option<String> {
         kafka::producer::Producer::fatal_error(self)
+    }
+
+    fn fenced(&self) -> bool {
+        matches!(
+            rdkafka::producer::Producer::client(&**self).fatal_error(),
+            Some((
+                RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced,
+                _
+            ))
+        )
     }
 
     fn serve(&self) {
@@ -461,14 +484,20 @@ impl Output for Producer {
         .map_err(|e| txn_error(self, e))
     }
 
-    async fn commit_transaction(&self, timeout: Duration) -> Result<(), TxnError> {
-        blocking(|| rdkafka::producer::Producer::commit_transaction(&**self, timeout))
-            .map_err(|e| txn_error(self, e))
+    async fn commit_transaction(self: &Arc<Self>, timeout: Duration) -> Result<(), TxnError> {
+        let p = self.clone();
+        off_thread(self, move || {
+            rdkafka::producer::Producer::commit_transaction(&**p, timeout)
+        })
+        .await
     }
 
-    async fn abort_transaction(&self, timeout: Duration) -> Result<(), TxnError> {
-        blocking(|| rdkafka::producer::Producer::abort_transaction(&**self, timeout))
-            .map_err(|e| txn_error(self, e))
+    async fn abort_transaction(self: &Arc<Self>, timeout: Duration) -> Result<(), TxnError> {
+        let p = self.clone();
+        off_thread(self, move || {
+            rdkafka::producer::Producer::abort_transaction(&**p, timeout)
+        })
+        .await
     }
 
     fn abort_in_callback(&self, timeout: Duration) -> Result<(), TxnError> {

@@ -74,6 +74,13 @@ pub(super) struct Batch {
     pub refused: Vec<(usize, Arc<str>, String)>,
     /// An enqueue error that ended the batch early (exactly once: it is aborted).
     pub failure: Option<KafkaError>,
+    /// The record received after a revoke aborted the transaction: not processed, and
+    /// read from its partition's new assignment when that partition came back at once —
+    /// the rewind must seek back to it whatever the partition's fate before.
+    pub unadmitted: Option<Source>,
+    /// Shutdown came while a record's outputs were being enqueued: part of them are in
+    /// the batch (exactly once: the transaction is aborted, never committed half).
+    pub interrupted: bool,
     /// The slot its outputs' delivery reports are counted in: taken at the first send,
     /// kept with the batch's buffers for the next batch.
     pub ticket: Option<Ticket>,
@@ -189,7 +196,9 @@ pub(super) async fn run<K: Kafka, A: Acknowledge<K>>(
         log: &s.context.retry_log,
         force: true,
     });
-    release_clients(s.consumer, s.producer, deadline).await;
+    if K::BLOCKING_DROP {
+        release_clients(s.consumer, s.producer, deadline).await;
+    }
     result
 }
 
@@ -369,6 +378,7 @@ impl<'s, K: Kafka> Engine<'s, K> {
             let (source, leader_epoch) = self.source(&msg);
             if !ack.admit() {
                 // Rewound with the batch.
+                batch.unadmitted = Some(source.clone());
                 batch.records.push(Record {
                     source,
                     leader_epoch,
@@ -383,7 +393,10 @@ impl<'s, K: Kafka> Engine<'s, K> {
                 .await
             {
                 Ok(()) => {}
-                Err(Stop::Shutdown) => break,
+                Err(Stop::Shutdown) => {
+                    batch.interrupted = true;
+                    break;
+                }
                 Err(Stop::Failed(e)) => return Err(e),
             }
             if batch.failure.is_some() || batch.records.len() >= plan.limit {
@@ -527,7 +540,12 @@ impl<'s, K: Kafka> Engine<'s, K> {
                 }
                 Err(Unsent::Failed(e)) => batch.failure = Some(e),
                 Err(Unsent::Fatal(reason)) => {
-                    stop = Some(Stop::Failed(PipelineError::ProducerFatal(reason)))
+                    stop = Some(Stop::Failed(if self.s.producer.fenced() {
+                        tracing::error!("stopping: the transactional producer is fenced: {reason}");
+                        PipelineError::TransactionFatal(reason)
+                    } else {
+                        PipelineError::ProducerFatal(reason)
+                    }))
                 }
                 Err(Unsent::Stopped) => {
                     stop = Some(match failed {

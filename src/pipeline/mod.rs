@@ -63,6 +63,10 @@ pub enum PipelineError {
     /// its own words ([`TxnCause`]).
     #[error("the transactional producer failed for good: {reason}; stopping ({why}; the open transaction is not committed, a restart resumes from the last committed one)", reason = .0, why = TxnCause::of_reason(.0).explanation())]
     TransactionFatal(String),
+    /// Exactly-once: a failed transaction could not be aborted either (nothing was
+    /// fenced); its outputs stay invisible to `read_committed` readers.
+    #[error("the transaction failed and could not be aborted: {0}; stopping (its outputs are never visible to read_committed readers; a restart resumes from the last committed transaction)")]
+    Abort(String),
     /// Exactly-once: the consumer could not be rewound to the start of an aborted batch;
     /// going on would skip it.
     #[error("cannot rewind {topic}[{partition}] to offset {offset} after an aborted transaction: {error}; stopping (after a restart the filter resumes from the committed offsets)")]
@@ -186,6 +190,7 @@ impl crate::error::Classify for PipelineError {
             | PipelineError::Commit(_)
             | PipelineError::ProducerFatal(_)
             | PipelineError::TransactionFatal(_)
+            | PipelineError::Abort(_)
             | PipelineError::Rewind { .. }
             | PipelineError::Transactions(_) => Fault::World,
         }
@@ -275,6 +280,8 @@ pub async fn run_with_clients(
     engine::run(shared, ack).await
 }
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;
 

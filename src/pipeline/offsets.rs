@@ -27,6 +27,7 @@ use crate::telemetry::{self, Stats};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::OwnedMessage;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -147,6 +148,7 @@ impl<K: Kafka> OffsetStore<K> {
         if self.spare.len() < SPARE_BATCHES {
             batch.records.clear();
             batch.failure = None;
+            batch.interrupted = false;
             self.spare.push(batch);
         }
         Ok(())
@@ -190,7 +192,11 @@ impl<K: Kafka> OffsetStore<K> {
         self.committing = None;
         match result {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => tracing::warn!("offset commit failed, retried at the next interval: {e}"),
+            Err(e) => {
+                // The stored offsets stay stored: the next tick commits them again.
+                self.stored = true;
+                tracing::warn!("offset commit failed, retried at the next interval: {e}")
+            }
         }
     }
 }
@@ -420,9 +426,37 @@ pub(super) async fn await_batch<P: Output>(
     let mut forwarded: Vec<(usize, Arc<str>)> = Vec::new();
     // The records a dead letter was sent for.
     let mut dead_lettered: Vec<usize> = Vec::new();
+    // Outputs refused for good in a request with others, to send again alone: a
+    // request refused whole (too large, an invalid record) names every record in it,
+    // though one was at fault. An output refused when sent alone is refused for good.
+    let mut solo: Vec<(usize, Arc<str>, OwnedMessage)> = Vec::new();
+    let mut alone: Vec<(usize, Arc<str>)> = Vec::new();
     let mut attempt = 0;
     loop {
         if waiting.is_empty() {
+            if let Some((record, topic, message)) = solo.pop() {
+                alone.push((record, topic.clone()));
+                let mut wait = Sleep {
+                    producer: &*producer,
+                    until: None,
+                };
+                match send::send(
+                    &*producer,
+                    Out::Again(&message),
+                    &ticket,
+                    0,
+                    true,
+                    &mut wait,
+                )
+                .await
+                {
+                    Ok(()) => waiting.push(Sent { record, topic }),
+                    Err(Unsent::Refused(reason)) => refused.push((record, topic, reason)),
+                    Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
+                    Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+                }
+                continue;
+            }
             if refused.is_empty() {
                 end!(Done::Acked);
             }
@@ -501,7 +535,12 @@ pub(super) async fn await_batch<P: Output>(
             };
             match classify(producer.fatal_error(), error) {
                 Outcome::Fatal(reason) => end!(Done::Fatal(reason)),
-                Outcome::Permanent(error) => refused.push((record, topic, error.to_string())),
+                Outcome::Permanent(error)
+                    if alone.iter().any(|(r, t)| *r == record && *t == topic) =>
+                {
+                    refused.push((record, topic, error.to_string()))
+                }
+                Outcome::Permanent(_) => solo.push((record, topic, message)),
                 Outcome::Retry(error) => retry.push((record, topic, message, error)),
             }
         }

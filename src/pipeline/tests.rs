@@ -291,13 +291,22 @@ async fn a_dead_letter_names_the_purposes_already_forwarded() {
         ticket: Some(ticket),
         ..Batch::default()
     };
-    // Refused by the broker: the report of output 1 says so.
+    // Refused by the broker: the report of output 1 says so; sent again alone, it is
+    // refused again (here by the client: larger than message.max.bytes).
     let ticket = context.acks.ticket();
     context.acks.report(ticket.expect(0), None);
-    context.acks.report(
-        ticket.expect(1),
-        Some((too_large.clone(), reported("cdr.security"))),
+    let large = rdkafka::message::OwnedMessage::new(
+        Some(vec![b'x'; 2_000_000]),
+        Some(b"k".to_vec()),
+        "cdr.security".to_string(),
+        rdkafka::Timestamp::CreateTime(1),
+        0,
+        -1,
+        None,
     );
+    context
+        .acks
+        .report(ticket.expect(1), Some((too_large.clone(), large)));
     let report_refused = Batch {
         records: vec![record(2)],
         sent: vec![sent("cdr.billing"), sent("cdr.security")],

@@ -24,10 +24,12 @@ use super::PipelineError;
 use crate::kafka;
 use crate::telemetry;
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::time::Instant;
 
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -41,7 +43,7 @@ pub(super) struct TxnState {
     /// Partitions revoked since the batch began: not rewound, their positions dropped.
     revoked: Mutex<Vec<(String, i32)>>,
     /// A failure in the callback that stops the filter.
-    fatal: Mutex<Option<String>>,
+    fatal: Mutex<Option<TxnError>>,
 }
 
 /// The consumer's revoke hook: the open transaction is aborted before the revoke is
@@ -66,8 +68,9 @@ pub(super) fn on_revoke<P: Output>(producer: Arc<P>, state: Arc<TxnState>) -> ka
         match producer.abort_in_callback(TXN_TIMEOUT) {
             Ok(()) => state.aborted_by_revoke.store(true, Ordering::SeqCst),
             Err(e) => {
-                *state.fatal.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(format!("abort_transaction on revoke failed: {e}"))
+                // Nothing more may join the transaction; the batch stops with the error.
+                *state.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                state.aborted_by_revoke.store(true, Ordering::SeqCst);
             }
         }
     })
@@ -78,6 +81,11 @@ pub(super) struct Transaction<K> {
     state: Arc<TxnState>,
     /// Inputs whose output the broker refused: dead-lettered when consumed again.
     dead_letter_next: HashMap<(Arc<str>, i32, i64), String>,
+    /// How many times the dead letter of an input was refused for good.
+    dead_letters_refused: HashMap<(Arc<str>, i32, i64), u32>,
+    /// Shutdown was seen: everything left must be done by then
+    /// (`delivery.shutdown_timeout` after it).
+    deadline: Option<Instant>,
     kafka: PhantomData<fn() -> K>,
 }
 
@@ -86,8 +94,19 @@ impl<K: Kafka> Transaction<K> {
         Transaction {
             state,
             dead_letter_next: HashMap::new(),
+            dead_letters_refused: HashMap::new(),
+            deadline: None,
             kafka: PhantomData,
         }
+    }
+}
+
+/// The filter stops: an abort failed — fenced only if the abort says so.
+fn failed_abort(e: TxnError) -> PipelineError {
+    match e {
+        TxnError::Fenced(reason) => stop(reason),
+        TxnError::Fatal(reason) => PipelineError::ProducerFatal(reason),
+        other => PipelineError::Abort(other.to_string()),
     }
 }
 
@@ -142,13 +161,19 @@ fn rewind(
     revoked: &[(String, i32)],
 ) -> Result<(), PipelineError> {
     for ((topic, partition), first) in first_offsets(batch) {
-        if revoked
+        let first = if revoked
             .iter()
             .any(|(t, p)| t.as_str() == &*topic && *p == partition)
         {
-            // Its new owner resumes from the committed offset.
-            continue;
-        }
+            // Its new owner resumes from the committed offset — unless it is this
+            // member and a record of it was received since: that one is read again.
+            match &batch.unadmitted {
+                Some(u) if u.topic == topic && u.partition == partition => u.offset,
+                _ => continue,
+            }
+        } else {
+            first
+        };
         consumer
             .seek(&topic, partition, first)
             .map_err(|error| PipelineError::Rewind {
@@ -161,10 +186,15 @@ fn rewind(
     Ok(())
 }
 
+/// Inputs and why one of their records was refused.
+type Refused = Vec<(Source, String)>;
+
 /// After an abort every delivery of the batch has its result: the inputs whose output
 /// was refused for good (too large, invalid) are dead-lettered in the next transaction,
 /// not retried forever.
-async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, String)> {
+/// Also the dead letters refused, each with why.
+async fn refusals(transform: &Transform, batch: &mut Batch) -> (Refused, Refused) {
+    let mut dead_letters = Vec::new();
     let mut refused: Vec<(Source, String)> = std::mem::take(&mut batch.refused)
         .into_iter()
         .map(|(record, topic, reason)| {
@@ -180,19 +210,24 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Vec<(Source, Stri
             };
             if is_permanent(&f.error) {
                 let source = batch.records[*record].source.clone();
+                if topic == transform.dead_letter_topic() {
+                    dead_letters.push((source, f.error.to_string()));
+                    continue;
+                }
                 refused.push((source, refusal(transform, topic, &f.error)));
             }
         }
     }
-    refused
+    (refused, dead_letters)
 }
 
-/// Commits a batch: outputs and consumed offsets in one transaction.
-/// `timeout` bounds each call (at shutdown: `delivery.shutdown_timeout`, no retries).
+/// Commits a batch: outputs and consumed offsets in one transaction, every call bounded
+/// by `until`; a retriable error (a timeout, the flush inside the commit included) is
+/// retried `retries` times while time is left.
 async fn commit<K: Kafka>(
     s: &Shared<K>,
     batch: &Batch,
-    timeout: Duration,
+    until: Instant,
     retries: u32,
 ) -> Result<(), TxnError> {
     let group = s
@@ -200,13 +235,14 @@ async fn commit<K: Kafka>(
         .group()
         .ok_or_else(|| TxnError::Abortable("no consumer group metadata".into()))?;
     s.producer
-        .send_offsets(&positions(&batch.records), &group, timeout)
+        .send_offsets(&positions(&batch.records), &group, left(until))
         .await?;
-    // A retriable error (a timeout) means: call commit again.
     let mut attempt = 0;
     loop {
-        match s.producer.commit_transaction(timeout).await {
-            Err(TxnError::Retriable(t)) if attempt < retries => {
+        match bounded(s, until, s.producer.commit_transaction(left(until))).await {
+            Err(TxnError::Retriable(t))
+                if attempt < retries && Instant::now() + backoff(attempt + 1) < until =>
+            {
                 attempt += 1;
                 tracing::warn!(attempt, "commit_transaction: {t}; retrying");
                 tokio::time::sleep(backoff(attempt)).await;
@@ -216,10 +252,63 @@ async fn commit<K: Kafka>(
     }
 }
 
+/// Awaits a transactional call, giving up at `until` — and, when shutdown comes while
+/// it waits, `delivery.shutdown_timeout` after that at the latest: the shutdown is
+/// bounded whatever the broker does (an open transaction left so is never visible to
+/// `read_committed` readers; the next instance's start aborts it).
+async fn bounded<K: Kafka>(
+    s: &Shared<K>,
+    until: Instant,
+    call: impl Future<Output = Result<(), TxnError>>,
+) -> Result<(), TxnError> {
+    let shutdown = async {
+        s.shutdown.cancelled().await;
+        let deadline = Instant::now() + s.settings.shutdown_timeout;
+        tokio::time::sleep_until(deadline.min(until)).await;
+    };
+    tokio::select! {
+        biased;
+        result = call => result,
+        () = tokio::time::sleep_until(until) => {
+            Err(TxnError::Abortable("no answer within its deadline".into()))
+        }
+        () = shutdown => Err(TxnError::Abortable(
+            "no answer within delivery.shutdown_timeout after shutdown".into(),
+        )),
+    }
+}
+
+/// The time left until `until`, for one call (at most [`TXN_TIMEOUT`]).
+fn left(until: Instant) -> Duration {
+    until
+        .saturating_duration_since(Instant::now())
+        .min(TXN_TIMEOUT)
+}
+
 impl<K: Kafka> Transaction<K> {
     /// Remembers the inputs to dead-letter when they are consumed again.
-    async fn remember_refusals(&mut self, transform: &Transform, batch: &mut Batch, log: bool) {
-        for (source, message) in refusals(transform, batch).await {
+    /// A dead letter refused for good stops the filter.
+    async fn remember_refusals(
+        &mut self,
+        transform: &Transform,
+        batch: &mut Batch,
+        log: bool,
+    ) -> Result<(), PipelineError> {
+        let (refused, dead_letters) = refusals(transform, batch).await;
+        for (source, error) in dead_letters {
+            // Refused once, it may have shared a request refused whole: sent again (its
+            // marker kept). Refused twice, nothing can stand for the record: retrying
+            // would loop forever.
+            let key = (source.topic, source.partition, source.offset);
+            let times = self.dead_letters_refused.entry(key).or_insert(0);
+            *times += 1;
+            if *times >= 2 {
+                return Err(PipelineError::ProducerFatal(format!(
+                    "the dead-letter topic refused a pointer record for good: {error}"
+                )));
+            }
+        }
+        for (source, message) in refused {
             if log {
                 tracing::warn!(
                     topic = %source.topic,
@@ -231,11 +320,17 @@ impl<K: Kafka> Transaction<K> {
             self.dead_letter_next
                 .insert((source.topic, source.partition, source.offset), message);
         }
+        Ok(())
     }
 
     /// Sends, inside the open transaction, the dead letter of each input an output of
     /// which the client refused when it was enqueued.
-    async fn dead_letter_refused(&self, s: &Shared<K>, batch: &mut Batch) -> Result<(), TxnError> {
+    async fn dead_letter_refused(
+        &self,
+        s: &Shared<K>,
+        batch: &mut Batch,
+        until: Instant,
+    ) -> Result<(), TxnError> {
         for (record, topic, reason) in std::mem::take(&mut batch.refused) {
             let name = s
                 .transform
@@ -250,12 +345,16 @@ impl<K: Kafka> Transaction<K> {
             let ticket = batch.ticket(&s.context.acks);
             let mut wait = Sleep {
                 producer: &*s.producer,
-                until: None,
+                until: Some(until),
             };
             match send::send(&*s.producer, Out::New(&o), ticket, at, false, &mut wait).await {
                 Ok(()) => {}
                 Err(Unsent::Fatal(reason)) => return Err(TxnError::Fatal(reason)),
-                Err(Unsent::Refused(reason)) => return Err(TxnError::Abortable(reason)),
+                Err(Unsent::Refused(reason)) => {
+                    return Err(TxnError::Fatal(format!(
+                        "the client refused a dead-letter pointer record for good: {reason}"
+                    )))
+                }
                 Err(Unsent::Failed(e)) => return Err(TxnError::Abortable(e.to_string())),
                 Err(Unsent::Stopped) => {
                     return Err(TxnError::Abortable("dead letter not enqueued".into()))
@@ -267,6 +366,20 @@ impl<K: Kafka> Transaction<K> {
             });
         }
         Ok(())
+    }
+
+    /// How long a batch's commit (or abort) may take, and how many times a retriable
+    /// error is retried: at shutdown, until the shutdown deadline whatever the broker
+    /// does; else four times the transaction timeout.
+    fn budget(&mut self, s: &Shared<K>) -> (Instant, u32) {
+        if s.shutdown.is_cancelled() {
+            let deadline = *self
+                .deadline
+                .get_or_insert_with(|| Instant::now() + s.settings.shutdown_timeout);
+            (deadline, u32::MAX)
+        } else {
+            (Instant::now() + 4 * TXN_TIMEOUT, 3)
+        }
     }
 
     /// A committed batch: counted, and its dead letters' markers done with.
@@ -309,7 +422,7 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            return Err(stop(reason));
+            return Err(failed_abort(reason));
         }
         std::future::pending().await
     }
@@ -322,7 +435,8 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             .clear();
         match s.producer.begin_transaction().await {
             Ok(()) => {}
-            Err(TxnError::Fenced(reason) | TxnError::Fatal(reason)) => return Err(stop(reason)),
+            Err(TxnError::Fenced(reason)) => return Err(stop(reason)),
+            Err(TxnError::Fatal(reason)) => return Err(PipelineError::ProducerFatal(reason)),
             Err(e) => return Err(PipelineError::Transactions(e)),
         }
         self.state.open.store(true, Ordering::SeqCst);
@@ -350,21 +464,30 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
     async fn acknowledge(&mut self, s: &Shared<K>, mut batch: Batch) -> Result<(), PipelineError> {
         let revoked =
             std::mem::take(&mut *self.state.revoked.lock().unwrap_or_else(|e| e.into_inner()));
+        let failed = self
+            .state
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(e) = failed {
+            // The abort in the revoke failed: the transaction must not be committed.
+            return Err(failed_abort(e));
+        }
         if self.state.aborted_by_revoke.swap(false, Ordering::SeqCst) {
             // Aborted in the rebalance callback: the partitions still owned start again.
             self.remember_refusals(&s.transform, &mut batch, false)
-                .await;
+                .await?;
             return rewind(&*s.consumer, &batch, &revoked);
         }
         // At shutdown, commit and abort are bounded by delivery.shutdown_timeout.
-        let (timeout, retries) = if s.shutdown.is_cancelled() {
-            (s.settings.shutdown_timeout.min(TXN_TIMEOUT), 0)
-        } else {
-            (TXN_TIMEOUT, 3)
-        };
+        let (until, retries) = self.budget(s);
         let result = match batch.failure.take() {
-            None => match self.dead_letter_refused(s, &mut batch).await {
-                Ok(()) => commit(s, &batch, timeout, retries).await,
+            None if batch.interrupted => Err(TxnError::Abortable(
+                "shutdown while a record's outputs were enqueued".into(),
+            )),
+            None => match self.dead_letter_refused(s, &mut batch, until).await {
+                Ok(()) => commit(s, &batch, until, retries).await,
                 Err(e) => Err(e),
             },
             Some(e) => Err(TxnError::Abortable(e.to_string())),
@@ -378,18 +501,28 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             Err(e) => e,
         };
         telemetry::emit(telemetry::events::TransactionAborted);
-        if let TxnError::Fenced(reason) | TxnError::Fatal(reason) = &e {
-            let _ = s.producer.abort_transaction(timeout).await;
-            return Err(stop(reason.clone()));
+        match &e {
+            TxnError::Fenced(reason) => {
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                return Err(stop(reason.clone()));
+            }
+            TxnError::Fatal(reason) => {
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                tracing::error!("stopping: {reason}");
+                return Err(PipelineError::ProducerFatal(reason.clone()));
+            }
+            TxnError::Retriable(_) | TxnError::Abortable(_) => {}
         }
         tracing::warn!(
             records = batch.processed(),
             "transaction failed, aborting; the batch will be processed again: {e}"
         );
-        if let Err(abort) = s.producer.abort_transaction(timeout).await {
-            return Err(stop(format!("{e}; abort_transaction failed too: {abort}")));
+        if let Err(abort) = bounded(s, until, s.producer.abort_transaction(left(until))).await {
+            tracing::error!("stopping: the transaction failed ({e}) and its abort too");
+            return Err(failed_abort(abort));
         }
-        self.remember_refusals(&s.transform, &mut batch, true).await;
+        self.remember_refusals(&s.transform, &mut batch, true)
+            .await?;
         rewind(&*s.consumer, &batch, &revoked)
     }
 

@@ -1,0 +1,387 @@
+//! The scheduler: one seed, one run. It draws a schedule of events in simulated time —
+//! rebalances (cooperative subsets, eager revoke-all-then-assign, the same partition back
+//! within one transaction), refused outputs, whole refused requests, outages, full
+//! queues, failed commits, fencing, SIGTERM, crashes — runs the real engine on the model
+//! through it, then heals the world and waits for quiescence within a step budget: a run
+//! that does not get there is a hang.
+
+use super::broker;
+use super::clients::{Sim, SimConsumer, SimProducer};
+use super::model::{Member, Rebalance, World};
+use crate::config::{Guarantee, Settings};
+use crate::gen::StableRng;
+use crate::kafka::Context;
+use crate::pipeline::engine::{self, Shared};
+use crate::pipeline::records::Transform;
+use crate::pipeline::{offsets, transaction, PipelineError};
+use crate::telemetry::Stats;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How long after SIGTERM an instance may run: the shutdown deadline and 2 s.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+/// How long after a fault that must stop the filter (fenced, a dead letter refused for
+/// good) it may go on: a retry loop runs past it.
+pub const FATAL_BOUND: Duration = Duration::from_secs(120);
+/// Steps after the chaos before the run counts as a hang.
+const HEAL_STEPS: usize = 20_000;
+
+/// One running instance of the filter.
+struct Instance {
+    id: u64,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), PipelineError>>,
+    /// The bound by which it must be gone, and why (told to stop, or a fault that must
+    /// stop it).
+    must_stop_by: Option<(Instant, &'static str)>,
+}
+
+/// A run: the world, the engine's settings and the schedule's random stream.
+pub struct Run {
+    pub world: Arc<World>,
+    pub settings: Arc<Settings>,
+    pub transform: Arc<Transform>,
+    pub oracle: Arc<super::check::Oracle>,
+    pub rng: StableRng,
+    pub partitions: i32,
+    next_id: u64,
+    live: Option<Instance>,
+    /// The outcomes of the instances that ended.
+    pub endings: Vec<String>,
+}
+
+/// Called at every step of the chaos: changes the world, or the live instance.
+pub type Script<'a> = &'a mut dyn FnMut(&mut Run, usize);
+
+pub fn settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
+    let guarantee = match guarantee {
+        Guarantee::AtLeastOnce => "at-least-once",
+        Guarantee::ExactlyOnce => "exactly-once",
+    };
+    let toml = format!(
+        r#"
+[kafka]
+bootstrap_servers = "sim:9092"
+group_id = "sim"
+[input]
+topics = ["{input}"]
+[purposes.billing]
+topic = "cdr.billing"
+[purposes.security]
+topic = "cdr.security"
+[topics]
+mode = "off"
+[delivery]
+guarantee = "{guarantee}"
+max_in_flight = {max_in_flight}
+shutdown_timeout = "3s"
+commit_interval = "200ms"
+transaction_interval = "50ms"
+transactional_id = "sim"
+"#,
+        input = super::model::INPUT
+    );
+    let raw = crate::config::parse(&toml, &[]).expect("the simulation's configuration");
+    Arc::new(Settings::validate(raw).expect("a valid configuration"))
+}
+
+/// An instance of the filter on the model, wired as `pipeline::run_with` wires it.
+async fn engine_of(
+    world: Arc<World>,
+    id: u64,
+    settings: Arc<Settings>,
+    transform: Arc<Transform>,
+    shutdown: CancellationToken,
+) -> Result<(), PipelineError> {
+    let stats = Arc::new(Stats::default());
+    let context = Context::default();
+    let exactly_once = settings.guarantee == Guarantee::ExactlyOnce;
+    let producer = Arc::new(SimProducer {
+        world: world.clone(),
+        instance: id,
+        transactional: exactly_once,
+        acks: context.acks.clone(),
+    });
+    let state = Arc::new(transaction::TxnState::default());
+    let context = if exactly_once {
+        Context {
+            on_revoke: Some(transaction::on_revoke(producer.clone(), state.clone())),
+            ..context
+        }
+    } else {
+        Context {
+            commit_on_revoke: true,
+            ..context
+        }
+    };
+    let consumer = Arc::new(SimConsumer {
+        world,
+        instance: id,
+        context: context.clone(),
+    });
+    let shared = Shared::<Sim> {
+        consumer,
+        producer,
+        context,
+        settings,
+        transform,
+        stats,
+        shutdown,
+    };
+    if exactly_once {
+        engine::run(shared, transaction::Transaction::new(state)).await
+    } else {
+        let ack = offsets::OffsetStore::new(&shared);
+        engine::run(shared, ack).await
+    }
+}
+
+impl Run {
+    /// A run; `None` when two inputs would have the same output (then they could not
+    /// be told apart).
+    pub fn new(world: Arc<World>, settings: Arc<Settings>, rng: StableRng) -> Option<Run> {
+        let partitions = world.lock().input.len() as i32;
+        let transform = Arc::new(Transform::new(settings.clone()));
+        let oracle = Arc::new(super::check::Oracle::new(&transform, &world.lock().input)?);
+        Some(Run {
+            world,
+            transform,
+            oracle,
+            settings,
+            rng,
+            partitions,
+            next_id: 0,
+            live: None,
+            endings: Vec::new(),
+        })
+    }
+
+    pub fn all(&self) -> Vec<i32> {
+        (0..self.partitions).collect()
+    }
+
+    fn violation(&self, what: String) {
+        self.world.lock().violations.push(what);
+    }
+
+    /// Starts an instance of the filter and gives it every partition.
+    fn start(&mut self) {
+        self.next_id += 1;
+        let id = self.next_id;
+        {
+            let all = self.all();
+            let mut st = self.world.lock();
+            st.member = Member {
+                instance: id,
+                ..Member::default()
+            };
+            st.log(format!("instance {id} starts"));
+            st.rebalance(Rebalance::Assign(all));
+        }
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(engine_of(
+            self.world.clone(),
+            id,
+            self.settings.clone(),
+            self.transform.clone(),
+            shutdown.clone(),
+        ));
+        self.live = Some(Instance {
+            id,
+            shutdown,
+            handle,
+            must_stop_by: None,
+        });
+        self.world.wake();
+    }
+
+    /// Runs `chaos` steps of `script`, then heals the world and waits for quiescence.
+    pub async fn run(&mut self, chaos: usize, script: Script<'_>) {
+        self.start();
+        let mut finishing = false;
+        for step in 0..chaos + HEAL_STEPS {
+            let dt = self.rng.random_range(1..=20u64);
+            tokio::time::sleep(Duration::from_millis(dt)).await;
+            if step < chaos {
+                script(self, step);
+            } else if step == chaos {
+                self.heal();
+            }
+            self.answer(step < chaos);
+            if std::mem::take(&mut self.world.lock().dead_letter_refused) {
+                self.must_fail("a dead letter refused for good");
+            }
+            let noticed = self.world.lock().fence_noticed.take();
+            if noticed.is_some() && noticed == self.live.as_ref().map(|l| l.id) {
+                self.must_fail("fenced");
+            }
+            if step >= chaos && !finishing && self.quiescent() {
+                finishing = true;
+                self.sigterm("final SIGTERM");
+            }
+            if self.watch(finishing).await && finishing {
+                return;
+            }
+        }
+        if let Some(live) = self.live.take() {
+            live.handle.abort();
+        }
+        let committed = self.world.lock().committed.clone();
+        self.violation(format!(
+            "hang: no quiescence within {HEAL_STEPS} steps after the chaos (committed {committed:?})"
+        ));
+    }
+
+    /// Answers a produce request and serves its reports.
+    fn answer(&mut self, flaky: bool) {
+        let dead_letter = self.transform.dead_letter_topic().clone();
+        let reports = {
+            let mut st = self.world.lock();
+            broker::answer(&mut st, &mut self.rng, flaky, &dead_letter)
+        };
+        broker::serve(reports);
+        self.world.wake();
+    }
+
+    /// After the chaos: no more faults (but a record refused for good stays refused);
+    /// every partition to the live member.
+    fn heal(&mut self) {
+        let all = self.all();
+        let mut st = self.world.lock();
+        let poison = std::mem::take(&mut st.faults.poison);
+        let dead = std::mem::take(&mut st.faults.poison_dead_letter);
+        st.faults = super::model::Faults {
+            poison,
+            poison_dead_letter: dead,
+            ..Default::default()
+        };
+        let assigned = st.assigned_after_pending();
+        let missing: Vec<i32> = all.into_iter().filter(|p| !assigned.contains(p)).collect();
+        if !missing.is_empty() && st.member.instance != 0 {
+            st.rebalance(Rebalance::Assign(missing));
+        }
+        st.log("healed".into());
+        drop(st);
+        self.world.wake();
+    }
+
+    /// Every input committed, and the live instance not already stopping.
+    fn quiescent(&self) -> bool {
+        if self.live.as_ref().is_some_and(|l| l.must_stop_by.is_some()) {
+            return false;
+        }
+        let st = self.world.lock();
+        st.input.iter().enumerate().all(|(p, records)| {
+            st.committed.get(&(p as i32)).copied().unwrap_or(0) == records.len() as i64
+        })
+    }
+
+    /// Tells the live instance to stop: it must be gone within the shutdown bound.
+    pub fn sigterm(&mut self, why: &'static str) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        if live.shutdown.is_cancelled() {
+            return;
+        }
+        self.world
+            .lock()
+            .log(format!("{why}: instance {}", live.id));
+        live.shutdown.cancel();
+        live.must_stop_by = Some((Instant::now() + SHUTDOWN_BOUND, why));
+    }
+
+    /// A fault that must stop the live instance (exit 1), never a retry loop.
+    pub fn must_fail(&mut self, why: &'static str) {
+        if let Some(live) = self.live.as_mut() {
+            if live.must_stop_by.is_none() {
+                live.must_stop_by = Some((Instant::now() + FATAL_BOUND, why));
+            }
+        }
+    }
+
+    /// The process dies: its state is lost; it restarts from the committed offsets.
+    pub fn crash(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.handle.abort();
+            self.world
+                .lock()
+                .log(format!("crash: instance {}", live.id));
+            self.gone(live.id);
+            self.start();
+        }
+    }
+
+    /// Another instance with the same transactional id fences the live one.
+    pub fn fence(&mut self) {
+        let mut st = self.world.lock();
+        st.producer = 0;
+        st.fences += 1;
+        st.log("fenced".into());
+    }
+
+    /// The instance is gone: its queue with it; its partitions go to the next.
+    fn gone(&mut self, id: u64) {
+        let mut st = self.world.lock();
+        st.queue.retain(|q| q.instance != id);
+        if st.member.instance == id {
+            st.member = Member::default();
+        }
+    }
+
+    /// Looks at the live instance; when it ended, records how and (unless `finishing`)
+    /// starts the next. True when it ended.
+    async fn watch(&mut self, finishing: bool) -> bool {
+        let Some(live) = self.live.as_mut() else {
+            return false;
+        };
+        if !live.handle.is_finished() {
+            if let Some((by, why)) = live.must_stop_by {
+                if Instant::now() > by {
+                    let id = live.id;
+                    self.violation(format!(
+                        "instance {id} still running ({why}) past its bound"
+                    ));
+                    self.world.lock().faults.poison_dead_letter.clear();
+                    self.crash();
+                }
+            }
+            return false;
+        }
+        let live = self.live.take().expect("checked");
+        let result = live.handle.await.expect("the engine does not panic");
+        let ending = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        self.world
+            .lock()
+            .log(format!("instance {} ended: {ending}", live.id));
+        self.endings.push(ending.clone());
+        if finishing {
+            if result.is_err() {
+                self.violation(format!("the final shutdown ended with {ending}"));
+            }
+            return true;
+        }
+        if result.is_err() {
+            // The operator fixes what the error named, and the filter restarts.
+            self.world.lock().faults.poison_dead_letter.clear();
+        }
+        self.gone(live.id);
+        self.start();
+        true
+    }
+}
+
+impl Run {
+    /// An output value of input `p@o` to refuse for good (`None`: it has none).
+    pub fn poison_target(&self, p: usize, o: usize) -> Option<Vec<u8>> {
+        let expected = self.oracle.expected.get(&(p as i32, o as i64))?;
+        let (_, value) = expected.outputs.first()?;
+        Some(value.clone())
+    }
+}
