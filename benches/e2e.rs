@@ -248,7 +248,7 @@ fn measure(
     input: &str,
     n: u64,
     log: &Path,
-    end: End<'_>,
+    finish: End<'_>,
 ) -> (Phase, Filter) {
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut first: Option<(Instant, i64, u64, Option<u64>)> = None;
@@ -268,12 +268,12 @@ fn measure(
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done, cpu, broker_cpu));
         }
-        let finished = match end {
+        let finished = match finish {
             End::Committed(_) => done >= n as i64,
             End::File(f) => first.is_some() && f.exists(),
         };
         if first.is_some() && allocations0.is_none() {
-            allocations0 = Some(read_count(&end));
+            allocations0 = Some(read_count(&finish));
         }
         if finished {
             break (Instant::now(), cpu, broker_cpu);
@@ -285,10 +285,10 @@ fn measure(
     };
     let (t0, d0, cpu0, broker0) = first.unwrap();
     let events = (n as i64 - d0).max(1) as f64;
-    let allocations_per_event = match end {
+    let allocations_per_event = match finish {
         // The floor counts its own span, from its first record: all n events.
-        End::File(_) => read_count(&end).map(|a| a as f64 / n as f64),
-        End::Committed(_) => read_count(&end)
+        End::File(_) => read_count(&finish).map(|a| a as f64 / n as f64),
+        End::Committed(_) => read_count(&finish)
             .zip(allocations0.flatten())
             .map(|(b, a)| (b - a) as f64 / events),
     };

@@ -13,4 +13,7 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
   echo "audit: installing cargo-deny $CARGO_DENY_VERSION (cargo install, once per machine)" >&2
   cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" >&2
 fi
+# cargo-deny reads `cargo metadata`, which needs every locked crate's manifest, those of
+# other platforms too (a build fetches only the host's): fetch them first.
+cargo fetch --locked
 cargo deny --offline --locked check licenses bans sources
