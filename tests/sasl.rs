@@ -1,21 +1,15 @@
 //! SASL/SCRAM against a second test broker that requires authentication
-//! (`scripts/test-broker.sh start-sasl`: `tansu broker --authentication`; its address in
-//! `CDR_TEST_SASL_BROKERS` — these tests FAIL, never skip, without it).
+//! (`scripts/test-broker.sh start-sasl`: `tansu broker --authentication` on sqlite
+//! storage, which keeps SCRAM credentials; its address in `CDR_TEST_SASL_BROKERS` — these
+//! tests FAIL, never skip, without it). The script creates one user for SCRAM-SHA-256 and
+//! SCRAM-SHA-512 with fixed test values ([`TEST_USER`], [`TEST_PASSWORD`]).
 //!
-//! What tansu 0.6 (the `dynostore` build: `memory://` and `s3://` storage) can show: the
-//! SCRAM exchange runs (librdkafka's client and tansu's server get through
-//! client-first and server-first messages) and the broker refuses the login at the
-//! client-final message with `unknown-user`, for every user: that storage keeps no SCRAM
-//! credentials (its `upsert_user_scram_credential` does nothing, its
-//! `user_scram_credential` finds nothing), `tansu user create` cannot talk to an
-//! authenticated broker (its client does not authenticate), and PLAIN is not offered. A
-//! login that succeeds needs tansu's sqlite (`--features libsql`) or postgres storage,
-//! which the test machines do not have; docs/sasl.md says so.
-//!
-//! Tested here, on that broker: credentials the broker refuses stop every command that
-//! talks to Kafka within seconds, exit 2, with one line naming the mechanism and the
-//! `kafka.properties` keys — never the password; and the OIDC example of docs/sasl.md is
-//! checked by `config check`.
+//! Tested here, on that broker, for both mechanisms: the right password runs — `topics
+//! apply`, `gen --topic`, `dry-run --from-topic` and `run`, which consumes the generated
+//! events and writes them to the purpose topics, read back; a wrong password (and an
+//! unknown user) stops every command that talks to Kafka within seconds, exit 2, with
+//! one line naming the mechanism and the `kafka.properties` keys — never the password;
+//! and the OIDC example of docs/sasl.md is checked by `config check`.
 
 mod common;
 
@@ -25,6 +19,11 @@ use std::time::{Duration, Instant};
 
 /// The environment variable that holds the authenticated broker's address.
 const SASL_BROKERS_ENV: &str = "CDR_TEST_SASL_BROKERS";
+
+/// The SCRAM user `scripts/test-broker.sh start-sasl` creates on the authenticated broker
+/// (SCRAM-SHA-256 and SCRAM-SHA-512), and its password: fixed test values.
+const TEST_USER: &str = "cdr-test-user";
+const TEST_PASSWORD: &str = "cdr-test-password";
 
 /// The authenticated broker's address. Fails — never skips — when it is not set.
 fn sasl_brokers() -> String {
@@ -60,8 +59,12 @@ topic = "{t}.billing"
 topic = "{t}.security"
 [dead_letter]
 topic = "{t}.dlq"
+[kafka.consumer_properties]
+"fetch.wait.max.ms" = "10"
 [topics]
 mode = "create"
+partitions = 1
+replication_factor = 1
 [metrics]
 listen = "127.0.0.1:0"
 "#,
@@ -105,12 +108,13 @@ fn text(out: &Output) -> String {
 /// Refused credentials: every command that talks to Kafka stops within seconds (it used
 /// to wait 30 s and say no broker answered, except `run`), exit 2, its last line naming
 /// the mechanism and the keys, never the password.
-fn refused_credentials_stop_every_command(mechanism: &str) {
+fn refused_credentials_stop_every_command(mechanism: &str, user: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let t = common::broker::unique(&format!("sasl-{}", &mechanism[5..]).to_lowercase());
     let password = "pw-canary-4711";
     let file = secret_file(dir.path(), "password", password);
-    let config = config(dir.path(), mechanism, &format!("{t}-user"), &file, &t);
+    let user = user.map_or_else(|| format!("{t}-user"), str::to_string);
+    let config = config(dir.path(), mechanism, &user, &file, &t);
     let billing = format!("{t}.billing");
     for args in [
         &["run"][..],
@@ -151,13 +155,161 @@ fn refused_credentials_stop_every_command(mechanism: &str) {
 }
 
 #[test]
-fn scram_sha_256_refused_credentials_stop_every_command_within_seconds() {
-    refused_credentials_stop_every_command("SCRAM-SHA-256");
+fn scram_sha_256_wrong_password_stops_every_command_within_seconds() {
+    refused_credentials_stop_every_command("SCRAM-SHA-256", Some(TEST_USER));
 }
 
 #[test]
-fn scram_sha_512_refused_credentials_stop_every_command_within_seconds() {
-    refused_credentials_stop_every_command("SCRAM-SHA-512");
+fn scram_sha_512_wrong_password_stops_every_command_within_seconds() {
+    refused_credentials_stop_every_command("SCRAM-SHA-512", Some(TEST_USER));
+}
+
+#[test]
+fn scram_sha_256_unknown_user_stops_every_command_within_seconds() {
+    refused_credentials_stop_every_command("SCRAM-SHA-256", None);
+}
+
+#[test]
+fn scram_sha_512_unknown_user_stops_every_command_within_seconds() {
+    refused_credentials_stop_every_command("SCRAM-SHA-512", None);
+}
+
+/// Creates the input topic (one partition) as the test user with `mechanism` — the filter
+/// creates only its output topics.
+fn create_input(topic: &str, mechanism: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", sasl_brokers())
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", mechanism)
+        .set("sasl.username", TEST_USER)
+        .set("sasl.password", TEST_PASSWORD)
+        .create()
+        .unwrap();
+    let created = futures::executor::block_on(admin.create_topics(
+        &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))
+    .unwrap_or_else(|e| panic!("create {topic} as {TEST_USER} with {mechanism}: {e}"));
+    for r in created {
+        r.unwrap_or_else(|(t, e)| panic!("create {t} as {TEST_USER} with {mechanism}: {e}"));
+    }
+}
+
+/// `dry-run --from-topic TOPIC` with `config`: how many records it read and, per
+/// purpose, how many it would forward (from its summary line).
+fn read_back(topic: &str, config: &Path) -> (u64, u64, u64) {
+    let (out, _) = filter(
+        &["dry-run", "--from-topic", topic, "--count", "1000"],
+        config,
+    );
+    let all = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "dry-run --from-topic {topic}:\n{all}"
+    );
+    let summary = all
+        .lines()
+        .find(|l| l.contains("records read"))
+        .unwrap_or_else(|| panic!("no summary from dry-run --from-topic {topic}:\n{all}"));
+    let number_before = |what: &str| -> u64 {
+        summary
+            .split(what)
+            .next()
+            .and_then(|head| head.split([' ', ':']).rev().find(|w| !w.is_empty()))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let number_after = |what: &str| -> u64 {
+        summary
+            .split(what)
+            .nth(1)
+            .and_then(|tail| tail.split([';', ' ']).find(|w| !w.is_empty()))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        number_before(" records read"),
+        number_after("billing forward:"),
+        number_after("security forward:"),
+    )
+}
+
+/// The right password runs: every kind of client (an admin client creating the input
+/// topic, the filter's admin client, producer, a consumer assigned partitions, the
+/// filter's group consumer and producers) logs in with SCRAM and works.
+fn right_password_runs(mechanism: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = common::broker::unique(&format!("sasl-ok-{}", &mechanism[5..]).to_lowercase());
+    let file = secret_file(dir.path(), "password", TEST_PASSWORD);
+    let config = config(dir.path(), mechanism, TEST_USER, &file, &t);
+    let raw = format!("{t}.raw");
+
+    create_input(&raw, mechanism);
+    let (out, _) = filter(&["topics", "apply"], &config);
+    assert_eq!(out.status.code(), Some(0), "topics apply:\n{}", text(&out));
+
+    let events = 40;
+    let (out, _) = filter(
+        &["gen", "--count", &events.to_string(), "--topic", &raw],
+        &config,
+    );
+    assert_eq!(out.status.code(), Some(0), "gen --topic:\n{}", text(&out));
+
+    // Read back through SASL, read-only: the generated events, and what `run` will write.
+    let (read, billing, security) = read_back(&raw, &config);
+    assert_eq!(read, events, "dry-run --from-topic {raw} read back");
+    assert!(
+        billing > 0 && security > 0,
+        "the generated events give both purposes something: billing {billing}, security {security}"
+    );
+
+    // `run`: the group consumer and the producers log in too; what it wrote is read back.
+    let log = dir.path().join("run.log");
+    let mut run = common::filter::Filter::start(&config, &log);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut got = (0, 0);
+    while Instant::now() < deadline && got != (billing, security) {
+        if let Some(code) = run.child.try_wait().unwrap() {
+            panic!(
+                "run exited ({code:?}) before its output was read back:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        got = (
+            read_back(&format!("{t}.billing"), &config).0,
+            read_back(&format!("{t}.security"), &config).0,
+        );
+        if got != (billing, security) {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    run.signal("TERM");
+    let code = run.wait(Duration::from_secs(60));
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        got,
+        (billing, security),
+        "records read back from {t}.billing and {t}.security (dry-run said it would forward \
+         billing {billing}, security {security}); run's log:\n{logged}"
+    );
+    assert_eq!(code, Some(0), "run after SIGTERM:\n{logged}");
+    assert!(
+        !logged.contains(TEST_PASSWORD),
+        "run logged the password:\n{logged}"
+    );
+}
+
+#[test]
+fn scram_sha_256_right_password_runs() {
+    right_password_runs("SCRAM-SHA-256");
+}
+
+#[test]
+fn scram_sha_512_right_password_runs() {
+    right_password_runs("SCRAM-SHA-512");
 }
 
 /// The OAUTHBEARER/OIDC example of docs/sasl.md, checked by `config check` (no broker):
