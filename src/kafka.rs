@@ -669,6 +669,13 @@ impl ConsumerContext for Context {
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
+                // librdkafka keeps a partition's pause across a revoke and a later assign:
+                // one paused during a stall of the outputs and revoked before the stall
+                // ended would stay paused here for good. An assignment starts unpaused; a
+                // record that arrives during a stall is held back by the pipeline.
+                if let Err(e) = consumer.resume(tpl) {
+                    tracing::warn!("resuming the assigned partitions failed: {e}");
+                }
                 self.after_rebalance(true, owns(), tpl.count(), &partitions(tpl))
             }
             Rebalance::Revoke(tpl) => {

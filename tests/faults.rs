@@ -14,7 +14,7 @@ use chrono::Utc;
 use common::{config::Topics, filter::Filter, io::Input};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Generated events, alternately JSON and protobuf; `pad` bytes of SMS text each (content:
@@ -433,7 +433,7 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
     let t = Topics::new("frozen");
     common::broker::create_topics(&[&t.input], 3).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = t.config_with(dir.path(), |c| {
+    let tune = |c: &mut config::RawConfig| {
         c.delivery.max_in_flight = 300;
         common::config::set(&mut c.kafka.producer_properties, "linger.ms", "100");
         common::config::set(
@@ -441,7 +441,8 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
             "max.poll.interval.ms",
             "10000",
         );
-    });
+    };
+    let config = t.config_with(dir.path(), tune);
     let (events, inputs) = load(EVENTS, 74, 0);
     common::io::produce(&t.input, &inputs);
     drop(inputs);
@@ -496,6 +497,28 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
     };
     let first = outputs(Duration::from_secs(180));
     let b_rejoined = assigned("b") > b_before;
+    // Outputs missing while the members run: an input partition a member owns and does
+    // not read is the filter's fault (a pause that outlived its assignment was one);
+    // only unowned ones are the broker's.
+    let wedged = first.iter().any(|(_, d)| d.missing > 0);
+    let mut unread = BTreeMap::new();
+    if wedged {
+        let owners = owners(&log, &["a", "b", "c"], &t.input);
+        let committed = common::broker::committed(&t.group, &t.input);
+        for (p, held) in input_counts(&t.input, EVENTS) {
+            let at = committed.get(&p).copied().unwrap_or(0);
+            if at < held as i64 {
+                unread.insert(p, (owners.get(&p).cloned(), at, held));
+            }
+        }
+        let owned: Vec<_> = unread.iter().filter(|(_, (o, _, _))| o.is_some()).collect();
+        assert!(
+            owned.is_empty(),
+            "input partitions owned by a running member and not read for a minute \
+             (partition: (owner, committed, records)): {owned:?}\n{}",
+            frozen_diagnosis(&t, EVENTS, &log)
+        );
+    }
     for f in [&mut a, &mut b, &mut c] {
         f.signal("TERM");
     }
@@ -503,9 +526,19 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
         .into_iter()
         .map(|f| f.wait(Duration::from_secs(60)))
         .collect();
-    let wedged = first.iter().any(|(_, d)| d.missing > 0);
     let checked = if wedged {
-        let mut d = Filter::start(&config, &log("d"));
+        // tansu's coordinator can also refuse the group any assignment after this: a
+        // fresh group, given the old group's committed offsets, writes the rest.
+        let group = format!("{}-drain", t.group);
+        let committed = common::broker::committed(&t.group, &t.input);
+        common::broker::commit(&group, &t.input, &committed);
+        let drain_dir = dir.path().join("drain");
+        std::fs::create_dir_all(&drain_dir).unwrap();
+        let drain_config = t.config_with(&drain_dir, |c| {
+            tune(c);
+            c.kafka.group_id = group.clone();
+        });
+        let mut d = Filter::start(&drain_config, &log("d"));
         let drained = outputs(Duration::from_secs(400));
         d.signal("TERM");
         d.wait(Duration::from_secs(60));
@@ -515,6 +548,10 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
     };
     let mut total_duplicates = 0;
     let mut report = Vec::new();
+    let lost = checked.iter().any(|(_, d)| d.missing > 0);
+    if lost {
+        report.push(frozen_diagnosis(&t, EVENTS, &log));
+    }
     for (topic, delivery) in &checked {
         let common::checks::Delivery {
             read,
@@ -529,7 +566,10 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
         assert_eq!(missing, 0, "{topic}: outputs lost; {}", report.join("; "));
     }
     if wedged {
-        println!("frozen member: the group was left with partitions unowned after the thaw (tansu); a fresh member wrote the rest");
+        println!(
+            "frozen member: input partitions left without an owner after the thaw (tansu), \
+             (partition: (owner, committed, records)): {unread:?}; a fresh group wrote the rest"
+        );
     }
     println!(
         "frozen member: {EVENTS} events; committed when c joined {c0}, at the freeze {c1}, \
@@ -544,4 +584,73 @@ async fn a_member_frozen_past_max_poll_interval_rejoins_without_a_replay_storm()
         "{total_duplicates} duplicates after the thaw"
     );
     assert_eq!(codes, vec![Some(0); 3], "every member stops cleanly");
+}
+
+/// The input partitions each member owns at the end of its log (its last "partitions
+/// assigned" and "partitions revoked" lines), by partition.
+fn owners(log: &dyn Fn(&str) -> PathBuf, names: &[&str], topic: &str) -> BTreeMap<i32, String> {
+    let mut owner = BTreeMap::new();
+    for name in names {
+        let text = std::fs::read_to_string(log(name)).unwrap_or_default();
+        for line in text.lines() {
+            let (assigned, rest) = if let Some((_, r)) = line.split_once("partitions assigned: ") {
+                (true, r)
+            } else if let Some((_, r)) = line.split_once("partitions revoked: ") {
+                (false, r)
+            } else {
+                continue;
+            };
+            let listed = rest.split(" partitions=").next().unwrap_or(rest);
+            for named in listed.split(", ") {
+                let Some(p) = named
+                    .strip_prefix(topic)
+                    .and_then(|r| r.strip_prefix('['))
+                    .and_then(|r| r.strip_suffix(']'))
+                    .and_then(|r| r.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                if assigned {
+                    owner.insert(p, name.to_string());
+                } else if owner.get(&p).is_some_and(|o| o == name) {
+                    owner.remove(&p);
+                }
+            }
+        }
+    }
+    owner
+}
+
+/// The records each partition of an input topic holds (counted: tansu's watermarks are
+/// wrong on multi-partition topics).
+fn input_counts(topic: &str, events: usize) -> BTreeMap<i32, usize> {
+    let mut held: BTreeMap<i32, usize> = BTreeMap::new();
+    for r in common::io::read_all(topic, events, Duration::from_secs(60)) {
+        *held.entry(r.partition).or_default() += 1;
+    }
+    held
+}
+
+/// What a failed run of the frozen-member test needs to be read: per input partition,
+/// the records it holds and the group's committed offset (a committed offset at the end
+/// with outputs missing is a loss; one below it is work never resumed), and the last
+/// lines of every member's log.
+fn frozen_diagnosis(t: &Topics, events: usize, log: &dyn Fn(&str) -> PathBuf) -> String {
+    let committed = common::broker::committed(&t.group, &t.input);
+    let held = input_counts(&t.input, events);
+    let tails: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(log(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!(
+                "--- {name} (last 40 lines):\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            )
+        })
+        .collect();
+    format!(
+        "input records per partition {held:?}; committed {committed:?}\n{}",
+        tails.join("\n")
+    )
 }

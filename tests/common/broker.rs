@@ -97,6 +97,30 @@ pub fn committed(group: &str, topic: &str) -> BTreeMap<i32, i64> {
         .collect()
 }
 
+/// Commits offsets for a group that has no member (a group's offsets handed to another),
+/// and checks that the broker holds them.
+pub fn commit(group: &str, topic: &str, offsets: &BTreeMap<i32, i64>) {
+    let consumer: BaseConsumer = client_config().set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets.iter().filter(|(_, o)| **o >= 0) {
+        tpl.add_partition_offset(topic, *p, rdkafka::Offset::Offset(*o))
+            .unwrap();
+    }
+    consumer
+        .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("committing offsets for group {group}: {e}"));
+    let held: BTreeMap<i32, i64> = committed(group, topic)
+        .into_iter()
+        .filter(|(_, o)| *o >= 0)
+        .collect();
+    let wanted: BTreeMap<i32, i64> = offsets
+        .iter()
+        .filter(|(_, o)| **o >= 0)
+        .map(|(p, o)| (*p, *o))
+        .collect();
+    assert_eq!(held, wanted, "the offsets committed for group {group}");
+}
+
 /// A free port on the loopback interface.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
