@@ -624,6 +624,17 @@ impl Context {
         }
     }
 
+    /// On an assign, before anything is read: the assigned partitions are resumed
+    /// (`resume`). librdkafka keeps a partition's pause across a revoke and a later
+    /// assign: one paused during a stall of the outputs and revoked before the stall
+    /// ended would otherwise stay paused for good once assigned again. A record that
+    /// arrives during a stall is held back by the pipeline.
+    pub fn start_unpaused(&self, resume: impl FnOnce() -> KafkaResult<()>) {
+        if let Err(e) = resume() {
+            tracing::warn!("resuming the assigned partitions failed: {e}");
+        }
+    }
+
     /// After an assign (`assigned`) or a revoke: readiness follows what the member owns
     /// (`owns`; with `cooperative-sticky` a change names only the partitions that moved).
     pub fn after_rebalance(&self, assigned: bool, owns: bool, moved: usize, names: &str) {
@@ -669,13 +680,7 @@ impl ConsumerContext for Context {
         };
         match rebalance {
             Rebalance::Assign(tpl) => {
-                // librdkafka keeps a partition's pause across a revoke and a later assign:
-                // one paused during a stall of the outputs and revoked before the stall
-                // ended would stay paused here for good. An assignment starts unpaused; a
-                // record that arrives during a stall is held back by the pipeline.
-                if let Err(e) = consumer.resume(tpl) {
-                    tracing::warn!("resuming the assigned partitions failed: {e}");
-                }
+                self.start_unpaused(|| consumer.resume(tpl));
                 self.after_rebalance(true, owns(), tpl.count(), &partitions(tpl))
             }
             Rebalance::Revoke(tpl) => {

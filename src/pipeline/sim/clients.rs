@@ -101,7 +101,8 @@ impl SimConsumer {
                         st.member.assigned.remove(p);
                         st.member.positions.remove(p);
                         st.member.stored.remove(p);
-                        st.member.paused.remove(p);
+                        // librdkafka keeps the pause of a revoked partition: it holds if
+                        // the partition is assigned again and nothing resumes it.
                     }
                     let owns = !st.member.assigned.is_empty();
                     drop(st);
@@ -116,6 +117,7 @@ impl SimConsumer {
                         st.member.positions.insert(p, at);
                     }
                     drop(st);
+                    self.context.start_unpaused(|| self.resume(&names(&ps)));
                     self.context.after_rebalance(true, true, ps.len(), "");
                 }
             }
