@@ -440,7 +440,9 @@ pub(super) async fn await_batch<P: Output>(
                     producer: &*producer,
                     until: None,
                 };
-                match send::send(
+                // Alone: a request it shares with another batch's record could be
+                // refused whole again.
+                match send::alone(
                     &*producer,
                     Out::Again(&message),
                     &ticket,
