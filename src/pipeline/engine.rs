@@ -81,6 +81,9 @@ pub(super) struct Batch {
     /// Shutdown came while a record's outputs were being enqueued: part of them are in
     /// the batch (exactly once: the transaction is aborted, never committed half).
     pub interrupted: bool,
+    /// The records whose outputs were sent alone ([`send::alone`]): a refusal of one of
+    /// them is a refusal for good.
+    pub alone: Vec<usize>,
     /// The slot its outputs' delivery reports are counted in: taken at the first send,
     /// kept with the batch's buffers for the next batch.
     pub ticket: Option<Ticket>,
@@ -149,6 +152,13 @@ pub(super) trait Acknowledge<K: Kafka>: Send {
     /// The dead-letter message that replaces the processing of a record (exactly once:
     /// an output of it was refused by the broker in an aborted transaction).
     fn replacement(&self, source: &Source) -> Option<String>;
+
+    /// Whether a record's outputs are sent alone, each in a request of its own (exactly
+    /// once: one was refused in a request with others, which a request refused whole
+    /// does to every record in it).
+    fn alone(&self, _source: &Source) -> bool {
+        false
+    }
 
     /// Every output of a record is enqueued (at least once: its offset is tracked).
     fn enqueued(&mut self, record: &mut Record);
@@ -477,6 +487,7 @@ impl<'s, K: Kafka> Engine<'s, K> {
     ) -> Result<(), Stop> {
         let (transform, stats) = (&self.s.transform, &self.s.stats);
         let mut outgoing = std::mem::take(&mut self.outgoing);
+        let mut alone = false;
         match ack.replacement(&source) {
             Some(message) => outgoing.push(transform.dead_letter(
                 &source,
@@ -485,13 +496,16 @@ impl<'s, K: Kafka> Engine<'s, K> {
                 None,
                 stats,
             )),
-            None => transform.process(
-                &source,
-                msg.payload().unwrap_or_default(),
-                self.clock.now,
-                stats,
-                &mut outgoing,
-            ),
+            None => {
+                alone = ack.alone(&source);
+                transform.process(
+                    &source,
+                    msg.payload().unwrap_or_default(),
+                    self.clock.now,
+                    stats,
+                    &mut outgoing,
+                )
+            }
         }
         self.dead_letter_too_large(&source, &mut outgoing);
         let index = batch.records.len();
@@ -515,15 +529,12 @@ impl<'s, K: Kafka> Engine<'s, K> {
                 input: &mut *input,
                 failed: None,
             };
-            let sent = send::send(
-                &*self.s.producer,
-                Out::New(&o),
-                ticket,
-                at,
-                A::RETRY_ENQUEUE,
-                &mut wait,
-            )
-            .await;
+            let (producer, retry) = (&*self.s.producer, A::RETRY_ENQUEUE);
+            let sent = if alone {
+                send::alone(producer, Out::New(&o), ticket, at, retry, &mut wait).await
+            } else {
+                send::send(producer, Out::New(&o), ticket, at, retry, &mut wait).await
+            };
             let failed = wait.failed.take();
             match sent {
                 Ok(()) => {
@@ -558,6 +569,9 @@ impl<'s, K: Kafka> Engine<'s, K> {
         self.outgoing = outgoing;
         if let Some(stop) = stop {
             return Err(stop);
+        }
+        if alone {
+            batch.alone.push(index);
         }
         if batch.failure.is_none() {
             let record = &mut batch.records[index];

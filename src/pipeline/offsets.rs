@@ -149,6 +149,7 @@ impl<K: Kafka> OffsetStore<K> {
             batch.records.clear();
             batch.failure = None;
             batch.interrupted = false;
+            batch.alone.clear();
             self.spare.push(batch);
         }
         Ok(())

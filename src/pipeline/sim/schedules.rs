@@ -64,10 +64,8 @@ pub fn random(run: &mut Run) {
                 }
             }
         }
-        // Exactly once does not yet send a refused request's records again one by one.
-        45..=49 if run.settings.guarantee == crate::config::Guarantee::AtLeastOnce => {
-            st.faults.whole_request = !st.faults.whole_request
-        }
+        // A request holding a refused record is refused whole (both guarantees).
+        45..=49 => st.faults.whole_request = !st.faults.whole_request,
         50..=55 => st.faults.stalled = !st.faults.stalled,
         56..=61 => st.faults.queue_full = !st.faults.queue_full,
         62..=67 => st.faults.commit_failures += run.rng.random_range(1..=3u32),
