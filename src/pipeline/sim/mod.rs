@@ -23,7 +23,7 @@ use prost::Message;
 use run::Run;
 
 /// Seeds `cargo test` runs.
-const CI_SEEDS: u64 = 500;
+const CI_SEEDS: u64 = 2000;
 
 /// The regression list: seeds that failed once, replayed by every test run.
 const REGRESSIONS: &str = concat!(
@@ -156,17 +156,37 @@ fn remember(seed: u64) {
     }
 }
 
+/// Runs seeds `first..first + n` on every core (each run is deterministic on its own
+/// thread); the failing ones, in order.
+fn run_seeds(first: u64, n: u64) -> Vec<u64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = AtomicU64::new(first);
+    let failed = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::SeqCst);
+                if seed >= first + n {
+                    return;
+                }
+                if let Err(e) = run_seed(seed) {
+                    eprintln!("simulation seed {seed} failed:\n{e}\n");
+                    failed.lock().unwrap_or_else(|e| e.into_inner()).push(seed);
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+    failed.sort_unstable();
+    failed
+}
+
 #[test]
 fn every_seed_keeps_the_invariants() {
     let (first, n) = seeds_from_env();
-    let mut failed = Vec::new();
-    for seed in first..first + n {
-        if let Err(e) = run_seed(seed) {
-            eprintln!("simulation seed {seed} failed:\n{e}\n");
-            remember(seed);
-            failed.push(seed);
-        }
-    }
+    let failed = run_seeds(first, n);
+    failed.iter().for_each(|&seed| remember(seed));
     assert!(
         failed.is_empty(),
         "failing seeds (replay: SIM_FIRST=<seed> SIM_SEEDS=1): {failed:?}"

@@ -56,7 +56,22 @@ pub struct Run {
 /// Called at every step of the chaos: changes the world, or the live instance.
 pub type Script<'a> = &'a mut dyn FnMut(&mut Run, usize);
 
+/// The engine's settings for a run: parsed and validated once per pair (a third of a
+/// seed's time in a debug build otherwise).
 pub fn settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
+    type Parsed = std::collections::HashMap<(bool, usize), Arc<Settings>>;
+    static PARSED: std::sync::OnceLock<std::sync::Mutex<Parsed>> = std::sync::OnceLock::new();
+    let key = (guarantee == Guarantee::ExactlyOnce, max_in_flight);
+    let parsed = PARSED.get_or_init(Default::default);
+    if let Some(s) = parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return s.clone();
+    }
+    let s = parse_settings(guarantee, max_in_flight);
+    let mut parsed = parsed.lock().unwrap_or_else(|e| e.into_inner());
+    parsed.entry(key).or_insert(s).clone()
+}
+
+fn parse_settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
     let guarantee = match guarantee {
         Guarantee::AtLeastOnce => "at-least-once",
         Guarantee::ExactlyOnce => "exactly-once",
