@@ -157,6 +157,7 @@ impl SimConsumer {
         if st.member.instance != self.instance {
             return Poll::Pending;
         }
+        st.member.last_poll = Some(tokio::time::Instant::now());
         if st.faults.consumer_errors > 0 {
             st.faults.consumer_errors -= 1;
             return Poll::Ready(Some(Err(KafkaError::MessageConsumption(

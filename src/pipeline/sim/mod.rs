@@ -80,8 +80,11 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
         capacity: setup.capacity,
         ..State::default()
     });
-    let mut sim = Run::new(world.clone(), settings, StableRng::new(seed ^ 0x5eed))
-        .ok_or("two inputs with one output")?;
+    let rngs = (
+        StableRng::new(seed ^ 0x5eed),
+        StableRng::new(seed ^ 0x51_1e7),
+    );
+    let mut sim = Run::new(world.clone(), settings, rngs).ok_or("two inputs with one output")?;
     let oracle = sim.oracle.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -103,7 +106,7 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
     if problems.is_empty() {
         return Ok(());
     }
-    let tail: Vec<&String> = st.trace.iter().rev().take(150).collect();
+    let tail: Vec<&String> = st.trace.iter().rev().take(400).collect();
     Err(format!(
         "{setup:?}\n{}\nendings: {:?}\ntrace (last lines first):\n  {}",
         problems.join("\n"),
@@ -219,4 +222,34 @@ fn a_run_is_the_same_for_the_same_seed() {
     for seed in [3, 96] {
         assert_eq!(trace(seed), trace(seed), "seed {seed} twice");
     }
+}
+
+#[test]
+fn a_member_whose_outputs_stall_past_max_poll_interval_keeps_polling() {
+    let mut evicted = Vec::new();
+    for guarantee in [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce] {
+        let setup = Setup {
+            guarantee,
+            partitions: 2,
+            records: 12,
+            capacity: 2,
+            max_in_flight: 2,
+            chaos: 40,
+        };
+        // The queue fills and the broker falls silent for longer than
+        // max.poll.interval.ms, a few records in.
+        let result = simulate(7, &setup, &mut |run, step| {
+            if step == 3 {
+                run.world.lock().faults.queue_full = true;
+                run.silence = Some(run::MAX_POLL_INTERVAL + std::time::Duration::from_secs(20));
+            } else if step == 20 {
+                run.world.lock().faults.queue_full = false;
+            }
+        });
+        if let Err(e) = result {
+            eprintln!("{e}");
+            evicted.push(guarantee);
+        }
+    }
+    assert!(evicted.is_empty(), "broken invariants: {evicted:?}");
 }

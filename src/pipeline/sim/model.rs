@@ -57,6 +57,9 @@ pub struct Member {
     pub pending: VecDeque<Rebalance>,
     /// Where the round-robin over partitions starts next.
     pub next: usize,
+    /// When the member last polled (or joined): past `max.poll.interval.ms` without a
+    /// poll while assigned, it is evicted.
+    pub last_poll: Option<tokio::time::Instant>,
 }
 
 /// A transaction of the model.

@@ -28,6 +28,10 @@ pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 pub const FATAL_BOUND: Duration = Duration::from_secs(120);
 /// Steps after the chaos before the run counts as a hang.
 const HEAL_STEPS: usize = 20_000;
+/// librdkafka's `max.poll.interval.ms` (the filter keeps the default): a member that does
+/// not poll its consumer for longer is evicted from the group, and its partitions are
+/// replayed from the committed offsets.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
 /// One running instance of the filter.
 struct Instance {
@@ -46,11 +50,17 @@ pub struct Run {
     pub transform: Arc<Transform>,
     pub oracle: Arc<super::check::Oracle>,
     pub rng: StableRng,
+    /// The draws of rare events, apart: adding one leaves the other draws of a seed as
+    /// they were (the regression seeds replay the same schedules).
+    pub rare: StableRng,
     pub partitions: i32,
     next_id: u64,
     live: Option<Instance>,
     /// The outcomes of the instances that ended.
     pub endings: Vec<String>,
+    /// The schedule asks for a long silence: the broker answers nothing for so long
+    /// (the consumer's waker is still woken, as librdkafka's events would).
+    pub silence: Option<Duration>,
 }
 
 /// Called at every step of the chaos: changes the world, or the live instance.
@@ -157,7 +167,11 @@ async fn engine_of(
 impl Run {
     /// A run; `None` when two inputs would have the same output (then they could not
     /// be told apart).
-    pub fn new(world: Arc<World>, settings: Arc<Settings>, rng: StableRng) -> Option<Run> {
+    pub fn new(
+        world: Arc<World>,
+        settings: Arc<Settings>,
+        (rng, rare): (StableRng, StableRng),
+    ) -> Option<Run> {
         let partitions = world.lock().input.len() as i32;
         let transform = Arc::new(Transform::new(settings.clone()));
         let oracle = Arc::new(super::check::Oracle::new(&transform, &world.lock().input)?);
@@ -167,10 +181,12 @@ impl Run {
             oracle,
             settings,
             rng,
+            rare,
             partitions,
             next_id: 0,
             live: None,
             endings: Vec::new(),
+            silence: None,
         })
     }
 
@@ -191,6 +207,7 @@ impl Run {
             let mut st = self.world.lock();
             st.member = Member {
                 instance: id,
+                last_poll: Some(Instant::now()),
                 ..Member::default()
             };
             st.log(format!("instance {id} starts"));
@@ -222,10 +239,12 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(dt)).await;
             if step < chaos {
                 script(self, step);
+                self.keep_silent().await;
             } else if step == chaos {
                 self.heal();
             }
             self.answer(step < chaos);
+            self.evict_if_silent();
             if std::mem::take(&mut self.world.lock().dead_letter_refused) {
                 self.must_fail("a dead letter refused for good");
             }
@@ -248,6 +267,59 @@ impl Run {
         self.violation(format!(
             "hang: no quiescence within {HEAL_STEPS} steps after the chaos (committed {committed:?})"
         ));
+    }
+
+    /// A long silence the schedule asked for, in steps of a second: the consumer is
+    /// woken at each (a member in its poll polls again), and evicted past
+    /// [`MAX_POLL_INTERVAL`] without a poll.
+    async fn keep_silent(&mut self) {
+        let Some(silence) = self.silence.take() else {
+            return;
+        };
+        self.world
+            .lock()
+            .log(format!("the broker is silent for {silence:?}"));
+        let until = Instant::now() + silence;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.world.wake();
+            tokio::task::yield_now().await;
+            self.evict_if_silent();
+        }
+    }
+
+    /// A member assigned partitions that did not poll for [`MAX_POLL_INTERVAL`] is
+    /// evicted: everything revoked, then assigned again (the rejoin), and its input
+    /// replayed from the committed offsets — a violation: the engine must keep polling
+    /// while its outputs stall (paused partitions).
+    fn evict_if_silent(&mut self) {
+        let Some(live) = self.live.as_ref() else {
+            return;
+        };
+        // A member that stops leaves the group (within its shutdown bound).
+        if live.handle.is_finished() || live.must_stop_by.is_some() {
+            return;
+        }
+        let id = live.id;
+        let mut st = self.world.lock();
+        let Some(last) = st.member.last_poll else {
+            return;
+        };
+        if st.member.instance != id || st.member.assigned.is_empty() {
+            return;
+        }
+        let silent = Instant::now().saturating_duration_since(last);
+        if silent <= MAX_POLL_INTERVAL {
+            return;
+        }
+        st.violations.push(format!(
+            "instance {id} evicted: no poll for {silent:?} while assigned (max.poll.interval.ms)"
+        ));
+        st.log(format!("evicted: instance {id}"));
+        let all: Vec<i32> = st.member.assigned.iter().copied().collect();
+        st.rebalance(Rebalance::Revoke(all.clone()));
+        st.rebalance(Rebalance::Assign(all));
+        st.member.last_poll = Some(Instant::now());
     }
 
     /// Answers a produce request and serves its reports.
