@@ -266,6 +266,11 @@ impl Input for SimConsumer {
 
     async fn committed(self: &Arc<Self>, _: Duration) -> KafkaResult<Vec<Position>> {
         let st = self.world.lock();
+        if st.faults.committed_unreadable {
+            return Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::GroupAuthorizationFailed,
+            ));
+        }
         Ok(st.committed.iter().map(|(&p, &o)| position(p, o)).collect())
     }
 

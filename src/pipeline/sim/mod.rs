@@ -10,6 +10,7 @@
 //! failing seed prints itself and is appended to `regressions.txt`.
 
 mod broker;
+mod cases;
 mod check;
 mod clients;
 mod model;
@@ -79,14 +80,33 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
     simulate_traced(seed, setup, script, false).0
 }
 
-/// [`simulate`], and (`full`) every event of the run: the trace, then every record
-/// written with its transaction's fate, then how each instance ended.
+/// [`simulate`], and (`full`) every event of the run: the trace (how each instance
+/// ended included), then every record written with its transaction's fate.
 pub fn simulate_traced(
     seed: u64,
     setup: &Setup,
     script: run::Script<'_>,
     full: bool,
 ) -> (Result<(), String>, Vec<String>) {
+    let (result, world) = simulate_in(seed, setup, script);
+    if !full {
+        return (result, Vec::new());
+    }
+    let st = world.lock();
+    let mut events = st.trace.clone();
+    events.extend(st.written.iter().map(|w| {
+        let fate = w.txn.map(|t| (t, st.txns[t].fate));
+        format!("written {} {:?} {fate:?}", w.topic, w.value)
+    }));
+    (result, events)
+}
+
+/// [`simulate`], and the model as the run left it.
+pub fn simulate_in(
+    seed: u64,
+    setup: &Setup,
+    script: run::Script<'_>,
+) -> (Result<(), String>, std::sync::Arc<World>) {
     let settings = run::settings(setup.guarantee, setup.max_in_flight);
     let world = World::new(State {
         input: input(seed, setup),
@@ -98,7 +118,7 @@ pub fn simulate_traced(
         StableRng::new(seed ^ 0x51_1e7),
     );
     let Some(mut sim) = Run::new(world.clone(), settings, rngs) else {
-        return (Err("two inputs with one output".into()), Vec::new());
+        return (Err("two inputs with one output".into()), world);
     };
     let oracle = sim.oracle.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -108,19 +128,8 @@ pub fn simulate_traced(
         .expect("a runtime");
     runtime.block_on(sim.run(setup.chaos, script));
     drop(runtime);
-    let st = world.lock();
-    let events = if full {
-        let mut events = st.trace.clone();
-        events.extend(st.written.iter().map(|w| {
-            let fate = w.txn.map(|t| (t, st.txns[t].fate));
-            format!("written {} {:?} {fate:?}", w.topic, w.value)
-        }));
-        events.extend(sim.endings.iter().map(|e| format!("ended: {e}")));
-        events
-    } else {
-        Vec::new()
-    };
-    (check_run(&oracle, &st, &sim, setup), events)
+    let result = check_run(&oracle, &world.lock(), &sim, setup);
+    (result, world)
 }
 
 /// The broken invariants of a finished run, with its trace.

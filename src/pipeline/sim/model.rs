@@ -94,6 +94,8 @@ pub struct Faults {
     pub abort_failures: u32,
     /// The next consumer polls that return an error.
     pub consumer_errors: u32,
+    /// The group's committed offsets cannot be read (`OffsetFetch` refused).
+    pub committed_unreadable: bool,
 }
 
 /// The broker, the group and the producer's queue.
