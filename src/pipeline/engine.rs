@@ -43,6 +43,27 @@ pub(super) struct Shared<K: Kafka> {
     pub shutdown: CancellationToken,
 }
 
+impl<K: Kafka> Shared<K> {
+    pub fn new(
+        (consumer, producer): (Arc<K::Consumer>, Arc<K::Producer>),
+        context: Context,
+        settings: Arc<Settings>,
+        transform: Arc<Transform>,
+        stats: Arc<Stats>,
+        shutdown: CancellationToken,
+    ) -> Shared<K> {
+        Shared {
+            consumer,
+            producer,
+            context,
+            settings,
+            transform,
+            stats,
+            shutdown,
+        }
+    }
+}
+
 /// A consumed record of a batch.
 pub(super) struct Record {
     pub source: Source,
@@ -55,6 +76,19 @@ pub(super) struct Record {
     pub processed: bool,
     /// Its entry in the at-least-once offset tracker.
     pub slot: Option<(usize, u64)>,
+}
+
+impl Record {
+    /// A record just received: not processed yet, not tracked.
+    pub fn new(source: Source, leader_epoch: Option<i32>, received: Instant) -> Record {
+        Record {
+            source,
+            leader_epoch,
+            received,
+            processed: false,
+            slot: None,
+        }
+    }
 }
 
 /// An enqueued output of the record `record` of its batch; its delivery report is
@@ -99,6 +133,38 @@ impl Batch {
     pub fn processed(&self) -> usize {
         self.records.iter().filter(|r| r.processed).count()
     }
+}
+
+/// Why an input is dead-lettered when outputs of it were refused for good, by the client
+/// or by the broker: one wording on every path — each refused purpose with why, then the
+/// purposes already forwarded (at least once they stay forwarded; else "none").
+pub(super) fn refusal<'a>(
+    transform: &Transform,
+    refused: impl IntoIterator<Item = (&'a str, String)>,
+    forwarded: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let name = |topic: &str| transform.purpose_of_topic(topic).unwrap_or("dead letter");
+    let refused: Vec<String> = refused
+        .into_iter()
+        .map(|(topic, why)| format!("the {} output record was refused: {why}", name(topic)))
+        .collect();
+    let forwarded: Vec<&str> = forwarded.into_iter().map(name).collect();
+    let forwarded = match forwarded.is_empty() {
+        true => "none".to_string(),
+        false => forwarded.join(", "),
+    };
+    format!("{}; forwarded: {forwarded}", refused.join("; "))
+}
+
+/// The one dead letter of an input an output of which was refused for good
+/// (`output_too_large`), its message from [`refusal`].
+pub(super) fn refused_dead_letter(
+    transform: &Transform,
+    source: &Source,
+    message: String,
+    stats: &Stats,
+) -> Outgoing {
+    transform.dead_letter(source, "output_too_large", message, None, stats)
 }
 
 /// How a batch is gathered: at most `limit` records, and until `until` (`None`: only
@@ -389,13 +455,8 @@ impl<'s, K: Kafka> Engine<'s, K> {
             if !ack.admit() {
                 // Rewound with the batch.
                 batch.unadmitted = Some(source.clone());
-                batch.records.push(Record {
-                    source,
-                    leader_epoch,
-                    received: self.clock.received,
-                    processed: false,
-                    slot: None,
-                });
+                let record = Record::new(source, leader_epoch, self.clock.received);
+                batch.records.push(record);
                 break;
             }
             match self
@@ -489,13 +550,7 @@ impl<'s, K: Kafka> Engine<'s, K> {
         let mut outgoing = std::mem::take(&mut self.outgoing);
         let mut alone = false;
         match ack.replacement(&source) {
-            Some(message) => outgoing.push(transform.dead_letter(
-                &source,
-                "output_too_large",
-                message,
-                None,
-                stats,
-            )),
+            Some(message) => outgoing.push(refused_dead_letter(transform, &source, message, stats)),
             None => {
                 alone = ack.alone(&source);
                 transform.process(
@@ -509,13 +564,8 @@ impl<'s, K: Kafka> Engine<'s, K> {
         }
         self.dead_letter_too_large(&source, &mut outgoing);
         let index = batch.records.len();
-        batch.records.push(Record {
-            source,
-            leader_epoch,
-            received: self.clock.received,
-            processed: false,
-            slot: None,
-        });
+        let record = Record::new(source, leader_epoch, self.clock.received);
+        batch.records.push(record);
         let mut stop = None;
         for o in outgoing.drain(..) {
             if stop.is_some() || batch.failure.is_some() {
@@ -590,20 +640,20 @@ impl<'s, K: Kafka> Engine<'s, K> {
             if size <= self.max_message_bytes {
                 return None;
             }
-            Some((transform.purpose_of_topic(&o.topic)?, size))
+            transform.purpose_of_topic(&o.topic)?;
+            Some((o.topic.clone(), size))
         });
-        if let Some((purpose, size)) = too_large {
-            let message = format!(
-                "the {purpose} output record is {size} bytes, more than the producer's \
-                 message.max.bytes ({}); forwarded: none",
+        if let Some((topic, size)) = too_large {
+            let why = format!(
+                "{size} bytes, more than the producer's message.max.bytes ({})",
                 self.max_message_bytes
             );
+            let message = refusal(transform, [(&*topic, why)], []);
             outgoing.clear();
-            outgoing.push(transform.dead_letter(
+            outgoing.push(refused_dead_letter(
+                transform,
                 source,
-                "output_too_large",
                 message,
-                None,
                 &self.s.stats,
             ));
         }

@@ -14,7 +14,7 @@
 
 use super::boundary::{Input, Kafka, Output, Position, Record as Out};
 use super::clients::backoff;
-use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
+use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::Transform;
 use super::send::{self, Sleep, Unsent};
 use super::tracker::Tracker;
@@ -374,18 +374,6 @@ impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
     }
 }
 
-/// Names the purposes of output topics, for a dead letter's message.
-fn purposes_of<'a>(transform: &Transform, topics: impl Iterator<Item = &'a Arc<str>>) -> String {
-    let names: Vec<&str> = topics
-        .map(|t| transform.purpose_of_topic(t).unwrap_or("dead letter"))
-        .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
-}
-
 /// Waits for a batch's deliveries. Failures are re-sent with backoff until they succeed.
 /// The outputs of an input refused for good (too large) make that input one dead letter,
 /// `output_too_large`, which names the purposes already forwarded (those are not
@@ -475,30 +463,12 @@ pub(super) async fn await_batch<P: Output>(
                     );
                     end!(Done::Fatal(reason));
                 }
-                let refusals: Vec<String> = group
-                    .iter()
-                    .map(|(_, topic, reason)| {
-                        let name = transform.purpose_of_topic(topic).unwrap_or("dead letter");
-                        format!("the {name} output record was refused: {reason}")
-                    })
-                    .collect();
-                let done = forwarded
-                    .iter()
-                    .filter(|(r, _)| *r == index)
-                    .map(|(_, t)| t);
-                let message = format!(
-                    "{}; forwarded: {}",
-                    refusals.join("; "),
-                    purposes_of(&transform, done)
-                );
+                let refused = group.iter().map(|(_, t, why)| (&**t, why.clone()));
+                let done = forwarded.iter().filter(|(r, _)| *r == index);
+                let message = refusal(&transform, refused, done.map(|(_, t)| &**t));
                 dead_lettered.push(index);
-                let o = transform.dead_letter(
-                    &batch.records[index].source,
-                    "output_too_large",
-                    message,
-                    None,
-                    &stats,
-                );
+                let source = &batch.records[index].source;
+                let o = refused_dead_letter(&transform, source, message, &stats);
                 let mut wait = Sleep {
                     producer: &*producer,
                     until: None,

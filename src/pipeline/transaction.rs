@@ -19,7 +19,7 @@
 
 use super::boundary::{Input, Kafka, Output, Position, Record as Out, TxnError};
 use super::clients::{backoff, is_permanent};
-use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
+use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::{Source, Transform};
 use super::send::{self, Sleep, Unsent};
 use super::PipelineError;
@@ -122,10 +122,10 @@ fn stop(reason: String) -> PipelineError {
     PipelineError::TransactionFatal(reason)
 }
 
-/// Why an input is dead-lettered after the broker refused one of its outputs.
-fn refusal(transform: &Transform, topic: &str, e: &impl std::fmt::Display) -> String {
-    let name = transform.purpose_of_topic(topic).unwrap_or("dead letter");
-    format!("the broker refused the {name} output record: {e}; forwarded: none")
+/// Why an input is dead-lettered after one of its outputs was refused: nothing of it
+/// is forwarded (the transaction that held the others was aborted).
+fn refusal_of(transform: &Transform, topic: &str, e: &impl std::fmt::Display) -> String {
+    refusal(transform, [(topic, e.to_string())], [])
 }
 
 /// The first offset the batch consumed, per input partition: where an abort rewinds to
@@ -219,7 +219,7 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Refusals {
         .into_iter()
         .map(|(record, topic, reason)| {
             let source = batch.records[record].source.clone();
-            (source, refusal(transform, &topic, &reason))
+            (source, refusal_of(transform, &topic, &reason))
         })
         .collect();
     let sent = std::mem::take(&mut batch.sent);
@@ -233,7 +233,7 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> Refusals {
                 if topic == transform.dead_letter_topic() {
                     dead_letters.push((source, f.error.to_string()));
                 } else if batch.alone.contains(record) {
-                    refused.push((source, refusal(transform, topic, &f.error)));
+                    refused.push((source, refusal_of(transform, topic, &f.error)));
                 } else {
                     suspects.push(source);
                 }
@@ -375,15 +375,9 @@ impl<K: Kafka> Transaction<K> {
         until: Instant,
     ) -> Result<(), TxnError> {
         for (record, topic, reason) in std::mem::take(&mut batch.refused) {
-            let name = s
-                .transform
-                .purpose_of_topic(&topic)
-                .unwrap_or("dead letter");
-            let message = format!("the client refused the {name} output record: {reason}");
+            let message = refusal_of(&s.transform, &topic, &reason);
             let source = &batch.records[record].source;
-            let o = s
-                .transform
-                .dead_letter(source, "output_too_large", message, None, &s.stats);
+            let o = refused_dead_letter(&s.transform, source, message, &s.stats);
             let at = batch.sent.len();
             let ticket = batch.ticket(&s.context.acks);
             let mut wait = Sleep {

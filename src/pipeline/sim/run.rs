@@ -147,15 +147,14 @@ async fn engine_of(
         instance: id,
         context: context.clone(),
     });
-    let shared = Shared::<Sim> {
-        consumer,
-        producer,
+    let shared = Shared::<Sim>::new(
+        (consumer, producer),
         context,
         settings,
         transform,
         stats,
         shutdown,
-    };
+    );
     if exactly_once {
         engine::run(shared, transaction::Transaction::new(state)).await
     } else {
