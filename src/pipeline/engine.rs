@@ -546,74 +546,16 @@ impl<'s, K: Kafka> Engine<'s, K> {
         msg: &<K::Consumer as Input>::Message<'_>,
         (source, leader_epoch): (Source, Option<i32>),
     ) -> Result<(), Stop> {
-        let (transform, stats) = (&self.s.transform, &self.s.stats);
         let mut outgoing = std::mem::take(&mut self.outgoing);
-        let mut alone = false;
-        match ack.replacement(&source) {
-            Some(message) => outgoing.push(refused_dead_letter(transform, &source, message, stats)),
-            None => {
-                alone = ack.alone(&source);
-                transform.process(
-                    &source,
-                    msg.payload().unwrap_or_default(),
-                    self.clock.now,
-                    stats,
-                    &mut outgoing,
-                )
-            }
-        }
-        self.dead_letter_too_large(&source, &mut outgoing);
+        let alone = self.outputs(ack, &source, msg, &mut outgoing);
         let index = batch.records.len();
         let record = Record::new(source, leader_epoch, self.clock.received);
         batch.records.push(record);
         let mut stop = None;
         for o in outgoing.drain(..) {
-            if stop.is_some() || batch.failure.is_some() {
-                continue;
-            }
-            let at = batch.sent.len();
-            let ticket = batch.ticket(&self.s.context.acks);
-            let mut wait = Serving {
-                s: self.s,
-                ack: &mut *ack,
-                input: &mut *input,
-                failed: None,
-            };
-            let (producer, retry) = (&*self.s.producer, A::RETRY_ENQUEUE);
-            let sent = if alone {
-                send::alone(producer, Out::New(&o), ticket, at, retry, &mut wait).await
-            } else {
-                send::send(producer, Out::New(&o), ticket, at, retry, &mut wait).await
-            };
-            let failed = wait.failed.take();
-            match sent {
-                Ok(()) => {
-                    input.stall.over(&*self.s.consumer, &self.s.context.health);
-                    batch.sent.push(Sent {
-                        record: index,
-                        topic: o.topic,
-                    });
-                    // librdkafka copied the key and value: their buffers serve again.
-                    records::recycle(o.key, o.value);
-                }
-                Err(Unsent::Refused(reason)) => {
-                    batch.refused.push((index, o.topic.clone(), reason))
-                }
-                Err(Unsent::Failed(e)) => batch.failure = Some(e),
-                Err(Unsent::Fatal(reason)) => {
-                    stop = Some(Stop::Failed(if self.s.producer.fenced() {
-                        tracing::error!("stopping: the transactional producer is fenced: {reason}");
-                        PipelineError::TransactionFatal(reason)
-                    } else {
-                        PipelineError::ProducerFatal(reason)
-                    }))
-                }
-                Err(Unsent::Stopped) => {
-                    stop = Some(match failed {
-                        Some(e) => Stop::Failed(e),
-                        None => Stop::Shutdown,
-                    })
-                }
+            if stop.is_none() && batch.failure.is_none() {
+                let sent = self.send_output(ack, input, batch, (index, o), alone);
+                stop = sent.await.err();
             }
         }
         self.outgoing = outgoing;
@@ -627,6 +569,81 @@ impl<'s, K: Kafka> Engine<'s, K> {
             let record = &mut batch.records[index];
             record.processed = true;
             ack.enqueued(record);
+        }
+        Ok(())
+    }
+
+    /// A record's outputs, or the one dead letter that replaces them; whether they are
+    /// to be sent alone ([`Acknowledge::alone`]).
+    fn outputs<A: Acknowledge<K>>(
+        &self,
+        ack: &A,
+        source: &Source,
+        msg: &<K::Consumer as Input>::Message<'_>,
+        outgoing: &mut Vec<Outgoing>,
+    ) -> bool {
+        let (transform, stats) = (&self.s.transform, &self.s.stats);
+        if let Some(message) = ack.replacement(source) {
+            outgoing.push(refused_dead_letter(transform, source, message, stats));
+            return false;
+        }
+        let payload = msg.payload().unwrap_or_default();
+        transform.process(source, payload, self.clock.now, stats, outgoing);
+        self.dead_letter_too_large(source, outgoing);
+        ack.alone(source)
+    }
+
+    /// Sends output `o` of the record at `index` of the batch and notes how it went in
+    /// the batch; why the batch stops, if it does.
+    async fn send_output<A: Acknowledge<K>>(
+        &self,
+        ack: &mut A,
+        input: &mut Consumed<'s, K>,
+        batch: &mut Batch,
+        (index, o): (usize, Outgoing),
+        alone: bool,
+    ) -> Result<(), Stop> {
+        let at = batch.sent.len();
+        let ticket = batch.ticket(&self.s.context.acks);
+        let mut wait = Serving {
+            s: self.s,
+            ack,
+            input: &mut *input,
+            failed: None,
+        };
+        let (producer, retry) = (&*self.s.producer, A::RETRY_ENQUEUE);
+        let sent = if alone {
+            send::alone(producer, Out::New(&o), ticket, at, retry, &mut wait).await
+        } else {
+            send::send(producer, Out::New(&o), ticket, at, retry, &mut wait).await
+        };
+        let failed = wait.failed.take();
+        match sent {
+            Ok(()) => {
+                input.stall.over(&*self.s.consumer, &self.s.context.health);
+                batch.sent.push(Sent {
+                    record: index,
+                    topic: o.topic,
+                });
+                // librdkafka copied the key and value: their buffers serve again.
+                records::recycle(o.key, o.value);
+            }
+            Err(Unsent::Refused(reason)) => batch.refused.push((index, o.topic.clone(), reason)),
+            Err(Unsent::Failed(e)) => batch.failure = Some(e),
+            Err(Unsent::Fatal(reason)) => {
+                return Err(Stop::Failed(if self.s.producer.fenced() {
+                    tracing::error!("stopping: the transactional producer is fenced: {reason}");
+                    PipelineError::TransactionFatal(reason)
+                } else {
+                    PipelineError::ProducerFatal(reason)
+                }))
+            }
+            Err(Unsent::Stopped) => {
+                return Err(match failed {
+                    Some(e) => Stop::Failed(e),
+                    None => Stop::Shutdown,
+                })
+            }
         }
         Ok(())
     }
