@@ -278,6 +278,15 @@ impl Run {
         self.world
             .lock()
             .log(format!("the broker is silent for {silence:?}"));
+        // A fault that must stop the instance is met through the broker's answers: its
+        // bound does not run while the broker is silent (a shutdown's does).
+        if let Some(live) = self.live.as_mut() {
+            if let Some((by, why)) = live.must_stop_by.as_mut() {
+                if !why.contains("SIGTERM") {
+                    *by += silence;
+                }
+            }
+        }
         let until = Instant::now() + silence;
         while Instant::now() < until {
             tokio::time::sleep(Duration::from_secs(1)).await;
