@@ -41,6 +41,8 @@ struct Instance {
     /// The bound by which it must be gone, and why (told to stop, or a fault that must
     /// stop it).
     must_stop_by: Option<(Instant, &'static str)>,
+    /// A fault that must stop it met it: it may end with an error, also after a SIGTERM.
+    fatal: bool,
 }
 
 /// A run: the world, the engine's settings and the schedule's random stream.
@@ -225,6 +227,7 @@ impl Run {
             shutdown,
             handle,
             must_stop_by: None,
+            fatal: false,
         });
         self.world.wake();
     }
@@ -392,6 +395,7 @@ impl Run {
     /// A fault that must stop the live instance (exit 1), never a retry loop.
     pub fn must_fail(&mut self, why: &'static str) {
         if let Some(live) = self.live.as_mut() {
+            live.fatal = true;
             if live.must_stop_by.is_none() {
                 live.must_stop_by = Some((Instant::now() + FATAL_BOUND, why));
             }
@@ -457,7 +461,7 @@ impl Run {
             .log(format!("instance {} ended: {ending}", live.id));
         self.endings.push(ending.clone());
         if finishing {
-            if result.is_err() {
+            if result.is_err() && !live.fatal {
                 self.violation(format!("the final shutdown ended with {ending}"));
             }
             return true;
