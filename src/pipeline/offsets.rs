@@ -20,7 +20,7 @@ use super::send::{self, Sleep, Unsent};
 use super::tracker::Tracker;
 use super::PipelineError;
 use crate::health::unix_millis;
-use crate::kafka::acks::Failure;
+use crate::kafka::acks::{Failure, Ticket};
 use crate::kafka::producer::{classify, Outcome};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
@@ -374,6 +374,43 @@ impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
     }
 }
 
+/// How a re-send (or a dead letter) of a batch went.
+enum Resent {
+    /// Enqueued: its report is awaited with the round's.
+    Waiting,
+    /// The client refused it for good.
+    Refused(String),
+    /// The producer failed for good.
+    Fatal(String),
+}
+
+/// Sends a record of a batch again, or its dead letter, at `at` in the round under way
+/// (`alone`: in a request of its own, [`send::alone`]); retriable enqueue errors are
+/// retried in place, with no deadline (the filter's shutdown drops the batch).
+async fn resend<P: Output>(
+    producer: &P,
+    record: Out<'_>,
+    ticket: &Ticket,
+    at: usize,
+    alone: bool,
+) -> Resent {
+    let mut wait = Sleep {
+        producer,
+        until: None,
+    };
+    let sent = if alone {
+        send::alone(producer, record, ticket, at, true, &mut wait).await
+    } else {
+        send::send(producer, record, ticket, at, true, &mut wait).await
+    };
+    match sent {
+        Ok(()) => Resent::Waiting,
+        Err(Unsent::Refused(reason)) => Resent::Refused(reason),
+        Err(Unsent::Fatal(reason)) => Resent::Fatal(reason),
+        Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place, no deadline"),
+    }
+}
+
 /// Waits for a batch's deliveries. Failures are re-sent with backoff until they succeed.
 /// The outputs of an input refused for good (too large) make that input one dead letter,
 /// `output_too_large`, which names the purposes already forwarded (those are not
@@ -425,26 +462,12 @@ pub(super) async fn await_batch<P: Output>(
         if waiting.is_empty() {
             if let Some((record, topic, message)) = solo.pop() {
                 alone.push((record, topic.clone()));
-                let mut wait = Sleep {
-                    producer: &*producer,
-                    until: None,
-                };
                 // Alone: a request it shares with another batch's record could be
                 // refused whole again.
-                match send::alone(
-                    &*producer,
-                    Out::Again(&message),
-                    &ticket,
-                    0,
-                    true,
-                    &mut wait,
-                )
-                .await
-                {
-                    Ok(()) => waiting.push(Sent { record, topic }),
-                    Err(Unsent::Refused(reason)) => refused.push((record, topic, reason)),
-                    Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
-                    Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+                match resend(&*producer, Out::Again(&message), &ticket, 0, true).await {
+                    Resent::Waiting => waiting.push(Sent { record, topic }),
+                    Resent::Refused(reason) => refused.push((record, topic, reason)),
+                    Resent::Fatal(reason) => end!(Done::Fatal(reason)),
                 }
                 continue;
             }
@@ -469,19 +492,14 @@ pub(super) async fn await_batch<P: Output>(
                 dead_lettered.push(index);
                 let source = &batch.records[index].source;
                 let o = refused_dead_letter(&transform, source, message, &stats);
-                let mut wait = Sleep {
-                    producer: &*producer,
-                    until: None,
-                };
                 let at = waiting.len();
-                match send::send(&*producer, Out::New(&o), &ticket, at, true, &mut wait).await {
-                    Ok(()) => waiting.push(Sent {
+                match resend(&*producer, Out::New(&o), &ticket, at, false).await {
+                    Resent::Waiting => waiting.push(Sent {
                         record: index,
                         topic: o.topic.clone(),
                     }),
-                    Err(Unsent::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
-                    Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
-                    Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+                    Resent::Refused(reason) => again.push((index, o.topic.clone(), reason)),
+                    Resent::Fatal(reason) => end!(Done::Fatal(reason)),
                 }
             }
             refused = again;
@@ -536,25 +554,11 @@ pub(super) async fn await_batch<P: Output>(
             attempt,
         });
         for (record, topic, message, _) in retry {
-            let mut wait = Sleep {
-                producer: &*producer,
-                until: None,
-            };
             let at = waiting.len();
-            match send::send(
-                &*producer,
-                Out::Again(&message),
-                &ticket,
-                at,
-                true,
-                &mut wait,
-            )
-            .await
-            {
-                Ok(()) => waiting.push(Sent { record, topic }),
-                Err(Unsent::Refused(reason)) => refused.push((record, topic, reason)),
-                Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
-                Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+            match resend(&*producer, Out::Again(&message), &ticket, at, false).await {
+                Resent::Waiting => waiting.push(Sent { record, topic }),
+                Resent::Refused(reason) => refused.push((record, topic, reason)),
+                Resent::Fatal(reason) => end!(Done::Fatal(reason)),
             }
         }
     }
