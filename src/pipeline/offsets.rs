@@ -179,6 +179,35 @@ impl<K: Kafka> OffsetStore<K> {
         }
     }
 
+    /// Shutdown: stops consuming, waits for the batches in flight and the producer's
+    /// queue until `deadline`; a batch that ends the filter ends the wait for batches,
+    /// and is returned.
+    async fn drain(
+        &mut self,
+        s: &Shared<K>,
+        deadline: tokio::time::Instant,
+    ) -> Option<PipelineError> {
+        let pending = self.tracker.in_flight;
+        tracing::info!(pending, "shutting down: draining in-flight records");
+        let mut failure = None;
+        while !self.pending.is_empty() {
+            let next = s.producer.serving(self.pending.next());
+            match tokio::time::timeout_at(deadline, next).await {
+                Ok(Some(c)) => {
+                    if let Err(e) = self.on_complete(s, c) {
+                        tracing::error!("stopping: {e}");
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout_at(deadline, s.producer.flush(remaining)).await;
+        failure
+    }
+
     /// Commits the stored offsets, if any were stored since the last commit.
     fn commit(&mut self, consumer: &Arc<K::Consumer>) {
         if self.committing.is_some() || !std::mem::take(&mut self.stored) {
@@ -317,24 +346,7 @@ impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
             // after the restart.
             tracing::error!("stopping: {e}");
         } else {
-            // Shutdown: stop consuming, drain, flush, commit.
-            let pending = self.tracker.in_flight;
-            tracing::info!(pending, "shutting down: draining in-flight records");
-            while !self.pending.is_empty() {
-                let next = s.producer.serving(self.pending.next());
-                match tokio::time::timeout_at(deadline, next).await {
-                    Ok(Some(c)) => {
-                        if let Err(e) = self.on_complete(s, c) {
-                            tracing::error!("stopping: {e}");
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let _ = tokio::time::timeout_at(deadline, s.producer.flush(remaining)).await;
+            failure = self.drain(s, deadline).await;
         }
         let unacked = self.tracker.in_flight;
         // No client is held past this point (the batches' futures hold the producer).

@@ -419,6 +419,42 @@ impl<K: Kafka> Transaction<K> {
         }
     }
 
+    /// A failed batch: the transaction is aborted and the consumer rewound (a fatal
+    /// error, or a failed abort, stops the filter); the refused inputs are remembered.
+    async fn abort(
+        &mut self,
+        s: &Shared<K>,
+        mut batch: Batch,
+        e: TxnError,
+        until: Instant,
+        revoked: &[(String, i32)],
+    ) -> Result<(), PipelineError> {
+        telemetry::emit(telemetry::events::TransactionAborted);
+        match &e {
+            TxnError::Fenced(reason) => {
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                return Err(stop(reason.clone()));
+            }
+            TxnError::Fatal(reason) => {
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                tracing::error!("stopping: {reason}");
+                return Err(PipelineError::ProducerFatal(reason.clone()));
+            }
+            TxnError::Retriable(_) | TxnError::Abortable(_) => {}
+        }
+        tracing::warn!(
+            records = batch.processed(),
+            "transaction failed, aborting; the batch will be processed again: {e}"
+        );
+        if let Err(abort) = bounded(s, until, s.producer.abort_transaction(left(until))).await {
+            tracing::error!("stopping: the transaction failed ({e}) and its abort too");
+            return Err(failed_abort(abort));
+        }
+        self.remember_refusals(&s.transform, &mut batch, true)
+            .await?;
+        rewind(&*s.consumer, &batch, revoked)
+    }
+
     /// A committed batch: counted, and its dead letters' markers done with.
     fn committed(&mut self, s: &Shared<K>, batch: &Batch) {
         let received: Vec<_> = batch.records.iter().map(|r| r.received).collect();
@@ -547,30 +583,7 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             }
             Err(e) => e,
         };
-        telemetry::emit(telemetry::events::TransactionAborted);
-        match &e {
-            TxnError::Fenced(reason) => {
-                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
-                return Err(stop(reason.clone()));
-            }
-            TxnError::Fatal(reason) => {
-                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
-                tracing::error!("stopping: {reason}");
-                return Err(PipelineError::ProducerFatal(reason.clone()));
-            }
-            TxnError::Retriable(_) | TxnError::Abortable(_) => {}
-        }
-        tracing::warn!(
-            records = batch.processed(),
-            "transaction failed, aborting; the batch will be processed again: {e}"
-        );
-        if let Err(abort) = bounded(s, until, s.producer.abort_transaction(left(until))).await {
-            tracing::error!("stopping: the transaction failed ({e}) and its abort too");
-            return Err(failed_abort(abort));
-        }
-        self.remember_refusals(&s.transform, &mut batch, true)
-            .await?;
-        rewind(&*s.consumer, &batch, &revoked)
+        self.abort(s, batch, e, until, &revoked).await
     }
 
     async fn finish(
