@@ -143,7 +143,9 @@ fn a_fenced_producer_stops_the_filter_with_exit_1() {
 /// Item 2: after an abortable error the batch is processed again from the first offset
 /// it consumed — known locally, not read back from the broker. Here the broker cannot
 /// answer committed-offset lookups (OffsetFetch refused) when the abort happens: every
-/// output must still arrive.
+/// output must still arrive. The mock shows aborted records, so a rewind to an earlier
+/// offset (a reset to the earliest) would pass here too: the simulation's
+/// `an_aborted_batch_is_processed_again_from_its_own_first_offset` tells them apart.
 #[test]
 fn an_aborted_batch_is_processed_again_even_when_committed_offsets_cannot_be_read() {
     let mock = Mock::new();
@@ -240,6 +242,10 @@ fn a_record_the_broker_refuses_is_dead_lettered_in_the_next_transaction() {
 /// Item 3: a revoke during an open transaction aborts it before the revoke is
 /// acknowledged (the member would otherwise commit outputs and offsets of partitions it
 /// no longer owns); the batch's records are processed again, and both members go on.
+/// On librdkafka's clients; the mock shows aborted records, so a record lost by the
+/// rewind is checked by the simulation's
+/// `a_partition_revoked_and_assigned_back_during_a_transaction_loses_nothing`
+/// (`read_committed`).
 #[test]
 fn a_revoke_during_a_transaction_aborts_it_before_the_revoke_is_acknowledged() {
     let mock = Mock::new();

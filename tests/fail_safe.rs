@@ -124,7 +124,9 @@ fn chargeable(g: &mut Generator, id: &str, big_billing: bool, big_security: bool
 
 /// Item 6: one input → all its outputs, or one dead letter (never a half-forwarded record,
 /// never two dead letters). The producer's `message.max.bytes` (2,500) is between the
-/// small and the large output.
+/// small and the large output: the client-side check before any send. An output the
+/// broker refuses after its sibling was sent is the simulation's
+/// `a_record_with_an_output_the_broker_refuses_is_one_dead_letter`.
 #[test]
 fn an_input_with_an_output_too_large_is_one_dead_letter_and_never_half_forwarded() {
     let mock = Mock::new(1);

@@ -13,10 +13,17 @@
 //! records sent under it received. A ticket dropped early (a batch abandoned when the
 //! filter stops) leaves its slot to the late reports, which count down and free it: a
 //! report is never counted against a later batch.
+//!
+//! A record the broker refused in a request with others is sent again *alone*
+//! ([`Ticket::alone`]): while a ticket holds the table alone, other tickets do not send
+//! ([`Ticket::held_back`]), and its sender waits until no other record waits for its
+//! report ([`Ticket::outstanding`]) — so the record shares no produce request, and a
+//! refusal names it.
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::task::{Poll, Waker};
 
@@ -32,6 +39,10 @@ pub struct Acks {
     slots: RwLock<Vec<Mutex<Slot>>>,
     /// Free slots, the oldest freed first.
     free: Mutex<std::collections::VecDeque<u32>>,
+    /// Records sent under any ticket whose report has not come.
+    outstanding: AtomicUsize,
+    /// The slot that sends alone, plus one (0: none).
+    alone: AtomicU64,
 }
 
 #[derive(Default)]
@@ -103,6 +114,7 @@ impl Acks {
                 });
             }
             slot.pending -= 1;
+            self.outstanding.fetch_sub(1, Ordering::SeqCst);
             (slot.pending == 0).then(|| (slot.waker.take(), !slot.held))
         };
         if let Some((waker, freed)) = settled {
@@ -146,12 +158,16 @@ impl Ticket {
     pub fn expect(&self, index: usize) -> usize {
         let index = u32::try_from(index).expect("fewer than 2^32 records in a batch");
         self.acks.with(self.id, |slot| slot.pending += 1);
+        self.acks.outstanding.fetch_add(1, Ordering::SeqCst);
         ((self.id as usize) << 32) | index as usize
     }
 
     /// The record of the last [`Ticket::expect`] was not enqueued: no report will come.
     pub fn unsent(&self) {
         let waker = self.acks.with(self.id, |slot| {
+            if slot.pending > 0 {
+                self.acks.outstanding.fetch_sub(1, Ordering::SeqCst);
+            }
             slot.pending = slot.pending.saturating_sub(1);
             if slot.pending == 0 {
                 slot.waker.take()
@@ -160,6 +176,30 @@ impl Ticket {
             }
         });
         self.acks.settle(self.id, waker, false);
+    }
+
+    /// This ticket holds its table alone until the guard is dropped, unless another
+    /// ticket does (`None`: try again later).
+    pub fn alone(&self) -> Option<Alone> {
+        let me = u64::from(self.id) + 1;
+        self.acks
+            .alone
+            .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .map(|_| Alone {
+                acks: self.acks.clone(),
+            })
+    }
+
+    /// Records sent under any ticket of the table whose report has not come.
+    pub fn outstanding(&self) -> usize {
+        self.acks.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Another ticket holds the table alone ([`Ticket::alone`]): send nothing now.
+    pub fn held_back(&self) -> bool {
+        let owner = self.acks.alone.load(Ordering::SeqCst);
+        owner != 0 && owner != u64::from(self.id) + 1
     }
 
     /// Records sent under this ticket whose report has not come.
@@ -183,6 +223,17 @@ impl Ticket {
                 Poll::Pending
             })
         })
+    }
+}
+
+/// The table held alone by one ticket ([`Ticket::alone`]), until dropped.
+pub struct Alone {
+    acks: Arc<Acks>,
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        self.acks.alone.store(0, Ordering::SeqCst);
     }
 }
 
@@ -288,5 +339,25 @@ mod tests {
         // Reused clean: no failure of the first batch shows.
         assert!(a.settled().now_or_never().unwrap().is_empty());
         assert!(b.settled().now_or_never().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_ticket_alone_holds_the_others_back_until_its_guard_is_dropped() {
+        let acks = Arc::new(Acks::default());
+        let (a, b) = (acks.ticket(), acks.ticket());
+        let sent = b.expect(0);
+        assert_eq!(a.outstanding(), 1, "counted across tickets");
+        let guard = a.alone().expect("nobody holds it");
+        assert!(b.alone().is_none(), "one at a time");
+        assert!(b.held_back() && !a.held_back());
+        acks.report(sent, None);
+        assert_eq!(a.outstanding(), 0);
+        let o = b.expect(1);
+        b.unsent();
+        assert_eq!(a.outstanding(), 0, "an unsent record is not waited for");
+        let _ = o;
+        drop(guard);
+        assert!(!b.held_back());
+        assert!(b.alone().is_some());
     }
 }

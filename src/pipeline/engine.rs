@@ -43,6 +43,27 @@ pub(super) struct Shared<K: Kafka> {
     pub shutdown: CancellationToken,
 }
 
+impl<K: Kafka> Shared<K> {
+    pub fn new(
+        (consumer, producer): (Arc<K::Consumer>, Arc<K::Producer>),
+        context: Context,
+        settings: Arc<Settings>,
+        transform: Arc<Transform>,
+        stats: Arc<Stats>,
+        shutdown: CancellationToken,
+    ) -> Shared<K> {
+        Shared {
+            consumer,
+            producer,
+            context,
+            settings,
+            transform,
+            stats,
+            shutdown,
+        }
+    }
+}
+
 /// A consumed record of a batch.
 pub(super) struct Record {
     pub source: Source,
@@ -55,6 +76,19 @@ pub(super) struct Record {
     pub processed: bool,
     /// Its entry in the at-least-once offset tracker.
     pub slot: Option<(usize, u64)>,
+}
+
+impl Record {
+    /// A record just received: not processed yet, not tracked.
+    pub fn new(source: Source, leader_epoch: Option<i32>, received: Instant) -> Record {
+        Record {
+            source,
+            leader_epoch,
+            received,
+            processed: false,
+            slot: None,
+        }
+    }
 }
 
 /// An enqueued output of the record `record` of its batch; its delivery report is
@@ -81,6 +115,9 @@ pub(super) struct Batch {
     /// Shutdown came while a record's outputs were being enqueued: part of them are in
     /// the batch (exactly once: the transaction is aborted, never committed half).
     pub interrupted: bool,
+    /// The records whose outputs were sent alone ([`send::alone`]): a refusal of one of
+    /// them is a refusal for good.
+    pub alone: Vec<usize>,
     /// The slot its outputs' delivery reports are counted in: taken at the first send,
     /// kept with the batch's buffers for the next batch.
     pub ticket: Option<Ticket>,
@@ -96,6 +133,38 @@ impl Batch {
     pub fn processed(&self) -> usize {
         self.records.iter().filter(|r| r.processed).count()
     }
+}
+
+/// Why an input is dead-lettered when outputs of it were refused for good, by the client
+/// or by the broker: one wording on every path — each refused purpose with why, then the
+/// purposes already forwarded (at least once they stay forwarded; else "none").
+pub(super) fn refusal<'a>(
+    transform: &Transform,
+    refused: impl IntoIterator<Item = (&'a str, String)>,
+    forwarded: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let name = |topic: &str| transform.purpose_of_topic(topic).unwrap_or("dead letter");
+    let refused: Vec<String> = refused
+        .into_iter()
+        .map(|(topic, why)| format!("the {} output record was refused: {why}", name(topic)))
+        .collect();
+    let forwarded: Vec<&str> = forwarded.into_iter().map(name).collect();
+    let forwarded = match forwarded.is_empty() {
+        true => "none".to_string(),
+        false => forwarded.join(", "),
+    };
+    format!("{}; forwarded: {forwarded}", refused.join("; "))
+}
+
+/// The one dead letter of an input an output of which was refused for good
+/// (`output_too_large`), its message from [`refusal`].
+pub(super) fn refused_dead_letter(
+    transform: &Transform,
+    source: &Source,
+    message: String,
+    stats: &Stats,
+) -> Outgoing {
+    transform.dead_letter(source, "output_too_large", message, None, stats)
 }
 
 /// How a batch is gathered: at most `limit` records, and until `until` (`None`: only
@@ -149,6 +218,13 @@ pub(super) trait Acknowledge<K: Kafka>: Send {
     /// The dead-letter message that replaces the processing of a record (exactly once:
     /// an output of it was refused by the broker in an aborted transaction).
     fn replacement(&self, source: &Source) -> Option<String>;
+
+    /// Whether a record's outputs are sent alone, each in a request of its own (exactly
+    /// once: one was refused in a request with others, which a request refused whole
+    /// does to every record in it).
+    fn alone(&self, _source: &Source) -> bool {
+        false
+    }
 
     /// Every output of a record is enqueued (at least once: its offset is tracked).
     fn enqueued(&mut self, record: &mut Record);
@@ -379,13 +455,8 @@ impl<'s, K: Kafka> Engine<'s, K> {
             if !ack.admit() {
                 // Rewound with the batch.
                 batch.unadmitted = Some(source.clone());
-                batch.records.push(Record {
-                    source,
-                    leader_epoch,
-                    received: self.clock.received,
-                    processed: false,
-                    slot: None,
-                });
+                let record = Record::new(source, leader_epoch, self.clock.received);
+                batch.records.push(record);
                 break;
             }
             match self
@@ -475,94 +546,104 @@ impl<'s, K: Kafka> Engine<'s, K> {
         msg: &<K::Consumer as Input>::Message<'_>,
         (source, leader_epoch): (Source, Option<i32>),
     ) -> Result<(), Stop> {
-        let (transform, stats) = (&self.s.transform, &self.s.stats);
         let mut outgoing = std::mem::take(&mut self.outgoing);
-        match ack.replacement(&source) {
-            Some(message) => outgoing.push(transform.dead_letter(
-                &source,
-                "output_too_large",
-                message,
-                None,
-                stats,
-            )),
-            None => transform.process(
-                &source,
-                msg.payload().unwrap_or_default(),
-                self.clock.now,
-                stats,
-                &mut outgoing,
-            ),
-        }
-        self.dead_letter_too_large(&source, &mut outgoing);
+        let alone = self.outputs(ack, &source, msg, &mut outgoing);
         let index = batch.records.len();
-        batch.records.push(Record {
-            source,
-            leader_epoch,
-            received: self.clock.received,
-            processed: false,
-            slot: None,
-        });
+        let record = Record::new(source, leader_epoch, self.clock.received);
+        batch.records.push(record);
         let mut stop = None;
         for o in outgoing.drain(..) {
-            if stop.is_some() || batch.failure.is_some() {
-                continue;
-            }
-            let at = batch.sent.len();
-            let ticket = batch.ticket(&self.s.context.acks);
-            let mut wait = Serving {
-                s: self.s,
-                ack: &mut *ack,
-                input: &mut *input,
-                failed: None,
-            };
-            let sent = send::send(
-                &*self.s.producer,
-                Out::New(&o),
-                ticket,
-                at,
-                A::RETRY_ENQUEUE,
-                &mut wait,
-            )
-            .await;
-            let failed = wait.failed.take();
-            match sent {
-                Ok(()) => {
-                    input.stall.over(&*self.s.consumer, &self.s.context.health);
-                    batch.sent.push(Sent {
-                        record: index,
-                        topic: o.topic,
-                    });
-                    // librdkafka copied the key and value: their buffers serve again.
-                    records::recycle(o.key, o.value);
-                }
-                Err(Unsent::Refused(reason)) => {
-                    batch.refused.push((index, o.topic.clone(), reason))
-                }
-                Err(Unsent::Failed(e)) => batch.failure = Some(e),
-                Err(Unsent::Fatal(reason)) => {
-                    stop = Some(Stop::Failed(if self.s.producer.fenced() {
-                        tracing::error!("stopping: the transactional producer is fenced: {reason}");
-                        PipelineError::TransactionFatal(reason)
-                    } else {
-                        PipelineError::ProducerFatal(reason)
-                    }))
-                }
-                Err(Unsent::Stopped) => {
-                    stop = Some(match failed {
-                        Some(e) => Stop::Failed(e),
-                        None => Stop::Shutdown,
-                    })
-                }
+            if stop.is_none() && batch.failure.is_none() {
+                let sent = self.send_output(ack, input, batch, (index, o), alone);
+                stop = sent.await.err();
             }
         }
         self.outgoing = outgoing;
         if let Some(stop) = stop {
             return Err(stop);
         }
+        if alone {
+            batch.alone.push(index);
+        }
         if batch.failure.is_none() {
             let record = &mut batch.records[index];
             record.processed = true;
             ack.enqueued(record);
+        }
+        Ok(())
+    }
+
+    /// A record's outputs, or the one dead letter that replaces them; whether they are
+    /// to be sent alone ([`Acknowledge::alone`]).
+    fn outputs<A: Acknowledge<K>>(
+        &self,
+        ack: &A,
+        source: &Source,
+        msg: &<K::Consumer as Input>::Message<'_>,
+        outgoing: &mut Vec<Outgoing>,
+    ) -> bool {
+        let (transform, stats) = (&self.s.transform, &self.s.stats);
+        if let Some(message) = ack.replacement(source) {
+            outgoing.push(refused_dead_letter(transform, source, message, stats));
+            return false;
+        }
+        let payload = msg.payload().unwrap_or_default();
+        transform.process(source, payload, self.clock.now, stats, outgoing);
+        self.dead_letter_too_large(source, outgoing);
+        ack.alone(source)
+    }
+
+    /// Sends output `o` of the record at `index` of the batch and notes how it went in
+    /// the batch; why the batch stops, if it does.
+    async fn send_output<A: Acknowledge<K>>(
+        &self,
+        ack: &mut A,
+        input: &mut Consumed<'s, K>,
+        batch: &mut Batch,
+        (index, o): (usize, Outgoing),
+        alone: bool,
+    ) -> Result<(), Stop> {
+        let at = batch.sent.len();
+        let ticket = batch.ticket(&self.s.context.acks);
+        let mut wait = Serving {
+            s: self.s,
+            ack,
+            input: &mut *input,
+            failed: None,
+        };
+        let (producer, retry) = (&*self.s.producer, A::RETRY_ENQUEUE);
+        let sent = if alone {
+            send::alone(producer, Out::New(&o), ticket, at, retry, &mut wait).await
+        } else {
+            send::send(producer, Out::New(&o), ticket, at, retry, &mut wait).await
+        };
+        let failed = wait.failed.take();
+        match sent {
+            Ok(()) => {
+                input.stall.over(&*self.s.consumer, &self.s.context.health);
+                batch.sent.push(Sent {
+                    record: index,
+                    topic: o.topic,
+                });
+                // librdkafka copied the key and value: their buffers serve again.
+                records::recycle(o.key, o.value);
+            }
+            Err(Unsent::Refused(reason)) => batch.refused.push((index, o.topic.clone(), reason)),
+            Err(Unsent::Failed(e)) => batch.failure = Some(e),
+            Err(Unsent::Fatal(reason)) => {
+                return Err(Stop::Failed(if self.s.producer.fenced() {
+                    tracing::error!("stopping: the transactional producer is fenced: {reason}");
+                    PipelineError::TransactionFatal(reason)
+                } else {
+                    PipelineError::ProducerFatal(reason)
+                }))
+            }
+            Err(Unsent::Stopped) => {
+                return Err(match failed {
+                    Some(e) => Stop::Failed(e),
+                    None => Stop::Shutdown,
+                })
+            }
         }
         Ok(())
     }
@@ -576,20 +657,20 @@ impl<'s, K: Kafka> Engine<'s, K> {
             if size <= self.max_message_bytes {
                 return None;
             }
-            Some((transform.purpose_of_topic(&o.topic)?, size))
+            transform.purpose_of_topic(&o.topic)?;
+            Some((o.topic.clone(), size))
         });
-        if let Some((purpose, size)) = too_large {
-            let message = format!(
-                "the {purpose} output record is {size} bytes, more than the producer's \
-                 message.max.bytes ({}); forwarded: none",
+        if let Some((topic, size)) = too_large {
+            let why = format!(
+                "{size} bytes, more than the producer's message.max.bytes ({})",
                 self.max_message_bytes
             );
+            let message = refusal(transform, [(&*topic, why)], []);
             outgoing.clear();
-            outgoing.push(transform.dead_letter(
+            outgoing.push(refused_dead_letter(
+                transform,
                 source,
-                "output_too_large",
                 message,
-                None,
                 &self.s.stats,
             ));
         }

@@ -241,15 +241,14 @@ pub async fn run_with(
                     ..context.clone()
                 },
             )?);
-            let shared = Shared::<Librdkafka> {
-                consumer,
-                producer,
+            let shared = Shared::<Librdkafka>::new(
+                (consumer, producer),
                 context,
                 settings,
                 transform,
                 stats,
                 shutdown,
-            };
+            );
             engine::run(shared, transaction::Transaction::new(state)).await
         }
     }
@@ -267,15 +266,14 @@ pub async fn run_with_clients(
     stats: Arc<Stats>,
     context: Context,
 ) -> Result<(), PipelineError> {
-    let shared = Shared::<Librdkafka> {
-        consumer,
-        producer,
+    let shared = Shared::<Librdkafka>::new(
+        (consumer, producer),
         context,
         settings,
         transform,
         stats,
         shutdown,
-    };
+    );
     let ack = offsets::OffsetStore::new(&shared);
     engine::run(shared, ack).await
 }

@@ -14,13 +14,13 @@
 
 use super::boundary::{Input, Kafka, Output, Position, Record as Out};
 use super::clients::backoff;
-use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
+use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::Transform;
 use super::send::{self, Sleep, Unsent};
 use super::tracker::Tracker;
 use super::PipelineError;
 use crate::health::unix_millis;
-use crate::kafka::acks::Failure;
+use crate::kafka::acks::{Failure, Ticket};
 use crate::kafka::producer::{classify, Outcome};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
@@ -149,6 +149,7 @@ impl<K: Kafka> OffsetStore<K> {
             batch.records.clear();
             batch.failure = None;
             batch.interrupted = false;
+            batch.alone.clear();
             self.spare.push(batch);
         }
         Ok(())
@@ -176,6 +177,35 @@ impl<K: Kafka> OffsetStore<K> {
                 self.publish_waiting(false);
             }
         }
+    }
+
+    /// Shutdown: stops consuming, waits for the batches in flight and the producer's
+    /// queue until `deadline`; a batch that ends the filter ends the wait for batches,
+    /// and is returned.
+    async fn drain(
+        &mut self,
+        s: &Shared<K>,
+        deadline: tokio::time::Instant,
+    ) -> Option<PipelineError> {
+        let pending = self.tracker.in_flight;
+        tracing::info!(pending, "shutting down: draining in-flight records");
+        let mut failure = None;
+        while !self.pending.is_empty() {
+            let next = s.producer.serving(self.pending.next());
+            match tokio::time::timeout_at(deadline, next).await {
+                Ok(Some(c)) => {
+                    if let Err(e) = self.on_complete(s, c) {
+                        tracing::error!("stopping: {e}");
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let _ = tokio::time::timeout_at(deadline, s.producer.flush(remaining)).await;
+        failure
     }
 
     /// Commits the stored offsets, if any were stored since the last commit.
@@ -316,24 +346,7 @@ impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
             // after the restart.
             tracing::error!("stopping: {e}");
         } else {
-            // Shutdown: stop consuming, drain, flush, commit.
-            let pending = self.tracker.in_flight;
-            tracing::info!(pending, "shutting down: draining in-flight records");
-            while !self.pending.is_empty() {
-                let next = s.producer.serving(self.pending.next());
-                match tokio::time::timeout_at(deadline, next).await {
-                    Ok(Some(c)) => {
-                        if let Err(e) = self.on_complete(s, c) {
-                            tracing::error!("stopping: {e}");
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let _ = tokio::time::timeout_at(deadline, s.producer.flush(remaining)).await;
+            failure = self.drain(s, deadline).await;
         }
         let unacked = self.tracker.in_flight;
         // No client is held past this point (the batches' futures hold the producer).
@@ -373,15 +386,40 @@ impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
     }
 }
 
-/// Names the purposes of output topics, for a dead letter's message.
-fn purposes_of<'a>(transform: &Transform, topics: impl Iterator<Item = &'a Arc<str>>) -> String {
-    let names: Vec<&str> = topics
-        .map(|t| transform.purpose_of_topic(t).unwrap_or("dead letter"))
-        .collect();
-    if names.is_empty() {
-        "none".into()
+/// How a re-send (or a dead letter) of a batch went.
+enum Resent {
+    /// Enqueued: its report is awaited with the round's.
+    Waiting,
+    /// The client refused it for good.
+    Refused(String),
+    /// The producer failed for good.
+    Fatal(String),
+}
+
+/// Sends a record of a batch again, or its dead letter, at `at` in the round under way
+/// (`alone`: in a request of its own, [`send::alone`]); retriable enqueue errors are
+/// retried in place, with no deadline (the filter's shutdown drops the batch).
+async fn resend<P: Output>(
+    producer: &P,
+    record: Out<'_>,
+    ticket: &Ticket,
+    at: usize,
+    alone: bool,
+) -> Resent {
+    let mut wait = Sleep {
+        producer,
+        until: None,
+    };
+    let sent = if alone {
+        send::alone(producer, record, ticket, at, true, &mut wait).await
     } else {
-        names.join(", ")
+        send::send(producer, record, ticket, at, true, &mut wait).await
+    };
+    match sent {
+        Ok(()) => Resent::Waiting,
+        Err(Unsent::Refused(reason)) => Resent::Refused(reason),
+        Err(Unsent::Fatal(reason)) => Resent::Fatal(reason),
+        Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place, no deadline"),
     }
 }
 
@@ -436,24 +474,12 @@ pub(super) async fn await_batch<P: Output>(
         if waiting.is_empty() {
             if let Some((record, topic, message)) = solo.pop() {
                 alone.push((record, topic.clone()));
-                let mut wait = Sleep {
-                    producer: &*producer,
-                    until: None,
-                };
-                match send::send(
-                    &*producer,
-                    Out::Again(&message),
-                    &ticket,
-                    0,
-                    true,
-                    &mut wait,
-                )
-                .await
-                {
-                    Ok(()) => waiting.push(Sent { record, topic }),
-                    Err(Unsent::Refused(reason)) => refused.push((record, topic, reason)),
-                    Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
-                    Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+                // Alone: a request it shares with another batch's record could be
+                // refused whole again.
+                match resend(&*producer, Out::Again(&message), &ticket, 0, true).await {
+                    Resent::Waiting => waiting.push(Sent { record, topic }),
+                    Resent::Refused(reason) => refused.push((record, topic, reason)),
+                    Resent::Fatal(reason) => end!(Done::Fatal(reason)),
                 }
                 continue;
             }
@@ -472,43 +498,20 @@ pub(super) async fn await_batch<P: Output>(
                     );
                     end!(Done::Fatal(reason));
                 }
-                let refusals: Vec<String> = group
-                    .iter()
-                    .map(|(_, topic, reason)| {
-                        let name = transform.purpose_of_topic(topic).unwrap_or("dead letter");
-                        format!("the {name} output record was refused: {reason}")
-                    })
-                    .collect();
-                let done = forwarded
-                    .iter()
-                    .filter(|(r, _)| *r == index)
-                    .map(|(_, t)| t);
-                let message = format!(
-                    "{}; forwarded: {}",
-                    refusals.join("; "),
-                    purposes_of(&transform, done)
-                );
+                let refused = group.iter().map(|(_, t, why)| (&**t, why.clone()));
+                let done = forwarded.iter().filter(|(r, _)| *r == index);
+                let message = refusal(&transform, refused, done.map(|(_, t)| &**t));
                 dead_lettered.push(index);
-                let o = transform.dead_letter(
-                    &batch.records[index].source,
-                    "output_too_large",
-                    message,
-                    None,
-                    &stats,
-                );
-                let mut wait = Sleep {
-                    producer: &*producer,
-                    until: None,
-                };
+                let source = &batch.records[index].source;
+                let o = refused_dead_letter(&transform, source, message, &stats);
                 let at = waiting.len();
-                match send::send(&*producer, Out::New(&o), &ticket, at, true, &mut wait).await {
-                    Ok(()) => waiting.push(Sent {
+                match resend(&*producer, Out::New(&o), &ticket, at, false).await {
+                    Resent::Waiting => waiting.push(Sent {
                         record: index,
                         topic: o.topic.clone(),
                     }),
-                    Err(Unsent::Refused(reason)) => again.push((index, o.topic.clone(), reason)),
-                    Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
-                    Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+                    Resent::Refused(reason) => again.push((index, o.topic.clone(), reason)),
+                    Resent::Fatal(reason) => end!(Done::Fatal(reason)),
                 }
             }
             refused = again;
@@ -563,25 +566,11 @@ pub(super) async fn await_batch<P: Output>(
             attempt,
         });
         for (record, topic, message, _) in retry {
-            let mut wait = Sleep {
-                producer: &*producer,
-                until: None,
-            };
             let at = waiting.len();
-            match send::send(
-                &*producer,
-                Out::Again(&message),
-                &ticket,
-                at,
-                true,
-                &mut wait,
-            )
-            .await
-            {
-                Ok(()) => waiting.push(Sent { record, topic }),
-                Err(Unsent::Refused(reason)) => refused.push((record, topic, reason)),
-                Err(Unsent::Fatal(reason)) => end!(Done::Fatal(reason)),
-                Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place"),
+            match resend(&*producer, Out::Again(&message), &ticket, at, false).await {
+                Resent::Waiting => waiting.push(Sent { record, topic }),
+                Resent::Refused(reason) => refused.push((record, topic, reason)),
+                Resent::Fatal(reason) => end!(Done::Fatal(reason)),
             }
         }
     }

@@ -70,6 +70,13 @@ pub(super) async fn send<P: Output>(
     retry: bool,
     wait: &mut impl Wait,
 ) -> Result<(), Unsent> {
+    // Another batch sends a record alone: wait as for a full queue (before the record
+    // counts as waiting for its report: the other waits for those to come).
+    while ticket.held_back() {
+        if !wait.wait(FULL_PAUSE).await {
+            return Err(Unsent::Stopped);
+        }
+    }
     let opaque = ticket.expect(index);
     let result = loop {
         let pause = match producer.enqueue(record, opaque) {
@@ -99,6 +106,38 @@ pub(super) async fn send<P: Output>(
         ticket.unsent();
     }
     result
+}
+
+/// Sends `record` alone: once no other batch sends and no other record waits for its
+/// report, so that it shares no produce request with another (a request refused whole —
+/// too large, an invalid record — names every record in it, though one was at fault);
+/// returns once its report came (its failure, if any, in the ticket's next
+/// [`Ticket::settled`]). Refused so, the record is refused for good.
+pub(super) async fn alone<P: Output>(
+    producer: &P,
+    record: Record<'_>,
+    ticket: &Ticket,
+    index: usize,
+    retry: bool,
+    wait: &mut impl Wait,
+) -> Result<(), Unsent> {
+    let _alone = loop {
+        if let Some(alone) = ticket.alone() {
+            break alone;
+        }
+        if !wait.wait(FULL_PAUSE).await {
+            return Err(Unsent::Stopped);
+        }
+    };
+    while ticket.outstanding() > 0 {
+        if !wait.wait(FULL_PAUSE).await {
+            return Err(Unsent::Stopped);
+        }
+    }
+    send(producer, record, ticket, index, retry, wait).await?;
+    // Until its report came (cut short, it comes to the ticket all the same).
+    while ticket.outstanding() > 0 && wait.wait(FULL_PAUSE).await {}
+    Ok(())
 }
 
 impl Record<'_> {

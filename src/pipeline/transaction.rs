@@ -12,18 +12,20 @@
 //! A revoke during a transaction aborts it before the revoke is acknowledged, so a
 //! member never commits outputs or offsets of partitions it no longer owns. A record
 //! whose output the broker refuses (too large) is dead-lettered in the next transaction
-//! instead of aborting forever. Readers with `isolation.level=read_committed` see each
+//! instead of aborting forever — once refused alone: refused in a request with others
+//! (a request refused whole names every record in it), its outputs are first sent again
+//! alone in the next transaction. Readers with `isolation.level=read_committed` see each
 //! event's outputs once.
 
 use super::boundary::{Input, Kafka, Output, Position, Record as Out, TxnError};
 use super::clients::{backoff, is_permanent};
-use super::engine::{Acknowledge, Batch, Plan, Record, Sent, Shared};
+use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::{Source, Transform};
 use super::send::{self, Sleep, Unsent};
 use super::PipelineError;
 use crate::kafka;
 use crate::telemetry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +83,9 @@ pub(super) struct Transaction<K> {
     state: Arc<TxnState>,
     /// Inputs whose output the broker refused: dead-lettered when consumed again.
     dead_letter_next: HashMap<(Arc<str>, i32, i64), String>,
+    /// Inputs whose output the broker refused in a request with others: their outputs
+    /// are sent alone when consumed again.
+    send_alone: HashSet<(Arc<str>, i32, i64)>,
     /// How many times the dead letter of an input was refused for good.
     dead_letters_refused: HashMap<(Arc<str>, i32, i64), u32>,
     /// Shutdown was seen: everything left must be done by then
@@ -94,6 +99,7 @@ impl<K: Kafka> Transaction<K> {
         Transaction {
             state,
             dead_letter_next: HashMap::new(),
+            send_alone: HashSet::new(),
             dead_letters_refused: HashMap::new(),
             deadline: None,
             kafka: PhantomData,
@@ -116,10 +122,10 @@ fn stop(reason: String) -> PipelineError {
     PipelineError::TransactionFatal(reason)
 }
 
-/// Why an input is dead-lettered after the broker refused one of its outputs.
-fn refusal(transform: &Transform, topic: &str, e: &impl std::fmt::Display) -> String {
-    let name = transform.purpose_of_topic(topic).unwrap_or("dead letter");
-    format!("the broker refused the {name} output record: {e}; forwarded: none")
+/// Why an input is dead-lettered after one of its outputs was refused: nothing of it
+/// is forwarded (the transaction that held the others was aborted).
+fn refusal_of(transform: &Transform, topic: &str, e: &impl std::fmt::Display) -> String {
+    refusal(transform, [(topic, e.to_string())], [])
 }
 
 /// The first offset the batch consumed, per input partition: where an abort rewinds to
@@ -189,17 +195,31 @@ fn rewind(
 /// Inputs and why one of their records was refused.
 type Refused = Vec<(Source, String)>;
 
+/// The refusals of an aborted batch.
+#[derive(Default)]
+struct Refusals {
+    /// Inputs an output of which was refused for good: by the client, or by the broker
+    /// when sent alone.
+    refused: Refused,
+    /// Inputs an output of which the broker refused in a request with others: a request
+    /// refused whole (too large, an invalid record) names every record in it, though one
+    /// was at fault.
+    suspects: Vec<Source>,
+    /// Dead letters refused, each with why.
+    dead_letters: Refused,
+}
+
 /// After an abort every delivery of the batch has its result: the inputs whose output
 /// was refused for good (too large, invalid) are dead-lettered in the next transaction,
-/// not retried forever.
-/// Also the dead letters refused, each with why.
-async fn refusals(transform: &Transform, batch: &mut Batch) -> (Refused, Refused) {
+/// not retried forever; those refused in a request with others are sent again alone.
+async fn refusals(transform: &Transform, batch: &mut Batch) -> Refusals {
     let mut dead_letters = Vec::new();
+    let mut suspects = Vec::new();
     let mut refused: Vec<(Source, String)> = std::mem::take(&mut batch.refused)
         .into_iter()
         .map(|(record, topic, reason)| {
             let source = batch.records[record].source.clone();
-            (source, refusal(transform, &topic, &reason))
+            (source, refusal_of(transform, &topic, &reason))
         })
         .collect();
     let sent = std::mem::take(&mut batch.sent);
@@ -212,13 +232,19 @@ async fn refusals(transform: &Transform, batch: &mut Batch) -> (Refused, Refused
                 let source = batch.records[*record].source.clone();
                 if topic == transform.dead_letter_topic() {
                     dead_letters.push((source, f.error.to_string()));
-                    continue;
+                } else if batch.alone.contains(record) {
+                    refused.push((source, refusal_of(transform, topic, &f.error)));
+                } else {
+                    suspects.push(source);
                 }
-                refused.push((source, refusal(transform, topic, &f.error)));
             }
         }
     }
-    (refused, dead_letters)
+    Refusals {
+        refused,
+        suspects,
+        dead_letters,
+    }
 }
 
 /// Commits a batch: outputs and consumed offsets in one transaction, every call bounded
@@ -294,7 +320,11 @@ impl<K: Kafka> Transaction<K> {
         batch: &mut Batch,
         log: bool,
     ) -> Result<(), PipelineError> {
-        let (refused, dead_letters) = refusals(transform, batch).await;
+        let Refusals {
+            refused,
+            suspects,
+            dead_letters,
+        } = refusals(transform, batch).await;
         for (source, error) in dead_letters {
             // Refused once, it may have shared a request refused whole: sent again (its
             // marker kept). Refused twice, nothing can stand for the record: retrying
@@ -317,8 +347,21 @@ impl<K: Kafka> Transaction<K> {
                     "an output was refused by the broker: the record is dead-lettered in the next transaction"
                 );
             }
-            self.dead_letter_next
-                .insert((source.topic, source.partition, source.offset), message);
+            let key = (source.topic, source.partition, source.offset);
+            self.send_alone.remove(&key);
+            self.dead_letter_next.insert(key, message);
+        }
+        for source in suspects {
+            if log {
+                tracing::warn!(
+                    topic = %source.topic,
+                    partition = source.partition,
+                    offset = source.offset,
+                    "an output was refused by the broker in a request with others: it is sent again alone in the next transaction"
+                );
+            }
+            self.send_alone
+                .insert((source.topic, source.partition, source.offset));
         }
         Ok(())
     }
@@ -332,15 +375,9 @@ impl<K: Kafka> Transaction<K> {
         until: Instant,
     ) -> Result<(), TxnError> {
         for (record, topic, reason) in std::mem::take(&mut batch.refused) {
-            let name = s
-                .transform
-                .purpose_of_topic(&topic)
-                .unwrap_or("dead letter");
-            let message = format!("the client refused the {name} output record: {reason}");
+            let message = refusal_of(&s.transform, &topic, &reason);
             let source = &batch.records[record].source;
-            let o = s
-                .transform
-                .dead_letter(source, "output_too_large", message, None, &s.stats);
+            let o = refused_dead_letter(&s.transform, source, message, &s.stats);
             let at = batch.sent.len();
             let ticket = batch.ticket(&s.context.acks);
             let mut wait = Sleep {
@@ -382,6 +419,42 @@ impl<K: Kafka> Transaction<K> {
         }
     }
 
+    /// A failed batch: the transaction is aborted and the consumer rewound (a fatal
+    /// error, or a failed abort, stops the filter); the refused inputs are remembered.
+    async fn abort(
+        &mut self,
+        s: &Shared<K>,
+        mut batch: Batch,
+        e: TxnError,
+        until: Instant,
+        revoked: &[(String, i32)],
+    ) -> Result<(), PipelineError> {
+        telemetry::emit(telemetry::events::TransactionAborted);
+        match &e {
+            TxnError::Fenced(reason) => {
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                return Err(stop(reason.clone()));
+            }
+            TxnError::Fatal(reason) => {
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                tracing::error!("stopping: {reason}");
+                return Err(PipelineError::ProducerFatal(reason.clone()));
+            }
+            TxnError::Retriable(_) | TxnError::Abortable(_) => {}
+        }
+        tracing::warn!(
+            records = batch.processed(),
+            "transaction failed, aborting; the batch will be processed again: {e}"
+        );
+        if let Err(abort) = bounded(s, until, s.producer.abort_transaction(left(until))).await {
+            tracing::error!("stopping: the transaction failed ({e}) and its abort too");
+            return Err(failed_abort(abort));
+        }
+        self.remember_refusals(&s.transform, &mut batch, true)
+            .await?;
+        rewind(&*s.consumer, &batch, revoked)
+    }
+
     /// A committed batch: counted, and its dead letters' markers done with.
     fn committed(&mut self, s: &Shared<K>, batch: &Batch) {
         let received: Vec<_> = batch.records.iter().map(|r| r.received).collect();
@@ -389,10 +462,13 @@ impl<K: Kafka> Transaction<K> {
         for _ in 0..batch.processed() {
             telemetry::emit(telemetry::events::InputCompleted { stats: &s.stats });
         }
-        if !self.dead_letter_next.is_empty() {
+        if !self.dead_letter_next.is_empty() || !self.send_alone.is_empty() {
             for p in positions(&batch.records) {
-                self.dead_letter_next
-                    .retain(|(t, q, o), _| !(*t == p.topic && *q == p.partition && *o < p.offset));
+                let done = |(t, q, o): &(Arc<str>, i32, i64)| {
+                    *t == p.topic && *q == p.partition && *o < p.offset
+                };
+                self.dead_letter_next.retain(|k, _| !done(k));
+                self.send_alone.retain(|k| !done(k));
             }
         }
         s.context.broker_answered();
@@ -459,6 +535,13 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
         self.dead_letter_next.get(&key).cloned()
     }
 
+    fn alone(&self, source: &Source) -> bool {
+        !self.send_alone.is_empty()
+            && self
+                .send_alone
+                .contains(&(source.topic.clone(), source.partition, source.offset))
+    }
+
     fn enqueued(&mut self, _: &mut Record) {}
 
     async fn acknowledge(&mut self, s: &Shared<K>, mut batch: Batch) -> Result<(), PipelineError> {
@@ -500,30 +583,7 @@ impl<K: Kafka> Acknowledge<K> for Transaction<K> {
             }
             Err(e) => e,
         };
-        telemetry::emit(telemetry::events::TransactionAborted);
-        match &e {
-            TxnError::Fenced(reason) => {
-                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
-                return Err(stop(reason.clone()));
-            }
-            TxnError::Fatal(reason) => {
-                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
-                tracing::error!("stopping: {reason}");
-                return Err(PipelineError::ProducerFatal(reason.clone()));
-            }
-            TxnError::Retriable(_) | TxnError::Abortable(_) => {}
-        }
-        tracing::warn!(
-            records = batch.processed(),
-            "transaction failed, aborting; the batch will be processed again: {e}"
-        );
-        if let Err(abort) = bounded(s, until, s.producer.abort_transaction(left(until))).await {
-            tracing::error!("stopping: the transaction failed ({e}) and its abort too");
-            return Err(failed_abort(abort));
-        }
-        self.remember_refusals(&s.transform, &mut batch, true)
-            .await?;
-        rewind(&*s.consumer, &batch, &revoked)
+        self.abort(s, batch, e, until, &revoked).await
     }
 
     async fn finish(

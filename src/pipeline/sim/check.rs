@@ -6,7 +6,8 @@
 //!   was committed before every record before it was done (its outputs or dead letter
 //!   written); committed offsets never move back (checked at each commit);
 //! - exactly once: the `read_committed` view holds every expected output and dead letter
-//!   at most once and nothing from an aborted transaction; every output's input offset
+//!   at most once and nothing from an aborted transaction; never an output of an input
+//!   beside its dead letter (half-forwarded); every output's input offset
 //!   is committed in the output's own transaction;
 //! - both: a dead letter only for an input that was refused (by the policy or for good
 //!   by the broker); no output that no input explains.
@@ -157,6 +158,16 @@ pub fn check(oracle: &Oracle, st: &State, exactly_once: bool) -> Vec<String> {
                 .is_some_and(|g| g.values().any(|&n| n > 1));
             if twice || dead > 1 {
                 problems.push(format!("input p{}@{}: an output visible twice", s.0, s.1));
+            }
+            let forwarded = tally
+                .outputs
+                .get(&s)
+                .is_some_and(|g| g.values().any(|&n| n > 0));
+            if dead > 0 && !e.dead_letter && forwarded {
+                problems.push(format!(
+                    "input p{}@{}: half-forwarded (an output and its dead letter visible)",
+                    s.0, s.1
+                ));
             }
         }
     }

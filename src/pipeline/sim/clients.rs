@@ -159,6 +159,7 @@ impl SimConsumer {
         if st.member.instance != self.instance {
             return Poll::Pending;
         }
+        st.member.last_poll = Some(tokio::time::Instant::now());
         if st.faults.consumer_errors > 0 {
             st.faults.consumer_errors -= 1;
             return Poll::Ready(Some(Err(KafkaError::MessageConsumption(
@@ -267,6 +268,11 @@ impl Input for SimConsumer {
 
     async fn committed(self: &Arc<Self>, _: Duration) -> KafkaResult<Vec<Position>> {
         let st = self.world.lock();
+        if st.faults.committed_unreadable {
+            return Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::GroupAuthorizationFailed,
+            ));
+        }
         Ok(st.committed.iter().map(|(&p, &o)| position(p, o)).collect())
     }
 

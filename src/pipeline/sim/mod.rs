@@ -10,6 +10,7 @@
 //! failing seed prints itself and is appended to `regressions.txt`.
 
 mod broker;
+mod cases;
 mod check;
 mod clients;
 mod model;
@@ -23,7 +24,7 @@ use prost::Message;
 use run::Run;
 
 /// Seeds `cargo test` runs.
-const CI_SEEDS: u64 = 500;
+const CI_SEEDS: u64 = 2000;
 
 /// The regression list: seeds that failed once, replayed by every test run.
 const REGRESSIONS: &str = concat!(
@@ -61,7 +62,9 @@ impl Setup {
 
 /// The input payloads: generated events, protobuf-encoded.
 fn input(seed: u64, setup: &Setup) -> Vec<Vec<Vec<u8>>> {
-    let now = chrono::Utc::now() - chrono::Duration::hours(1);
+    // One time base per process: a seed's payloads are the same at every run of it.
+    static BASE: std::sync::OnceLock<chrono::DateTime<chrono::Utc>> = std::sync::OnceLock::new();
+    let now = *BASE.get_or_init(|| chrono::Utc::now() - chrono::Duration::hours(1));
     let mut generator = Generator::new(seed, now);
     (0..setup.partitions)
         .map(|_| {
@@ -74,14 +77,49 @@ fn input(seed: u64, setup: &Setup) -> Vec<Vec<Vec<u8>>> {
 
 /// Runs a setup with a script; the broken invariants, with the run's trace on failure.
 pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(), String> {
+    simulate_traced(seed, setup, script, false).0
+}
+
+/// [`simulate`], and (`full`) every event of the run: the trace (how each instance
+/// ended included), then every record written with its transaction's fate.
+pub fn simulate_traced(
+    seed: u64,
+    setup: &Setup,
+    script: run::Script<'_>,
+    full: bool,
+) -> (Result<(), String>, Vec<String>) {
+    let (result, world) = simulate_in(seed, setup, script);
+    if !full {
+        return (result, Vec::new());
+    }
+    let st = world.lock();
+    let mut events = st.trace.clone();
+    events.extend(st.written.iter().map(|w| {
+        let fate = w.txn.map(|t| (t, st.txns[t].fate));
+        format!("written {} {:?} {fate:?}", w.topic, w.value)
+    }));
+    (result, events)
+}
+
+/// [`simulate`], and the model as the run left it.
+pub fn simulate_in(
+    seed: u64,
+    setup: &Setup,
+    script: run::Script<'_>,
+) -> (Result<(), String>, std::sync::Arc<World>) {
     let settings = run::settings(setup.guarantee, setup.max_in_flight);
     let world = World::new(State {
         input: input(seed, setup),
         capacity: setup.capacity,
         ..State::default()
     });
-    let mut sim = Run::new(world.clone(), settings, StableRng::new(seed ^ 0x5eed))
-        .ok_or("two inputs with one output")?;
+    let rngs = (
+        StableRng::new(seed ^ 0x5eed),
+        StableRng::new(seed ^ 0x51_1e7),
+    );
+    let Some(mut sim) = Run::new(world.clone(), settings, rngs) else {
+        return (Err("two inputs with one output".into()), world);
+    };
     let oracle = sim.oracle.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -90,8 +128,18 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
         .expect("a runtime");
     runtime.block_on(sim.run(setup.chaos, script));
     drop(runtime);
-    let st = world.lock();
-    let mut problems = check::check(&oracle, &st, setup.guarantee == Guarantee::ExactlyOnce);
+    let result = check_run(&oracle, &world.lock(), &sim, setup);
+    (result, world)
+}
+
+/// The broken invariants of a finished run, with its trace.
+fn check_run(
+    oracle: &check::Oracle,
+    st: &model::State,
+    sim: &Run,
+    setup: &Setup,
+) -> Result<(), String> {
+    let mut problems = check::check(oracle, st, setup.guarantee == Guarantee::ExactlyOnce);
     if st.fences == 0 {
         // Only a fenced producer may say so.
         let claims = sim
@@ -103,7 +151,7 @@ pub fn simulate(seed: u64, setup: &Setup, script: run::Script<'_>) -> Result<(),
     if problems.is_empty() {
         return Ok(());
     }
-    let tail: Vec<&String> = st.trace.iter().rev().take(150).collect();
+    let tail: Vec<&String> = st.trace.iter().rev().take(400).collect();
     Err(format!(
         "{setup:?}\n{}\nendings: {:?}\ntrace (last lines first):\n  {}",
         problems.join("\n"),
@@ -156,17 +204,37 @@ fn remember(seed: u64) {
     }
 }
 
+/// Runs seeds `first..first + n` on every core (each run is deterministic on its own
+/// thread); the failing ones, in order.
+fn run_seeds(first: u64, n: u64) -> Vec<u64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = AtomicU64::new(first);
+    let failed = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::SeqCst);
+                if seed >= first + n {
+                    return;
+                }
+                if let Err(e) = run_seed(seed) {
+                    eprintln!("simulation seed {seed} failed:\n{e}\n");
+                    failed.lock().unwrap_or_else(|e| e.into_inner()).push(seed);
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+    failed.sort_unstable();
+    failed
+}
+
 #[test]
 fn every_seed_keeps_the_invariants() {
     let (first, n) = seeds_from_env();
-    let mut failed = Vec::new();
-    for seed in first..first + n {
-        if let Err(e) = run_seed(seed) {
-            eprintln!("simulation seed {seed} failed:\n{e}\n");
-            remember(seed);
-            failed.push(seed);
-        }
-    }
+    let failed = run_seeds(first, n);
+    failed.iter().for_each(|&seed| remember(seed));
     assert!(
         failed.is_empty(),
         "failing seeds (replay: SIM_FIRST=<seed> SIM_SEEDS=1): {failed:?}"
@@ -190,13 +258,54 @@ fn every_regression_seed_keeps_the_invariants() {
 
 #[test]
 fn a_run_is_the_same_for_the_same_seed() {
-    let trace = |seed| {
+    let events = |seed| {
         let mut rng = StableRng::new(seed);
         let setup = Setup::draw(&mut rng);
-        simulate(seed, &setup, &mut |run, _| schedules::random(run))
+        simulate_traced(seed, &setup, &mut |run, _| schedules::random(run), true)
     };
-    // A seed that fails on purpose would do as well; these pass or fail the same way.
-    for seed in [3, 96] {
-        assert_eq!(trace(seed), trace(seed), "seed {seed} twice");
+    // Every event of two runs of each seed, compared one by one: a mix of both modes,
+    // crashes, fencing, refusals and a long silence.
+    for seed in (0..24).chain([96, 124, 369, 11085]) {
+        let (first, again) = (events(seed), events(seed));
+        assert_eq!(first.0, again.0, "seed {seed}: the outcome differs");
+        assert!(first.1.len() > 10, "seed {seed}: a trace of the run");
+        let differs = first.1.iter().zip(&again.1).position(|(a, b)| a != b);
+        if let Some(i) = differs {
+            panic!(
+                "seed {seed}: event {i} differs: {:?} then {:?}",
+                first.1[i], again.1[i]
+            );
+        }
+        assert_eq!(first.1.len(), again.1.len(), "seed {seed}: as many events");
     }
+}
+
+#[test]
+fn a_member_whose_outputs_stall_past_max_poll_interval_keeps_polling() {
+    let mut evicted = Vec::new();
+    for guarantee in [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce] {
+        let setup = Setup {
+            guarantee,
+            partitions: 2,
+            records: 12,
+            capacity: 2,
+            max_in_flight: 2,
+            chaos: 40,
+        };
+        // The queue fills and the broker falls silent for longer than
+        // max.poll.interval.ms, a few records in.
+        let result = simulate(7, &setup, &mut |run, step| {
+            if step == 3 {
+                run.world.lock().faults.queue_full = true;
+                run.silence = Some(run::MAX_POLL_INTERVAL + std::time::Duration::from_secs(20));
+            } else if step == 20 {
+                run.world.lock().faults.queue_full = false;
+            }
+        });
+        if let Err(e) = result {
+            eprintln!("{e}");
+            evicted.push(guarantee);
+        }
+    }
+    assert!(evicted.is_empty(), "broken invariants: {evicted:?}");
 }

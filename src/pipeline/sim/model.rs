@@ -57,6 +57,9 @@ pub struct Member {
     pub pending: VecDeque<Rebalance>,
     /// Where the round-robin over partitions starts next.
     pub next: usize,
+    /// When the member last polled (or joined): past `max.poll.interval.ms` without a
+    /// poll while assigned, it is evicted.
+    pub last_poll: Option<tokio::time::Instant>,
 }
 
 /// A transaction of the model.
@@ -91,6 +94,8 @@ pub struct Faults {
     pub abort_failures: u32,
     /// The next consumer polls that return an error.
     pub consumer_errors: u32,
+    /// The group's committed offsets cannot be read (`OffsetFetch` refused).
+    pub committed_unreadable: bool,
 }
 
 /// The broker, the group and the producer's queue.

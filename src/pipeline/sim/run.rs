@@ -28,6 +28,10 @@ pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 pub const FATAL_BOUND: Duration = Duration::from_secs(120);
 /// Steps after the chaos before the run counts as a hang.
 const HEAL_STEPS: usize = 20_000;
+/// librdkafka's `max.poll.interval.ms` (the filter keeps the default): a member that does
+/// not poll its consumer for longer is evicted from the group, and its partitions are
+/// replayed from the committed offsets.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
 /// One running instance of the filter.
 struct Instance {
@@ -37,6 +41,8 @@ struct Instance {
     /// The bound by which it must be gone, and why (told to stop, or a fault that must
     /// stop it).
     must_stop_by: Option<(Instant, &'static str)>,
+    /// A fault that must stop it met it: it may end with an error, also after a SIGTERM.
+    fatal: bool,
 }
 
 /// A run: the world, the engine's settings and the schedule's random stream.
@@ -46,17 +52,38 @@ pub struct Run {
     pub transform: Arc<Transform>,
     pub oracle: Arc<super::check::Oracle>,
     pub rng: StableRng,
+    /// The draws of rare events, apart: adding one leaves the other draws of a seed as
+    /// they were (the regression seeds replay the same schedules).
+    pub rare: StableRng,
     pub partitions: i32,
     next_id: u64,
     live: Option<Instance>,
     /// The outcomes of the instances that ended.
     pub endings: Vec<String>,
+    /// The schedule asks for a long silence: the broker answers nothing for so long
+    /// (the consumer's waker is still woken, as librdkafka's events would).
+    pub silence: Option<Duration>,
 }
 
 /// Called at every step of the chaos: changes the world, or the live instance.
 pub type Script<'a> = &'a mut dyn FnMut(&mut Run, usize);
 
+/// The engine's settings for a run: parsed and validated once per pair (a third of a
+/// seed's time in a debug build otherwise).
 pub fn settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
+    type Parsed = std::collections::HashMap<(bool, usize), Arc<Settings>>;
+    static PARSED: std::sync::OnceLock<std::sync::Mutex<Parsed>> = std::sync::OnceLock::new();
+    let key = (guarantee == Guarantee::ExactlyOnce, max_in_flight);
+    let parsed = PARSED.get_or_init(Default::default);
+    if let Some(s) = parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return s.clone();
+    }
+    let s = parse_settings(guarantee, max_in_flight);
+    let mut parsed = parsed.lock().unwrap_or_else(|e| e.into_inner());
+    parsed.entry(key).or_insert(s).clone()
+}
+
+fn parse_settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
     let guarantee = match guarantee {
         Guarantee::AtLeastOnce => "at-least-once",
         Guarantee::ExactlyOnce => "exactly-once",
@@ -122,15 +149,14 @@ async fn engine_of(
         instance: id,
         context: context.clone(),
     });
-    let shared = Shared::<Sim> {
-        consumer,
-        producer,
+    let shared = Shared::<Sim>::new(
+        (consumer, producer),
         context,
         settings,
         transform,
         stats,
         shutdown,
-    };
+    );
     if exactly_once {
         engine::run(shared, transaction::Transaction::new(state)).await
     } else {
@@ -142,7 +168,11 @@ async fn engine_of(
 impl Run {
     /// A run; `None` when two inputs would have the same output (then they could not
     /// be told apart).
-    pub fn new(world: Arc<World>, settings: Arc<Settings>, rng: StableRng) -> Option<Run> {
+    pub fn new(
+        world: Arc<World>,
+        settings: Arc<Settings>,
+        (rng, rare): (StableRng, StableRng),
+    ) -> Option<Run> {
         let partitions = world.lock().input.len() as i32;
         let transform = Arc::new(Transform::new(settings.clone()));
         let oracle = Arc::new(super::check::Oracle::new(&transform, &world.lock().input)?);
@@ -152,10 +182,12 @@ impl Run {
             oracle,
             settings,
             rng,
+            rare,
             partitions,
             next_id: 0,
             live: None,
             endings: Vec::new(),
+            silence: None,
         })
     }
 
@@ -176,6 +208,7 @@ impl Run {
             let mut st = self.world.lock();
             st.member = Member {
                 instance: id,
+                last_poll: Some(Instant::now()),
                 ..Member::default()
             };
             st.log(format!("instance {id} starts"));
@@ -194,6 +227,7 @@ impl Run {
             shutdown,
             handle,
             must_stop_by: None,
+            fatal: false,
         });
         self.world.wake();
     }
@@ -207,10 +241,12 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(dt)).await;
             if step < chaos {
                 script(self, step);
+                self.keep_silent().await;
             } else if step == chaos {
                 self.heal();
             }
             self.answer(step < chaos);
+            self.evict_if_silent();
             if std::mem::take(&mut self.world.lock().dead_letter_refused) {
                 self.must_fail("a dead letter refused for good");
             }
@@ -233,6 +269,68 @@ impl Run {
         self.violation(format!(
             "hang: no quiescence within {HEAL_STEPS} steps after the chaos (committed {committed:?})"
         ));
+    }
+
+    /// A long silence the schedule asked for, in steps of a second: the consumer is
+    /// woken at each (a member in its poll polls again), and evicted past
+    /// [`MAX_POLL_INTERVAL`] without a poll.
+    async fn keep_silent(&mut self) {
+        let Some(silence) = self.silence.take() else {
+            return;
+        };
+        self.world
+            .lock()
+            .log(format!("the broker is silent for {silence:?}"));
+        // A fault that must stop the instance is met through the broker's answers: its
+        // bound does not run while the broker is silent (a shutdown's does).
+        if let Some(live) = self.live.as_mut() {
+            if let Some((by, why)) = live.must_stop_by.as_mut() {
+                if !why.contains("SIGTERM") {
+                    *by += silence;
+                }
+            }
+        }
+        let until = Instant::now() + silence;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.world.wake();
+            tokio::task::yield_now().await;
+            self.evict_if_silent();
+        }
+    }
+
+    /// A member assigned partitions that did not poll for [`MAX_POLL_INTERVAL`] is
+    /// evicted: everything revoked, then assigned again (the rejoin), and its input
+    /// replayed from the committed offsets — a violation: the engine must keep polling
+    /// while its outputs stall (paused partitions).
+    fn evict_if_silent(&mut self) {
+        let Some(live) = self.live.as_ref() else {
+            return;
+        };
+        // A member that stops leaves the group (within its shutdown bound).
+        if live.handle.is_finished() || live.must_stop_by.is_some() {
+            return;
+        }
+        let id = live.id;
+        let mut st = self.world.lock();
+        let Some(last) = st.member.last_poll else {
+            return;
+        };
+        if st.member.instance != id || st.member.assigned.is_empty() {
+            return;
+        }
+        let silent = Instant::now().saturating_duration_since(last);
+        if silent <= MAX_POLL_INTERVAL {
+            return;
+        }
+        st.violations.push(format!(
+            "instance {id} evicted: no poll for {silent:?} while assigned (max.poll.interval.ms)"
+        ));
+        st.log(format!("evicted: instance {id}"));
+        let all: Vec<i32> = st.member.assigned.iter().copied().collect();
+        st.rebalance(Rebalance::Revoke(all.clone()));
+        st.rebalance(Rebalance::Assign(all));
+        st.member.last_poll = Some(Instant::now());
     }
 
     /// Answers a produce request and serves its reports.
@@ -297,6 +395,7 @@ impl Run {
     /// A fault that must stop the live instance (exit 1), never a retry loop.
     pub fn must_fail(&mut self, why: &'static str) {
         if let Some(live) = self.live.as_mut() {
+            live.fatal = true;
             if live.must_stop_by.is_none() {
                 live.must_stop_by = Some((Instant::now() + FATAL_BOUND, why));
             }
@@ -362,7 +461,7 @@ impl Run {
             .log(format!("instance {} ended: {ending}", live.id));
         self.endings.push(ending.clone());
         if finishing {
-            if result.is_err() {
+            if result.is_err() && !live.fatal {
                 self.violation(format!("the final shutdown ended with {ending}"));
             }
             return true;

@@ -2,6 +2,7 @@
 
 use super::model::Rebalance;
 use super::run::Run;
+use std::time::Duration;
 
 /// A random subset of `of` (possibly empty).
 fn subset(run: &mut Run, of: &[i32]) -> Vec<i32> {
@@ -64,11 +65,16 @@ pub fn random(run: &mut Run) {
                 }
             }
         }
-        // Exactly once does not yet send a refused request's records again one by one.
-        45..=49 if run.settings.guarantee == crate::config::Guarantee::AtLeastOnce => {
-            st.faults.whole_request = !st.faults.whole_request
-        }
+        // A request holding a refused record is refused whole (both guarantees).
+        45..=49 => st.faults.whole_request = !st.faults.whole_request,
         50..=55 => st.faults.stalled = !st.faults.stalled,
+        // Now and then a full queue and a silent broker for longer than
+        // max.poll.interval.ms: the engine must go on polling its consumer.
+        56 if run.rare.random_range(0..16u8) == 0 => {
+            st.faults.queue_full = true;
+            let extra = run.rare.random_range(1..=30u64);
+            run.silence = Some(super::run::MAX_POLL_INTERVAL + Duration::from_secs(extra));
+        }
         56..=61 => st.faults.queue_full = !st.faults.queue_full,
         62..=67 => st.faults.commit_failures += run.rng.random_range(1..=3u32),
         68..=71 => st.faults.txn_commit_failures += 1,
