@@ -552,12 +552,6 @@ impl Run {
         let Some((id, reasons)) = self.readiness() else {
             return true;
         };
-        let owns = {
-            let st = self.world.lock();
-            st.member.instance == id
-                && st.member.pending.is_empty()
-                && !st.member.assigned.is_empty()
-        };
         if reasons.is_empty() {
             self.quiescent_unready = None;
             return true;
@@ -566,6 +560,12 @@ impl Run {
         if since.elapsed() <= READY_BOUND {
             return false;
         }
+        let owns = {
+            let st = self.world.lock();
+            st.member.instance == id
+                && st.member.pending.is_empty()
+                && !st.member.assigned.is_empty()
+        };
         if !owns {
             // Its partitions never reached it (a member that stopped polling): the
             // other invariants (eviction, the hang) tell that.
