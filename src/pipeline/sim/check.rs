@@ -11,6 +11,11 @@
 //!   is committed in the output's own transaction;
 //! - both: a dead letter only for an input that was refused (by the policy or for good
 //!   by the broker); no output that no input explains.
+//!
+//! Checked during the run, at every step ([`super::run`]): shutdown and fatal faults
+//! within their bounds, no eviction, and readiness (`/readyz`'s own verdict): never
+//! ready while the live instance owns no partition or its outputs stall past the pause,
+//! ready again at quiescence.
 
 use super::model::{Fate, State, INPUT};
 use crate::dead_letter::Pointer;

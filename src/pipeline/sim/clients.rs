@@ -116,9 +116,12 @@ impl SimConsumer {
                         st.member.assigned.insert(p);
                         st.member.positions.insert(p, at);
                     }
+                    // An eager assignment may give nothing: what the member owns, as
+                    // librdkafka's `assignment()` tells it.
+                    let owns = !st.member.assigned.is_empty();
                     drop(st);
                     self.context.start_unpaused(|| self.resume(&names(&ps)));
-                    self.context.after_rebalance(true, true, ps.len(), "");
+                    self.context.after_rebalance(true, owns, ps.len(), "");
                 }
             }
         }
@@ -340,6 +343,8 @@ impl Output for SimProducer {
 
     fn enqueue(&self, record: Record<'_>, opaque: usize) -> Enqueued {
         let mut st = self.world.lock();
+        // Any answer but a full queue ends a stall on it.
+        let full_since = st.queue_full_since.take();
         if self.transactional && st.producer != self.instance {
             st.fence_noticed = Some(self.instance);
             let e = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
@@ -351,6 +356,10 @@ impl Output for SimProducer {
             return Enqueued::Failed(classify(None, e));
         }
         if st.faults.queue_full || st.queue.len() >= st.capacity {
+            st.queue_full_since = match full_since {
+                Some((i, since)) if i == self.instance => Some((i, since)),
+                _ => Some((self.instance, tokio::time::Instant::now())),
+            };
             return Enqueued::QueueFull;
         }
         let (topic, key, value) = match record {

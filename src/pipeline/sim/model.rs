@@ -127,6 +127,9 @@ pub struct State {
     pub fences: usize,
     /// The fenced instance met its fencing: it must stop.
     pub fence_noticed: Option<u64>,
+    /// Since when the producer of an instance refuses every enqueue with a full queue
+    /// (cleared by its next enqueue that is not refused so): its outputs stall.
+    pub queue_full_since: Option<(u64, tokio::time::Instant)>,
 }
 
 /// A commit of an input partition's offset and what was visible then.

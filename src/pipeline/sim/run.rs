@@ -10,10 +10,12 @@ use super::clients::{Sim, SimConsumer, SimProducer};
 use super::model::{Member, Rebalance, World};
 use crate::config::{Guarantee, Settings};
 use crate::gen::StableRng;
+use crate::health::Health;
 use crate::kafka::Context;
 use crate::pipeline::engine::{self, Shared};
 use crate::pipeline::records::Transform;
 use crate::pipeline::{offsets, transaction, PipelineError};
+use crate::telemetry::server::not_ready_reasons;
 use crate::telemetry::Stats;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,13 @@ const HEAL_STEPS: usize = 20_000;
 /// not poll its consumer for longer is evicted from the group, and its partitions are
 /// replayed from the committed offsets.
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(300);
+/// How long after its outputs stall the engine may still say it is ready: the pause
+/// ([`crate::pipeline::stall::PAUSE_AFTER`]) and one of the engine's retries.
+const STALL_SEEN_AFTER: Duration =
+    crate::pipeline::stall::PAUSE_AFTER.saturating_add(Duration::from_millis(100));
+/// How long after quiescence (every input committed, every partition its own, the
+/// outputs moving) the live instance may take to say it is ready again.
+const READY_BOUND: Duration = Duration::from_secs(2);
 
 /// One running instance of the filter.
 struct Instance {
@@ -43,6 +52,8 @@ struct Instance {
     must_stop_by: Option<(Instant, &'static str)>,
     /// A fault that must stop it met it: it may end with an error, also after a SIGTERM.
     fatal: bool,
+    /// Its health, as `/readyz` reads it.
+    health: Arc<Health>,
 }
 
 /// A run: the world, the engine's settings and the schedule's random stream.
@@ -63,6 +74,10 @@ pub struct Run {
     /// The schedule asks for a long silence: the broker answers nothing for so long
     /// (the consumer's waker is still woken, as librdkafka's events would).
     pub silence: Option<Duration>,
+    /// The readiness invariants broken so far (instance, what): each is told once.
+    unready: std::collections::BTreeSet<(u64, &'static str)>,
+    /// Since when the run is quiescent and the live instance not ready.
+    quiescent_unready: Option<Instant>,
 }
 
 /// Called at every step of the chaos: changes the world, or the live instance.
@@ -118,13 +133,16 @@ transactional_id = "sim"
 /// An instance of the filter on the model, wired as `pipeline::run_with` wires it.
 async fn engine_of(
     world: Arc<World>,
-    id: u64,
+    (id, context): (u64, Context),
     settings: Arc<Settings>,
     transform: Arc<Transform>,
     shutdown: CancellationToken,
 ) -> Result<(), PipelineError> {
+    // As at the filter's start: with `topics.mode = "off"`, the outputs count as verified.
+    crate::topics::prepare(&settings, context.clone())
+        .await
+        .expect("no topic is looked at with topics.mode = off");
     let stats = Arc::new(Stats::default());
-    let context = Context::default();
     let exactly_once = settings.guarantee == Guarantee::ExactlyOnce;
     let producer = Arc::new(SimProducer {
         world: world.clone(),
@@ -188,6 +206,8 @@ impl Run {
             live: None,
             endings: Vec::new(),
             silence: None,
+            unready: Default::default(),
+            quiescent_unready: None,
         })
     }
 
@@ -215,9 +235,11 @@ impl Run {
             st.rebalance(Rebalance::Assign(all));
         }
         let shutdown = CancellationToken::new();
+        let context = Context::default();
+        let health = context.health.clone();
         let handle = tokio::spawn(engine_of(
             self.world.clone(),
-            id,
+            (id, context),
             self.settings.clone(),
             self.transform.clone(),
             shutdown.clone(),
@@ -228,6 +250,7 @@ impl Run {
             handle,
             must_stop_by: None,
             fatal: false,
+            health,
         });
         self.world.wake();
     }
@@ -241,7 +264,7 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(dt)).await;
             if step < chaos {
                 script(self, step);
-                self.keep_silent().await;
+                self.keep_silent(step).await;
             } else if step == chaos {
                 self.heal();
             }
@@ -254,7 +277,8 @@ impl Run {
             if noticed.is_some() && noticed == self.live.as_ref().map(|l| l.id) {
                 self.must_fail("fenced");
             }
-            if step >= chaos && !finishing && self.quiescent() {
+            self.check_readiness(step);
+            if step >= chaos && !finishing && self.quiescent() && self.ready_again(step) {
                 finishing = true;
                 self.sigterm("final SIGTERM");
             }
@@ -274,7 +298,7 @@ impl Run {
     /// A long silence the schedule asked for, in steps of a second: the consumer is
     /// woken at each (a member in its poll polls again), and evicted past
     /// [`MAX_POLL_INTERVAL`] without a poll.
-    async fn keep_silent(&mut self) {
+    async fn keep_silent(&mut self, step: usize) {
         let Some(silence) = self.silence.take() else {
             return;
         };
@@ -296,6 +320,7 @@ impl Run {
             self.world.wake();
             tokio::task::yield_now().await;
             self.evict_if_silent();
+            self.check_readiness(step);
         }
     }
 
@@ -472,6 +497,84 @@ impl Run {
         }
         self.gone(live.id);
         self.start();
+        true
+    }
+}
+
+/// Readiness: `/readyz`'s own verdict ([`not_ready_reasons`]) on the live instance,
+/// against what the model knows.
+impl Run {
+    /// The live instance, while it runs: its id and the reasons it is not ready.
+    fn readiness(&self) -> Option<(u64, Vec<String>)> {
+        let live = self.live.as_ref()?;
+        if live.handle.is_finished() {
+            return None;
+        }
+        let shutting_down = live.shutdown.is_cancelled();
+        Some((live.id, not_ready_reasons(&live.health, shutting_down)))
+    }
+
+    /// Never ready while the live instance owns no partition in the model, nor while its
+    /// outputs stall past the pause: its producer refused every enqueue (a full queue)
+    /// for longer, or it paused every partition it owns (the outputs are not
+    /// acknowledged). Each broken invariant is told once per instance, with its step.
+    fn check_readiness(&mut self, step: usize) {
+        let Some((id, reasons)) = self.readiness() else {
+            return;
+        };
+        if !reasons.is_empty() {
+            return;
+        }
+        let mut st = self.world.lock();
+        if st.member.instance != id {
+            return;
+        }
+        let full_since = st.queue_full_since.filter(|&(i, _)| i == id);
+        let broken = if st.member.assigned.is_empty() {
+            "ready while it owns no partition"
+        } else if full_since.is_some_and(|(_, t)| t.elapsed() > STALL_SEEN_AFTER) {
+            "ready while its producer refused every output (a full queue) past the pause"
+        } else if st.member.assigned.is_subset(&st.member.paused) {
+            "ready while its input is paused on its stalled outputs"
+        } else {
+            return;
+        };
+        if self.unready.insert((id, broken)) {
+            st.violations
+                .push(format!("step {step}: instance {id} {broken}"));
+        }
+    }
+
+    /// At quiescence (every input committed, the world healed: every partition given to
+    /// the live instance, the outputs moving): once the partitions are its own, ready
+    /// again within [`READY_BOUND`]. True when the run may finish.
+    fn ready_again(&mut self, step: usize) -> bool {
+        let Some((id, reasons)) = self.readiness() else {
+            return true;
+        };
+        if reasons.is_empty() {
+            self.quiescent_unready = None;
+            return true;
+        }
+        let since = *self.quiescent_unready.get_or_insert_with(Instant::now);
+        if since.elapsed() <= READY_BOUND {
+            return false;
+        }
+        let owns = {
+            let st = self.world.lock();
+            st.member.instance == id
+                && st.member.pending.is_empty()
+                && !st.member.assigned.is_empty()
+        };
+        if !owns {
+            // Its partitions never reached it (a member that stopped polling): the
+            // other invariants (eviction, the hang) tell that.
+            return true;
+        }
+        self.violation(format!(
+            "step {step}: instance {id} not ready {READY_BOUND:?} after quiescence, though it owns its partitions and its outputs move: {}",
+            reasons.join("; ")
+        ));
         true
     }
 }
