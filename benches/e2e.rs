@@ -37,7 +37,8 @@
 //! Then the latency: the floor and `run`, each on an input of its own, fed events paced
 //! at half the floor's median throughput (or `E2E_LATENCY_RATE` events/s) for
 //! `E2E_LATENCY_SECS` (default 10) seconds; p50, p99 and max from each event's send to its
-//! output being read back. The paced producer and the reader run in this process, on the
+//! output being read back, and the same for the set-up alone (**broker**: the reader on
+//! the topic the events are sent to). The paced producer and the reader run in this process, on the
 //! same cores: at a rate the machine cannot carry beside them, the figures measure the
 //! queue, not the path — compare with a lower `E2E_LATENCY_RATE`.
 //!
@@ -687,7 +688,7 @@ fn latency_phase(
     rt: &tokio::runtime::Runtime,
     (label, format): (&str, OutputFormat),
     floor_events_per_s: f64,
-) -> [Latency; 2] {
+) -> [Latency; 3] {
     let per_s = plan
         .latency_rate
         .unwrap_or(floor_events_per_s / 2.0)
@@ -696,13 +697,17 @@ fn latency_phase(
     let stamp = format!("{}-{}", std::process::id(), Utc::now().timestamp());
     let floor_input = format!("e2e-latency-floor-{label}-{stamp}");
     let filter_input = format!("e2e-latency-filter-{label}-{stamp}");
+    let direct = format!("e2e-latency-broker-{label}-{stamp}");
     if plan.restart {
         restart_broker();
     }
     rt.block_on(common::broker::create_topics(
-        &[&floor_input, &filter_input],
+        &[&floor_input, &filter_input, &direct],
         PARTITIONS,
     ));
+    // The set-up's own latency: the reader on the topic the events are sent to, no
+    // process between them.
+    let broker_latency = paced(&direct, &direct, format, count, per_s);
     // The floor, told to stop only after more records than will ever come.
     let group = format!("e2e-latency-floor-{label}-{stamp}");
     let done = dir.join(format!("latency-floor-{label}.done"));
@@ -735,7 +740,7 @@ fn latency_phase(
     std::thread::sleep(Duration::from_secs(2));
     let filter_latency = paced(&filter_input, &t.security, format, count, per_s);
     stop(filter);
-    [floor_latency, filter_latency]
+    [broker_latency, floor_latency, filter_latency]
 }
 
 /// The figures of one input over every round, then its latency phase.
@@ -744,7 +749,7 @@ fn bench_input(
     dir: &Path,
     rt: &tokio::runtime::Runtime,
     (label, format): (&str, OutputFormat),
-) -> (usize, Vec<Summary>, [Latency; 2]) {
+) -> (usize, Vec<Summary>, [Latency; 3]) {
     let input = format!(
         "e2e-{label}-{}-{}",
         std::process::id(),
@@ -817,7 +822,7 @@ fn main() {
 
 /// The table: median (lowest–highest) of each figure over the rounds, ratios of medians to
 /// the floor of the same input; then the latency of the floor and the filter.
-fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 2])]) {
+fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 3])]) {
     println!(
         "\nend-to-end, {} events per input, median (lowest–highest) of {} round(s){}, broker {}, {} CPU(s); ratios of medians to the floor of the same input",
         plan.n,
@@ -874,7 +879,7 @@ fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 2])]) {
         "input", "process", "p50 ms", "p99 ms", "max ms"
     );
     for (label, _, _, latency) in results {
-        for (name, l) in ["floor", "run"].iter().zip(latency) {
+        for (name, l) in ["broker", "floor", "run"].iter().zip(latency) {
             println!(
                 "{:<10} {:<8} {:>8.1} {:>8.1} {:>8.1}",
                 label, name, l.p50, l.p99, l.max
