@@ -13,6 +13,7 @@
 //! contract header name: never a value of the record.
 
 mod check;
+mod progress;
 pub mod reader;
 pub mod report;
 mod shape;
