@@ -8,6 +8,15 @@ use std::fmt::Write as _;
 
 pub(super) fn policy(out: &mut String, doc: &Document) {
     let p = &doc.policy;
+    purposes(out, p);
+    fields(out, p);
+    routing(out, p);
+    differences(out, doc);
+    out.push_str("</section>\n");
+}
+
+/// The section's head and the purposes table.
+fn purposes(out: &mut String, p: &serde_json::Value) {
     let _ = write!(
         out,
         "<section id=\"policy\">\n<h2>3. The policy applied</h2>\n<p>{} — {}. Legal time zone: {}.</p>\n<h3>Purposes, legal limits and time to live</h3>\n<table id=\"purposes\"><thead><tr><th>Purpose</th><th>Legal basis</th><th>Legal limit</th><th>Shortest calendar length of the limit</th><th>Configured ttl</th><th>Removed by the operator</th><th>Optional fields kept by the operator</th></tr></thead><tbody>\n",
@@ -37,6 +46,10 @@ pub(super) fn policy(out: &mut String, doc: &Document) {
             esc(&list("operator_kept_optional"))
         );
     }
+}
+
+/// The field table: per field, each column's rule in force and its basis.
+fn fields(out: &mut String, p: &serde_json::Value) {
     out.push_str("</tbody></table>\n<h3>Fields kept, per purpose and event column, with their legal reference</h3>\n<p>Y = kept, N = removed, O = optional (kept only when the operator keeps it), \"Y if about the caller\" = kept on a record about the calling party. Every field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.</p>\n<table id=\"fields\"><thead><tr><th>Field</th><th>Category</th>");
     let columns: Vec<(String, &str)> = Column::ALL
         .iter()
@@ -70,6 +83,10 @@ pub(super) fn policy(out: &mut String, doc: &Document) {
         }
         out.push_str("</tr>\n");
     }
+}
+
+/// Routing, billing routing and readings.
+fn routing(out: &mut String, p: &serde_json::Value) {
     out.push_str("</tbody></table>\n<h3>Routing</h3>\n<ul>\n");
     for r in p["routing"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "<li>{}</li>", esc(&s(r)));
@@ -94,6 +111,10 @@ pub(super) fn policy(out: &mut String, doc: &Document) {
             esc(&s(&r["reason"]))
         );
     }
+}
+
+/// The differences from the 2012 text.
+fn differences(out: &mut String, doc: &Document) {
     let d = &doc.policy_differences;
     let diffs: Vec<&serde_json::Value> =
         d["differences"].as_array().into_iter().flatten().collect();
@@ -127,5 +148,4 @@ pub(super) fn policy(out: &mut String, doc: &Document) {
         }
         out.push_str("</tbody></table>\n");
     }
-    out.push_str("</section>\n");
 }

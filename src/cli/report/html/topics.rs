@@ -8,6 +8,32 @@ use std::fmt::Write as _;
 
 pub(super) fn topics(out: &mut String, doc: &Document) {
     out.push_str("<section id=\"topics\">\n<h2>4. The topics and their retention</h2>\n<p>The residency bound is the longest a record can stay in a topic with its current settings (retention, segment roll, deletion check, delete delay, clock skew), counted from the record's timestamp, which is the event time. It must not exceed the limit: the purpose's time to live.</p>\n");
+    out.push_str("<div class=\"figure\">");
+    out.push_str(&residency_chart(doc));
+    out.push_str("<table id=\"residency\"><thead><tr><th>Topic</th><th>Role</th><th>Residency bound</th><th>Limit</th><th>Verdict</th></tr></thead><tbody>\n");
+    for t in &doc.topics {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"{}\">{}</td></tr>",
+            esc(&t.topic),
+            esc(t.role),
+            esc(&match (t.exists, t.bound_ms) {
+                (false, _) => "topic missing".into(),
+                (true, None) => "unbounded".into(),
+                (true, Some(b)) => days_hours(b),
+            }),
+            esc(&days_hours(t.limit_ms)),
+            if t.compliant { "good" } else { "bad" },
+            if t.compliant { "COMPLIANT" } else { "NOT COMPLIANT" }
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+    settings(out, doc);
+    out.push_str("</section>\n");
+}
+
+/// The bar chart of each topic's residency bound against its limit, in days.
+fn residency_chart(doc: &Document) -> String {
     let day = 86_400_000.0;
     let bars: Vec<Bar> = doc
         .topics
@@ -59,32 +85,17 @@ pub(super) fn topics(out: &mut String, doc: &Document) {
         })
         .collect::<Vec<_>>()
         .join("; ");
-    out.push_str("<div class=\"figure\">");
-    out.push_str(&chart::bars(
+    chart::bars(
         "chart-residency",
         "Residency bound against the limit, per topic (days)",
         &desc,
         &bars,
         &marks,
-    ));
-    out.push_str("<table id=\"residency\"><thead><tr><th>Topic</th><th>Role</th><th>Residency bound</th><th>Limit</th><th>Verdict</th></tr></thead><tbody>\n");
-    for t in &doc.topics {
-        let _ = writeln!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"{}\">{}</td></tr>",
-            esc(&t.topic),
-            esc(t.role),
-            esc(&match (t.exists, t.bound_ms) {
-                (false, _) => "topic missing".into(),
-                (true, None) => "unbounded".into(),
-                (true, Some(b)) => days_hours(b),
-            }),
-            esc(&days_hours(t.limit_ms)),
-            if t.compliant { "good" } else { "bad" },
-            if t.compliant { "COMPLIANT" } else { "NOT COMPLIANT" }
-        );
-    }
-    out.push_str("</tbody></table></div>\n");
+    )
+}
+
+/// Each topic's settings: current, desired, fine.
+fn settings(out: &mut String, doc: &Document) {
     for t in &doc.topics {
         let _ = write!(
             out,
@@ -105,5 +116,4 @@ pub(super) fn topics(out: &mut String, doc: &Document) {
         }
         out.push_str("</tbody></table>\n");
     }
-    out.push_str("</section>\n");
 }
