@@ -170,14 +170,33 @@ pub fn with_statistics(c: &mut ClientConfig) {
     }
 }
 
-/// The consumer settings both delivery guarantees share: the user's properties, the
-/// group, statistics, [`CONSUMER_DEFAULTS`], and `auto.offset.reset=earliest` unless the
-/// user chose otherwise.
-pub fn consumer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
+/// What every consumer starts from: [`base_config`] and the user's
+/// `[kafka.consumer_properties]`.
+fn consumer_base(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
     let mut c = base_config(settings);
     for (k, v) in settings.consumer_properties() {
         c.set(k, v);
     }
+    c
+}
+
+/// A read-only consumer (`audit`, `dry-run --from-topic`): the user's settings, a group
+/// id librdkafka wants but that is never joined (partitions are assigned), no commits,
+/// no offset store, partition-EOF events on.
+pub fn reader_config(settings: &(impl ClientSettings + ?Sized), group_id: &str) -> ClientConfig {
+    let mut c = consumer_base(settings);
+    c.set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    c
+}
+
+/// The consumer settings both delivery guarantees share: the user's properties, the
+/// group, statistics, [`CONSUMER_DEFAULTS`], and `auto.offset.reset=earliest` unless the
+/// user chose otherwise.
+pub fn consumer_config(settings: &(impl ClientSettings + ?Sized)) -> ClientConfig {
+    let mut c = consumer_base(settings);
     c.set("group.id", settings.group_id())
         .set("enable.auto.offset.store", "false");
     with_defaults(&mut c, &CONSUMER_DEFAULTS);

@@ -118,17 +118,9 @@ pub struct Read {
 /// The consumer of an audit: the configuration's client settings, no group membership,
 /// no commits, committed records only, partition-EOF events on.
 pub fn consumer_config(settings: &Settings) -> ClientConfig {
-    let mut c = crate::kafka::base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
-        c.set(k, v);
-    }
-    // librdkafka wants a group id for a consumer; partitions are assigned, so the
-    // group is never joined, and nothing is committed to it.
-    c.set("group.id", format!("{}.audit", settings.kafka.group_id))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
+    let group = format!("{}.audit", settings.kafka.group_id);
+    let mut c = crate::kafka::reader_config(settings, &group);
+    c.set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
     c
 }

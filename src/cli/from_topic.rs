@@ -26,20 +26,8 @@ pub(super) fn read(
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), Failure> {
     super::reach(settings).map_err(|e| e.context(format!("dry-run: cannot read {topic}")))?;
-    let mut config = crate::kafka::base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
-        config.set(k, v);
-    }
-    // librdkafka wants a group id to assign partitions; this one never joins (no
-    // subscribe) and never commits.
-    config
-        .set(
-            "group.id",
-            format!("{}-dry-run", settings.kafka.group_id).as_str(),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true");
+    let group = format!("{}-dry-run", settings.kafka.group_id);
+    let config = crate::kafka::reader_config(settings, &group);
     // A property librdkafka refuses is the configuration's to fix. The filter's client
     // context: librdkafka's messages through `tracing`, and the end of a partition
     // (`enable.partition.eof`, the stop condition below) not logged as an error.
