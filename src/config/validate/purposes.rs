@@ -89,35 +89,14 @@ pub(super) fn purposes(
         let key = |k: &str| format!("purposes.{name}.{k}");
         let topic = section
             .topic
-            .clone()
-            .unwrap_or_else(|| default_topic.into());
+            .as_deref()
+            .unwrap_or(default_topic)
+            .to_string();
         if let Err(e) = check_topic_name(&topic) {
             p.add(&key("topic"), e);
         }
-        let ttl_text = section
-            .ttl
-            .clone()
-            .unwrap_or_else(|| default_ttl.to_string());
-        let ttl = match Ttl::parse(&ttl_text) {
-            Ok(ttl) => match retention::check_ttl(ttl, legal_purpose.limit_months, legal) {
-                Ok(()) => Some(ttl),
-                Err(e) => {
-                    p.add(
-                        &key("ttl"),
-                        format!("{e} ({} limit: {})", name, legal_purpose.legal_basis),
-                    );
-                    None
-                }
-            },
-            Err(e) => {
-                let [calendar, fixed] = ttl_examples(default_ttl, legal);
-                p.add(
-                    &key("ttl"),
-                    format!("{e}, e.g. \"{calendar}\" or \"{fixed}\""),
-                );
-                None
-            }
-        };
+        let ttl_text = section.ttl.as_deref().unwrap_or(default_ttl).to_string();
+        let ttl = check_ttl(&ttl_text, default_ttl, legal_purpose, legal, &key("ttl"), p);
         let removed = check_removals(version, legal_purpose, section, p);
         let kept = check_keeps(version, legal_purpose, section, &removed, p);
         if let Some(ttl) = ttl {
@@ -134,16 +113,51 @@ pub(super) fn purposes(
                 kept,
             ));
         }
-        let eff = match legal_purpose.purpose {
-            Purpose::Billing => effective.billing.as_mut(),
-            _ => effective.security.as_mut(),
-        };
-        if let Some(eff) = eff {
-            eff.topic = Some(topic);
-            eff.ttl = Some(ttl_text);
-        }
+        fill_in(effective, legal_purpose.purpose, topic, ttl_text);
     }
     Purposes { settings, compiled }
+}
+
+/// Writes a purpose's topic and ttl, defaults included, into the effective configuration.
+fn fill_in(effective: &mut PurposesSection, purpose: Purpose, topic: String, ttl_text: String) {
+    let eff = match purpose {
+        Purpose::Billing => effective.billing.as_mut(),
+        _ => effective.security.as_mut(),
+    };
+    if let Some(eff) = eff {
+        eff.topic = Some(topic);
+        eff.ttl = Some(ttl_text);
+    }
+}
+
+/// A purpose's ttl, `None` (a problem under `key`) when it cannot be read or passes the
+/// purpose's legal limit.
+fn check_ttl(
+    ttl_text: &str,
+    default_ttl: &str,
+    legal_purpose: LegalPurpose,
+    legal: LegalTime,
+    key: &str,
+    p: &mut Problems,
+) -> Option<Ttl> {
+    let name = legal_purpose.purpose.name();
+    match Ttl::parse(ttl_text) {
+        Ok(ttl) => match retention::check_ttl(ttl, legal_purpose.limit_months, legal) {
+            Ok(()) => Some(ttl),
+            Err(e) => {
+                p.add(
+                    key,
+                    format!("{e} ({} limit: {})", name, legal_purpose.legal_basis),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            let [calendar, fixed] = ttl_examples(default_ttl, legal);
+            p.add(key, format!("{e}, e.g. \"{calendar}\" or \"{fixed}\""));
+            None
+        }
+    }
 }
 
 /// The ttls a refused purpose ttl's message suggests: the purpose's default (a calendar
