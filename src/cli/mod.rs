@@ -435,10 +435,4 @@ fn demo(events: u64, seed: u64, exactly_once: bool) -> Result<ExitCode, Failure>
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
-    }
-}
+mod tests;
