@@ -1,7 +1,7 @@
 //! Compiling a [`Policy`] for the wire: per purpose and column, the leaves each plan
 //! copies, found by running the tables' own copy functions on a full event.
 
-use super::emit::{self, Plan};
+use super::emit::{self, CopyPlan};
 use super::scan::LEAVES;
 use super::{UnsupportedRow, WireFilter, WirePurpose};
 use crate::policy::table::FieldSpec;
@@ -187,8 +187,8 @@ impl WireFilter {
                         Ok((
                             column,
                             [
-                                Plan::from_leaves(always),
-                                Plan::from_leaves(always | if_caller),
+                                CopyPlan::from_leaves(always),
+                                CopyPlan::from_leaves(always | if_caller),
                             ],
                         ))
                     })

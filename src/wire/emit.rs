@@ -9,20 +9,20 @@ use chrono::{DateTime, Utc};
 /// What one (purpose, column, about the caller?) copies: a mask over leaf ids, and per
 /// sub-message the field numbers kept (for whole copies).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Plan {
+pub(crate) struct CopyPlan {
     pub keep: u64,
     pub nums: [u32; scan::MSGS],
 }
 
-impl Plan {
-    pub fn from_leaves(keep: u64) -> Plan {
+impl CopyPlan {
+    pub fn from_leaves(keep: u64) -> CopyPlan {
         let mut nums = [0u32; scan::MSGS];
         for (i, l) in LEAVES.iter().enumerate() {
             if keep & (1 << i) != 0 && l.msg != 0 {
                 nums[l.msg as usize] |= 1 << l.num;
             }
         }
-        Plan { keep, nums }
+        CopyPlan { keep, nums }
     }
 }
 
@@ -127,7 +127,7 @@ impl<'a> Copies<'a> {
 
 /// Writes `prefix`, then the event `plan` keeps, into `out` (cleared first), without
 /// `retention`.
-pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, prefix: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn event(plan: &CopyPlan, input: &[u8], s: &Scan, prefix: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.reserve(prefix.len() + input.len() + 96);
     out.extend_from_slice(prefix);
@@ -199,7 +199,7 @@ fn timing(input: &[u8], s: &Scan, has: impl Fn(usize) -> bool, out: &mut Vec<u8>
     }
 }
 
-fn services(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
+fn services(plan: &CopyPlan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
     let kept = (plan.keep >> 29) as u8 & 0b11;
     if kept == 0 {
         return;

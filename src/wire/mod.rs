@@ -35,7 +35,7 @@ use crate::policy::{
 use crate::retention::{ExpiryCache, LegalTime, Ttl};
 use crate::schema::Purpose;
 use chrono::{DateTime, Duration, Utc};
-use emit::Plan;
+use emit::CopyPlan;
 use scan::Scan;
 pub(crate) use scan::{leaf_of, CHARGEABLE, MSG_LEAVES};
 
@@ -82,7 +82,7 @@ struct WirePurpose {
     limit_months: u32,
     legal_basis: &'static str,
     /// Per column: the plan for a record not about the caller, then about the caller.
-    plans: Vec<(crate::policy::table::Column, [Plan; 2])>,
+    plans: Vec<(crate::policy::table::Column, [CopyPlan; 2])>,
     /// `retention.legal_basis` and `retention.policy_version`, encoded.
     retention_tail: Vec<u8>,
 }
@@ -90,7 +90,7 @@ struct WirePurpose {
 impl WirePurpose {
     /// The plan of a column, for a record about the caller or not.
     #[inline(always)]
-    fn plan(&self, column: crate::policy::table::Column, caller: bool) -> &Plan {
+    fn plan(&self, column: crate::policy::table::Column, caller: bool) -> &CopyPlan {
         &self
             .plans
             .iter()
@@ -242,7 +242,7 @@ impl WireFilter {
         now: DateTime<Utc>,
         records: &mut Vec<WireRecord>,
         expiry: &mut Vec<ExpiryCache>,
-        mut write: impl FnMut(&WirePurpose, &Plan, &mut WireRecord) -> bool,
+        mut write: impl FnMut(&WirePurpose, &CopyPlan, &mut WireRecord) -> bool,
     ) -> Result<bool, DropReason> {
         let now = unix(now);
         let event_time = self.validate(route, now)?;
