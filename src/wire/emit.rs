@@ -2,6 +2,7 @@
 //! fields, whole sub-messages when they hold nothing else, timestamps and `retention`
 //! written anew. Output is in field-number order, like prost's.
 
+use super::protobuf::{ts_field, ts_field_len, varint, varint_len};
 use super::scan::{self, Occ, Scan, LEAVES, MSG_LEAVES};
 use crate::schema::Timestamp;
 use chrono::{DateTime, Utc};
@@ -24,67 +25,6 @@ impl CopyPlan {
         }
         CopyPlan { keep, nums }
     }
-}
-
-#[inline(always)]
-pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-pub(crate) fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn ts_body_len(ts: &Timestamp) -> usize {
-    let mut n = 0;
-    if ts.seconds != 0 {
-        n += 1 + varint_len(ts.seconds as u64);
-    }
-    if ts.nanos != 0 {
-        n += 1 + varint_len(ts.nanos as u64);
-    }
-    n
-}
-
-/// Writes `v` as a varint at `buf[at..]`; returns the position after it.
-#[inline(always)]
-fn put_varint(mut v: u64, buf: &mut [u8; 32], mut at: usize) -> usize {
-    while v >= 0x80 {
-        buf[at] = (v as u8) | 0x80;
-        v >>= 7;
-        at += 1;
-    }
-    buf[at] = v as u8;
-    at + 1
-}
-
-/// A timestamp field (number below 16): key, length, the set members; written into a
-/// stack buffer, then appended at once.
-fn ts_field(num: u32, ts: &Timestamp, out: &mut Vec<u8>) {
-    debug_assert!(num < 16);
-    // Key 1 byte, length 1 byte (a body is at most 22 bytes), two keys, two varints.
-    let mut buf = [0u8; 32];
-    buf[0] = (num << 3 | 2) as u8;
-    let mut n = 2;
-    if ts.seconds != 0 {
-        buf[n] = 0x08;
-        n = put_varint(ts.seconds as u64, &mut buf, n + 1);
-    }
-    if ts.nanos != 0 {
-        buf[n] = 0x10;
-        n = put_varint(ts.nanos as u64, &mut buf, n + 1);
-    }
-    buf[1] = (n - 2) as u8;
-    out.extend_from_slice(&buf[..n]);
-}
-
-fn ts_field_len(ts: &Timestamp) -> usize {
-    let body = ts_body_len(ts);
-    1 + varint_len(body as u64) + body
 }
 
 #[inline(always)]

@@ -19,6 +19,7 @@ mod compile;
 mod emit;
 mod fallback;
 mod framed;
+pub(crate) mod protobuf;
 mod record;
 mod scan;
 

@@ -37,7 +37,7 @@ fn varint_lengths() {
         u64::MAX,
     ] {
         let mut b = Vec::new();
-        emit::varint(v, &mut b);
-        assert_eq!(b.len(), emit::varint_len(v), "{v}");
+        protobuf::varint(v, &mut b);
+        assert_eq!(b.len(), protobuf::varint_len(v), "{v}");
     }
 }
