@@ -230,6 +230,37 @@ fn named(entry: &str, paths: &[&str]) -> String {
     }
 }
 
+/// Sorts the rows a `keep` entry selected: refused (by legal basis: the text removes them
+/// for this purpose), both kept and removed, or optional and now kept (added to `kept`).
+fn sort_keeps(
+    rows: Vec<&'static table::FieldSpec>,
+    columns: &[table::Column],
+    removed: &[&'static table::FieldSpec],
+    kept: &mut Vec<&'static table::FieldSpec>,
+) -> (Vec<(&'static str, Vec<&'static str>)>, Vec<&'static str>) {
+    let mut refused: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut both = Vec::new();
+    for row in rows {
+        let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
+        if !allowed {
+            let basis = row.cell(columns[0]).basis;
+            match refused.iter_mut().find(|(b, _)| *b == basis) {
+                Some((_, paths)) => paths.push(row.path),
+                None => refused.push((basis, vec![row.path])),
+            }
+        } else if removed.iter().any(|r| r.path == row.path) {
+            both.push(row.path);
+        } else if columns
+            .iter()
+            .any(|c| row.cell(*c).rule == table::Rule::Optional)
+            && !kept.iter().any(|k: &&table::FieldSpec| k.path == row.path)
+        {
+            kept.push(row);
+        }
+    }
+    (refused, both)
+}
+
 /// Checks `keep`: a field the text removes for this purpose is refused (a configuration
 /// narrows, never widens); an optional field (rule O) is turned on — the returned rows.
 /// Naming a field the table keeps anyway only documents the operator's expectation.
@@ -255,26 +286,7 @@ fn check_keeps(
         }
         // One problem per legal basis and one for the fields also removed, each naming
         // its fields: a group is one entry, one mistake.
-        let mut refused: Vec<(&str, Vec<&str>)> = Vec::new();
-        let mut both = Vec::new();
-        for row in rows {
-            let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
-            if !allowed {
-                let basis = row.cell(columns[0]).basis;
-                match refused.iter_mut().find(|(b, _)| *b == basis) {
-                    Some((_, paths)) => paths.push(row.path),
-                    None => refused.push((basis, vec![row.path])),
-                }
-            } else if removed.iter().any(|r| r.path == row.path) {
-                both.push(row.path);
-            } else if columns
-                .iter()
-                .any(|c| row.cell(*c).rule == table::Rule::Optional)
-                && !kept.iter().any(|k: &&table::FieldSpec| k.path == row.path)
-            {
-                kept.push(row);
-            }
-        }
+        let (refused, both) = sort_keeps(rows, columns, removed, &mut kept);
         for (basis, paths) in refused {
             p.add(
                 &key,
