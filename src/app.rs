@@ -51,46 +51,7 @@ async fn serve(settings: Settings, passthrough: bool) -> Result<(), Failure> {
         stop_server.clone(),
     )
     .await?;
-    let result = async {
-        // The start's metadata and admin requests block for up to their timeouts when no
-        // broker answers: run apart, so that a shutdown is acted on at once (exit 0,
-        // nothing consumed yet) rather than when they give up.
-        let mut start = tokio::spawn({
-            let context = context.clone();
-            async move {
-                crate::kafka::check_transport(&settings, &context).await?;
-                crate::topics::prepare(&settings, context.clone()).await?;
-                Ok::<Settings, Failure>(settings)
-            }
-        });
-        let settings = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => {
-                start.abort();
-                tracing::info!("stopped during the start: nothing consumed, nothing to commit");
-                return Ok(());
-            }
-            r = &mut start => r.map_err(|e| Failure::bug(e).context("the start failed"))??,
-        };
-        let settings = Arc::new(settings);
-        tokio::spawn(crate::topics::watch(
-            settings.clone(),
-            context.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(crate::topics::watch_inputs(
-            settings.clone(),
-            context.clone(),
-            shutdown.clone(),
-        ));
-        // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
-        // updates): not ready while an output topic is not compliant.
-        let stats = Arc::new(crate::telemetry::Stats::default());
-        let transform = Arc::new(transform(settings.clone(), passthrough));
-        pipeline::run_with(settings, transform, shutdown, stats, context).await?;
-        Ok::<(), Failure>(())
-    }
-    .await;
+    let result = start_and_run(settings, passthrough, context, shutdown).await;
     // The last scrape can still see the final counts while the pipeline drained.
     stop_server.cancel();
     // Bounded: a client holding its connection open does not hold the exit.
@@ -106,6 +67,53 @@ async fn serve(settings: Settings, passthrough: bool) -> Result<(), Failure> {
         .into()),
         (result, _) => result,
     }
+}
+
+/// Checks the transport and prepares the topics, then runs the pipeline until `shutdown`
+/// (a shutdown during the start ends it at once, nothing consumed).
+async fn start_and_run(
+    settings: Settings,
+    passthrough: bool,
+    context: Context,
+    shutdown: CancellationToken,
+) -> Result<(), Failure> {
+    // The start's metadata and admin requests block for up to their timeouts when no
+    // broker answers: run apart, so that a shutdown is acted on at once (exit 0,
+    // nothing consumed yet) rather than when they give up.
+    let mut start = tokio::spawn({
+        let context = context.clone();
+        async move {
+            crate::kafka::check_transport(&settings, &context).await?;
+            crate::topics::prepare(&settings, context.clone()).await?;
+            Ok::<Settings, Failure>(settings)
+        }
+    });
+    let settings = tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => {
+            start.abort();
+            tracing::info!("stopped during the start: nothing consumed, nothing to commit");
+            return Ok(());
+        }
+        r = &mut start => r.map_err(|e| Failure::bug(e).context("the start failed"))??,
+    };
+    let settings = Arc::new(settings);
+    tokio::spawn(crate::topics::watch(
+        settings.clone(),
+        context.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(crate::topics::watch_inputs(
+        settings.clone(),
+        context.clone(),
+        shutdown.clone(),
+    ));
+    // Readiness keeps the verdict `topics::prepare` published (and `topics::watch`
+    // updates): not ready while an output topic is not compliant.
+    let stats = Arc::new(crate::telemetry::Stats::default());
+    let transform = Arc::new(transform(settings.clone(), passthrough));
+    pipeline::run_with(settings, transform, shutdown, stats, context).await?;
+    Ok(())
 }
 
 #[cfg(feature = "bench-passthrough")]

@@ -14,7 +14,7 @@ use crate::telemetry::Stats;
 use chrono::{DateTime, Utc};
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -107,13 +107,34 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
         mock.create_topic(t, PARTITIONS, 1)
             .map_err(|e| anyhow::anyhow!("mock topic {t}: {e}"))?;
     }
+    let mut report = DemoReport::default();
+    let inputs = load_input(&bootstrap, count, seed, &mut report).await?;
+    let stats = run_filter(settings, report.events_in).await?;
+    report.dropped = stats.dropped();
+    report.dead_letters = stats.dead_letters.lock().expect("stats").clone();
+    let expected: u64 =
+        stats.produced().values().sum::<u64>() + report.dead_letters.values().sum::<u64>();
+    let read = read_back(&bootstrap, expected, &inputs, &mut report)?;
+    report.elapsed = started.elapsed();
+    report.guarantee = Some(guarantee);
+    if read < expected {
+        anyhow::bail!("demo: read back {read} of {expected} output records");
+    }
+    Ok(report)
+}
 
-    // Load the input: generated events, alternately JSON and protobuf, and malformed ones.
+/// Loads the input: generated events, alternately JSON and protobuf, and malformed ones.
+/// Returns the generated events by id.
+async fn load_input(
+    bootstrap: &str,
+    count: u64,
+    seed: u64,
+    report: &mut DemoReport,
+) -> anyhow::Result<HashMap<String, CdrEvent>> {
     let now = Utc::now();
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .create()?;
-    let mut report = DemoReport::default();
     let mut inputs: HashMap<String, CdrEvent> = HashMap::new();
     let mut generator = Generator::new(seed, now);
     let mut buf = Vec::new();
@@ -146,23 +167,26 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
         s?.map_err(|(e, _)| e)?;
     }
     report.events_in = count + report.malformed_in;
+    Ok(inputs)
+}
 
-    // The filter, as `run` runs it, until every input record is complete.
+/// The filter, as `run` runs it, until every input record is complete.
+async fn run_filter(settings: Settings, events_in: u64) -> anyhow::Result<Arc<Stats>> {
     let stats = Arc::new(Stats::default());
     let token = CancellationToken::new();
     let filter = {
-        let (settings, stats, token) = (Arc::new(settings.clone()), stats.clone(), token.clone());
+        let (settings, stats, token) = (Arc::new(settings), stats.clone(), token.clone());
         tokio::spawn(async move { pipeline::run(settings, token, stats, Context::default()).await })
     };
     let deadline = Instant::now() + Duration::from_secs(120);
-    while stats.completed() < report.events_in {
+    while stats.completed() < events_in {
         if Instant::now() > deadline || filter.is_finished() {
             token.cancel();
             let result = filter.await?;
             anyhow::bail!(
                 "demo: the filter completed {} of {} records ({})",
                 stats.completed(),
-                report.events_in,
+                events_in,
                 match result {
                     Err(e) => e.to_string(),
                     Ok(()) => "it stopped without an error".to_string(),
@@ -173,14 +197,19 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
     }
     token.cancel();
     filter.await??;
-    report.dropped = stats.dropped();
-    report.dead_letters = stats.dead_letters.lock().expect("stats").clone();
-    let expected: u64 =
-        stats.produced().values().sum::<u64>() + report.dead_letters.values().sum::<u64>();
+    Ok(stats)
+}
 
-    // Read the outputs back.
+/// Reads the outputs back, up to `expected` records: counts, expiry ranges, removed
+/// fields and a sample into `report`. Returns how many were read.
+fn read_back(
+    bootstrap: &str,
+    expected: u64,
+    inputs: &HashMap<String, CdrEvent>,
+    report: &mut DemoReport,
+) -> anyhow::Result<u64> {
     let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", "cdr-demo-reader")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -197,9 +226,31 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
         let msg = msg?;
         read += 1;
         *report.out.entry(msg.topic().to_string()).or_default() += 1;
-        if msg.topic() == "cdr.dead-letter" {
-            continue;
+        if msg.topic() != "cdr.dead-letter" {
+            report.output(&msg, inputs, &mut afters)?;
         }
+    }
+    report.sample = afters
+        .into_iter()
+        .find(|(_, by_purpose)| by_purpose.len() == 2)
+        .map(|(id, by_purpose)| {
+            (
+                serde_json::to_string(&inputs[&id]).unwrap_or_default(),
+                by_purpose,
+            )
+        });
+    Ok(read)
+}
+
+impl DemoReport {
+    /// One output record read back: its expiry, its Kafka timestamp, the fields it lost;
+    /// an originating SMS is kept in `afters` (by event id, then purpose) for the sample.
+    fn output(
+        &mut self,
+        msg: &BorrowedMessage<'_>,
+        inputs: &HashMap<String, CdrEvent>,
+        afters: &mut BTreeMap<String, BTreeMap<String, String>>,
+    ) -> anyhow::Result<()> {
         let header = |name: &str| {
             msg.headers()
                 .and_then(|h| h.iter().find(|x| x.key == name))
@@ -209,7 +260,7 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
         };
         let purpose = header(encode::header::PURPOSE);
         let expires = header(encode::header::EXPIRES_AT);
-        let range = report
+        let range = self
             .expiry
             .entry(purpose.clone())
             .or_insert_with(|| (expires.clone(), expires.clone()));
@@ -222,7 +273,7 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
         // Read as written: `decode::decode` would clear `retention`, as it does for input.
         let out = decode::decode_protobuf(msg.payload().unwrap_or_default())?;
         let Some(input) = inputs.get(&out.event_id) else {
-            continue;
+            return Ok(());
         };
         let event_ms = input
             .event_time
@@ -230,9 +281,9 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
             .and_then(schema::to_datetime)
             .map(|t| t.timestamp_millis());
         if msg.timestamp().to_millis() != event_ms {
-            report.timestamp_mismatches += 1;
+            self.timestamp_mismatches += 1;
         }
-        let removed = report.removed.entry(purpose.clone()).or_default();
+        let removed = self.removed.entry(purpose.clone()).or_default();
         for f in table::schema_rows() {
             if f.is_present(input) && !f.is_present(&out) {
                 *removed.entry(f.group()).or_default() += 1;
@@ -246,22 +297,8 @@ pub async fn run(count: u64, seed: u64, guarantee: Guarantee) -> anyhow::Result<
                 .or_default()
                 .insert(purpose, serde_json::to_string(&out).unwrap_or_default());
         }
+        Ok(())
     }
-    report.sample = afters
-        .into_iter()
-        .find(|(_, by_purpose)| by_purpose.len() == 2)
-        .map(|(id, by_purpose)| {
-            (
-                serde_json::to_string(&inputs[&id]).unwrap_or_default(),
-                by_purpose,
-            )
-        });
-    report.elapsed = started.elapsed();
-    report.guarantee = Some(guarantee);
-    if read < expected {
-        anyhow::bail!("demo: read back {read} of {expected} output records");
-    }
-    Ok(report)
 }
 
 impl DemoReport {

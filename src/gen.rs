@@ -197,7 +197,48 @@ impl Generator {
             _ => (served_msisdn.clone(), other),
         };
         let chargeable = event_type != EventType::Signalling;
-        let content = Content {
+        let content = self.content(event_type);
+        let suffix = self.digits(6);
+        CdrEvent {
+            event_id: format!("gen-{:x}-{:08}-{suffix}", self.seed, self.seq),
+            event_time: Some(schema::to_timestamp(event_time)),
+            event_type: event_type as i32,
+            direction: direction as i32,
+            declared_purposes: vec![],
+            served: Some(self.subscriber(served_msisdn)),
+            terminal: Some(Terminal {
+                imei: self.digits(15),
+                imeisv: self.digits(16),
+            }),
+            calling: Some(self.party(calling_number)),
+            called: Some(self.party(called_number)),
+            timing: Some(Timing {
+                answer_time: Some(schema::to_timestamp(answer)),
+                release_time: Some(schema::to_timestamp(release)),
+                duration_ms: duration_ms.max(1),
+            }),
+            network: Some(self.network()),
+            supplementary_services: vec![SupplementaryService {
+                code: self.pick(&["CFU", "CLIP", "CW", "HOLD"]).into(),
+                provider: "operator".into(),
+            }],
+            location: Some(self.location()),
+            charging: Some(self.charging(chargeable)),
+            // Only the types that carry content have a `content` message.
+            content: (content != Content::default()).then_some(content),
+            extensions: [
+                ("vendor.trace_id".to_string(), self.digits(20)),
+                ("vendor.subscriber_hint".to_string(), self.msisdn()),
+            ]
+            .into_iter()
+            .collect(),
+            retention: None,
+        }
+    }
+
+    /// The content of an event of this type (empty for the types that carry none).
+    fn content(&mut self, event_type: EventType) -> Content {
+        Content {
             sms_text: if event_type == EventType::Sms {
                 self.pick(&[
                     "Rendez-vous 18h devant la gare",
@@ -229,78 +270,58 @@ impl Generator {
             } else {
                 String::new()
             },
-        };
-        let suffix = self.digits(6);
-        CdrEvent {
-            event_id: format!("gen-{:x}-{:08}-{suffix}", self.seed, self.seq),
-            event_time: Some(schema::to_timestamp(event_time)),
-            event_type: event_type as i32,
-            direction: direction as i32,
-            declared_purposes: vec![],
-            served: Some(Subscriber {
-                imsi: format!("20801{}", self.digits(10)),
-                msisdn: served_msisdn,
-                account_id: format!("ACC-{}", self.digits(9)),
-                ue_ip: self.ip(),
-            }),
-            terminal: Some(Terminal {
-                imei: self.digits(15),
-                imeisv: self.digits(16),
-            }),
-            calling: Some(Party {
-                number: calling_number,
-                ip: self.ip(),
-                port: self.rng.random_range(1024..65535),
-            }),
-            called: Some(Party {
-                number: called_number,
-                ip: self.ip(),
-                port: self.rng.random_range(1024..65535),
-            }),
-            timing: Some(Timing {
-                answer_time: Some(schema::to_timestamp(answer)),
-                release_time: Some(schema::to_timestamp(release)),
-                duration_ms: duration_ms.max(1),
-            }),
-            network: Some(Network {
-                recording_entity: format!("MSC-PAR-{:02}", self.rng.random_range(1..40)),
-                cause_for_term: "normalRelease".into(),
-                rat_type: self.pick(&["EUTRAN", "NR", "UTRAN", "GERAN"]).into(),
-                basic_service: self.pick(&["TS11", "TS21", "BS26"]).into(),
-                call_reference: self.digits(12),
-                charging_id: self.digits(10),
-                apn: self.pick(&["internet", "ims", "mms"]).into(),
-                bytes_uplink: self.rng.random_range(1..50_000_000),
-                bytes_downlink: self.rng.random_range(1..500_000_000),
-            }),
-            supplementary_services: vec![SupplementaryService {
-                code: self.pick(&["CFU", "CLIP", "CW", "HOLD"]).into(),
-                provider: "operator".into(),
-            }],
-            location: Some(Location {
-                mcc: "208".into(),
-                mnc: self.pick(&["01", "10", "15", "20"]).into(),
-                lac: format!("{}", self.rng.random_range(1000..65000)),
-                cell_id: format!("{}", self.rng.random_range(1..268_435_455)),
-                latitude: 48.0 + self.rng.random::<f64>(),
-                longitude: 2.0 + self.rng.random::<f64>(),
-            }),
-            charging: Some(Charging {
-                chargeable,
-                tariff_class: self.pick(&["STD", "PEAK", "ROAM-EU"]).into(),
-                amount_minor: self.rng.random_range(1..5_000),
-                currency: "EUR".into(),
-                rating_group: self.rng.random_range(1..100),
-            }),
-            // Only the types that carry content have a `content` message.
-            content: (content != Content::default()).then_some(content),
-            extensions: [
-                ("vendor.trace_id".to_string(), self.digits(20)),
-                ("vendor.subscriber_hint".to_string(), self.msisdn()),
-            ]
-            .into_iter()
-            .collect(),
-            retention: None,
+        }
+    }
+
+    fn subscriber(&mut self, msisdn: String) -> Subscriber {
+        Subscriber {
+            imsi: format!("20801{}", self.digits(10)),
+            msisdn,
+            account_id: format!("ACC-{}", self.digits(9)),
+            ue_ip: self.ip(),
+        }
+    }
+
+    fn party(&mut self, number: String) -> Party {
+        Party {
+            number,
+            ip: self.ip(),
+            port: self.rng.random_range(1024..65535),
+        }
+    }
+
+    fn network(&mut self) -> Network {
+        Network {
+            recording_entity: format!("MSC-PAR-{:02}", self.rng.random_range(1..40)),
+            cause_for_term: "normalRelease".into(),
+            rat_type: self.pick(&["EUTRAN", "NR", "UTRAN", "GERAN"]).into(),
+            basic_service: self.pick(&["TS11", "TS21", "BS26"]).into(),
+            call_reference: self.digits(12),
+            charging_id: self.digits(10),
+            apn: self.pick(&["internet", "ims", "mms"]).into(),
+            bytes_uplink: self.rng.random_range(1..50_000_000),
+            bytes_downlink: self.rng.random_range(1..500_000_000),
+        }
+    }
+
+    fn location(&mut self) -> Location {
+        Location {
+            mcc: "208".into(),
+            mnc: self.pick(&["01", "10", "15", "20"]).into(),
+            lac: format!("{}", self.rng.random_range(1000..65000)),
+            cell_id: format!("{}", self.rng.random_range(1..268_435_455)),
+            latitude: 48.0 + self.rng.random::<f64>(),
+            longitude: 2.0 + self.rng.random::<f64>(),
+        }
+    }
+
+    fn charging(&mut self, chargeable: bool) -> Charging {
+        Charging {
+            chargeable,
+            tariff_class: self.pick(&["STD", "PEAK", "ROAM-EU"]).into(),
+            amount_minor: self.rng.random_range(1..5_000),
+            currency: "EUR".into(),
+            rating_group: self.rng.random_range(1..100),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! when they disagree (a broker that answers ListOffsets wrongly) — or to librdkafka's
 //! partition-EOF event, whichever comes first.
 
+use super::progress::Progress;
 use super::{Auditor, Finding, RecordView, Timestamp, TopicContext};
 use crate::config::Settings;
 use crate::kafka::Context;
@@ -12,10 +13,10 @@ use chrono::{DateTime, Utc};
 use metrics::{counter, Counter};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 pub use crate::telemetry::{AUDIT_FINDINGS as FINDINGS, RECORDS_AUDITED};
@@ -117,17 +118,9 @@ pub struct Read {
 /// The consumer of an audit: the configuration's client settings, no group membership,
 /// no commits, committed records only, partition-EOF events on.
 pub fn consumer_config(settings: &Settings) -> ClientConfig {
-    let mut c = crate::kafka::base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
-        c.set(k, v);
-    }
-    // librdkafka wants a group id for a consumer; partitions are assigned, so the
-    // group is never joined, and nothing is committed to it.
-    c.set("group.id", format!("{}.audit", settings.kafka.group_id))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
+    let group = format!("{}.audit", settings.kafka.group_id);
+    let mut c = crate::kafka::reader_config(settings, &group);
+    c.set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
     c
 }
@@ -242,12 +235,58 @@ pub fn read(
     now: DateTime<Utc>,
 ) -> Result<Read, AuditError> {
     let started = Instant::now();
+    let mut plans = plan(settings, topics, opts)?;
+    let total: i64 = plans
+        .iter()
+        .flat_map(|(_, ps)| ps.iter().map(|p| (p.end - p.start).max(0)))
+        .sum();
+    let mut reader = Reader {
+        auditor,
+        opts,
+        now,
+        out: Read::default(),
+        progress: Progress::new(opts.progress && std::io::stderr().is_terminal(), total),
+    };
+    for (ctx, parts) in &mut plans {
+        match reader.topic(settings, ctx, parts)? {
+            TopicEnd::Empty => {}
+            TopicEnd::End => collect(&mut reader.out, ctx, parts),
+            TopicEnd::MaxRecords => {
+                let out = &mut reader.out;
+                out.truncated = parts.iter().any(|p| !p.done) || plans_left(out, total);
+                collect(out, ctx, parts);
+                break;
+            }
+        }
+    }
+    let mut out = reader.out;
+    // Partitions of topics never opened (all empty, or after --max-records).
+    for (ctx, parts) in &plans {
+        for p in parts {
+            if !out
+                .partitions
+                .iter()
+                .any(|r| r.topic == *ctx.topic && r.partition == p.id)
+            {
+                out.partitions.push(p.read(&ctx.topic));
+            }
+        }
+    }
+    reader.progress.finish(out.records, out.findings.len());
+    out.elapsed = started.elapsed();
+    Ok(out)
+}
+
+/// Start and end offsets of every partition, first: the total for the progress line.
+fn plan<'t>(
+    settings: &Settings,
+    topics: &'t [TopicContext],
+    opts: &ReadOptions,
+) -> Result<Vec<(&'t TopicContext, Vec<Partition>)>, AuditError> {
     let probe = consumer(settings)?;
     let names: Vec<String> = topics.iter().map(|t| t.topic.to_string()).collect();
     let layout = partitions(settings, &probe, &names)?;
-
-    // Start and end offsets of every partition, first: the total for the progress line.
-    let mut plans: Vec<(&TopicContext, Vec<Partition>)> = Vec::new();
+    let mut plans = Vec::new();
     for (ctx, (topic, ids)) in topics.iter().zip(&layout) {
         let starts = start_offsets(&probe, topic, ids, opts.from_time)?;
         let mut parts = Vec::new();
@@ -272,18 +311,37 @@ pub fn read(
         }
         plans.push((ctx, parts));
     }
-    drop(probe);
-    let total: i64 = plans
-        .iter()
-        .flat_map(|(_, ps)| ps.iter().map(|p| (p.end - p.start).max(0)))
-        .sum();
-    let mut progress = Progress::new(opts.progress && std::io::stderr().is_terminal(), total);
+    Ok(plans)
+}
 
-    let mut out = Read::default();
-    let mut findings_before;
-    'topics: for (ctx, parts) in &mut plans {
-        let records_counter = counter!(RECORDS_AUDITED, "topic" => ctx.topic.to_string());
-        let mut finding_counters: BTreeMap<super::Kind, Counter> = BTreeMap::new();
+/// How the read of one topic ended.
+enum TopicEnd {
+    /// Nothing to read: no consumer was opened.
+    Empty,
+    /// Every partition read to its end.
+    End,
+    /// `max_records` reached.
+    MaxRecords,
+}
+
+/// The state of a read across topics.
+struct Reader<'a> {
+    auditor: &'a Auditor,
+    opts: &'a ReadOptions,
+    now: DateTime<Utc>,
+    out: Read,
+    progress: Progress,
+}
+
+impl Reader<'_> {
+    /// Reads one topic's partitions to their ends, or until `max_records`.
+    fn topic(
+        &mut self,
+        settings: &Settings,
+        ctx: &TopicContext,
+        parts: &mut [Partition],
+    ) -> Result<TopicEnd, AuditError> {
+        let mut counters = TopicCounters::new(ctx);
         // One consumer per topic: librdkafka's partition-EOF names a partition only.
         let consumer = consumer(settings)?;
         let mut tpl = TopicPartitionList::new();
@@ -292,36 +350,21 @@ pub fn read(
                 .map_err(|e| AuditError::Client(e.to_string()))?;
         }
         if tpl.count() == 0 {
-            continue;
+            return Ok(TopicEnd::Empty);
         }
         consumer
             .assign(&tpl)
             .map_err(|e| AuditError::Client(e.to_string()))?;
         let mut last_activity = Instant::now();
-        let expiry_hours = out.expiry_hours.entry(ctx.topic.to_string()).or_default();
+        self.out
+            .expiry_hours
+            .entry(ctx.topic.to_string())
+            .or_default();
         while parts.iter().any(|p| !p.done) {
             match consumer.poll(Duration::from_millis(100)) {
                 None => {
-                    if last_activity.elapsed() > opts.idle_timeout {
-                        let p = parts
-                            .iter()
-                            .find(|p| !p.done)
-                            .expect("a partition not done");
-                        let at = consumer
-                            .position()
-                            .ok()
-                            .and_then(|tpl| {
-                                tpl.find_partition(&ctx.topic, p.id)
-                                    .and_then(|e| e.offset().to_raw())
-                            })
-                            .unwrap_or(p.start);
-                        return Err(AuditError::Stalled {
-                            topic: ctx.topic.to_string(),
-                            partition: p.id,
-                            at,
-                            end: p.end,
-                            idle_s: opts.idle_timeout.as_secs(),
-                        });
+                    if last_activity.elapsed() > self.opts.idle_timeout {
+                        return Err(stalled(&consumer, ctx, parts, self.opts.idle_timeout));
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(id))) => {
@@ -341,85 +384,138 @@ pub fn read(
                     let Some(p) = parts.iter_mut().find(|p| p.id == m.partition()) else {
                         continue;
                     };
-                    // Past the end (written during the audit): not ours.
-                    if p.done || m.offset() >= p.end {
-                        p.done = true;
-                        continue;
-                    }
-                    let reached = p.reached_time
-                        || opts.from_time.is_some_and(|from| {
-                            m.timestamp()
-                                .to_millis()
-                                .is_some_and(|t| t >= from.timestamp_millis())
-                        });
-                    if !reached {
-                        // Before --from-time: not audited; the start moves past it.
-                        p.start = m.offset() + 1;
-                        p.passed(&consumer, &ctx.topic, m.offset());
-                        continue;
-                    }
-                    p.reached_time = true;
-                    let headers: Vec<(&str, Option<&[u8]>)> = m
-                        .headers()
-                        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
-                        .unwrap_or_default();
-                    let view = RecordView {
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key(),
-                        value: m.payload(),
-                        timestamp: match m.timestamp() {
-                            rdkafka::Timestamp::NotAvailable => Timestamp::NotAvailable,
-                            rdkafka::Timestamp::CreateTime(t) => Timestamp::CreateTime(t),
-                            rdkafka::Timestamp::LogAppendTime(t) => Timestamp::LogAppendTime(t),
-                        },
-                        headers,
-                    };
-                    findings_before = out.findings.len();
-                    let expiry = auditor.check(ctx, &view, now, &mut out.findings);
-                    if let Some(d) = expiry {
-                        let hours = (d.num_milliseconds() + 3_599_999).div_euclid(3_600_000);
-                        *expiry_hours.entry(hours).or_insert(0) += 1;
-                    }
-                    p.saw(m.timestamp().to_millis());
-                    for f in &out.findings[findings_before..] {
-                        finding_counters
-                            .entry(f.kind)
-                            .or_insert_with(|| {
-                                counter!(FINDINGS, "topic" => ctx.topic.to_string(), "kind" => f.kind.as_str())
-                            })
-                            .increment(1);
-                    }
-                    records_counter.increment(1);
-                    p.records += 1;
-                    out.records += 1;
-                    p.passed(&consumer, &ctx.topic, m.offset());
-                    progress.tick(out.records, out.findings.len());
-                    if opts.max_records.is_some_and(|n| out.records >= n) {
-                        out.truncated = parts.iter().any(|p| !p.done) || plans_left(&out, total);
-                        collect(&mut out, ctx, parts);
-                        break 'topics;
+                    if self.record(&consumer, ctx, p, &m, &mut counters)
+                        && self.opts.max_records.is_some_and(|n| self.out.records >= n)
+                    {
+                        return Ok(TopicEnd::MaxRecords);
                     }
                 }
             }
         }
-        collect(&mut out, ctx, parts);
+        Ok(TopicEnd::End)
     }
-    // Partitions of topics never opened (all empty, or after --max-records).
-    for (ctx, parts) in &plans {
-        for p in parts {
-            if !out
-                .partitions
-                .iter()
-                .any(|r| r.topic == *ctx.topic && r.partition == p.id)
-            {
-                out.partitions.push(p.read(&ctx.topic));
-            }
+
+    /// One record: passed over when past the end or before `--from-time`, else checked
+    /// and counted. True when it was checked.
+    fn record(
+        &mut self,
+        consumer: &BaseConsumer<Context>,
+        ctx: &TopicContext,
+        p: &mut Partition,
+        m: &BorrowedMessage<'_>,
+        counters: &mut TopicCounters,
+    ) -> bool {
+        // Past the end (written during the audit): not ours.
+        if p.done || m.offset() >= p.end {
+            p.done = true;
+            return false;
+        }
+        let reached = p.reached_time
+            || self.opts.from_time.is_some_and(|from| {
+                m.timestamp()
+                    .to_millis()
+                    .is_some_and(|t| t >= from.timestamp_millis())
+            });
+        if !reached {
+            // Before --from-time: not audited; the start moves past it.
+            p.start = m.offset() + 1;
+            p.passed(consumer, &ctx.topic, m.offset());
+            return false;
+        }
+        p.reached_time = true;
+        let out = &mut self.out;
+        let findings_before = out.findings.len();
+        let expiry = self
+            .auditor
+            .check(ctx, &record_view(m), self.now, &mut out.findings);
+        if let (Some(d), Some(hours_of)) = (expiry, out.expiry_hours.get_mut(&*ctx.topic)) {
+            let hours = (d.num_milliseconds() + 3_599_999).div_euclid(3_600_000);
+            *hours_of.entry(hours).or_insert(0) += 1;
+        }
+        p.saw(m.timestamp().to_millis());
+        counters.count(ctx, &out.findings[findings_before..]);
+        p.records += 1;
+        out.records += 1;
+        p.passed(consumer, &ctx.topic, m.offset());
+        self.progress.tick(out.records, out.findings.len());
+        true
+    }
+}
+
+/// The error of a read that waited `idle` for a partition not yet at its end.
+fn stalled(
+    consumer: &BaseConsumer<Context>,
+    ctx: &TopicContext,
+    parts: &[Partition],
+    idle: Duration,
+) -> AuditError {
+    let p = parts
+        .iter()
+        .find(|p| !p.done)
+        .expect("a partition not done");
+    let at = consumer
+        .position()
+        .ok()
+        .and_then(|tpl| {
+            tpl.find_partition(&ctx.topic, p.id)
+                .and_then(|e| e.offset().to_raw())
+        })
+        .unwrap_or(p.start);
+    AuditError::Stalled {
+        topic: ctx.topic.to_string(),
+        partition: p.id,
+        at,
+        end: p.end,
+        idle_s: idle.as_secs(),
+    }
+}
+
+/// A record as the checks see it.
+fn record_view<'m>(m: &'m BorrowedMessage<'_>) -> RecordView<'m> {
+    let headers: Vec<(&str, Option<&[u8]>)> = m
+        .headers()
+        .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+        .unwrap_or_default();
+    RecordView {
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key(),
+        value: m.payload(),
+        timestamp: match m.timestamp() {
+            rdkafka::Timestamp::NotAvailable => Timestamp::NotAvailable,
+            rdkafka::Timestamp::CreateTime(t) => Timestamp::CreateTime(t),
+            rdkafka::Timestamp::LogAppendTime(t) => Timestamp::LogAppendTime(t),
+        },
+        headers,
+    }
+}
+
+/// The metrics of one topic: records audited, findings by kind.
+struct TopicCounters {
+    records: Counter,
+    findings: BTreeMap<super::Kind, Counter>,
+}
+
+impl TopicCounters {
+    fn new(ctx: &TopicContext) -> TopicCounters {
+        TopicCounters {
+            records: counter!(RECORDS_AUDITED, "topic" => ctx.topic.to_string()),
+            findings: BTreeMap::new(),
         }
     }
-    progress.finish(out.records, out.findings.len());
-    out.elapsed = started.elapsed();
-    Ok(out)
+
+    /// One record audited, with its findings.
+    fn count(&mut self, ctx: &TopicContext, findings: &[Finding]) {
+        for f in findings {
+            self.findings
+                .entry(f.kind)
+                .or_insert_with(|| {
+                    counter!(FINDINGS, "topic" => ctx.topic.to_string(), "kind" => f.kind.as_str())
+                })
+                .increment(1);
+        }
+        self.records.increment(1);
+    }
 }
 
 /// Whether records remain after the ones read (for a read stopped by `--max-records`).
@@ -464,61 +560,4 @@ fn start_offsets(
             },
         )
         .collect())
-}
-
-/// The progress line on a terminal: records read, rate, ETA from the end offsets.
-struct Progress {
-    on: bool,
-    total: i64,
-    started: Instant,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(on: bool, total: i64) -> Progress {
-        let now = Instant::now();
-        Progress {
-            on,
-            total,
-            started: now,
-            last: now,
-        }
-    }
-
-    fn tick(&mut self, records: u64, findings: usize) {
-        if self.on && self.last.elapsed() >= Duration::from_millis(250) {
-            self.last = Instant::now();
-            self.draw(records, findings);
-        }
-    }
-
-    fn draw(&self, records: u64, findings: usize) {
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = records as f64 / secs;
-        let left = (self.total - i64::try_from(records).unwrap_or(i64::MAX)).max(0);
-        let eta = if rate > 0.0 {
-            format!("{:.0} s", left as f64 / rate)
-        } else {
-            "-".into()
-        };
-        let pct = if self.total > 0 {
-            (records as f64 * 100.0 / self.total as f64).min(100.0)
-        } else {
-            100.0
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\raudit: {records}/{} records ({pct:.0}%), {rate:.0} records/s, ETA {eta}, {findings} finding(s)   ",
-            self.total
-        );
-        let _ = err.flush();
-    }
-
-    fn finish(&self, records: u64, findings: usize) {
-        if self.on {
-            self.draw(records, findings);
-            eprintln!();
-        }
-    }
 }

@@ -192,25 +192,7 @@ impl<'a> Report<'a> {
                 let _ = writeln!(out, "  {topic:<tw$}  {kind:<31}  {n}");
             }
         }
-        if !self.findings.is_empty() {
-            let _ = writeln!(out, "\nfindings");
-            let _ = writeln!(
-                out,
-                "  {:<tw$}  {:>9}  {:>12}  {:<31}  detail",
-                "topic", "partition", "offset", "kind"
-            );
-            for f in self.findings {
-                let _ = writeln!(
-                    out,
-                    "  {:<tw$}  {:>9}  {:>12}  {:<31}  {}",
-                    f.topic,
-                    f.partition,
-                    f.offset,
-                    f.kind.as_str(),
-                    f.detail.unwrap_or("")
-                );
-            }
-        }
+        self.each_finding(&mut out, tw);
         let _ = writeln!(
             out,
             "\nverdict: {}",
@@ -221,6 +203,30 @@ impl<'a> Report<'a> {
             }
         );
         out
+    }
+
+    /// Each finding, one line each (`tw`: the topic column's width).
+    fn each_finding(&self, out: &mut String, tw: usize) {
+        if self.findings.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nfindings");
+        let _ = writeln!(
+            out,
+            "  {:<tw$}  {:>9}  {:>12}  {:<31}  detail",
+            "topic", "partition", "offset", "kind"
+        );
+        for f in self.findings {
+            let _ = writeln!(
+                out,
+                "  {:<tw$}  {:>9}  {:>12}  {:<31}  {}",
+                f.topic,
+                f.partition,
+                f.offset,
+                f.kind.as_str(),
+                f.detail.unwrap_or("")
+            );
+        }
     }
 }
 

@@ -180,6 +180,34 @@ pub(super) fn from_time(
     .transpose()
 }
 
+/// The metrics endpoint of `audit --metrics-listen`: the recorder installed, the audit's
+/// metrics described, the server started; cancel the token to stop it.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    settings: &Settings,
+    topics: &[String],
+) -> Result<
+    (
+        tokio_util::sync::CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ),
+    Failure,
+> {
+    let handle = crate::telemetry::install(settings.policy.version())
+        .map_err(|e| Failure::bug(e).context("cannot install the metrics recorder"))?;
+    report::describe_metrics(topics);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (_, task) = crate::telemetry::server::start(
+        addr,
+        handle,
+        Arc::default(),
+        tokio_util::sync::CancellationToken::new(),
+        stop.clone(),
+    )
+    .await?;
+    Ok((stop, task))
+}
+
 pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let settings = load(args.config.as_deref())?;
     let from_time = from_time(args.from_time.as_deref())?;
@@ -208,21 +236,7 @@ pub(super) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     }
     let outcome = rt.block_on(async {
         let server = match args.metrics_listen {
-            Some(addr) => {
-                let handle = crate::telemetry::install(settings.policy.version())
-                    .map_err(|e| Failure::bug(e).context("cannot install the metrics recorder"))?;
-                report::describe_metrics(&topics);
-                let stop = tokio_util::sync::CancellationToken::new();
-                let (_, task) = crate::telemetry::server::start(
-                    addr,
-                    handle,
-                    Arc::default(),
-                    tokio_util::sync::CancellationToken::new(),
-                    stop.clone(),
-                )
-                .await?;
-                Some((stop, task))
-            }
+            Some(addr) => Some(serve_metrics(addr, &settings, &topics).await?),
             None => None,
         };
         let result = read_topics(&settings, &topics, auditor, opts, now).await;

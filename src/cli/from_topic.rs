@@ -26,20 +26,8 @@ pub(super) fn read(
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), Failure> {
     super::reach(settings).map_err(|e| e.context(format!("dry-run: cannot read {topic}")))?;
-    let mut config = crate::kafka::base_config(settings);
-    for (k, v) in &settings.kafka.consumer_properties {
-        config.set(k, v);
-    }
-    // librdkafka wants a group id to assign partitions; this one never joins (no
-    // subscribe) and never commits.
-    config
-        .set(
-            "group.id",
-            format!("{}-dry-run", settings.kafka.group_id).as_str(),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true");
+    let group = format!("{}-dry-run", settings.kafka.group_id);
+    let config = crate::kafka::reader_config(settings, &group);
     // A property librdkafka refuses is the configuration's to fix. The filter's client
     // context: librdkafka's messages through `tracing`, and the end of a partition
     // (`enable.partition.eof`, the stop condition below) not logged as an error.
@@ -48,27 +36,7 @@ pub(super) fn read(
         crate::kafka::create(settings, &config, Context::default()).map_err(|e| {
             Failure::user(e).context("dry-run: kafka consumer configuration refused")
         })?;
-    let metadata = crate::kafka::reach::first_metadata(
-        consumer.client(),
-        Some(topic),
-        &settings.kafka.bootstrap_servers,
-    )
-    .map_err(|e| {
-        match e {
-            Ok(unreachable) => Failure::from(unreachable),
-            Err(e) => Failure::world(e),
-        }
-        .context(format!("dry-run: cannot read the metadata of {topic}"))
-    })?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(UsageError(format!("--from-topic: topic {topic} does not exist")).into());
-    }
+    let partitions = partitions(settings, &consumer, topic)?;
     let mut assignment = TopicPartitionList::new();
     for p in &partitions {
         assignment
@@ -107,4 +75,34 @@ pub(super) fn read(
         }
     }
     Ok(())
+}
+
+/// The partitions of `topic`; a topic that does not exist is a usage error.
+fn partitions(
+    settings: &Settings,
+    consumer: &BaseConsumer<Context>,
+    topic: &str,
+) -> Result<Vec<i32>, Failure> {
+    let metadata = crate::kafka::reach::first_metadata(
+        consumer.client(),
+        Some(topic),
+        &settings.kafka.bootstrap_servers,
+    )
+    .map_err(|e| {
+        match e {
+            Ok(unreachable) => Failure::from(unreachable),
+            Err(e) => Failure::world(e),
+        }
+        .context(format!("dry-run: cannot read the metadata of {topic}"))
+    })?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(UsageError(format!("--from-topic: topic {topic} does not exist")).into());
+    }
+    Ok(partitions)
 }

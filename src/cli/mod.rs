@@ -351,43 +351,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::DryRun(args) => dry_run::run(args),
         Command::Schema { format } => schema::print(format),
         Command::Completions { shell } => schema::completions(shell),
-        Command::Policy {
-            command:
-                PolicyCommand::Show {
-                    format,
-                    config,
-                    version,
-                },
-        } => {
-            let settings = config.as_deref().map(config::load).transpose()?;
-            let version = policy_show::choose_version(version.as_deref(), settings.as_ref())?;
-            policy_show::run(format, version, settings.as_ref())
-        }
-        Command::Policy {
-            command: PolicyCommand::Diff { from, to, format },
-        } => {
-            let parse =
-                |v: &str| crate::policy::Version::parse(v).map_err(|e| UsageError(e.to_string()));
-            policy_show::diff(format, parse(&from)?, parse(&to)?)
-        }
+        Command::Policy { command } => policy(command),
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => {
-            let settings = config::load_from(config.as_deref())?;
-            crate::kafka::check_client_configs(&settings)?;
-            print_stdout(&settings.effective_toml())?;
-            print_stdout(&client_defaults(&settings))?;
-            let shown = match &config {
-                Some(config) => config.display().to_string(),
-                None => "(defaults and environment)".to_string(),
-            };
-            notice(&format!(
-                "configuration {shown} is valid (policy {}, legal time {})",
-                settings.policy.version(),
-                settings.policy.legal_time
-            ));
-            Ok(ExitCode::SUCCESS)
-        }
+        } => config_check(config.as_deref()),
         Command::Gen(args) => gen::run(args),
         Command::Topics(args) => topics::run(args),
         Command::Audit(args) => audit::run(args),
@@ -411,26 +378,61 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             events,
             seed,
             exactly_once,
+        } => demo(events, seed, exactly_once),
+    }
+}
+
+/// `policy show` and `policy diff`.
+fn policy(command: PolicyCommand) -> Result<ExitCode, Failure> {
+    match command {
+        PolicyCommand::Show {
+            format,
+            config,
+            version,
         } => {
-            let guarantee = if exactly_once {
-                config::Guarantee::ExactlyOnce
-            } else {
-                config::Guarantee::AtLeastOnce
-            };
-            let report = crate::app::runtime()?
-                .block_on(crate::demo::run(events, seed, guarantee))
-                .map_err(Failure::world)?;
-            print_stdout(&report.render())?;
-            Ok(ExitCode::SUCCESS)
+            let settings = config.as_deref().map(config::load).transpose()?;
+            let version = policy_show::choose_version(version.as_deref(), settings.as_ref())?;
+            policy_show::run(format, version, settings.as_ref())
+        }
+        PolicyCommand::Diff { from, to, format } => {
+            let parse =
+                |v: &str| crate::policy::Version::parse(v).map_err(|e| UsageError(e.to_string()));
+            policy_show::diff(format, parse(&from)?, parse(&to)?)
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
-    }
+/// `config check`: the effective configuration and the client defaults in force.
+fn config_check(config: Option<&std::path::Path>) -> Result<ExitCode, Failure> {
+    let settings = config::load_from(config)?;
+    crate::kafka::check_client_configs(&settings)?;
+    print_stdout(&settings.effective_toml())?;
+    print_stdout(&client_defaults(&settings))?;
+    let shown = match config {
+        Some(config) => config.display().to_string(),
+        None => "(defaults and environment)".to_string(),
+    };
+    notice(&format!(
+        "configuration {shown} is valid (policy {}, legal time {})",
+        settings.policy.version(),
+        settings.policy.legal_time
+    ));
+    Ok(ExitCode::SUCCESS)
 }
+
+/// `demo`: the pipeline on librdkafka's mock cluster, and its summary.
+fn demo(events: u64, seed: u64, exactly_once: bool) -> Result<ExitCode, Failure> {
+    let guarantee = if exactly_once {
+        config::Guarantee::ExactlyOnce
+    } else {
+        config::Guarantee::AtLeastOnce
+    };
+    let report = crate::app::runtime()?
+        .block_on(crate::demo::run(events, seed, guarantee))
+        .map_err(Failure::world)?;
+    print_stdout(&report.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests;

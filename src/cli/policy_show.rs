@@ -176,147 +176,174 @@ fn render(
     version: Version,
     settings: Option<&Settings>,
 ) -> anyhow::Result<String> {
-    let purposes = purposes(version, settings);
-    let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
-    let table = version.fields();
-    let readings = version.readings();
-    let in_force = if version == Version::IN_FORCE {
-        "the text in force"
-    } else {
-        "historical text"
-    };
     let mut out = String::new();
     match format {
         TableFormat::Json => {
             let doc = document(version, settings)?;
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
-        TableFormat::Markdown => {
-            writeln!(
-                out,
-                "# Policy {} ({in_force})\n\n{}.\n\n## Purposes\n",
-                version.name(),
-                version.description()
-            )?;
-            for p in &purposes {
-                writeln!(out, "- {}", purpose_line(p, legal, settings))?;
-            }
-            writeln!(out, "\n## Routing\n")?;
-            for r in ROUTING_COMMON {
-                writeln!(out, "- {r}")?;
-            }
-            writeln!(
-                out,
-                "\nBilling, for a chargeable event:\n\n| Event type | Direction | Billing | Basis |\n|---|---|---|---|"
-            )?;
-            for t in EVENT_TYPES {
-                for d in DIRECTIONS {
-                    writeln!(
-                        out,
-                        "| {} | {} | {} | {} |",
-                        type_name(t),
-                        direction_name(d),
-                        billing_verdict(version, t, d),
-                        billing_basis(version, t, d)
-                    )?;
-                }
-            }
-            writeln!(out, "\n## Readings\n")?;
-            for (i, (t, r)) in readings.iter().enumerate() {
-                writeln!(out, "{}. **{t}.** {r}", i + 1)?;
-            }
-            writeln!(
-                out,
-                "\n## Fields\n\nY = kept, N = removed, O = optional (allowed by the text, removed unless the operator keeps it with `keep`), \"Y if about the caller\" = kept on a record about the calling party (ORIGINATING, or DATA_SESSION / SUPPLEMENTARY_SERVICE with no direction). Every field not in this table is removed for every purpose.\n"
-            )?;
-            writeln!(
-                out,
-                "| Field | Category | Billing, telephony | Billing, other | Security |"
-            )?;
-            writeln!(out, "|---|---|---|---|---|")?;
-            for f in table {
-                let cells: Vec<String> = Column::ALL
-                    .iter()
-                    .map(|&c| {
-                        let cell = f.cell(c);
-                        format!(
-                            "{} — {}",
-                            cell_text(&purposes, c, f.path, cell.rule),
-                            cell.basis
-                        )
-                    })
-                    .collect();
-                writeln!(
-                    out,
-                    "| `{}` | {} | {} |",
-                    f.path,
-                    f.category,
-                    cells.join(" | ")
-                )?;
-            }
-        }
-        TableFormat::Table => {
-            writeln!(
-                out,
-                "Policy {} ({in_force}): {}\n",
-                version.name(),
-                version.description()
-            )?;
-            for p in &purposes {
-                writeln!(out, "  {}", purpose_line(p, legal, settings))?;
-            }
-            writeln!(out)?;
-            let titles: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();
-            writeln!(
-                out,
-                "{:<32} {:<24} {:<22} {:<22} {:<22} Legal reference",
-                "Field", "Category", titles[0], titles[1], titles[2]
-            )?;
-            writeln!(out, "{}", "-".repeat(150))?;
-            for f in table {
-                let cells: Vec<String> = Column::ALL
-                    .iter()
-                    .map(|&c| cell_text(&purposes, c, f.path, f.cell(c).rule))
-                    .collect();
-                let mut bases: Vec<&str> = Column::ALL.iter().map(|&c| f.cell(c).basis).collect();
-                bases.dedup();
-                writeln!(
-                    out,
-                    "{:<32} {:<24} {:<22} {:<22} {:<22} {}",
-                    f.path,
-                    f.category,
-                    cells[0],
-                    cells[1],
-                    cells[2],
-                    bases.join(" | ")
-                )?;
-            }
-            writeln!(
-                out,
-                "\nY = kept, N = removed, O = optional (kept only with `keep`). Every field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.")?;
-            writeln!(out, "\nRouting:")?;
-            for r in ROUTING_COMMON {
-                writeln!(out, "  - {r}")?;
-            }
-            writeln!(out, "  Billing, for a chargeable event:")?;
-            for t in EVENT_TYPES {
-                for d in DIRECTIONS {
-                    writeln!(
-                        out,
-                        "    {:<22} {:<12} {}",
-                        type_name(t),
-                        direction_name(d),
-                        billing_verdict(version, t, d)
-                    )?;
-                }
-            }
-            writeln!(out, "\nReadings:")?;
-            for (i, (t, r)) in readings.iter().enumerate() {
-                writeln!(out, "  {}. {t}: {r}", i + 1)?;
-            }
-        }
+        TableFormat::Markdown => markdown(&mut out, version, settings)?,
+        TableFormat::Table => table(&mut out, version, settings)?,
     }
     Ok(out)
+}
+
+fn in_force(version: Version) -> &'static str {
+    if version == Version::IN_FORCE {
+        "the text in force"
+    } else {
+        "historical text"
+    }
+}
+
+/// `policy show --format markdown`.
+fn markdown(out: &mut String, version: Version, settings: Option<&Settings>) -> anyhow::Result<()> {
+    let purposes = purposes(version, settings);
+    let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
+    writeln!(
+        out,
+        "# Policy {} ({})\n\n{}.\n\n## Purposes\n",
+        version.name(),
+        in_force(version),
+        version.description()
+    )?;
+    for p in &purposes {
+        writeln!(out, "- {}", purpose_line(p, legal, settings))?;
+    }
+    writeln!(out, "\n## Routing\n")?;
+    for r in ROUTING_COMMON {
+        writeln!(out, "- {r}")?;
+    }
+    writeln!(
+        out,
+        "\nBilling, for a chargeable event:\n\n| Event type | Direction | Billing | Basis |\n|---|---|---|---|"
+    )?;
+    for t in EVENT_TYPES {
+        for d in DIRECTIONS {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                type_name(t),
+                direction_name(d),
+                billing_verdict(version, t, d),
+                billing_basis(version, t, d)
+            )?;
+        }
+    }
+    writeln!(out, "\n## Readings\n")?;
+    for (i, (t, r)) in version.readings().iter().enumerate() {
+        writeln!(out, "{}. **{t}.** {r}", i + 1)?;
+    }
+    markdown_fields(out, version, &purposes)
+}
+
+/// The field table of `policy show --format markdown`.
+fn markdown_fields(
+    out: &mut String,
+    version: Version,
+    purposes: &[PurposePolicy],
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\n## Fields\n\nY = kept, N = removed, O = optional (allowed by the text, removed unless the operator keeps it with `keep`), \"Y if about the caller\" = kept on a record about the calling party (ORIGINATING, or DATA_SESSION / SUPPLEMENTARY_SERVICE with no direction). Every field not in this table is removed for every purpose.\n"
+    )?;
+    writeln!(
+        out,
+        "| Field | Category | Billing, telephony | Billing, other | Security |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for f in version.fields() {
+        let cells: Vec<String> = Column::ALL
+            .iter()
+            .map(|&c| {
+                let cell = f.cell(c);
+                format!(
+                    "{} — {}",
+                    cell_text(purposes, c, f.path, cell.rule),
+                    cell.basis
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            f.path,
+            f.category,
+            cells.join(" | ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `policy show` (the default format): a table for a terminal.
+fn table(out: &mut String, version: Version, settings: Option<&Settings>) -> anyhow::Result<()> {
+    let purposes = purposes(version, settings);
+    let legal = settings.map(|s| s.policy.legal_time).unwrap_or_default();
+    writeln!(
+        out,
+        "Policy {} ({}): {}\n",
+        version.name(),
+        in_force(version),
+        version.description()
+    )?;
+    for p in &purposes {
+        writeln!(out, "  {}", purpose_line(p, legal, settings))?;
+    }
+    writeln!(out)?;
+    let titles: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();
+    writeln!(
+        out,
+        "{:<32} {:<24} {:<22} {:<22} {:<22} Legal reference",
+        "Field", "Category", titles[0], titles[1], titles[2]
+    )?;
+    writeln!(out, "{}", "-".repeat(150))?;
+    for f in version.fields() {
+        let cells: Vec<String> = Column::ALL
+            .iter()
+            .map(|&c| cell_text(&purposes, c, f.path, f.cell(c).rule))
+            .collect();
+        let mut bases: Vec<&str> = Column::ALL.iter().map(|&c| f.cell(c).basis).collect();
+        bases.dedup();
+        writeln!(
+            out,
+            "{:<32} {:<24} {:<22} {:<22} {:<22} {}",
+            f.path,
+            f.category,
+            cells[0],
+            cells[1],
+            cells[2],
+            bases.join(" | ")
+        )?;
+    }
+    writeln!(
+        out,
+        "\nY = kept, N = removed, O = optional (kept only with `keep`). Every field not in this table (vendor extensions, unknown fields, input key and headers) is removed for every purpose.")?;
+    table_routing(out, version)
+}
+
+/// Routing and readings of `policy show` (the default format).
+fn table_routing(out: &mut String, version: Version) -> anyhow::Result<()> {
+    writeln!(out, "\nRouting:")?;
+    for r in ROUTING_COMMON {
+        writeln!(out, "  - {r}")?;
+    }
+    writeln!(out, "  Billing, for a chargeable event:")?;
+    for t in EVENT_TYPES {
+        for d in DIRECTIONS {
+            writeln!(
+                out,
+                "    {:<22} {:<12} {}",
+                type_name(t),
+                direction_name(d),
+                billing_verdict(version, t, d)
+            )?;
+        }
+    }
+    writeln!(out, "\nReadings:")?;
+    for (i, (t, r)) in version.readings().iter().enumerate() {
+        writeln!(out, "  {}. {t}: {r}", i + 1)?;
+    }
+    Ok(())
 }
 
 /// The policy of `policy show --format json` as data (also a section of `report`): the

@@ -52,13 +52,13 @@ struct Slot {
     /// Records sent under it whose report has not come.
     pending: usize,
     /// The failed deliveries since the last [`Ticket::settled`].
-    failed: Vec<Failure>,
+    failed: Vec<FailedDelivery>,
     /// The task waiting in [`Ticket::settled`].
     waker: Option<Waker>,
 }
 
 /// A record whose delivery failed: its index in its batch, why, and the record itself.
-pub struct Failure {
+pub struct FailedDelivery {
     pub index: usize,
     pub error: KafkaError,
     pub message: OwnedMessage,
@@ -107,7 +107,7 @@ impl Acks {
                 return;
             }
             if let Some((error, message)) = failure {
-                slot.failed.push(Failure {
+                slot.failed.push(FailedDelivery {
                     index,
                     error,
                     message,
@@ -210,7 +210,7 @@ impl Ticket {
 
     /// Resolves when every record sent under this ticket has its report, with the
     /// failures since the last call, in the order they came.
-    pub fn settled(&self) -> impl Future<Output = Vec<Failure>> + Send + '_ {
+    pub fn settled(&self) -> impl Future<Output = Vec<FailedDelivery>> + Send + '_ {
         std::future::poll_fn(move |cx| {
             self.acks.with(self.id, |slot| {
                 if slot.pending == 0 {

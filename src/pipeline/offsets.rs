@@ -20,7 +20,7 @@ use super::send::{self, Sleep, Unsent};
 use super::tracker::Tracker;
 use super::PipelineError;
 use crate::health::unix_millis;
-use crate::kafka::acks::{Failure, Ticket};
+use crate::kafka::acks::{FailedDelivery, Ticket};
 use crate::kafka::producer::{classify, Outcome};
 use crate::kafka::Context;
 use crate::telemetry::{self, Stats};
@@ -528,7 +528,8 @@ pub(super) async fn await_batch<P: Output>(
         let mut answered = false;
         let mut round = std::mem::take(&mut waiting);
         for (index, Sent { record, topic }) in round.drain(..).enumerate() {
-            let Some(Failure { error, message, .. }) = failures.next_if(|f| f.index == index)
+            let Some(FailedDelivery { error, message, .. }) =
+                failures.next_if(|f| f.index == index)
             else {
                 answered = true;
                 if track && !Arc::ptr_eq(&topic, transform.dead_letter_topic()) {

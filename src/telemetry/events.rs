@@ -40,11 +40,11 @@ impl InternalEvent for UndecodableConsumed<'_> {
 }
 
 /// A record could not be decoded (`kind`: the decoder's error class).
-pub struct DecodeError {
+pub struct RecordUndecodable {
     pub kind: &'static str,
 }
 
-impl InternalEvent for DecodeError {
+impl InternalEvent for RecordUndecodable {
     fn emit(self) {
         counter!(DECODE_ERRORS, "kind" => self.kind).increment(1);
     }

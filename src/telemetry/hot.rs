@@ -59,6 +59,49 @@ struct Pending {
     calls: usize,
 }
 
+/// Every series of a closed set of labels, at 0: dead letters by reason, decode errors by
+/// kind, produce retries by output topic.
+fn zero_closed_sets(output_topics: &[&str]) {
+    for reason in DEAD_LETTER_REASONS {
+        counter!(DEAD_LETTERS, "reason" => reason).increment(0);
+    }
+    for kind in DecodeError::KINDS {
+        counter!(DECODE_ERRORS, "kind" => kind).increment(0);
+    }
+    for topic in output_topics {
+        counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(0);
+    }
+}
+
+/// Per purpose, by reason index: whether the policy `version` can give that drop reason.
+fn registered_drops(version: Version) -> [[bool; 6]; 2] {
+    PURPOSES.map(|p| {
+        let possible = crate::policy::drop_reasons(version, p);
+        let mut r = [false; 6];
+        for reason in possible {
+            r[reason_index(reason)] = true;
+        }
+        r
+    })
+}
+
+/// The schema's field groups, in table order, and the mask of each one's rows.
+fn field_groups() -> (Vec<&'static str>, Vec<u64>) {
+    let mut groups: Vec<&'static str> = table::schema_rows().iter().map(|f| f.group()).collect();
+    groups.dedup();
+    let group_masks = groups
+        .iter()
+        .map(|g| {
+            table::schema_rows()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.group() == *g)
+                .fold(0u64, |m, (i, _)| m | 1 << i)
+        })
+        .collect();
+    (groups, group_masks)
+}
+
 const FORMATS: [&str; 3] = ["json", "protobuf", "unknown"];
 
 impl Hot {
@@ -68,23 +111,8 @@ impl Hot {
     /// topic (`output_topics`: the purposes' and the dead-letter topic), drops by the
     /// reasons the policy `version` can give each purpose.
     pub fn new(input_topics: &[String], version: Version, output_topics: &[&str]) -> Hot {
-        for reason in DEAD_LETTER_REASONS {
-            counter!(DEAD_LETTERS, "reason" => reason).increment(0);
-        }
-        for kind in DecodeError::KINDS {
-            counter!(DECODE_ERRORS, "kind" => kind).increment(0);
-        }
-        for topic in output_topics {
-            counter!(PRODUCE_RETRIES, "topic" => topic.to_string()).increment(0);
-        }
-        let registered = PURPOSES.map(|p| {
-            let possible = crate::policy::drop_reasons(version, p);
-            let mut r = [false; 6];
-            for reason in possible {
-                r[reason_index(reason)] = true;
-            }
-            r
-        });
+        zero_closed_sets(output_topics);
+        let registered = registered_drops(version);
         let consumed: Vec<_> = input_topics
             .iter()
             .map(|t| {
@@ -93,19 +121,7 @@ impl Hot {
             })
             .collect();
         let per_purpose = |f: &dyn Fn(&'static str) -> Counter| [f("billing"), f("security")];
-        let mut groups: Vec<&'static str> =
-            table::schema_rows().iter().map(|f| f.group()).collect();
-        groups.dedup();
-        let group_masks = groups
-            .iter()
-            .map(|g| {
-                table::schema_rows()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| f.group() == *g)
-                    .fold(0u64, |m, (i, _)| m | 1 << i)
-            })
-            .collect();
+        let (groups, group_masks) = field_groups();
         let removed = |purpose: &'static str| {
             groups
                 .iter()

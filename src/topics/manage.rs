@@ -22,52 +22,63 @@ async fn create_missing(
                 error: e,
             }
         })?;
-        // Brokers before Kafka 3.6 refuse the unknown after.max.ms: try without it.
-        let mut last_error = String::new();
-        for with_after_max in [true, false] {
-            let configs = desired_rows(&d, with_after_max);
-            let topic = configs.iter().fold(
-                NewTopic::new(
-                    &t.topic,
-                    settings.topics.partitions,
-                    TopicReplication::Fixed(settings.topics.replication_factor),
-                ),
-                |n, (k, v)| n.set(k, v),
-            );
-            // The request outlives the broker's operation: librdkafka's default for it is
-            // `socket.timeout.ms` (5 s by default, `kafka::CLIENT_DEFAULTS`), shorter than
-            // a creation may take.
-            let opts = AdminOptions::new()
-                .operation_timeout(Some(TIMEOUT))
-                .request_timeout(Some(TIMEOUT + std::time::Duration::from_secs(5)));
-            let result =
-                admin
-                    .create_topics(&[topic], &opts)
-                    .await
-                    .map_err(|e| TopicsError::Create {
-                        topic: t.topic.clone(),
-                        error: e.to_string(),
-                    })?;
-            match result.into_iter().next() {
-                Some(Ok(_)) => {
-                    tracing::info!(topic = %t.topic, role = t.role, retention_ms = d.retention_ms, segment_ms = d.segment_ms, "created output topic");
-                    last_error.clear();
-                    break;
-                }
-                Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
-                    last_error.clear();
-                    break;
-                }
-                Some(Err((_, code))) => last_error = code.to_string(),
-                None => break,
+        create_one(settings, admin, t, &d).await?;
+    }
+    Ok(())
+}
+
+/// Creates one missing target with the desired settings `d`.
+async fn create_one(
+    settings: &Settings,
+    admin: &AdminClient<Context>,
+    t: &Target,
+    d: &Desired,
+) -> Result<(), TopicsError> {
+    // Brokers before Kafka 3.6 refuse the unknown after.max.ms: try without it.
+    let mut last_error = String::new();
+    for with_after_max in [true, false] {
+        let configs = desired_rows(d, with_after_max);
+        let topic = configs.iter().fold(
+            NewTopic::new(
+                &t.topic,
+                settings.topics.partitions,
+                TopicReplication::Fixed(settings.topics.replication_factor),
+            ),
+            |n, (k, v)| n.set(k, v),
+        );
+        // The request outlives the broker's operation: librdkafka's default for it is
+        // `socket.timeout.ms` (5 s by default, `kafka::CLIENT_DEFAULTS`), shorter than
+        // a creation may take.
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(TIMEOUT))
+            .request_timeout(Some(TIMEOUT + std::time::Duration::from_secs(5)));
+        let result =
+            admin
+                .create_topics(&[topic], &opts)
+                .await
+                .map_err(|e| TopicsError::Create {
+                    topic: t.topic.clone(),
+                    error: e.to_string(),
+                })?;
+        match result.into_iter().next() {
+            Some(Ok(_)) => {
+                tracing::info!(topic = %t.topic, role = t.role, retention_ms = d.retention_ms, segment_ms = d.segment_ms, "created output topic");
+                last_error.clear();
+                break;
             }
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
+                last_error.clear();
+                break;
+            }
+            Some(Err((_, code))) => last_error = code.to_string(),
+            None => break,
         }
-        if !last_error.is_empty() {
-            return Err(TopicsError::Create {
-                topic: t.topic.clone(),
-                error: last_error,
-            });
-        }
+    }
+    if !last_error.is_empty() {
+        return Err(TopicsError::Create {
+            topic: t.topic.clone(),
+            error: last_error,
+        });
     }
     Ok(())
 }

@@ -153,28 +153,50 @@ pub fn evaluate(
         .is_some_and(|v| v == "true");
     let want = bound::desired(target.limit_ms, broker, skew_ms, remote)?;
     let Some(cur) = current else {
-        return Ok(TopicReport {
-            topic: target.topic.clone(),
-            role: target.role,
-            exists: false,
-            rows: desired_rows(&want, true)
-                .into_iter()
-                .map(|(setting, desired)| Row {
-                    setting,
-                    current: None,
-                    desired,
-                    ok: false,
-                })
-                .collect(),
-            bound_ms: None,
-            limit_ms: target.limit_ms,
-            compliant: false,
-            check_interval_assumed: !broker.check_interval_from_broker,
-        });
+        return Ok(missing_topic(target, &want, broker));
     };
     let settings = TopicSettings::from_entries(cur);
     let bound_ms = bound::residency_bound_ms(&settings, broker, skew_ms);
     let bound_ok = bound_ms.is_some_and(|b| b <= target.limit_ms);
+    let rows = rows(cur, &want, bound_ok);
+    let compliant = bound_ok && rows.iter().all(|r| r.ok);
+    Ok(TopicReport {
+        topic: target.topic.clone(),
+        role: target.role,
+        exists: true,
+        rows,
+        bound_ms,
+        limit_ms: target.limit_ms,
+        compliant,
+        check_interval_assumed: !broker.check_interval_from_broker,
+    })
+}
+
+/// The report of a topic that does not exist: every setting to create it with.
+fn missing_topic(target: &Target, want: &Desired, broker: &BrokerSettings) -> TopicReport {
+    TopicReport {
+        topic: target.topic.clone(),
+        role: target.role,
+        exists: false,
+        rows: desired_rows(want, true)
+            .into_iter()
+            .map(|(setting, desired)| Row {
+                setting,
+                current: None,
+                desired,
+                ok: false,
+            })
+            .collect(),
+        bound_ms: None,
+        limit_ms: target.limit_ms,
+        compliant: false,
+        check_interval_assumed: !broker.check_interval_from_broker,
+    }
+}
+
+/// Each setting of an existing topic, current against desired. A setting beyond the
+/// desired value is fine when the residency bound already meets the limit (`bound_ok`).
+fn rows(cur: &BTreeMap<String, String>, want: &Desired, bound_ok: bool) -> Vec<Row> {
     let num = |k: &str| cur.get(k).and_then(|v| v.parse::<i64>().ok());
     let at_most = |k: &str, max: i64| num(k).is_some_and(|v| (0..=max).contains(&v));
     let mut rows = vec![
@@ -223,17 +245,7 @@ pub fn evaluate(
             ok: at_most(AFTER_MAX, want.after_max_ms),
         });
     }
-    let compliant = bound_ok && rows.iter().all(|r| r.ok);
-    Ok(TopicReport {
-        topic: target.topic.clone(),
-        role: target.role,
-        exists: true,
-        rows,
-        bound_ms,
-        limit_ms: target.limit_ms,
-        compliant,
-        check_interval_assumed: !broker.check_interval_from_broker,
-    })
+    rows
 }
 
 fn desired_rows(d: &Desired, with_after_max: bool) -> Vec<(&'static str, String)> {
@@ -324,6 +336,28 @@ fn entries(r: &rdkafka::admin::ConfigResource) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The broker's settings: tansu and some managed services return nothing; Kafka's
+/// defaults then.
+async fn broker_settings(
+    admin: &AdminClient<Context>,
+    metadata: &rdkafka::metadata::Metadata,
+    opts: &AdminOptions,
+) -> BrokerSettings {
+    match metadata.brokers().first() {
+        Some(b) => match admin
+            .describe_configs(&[ResourceSpecifier::Broker(b.id())], opts)
+            .await
+        {
+            Ok(mut v) => match v.pop() {
+                Some(Ok(r)) => BrokerSettings::from_entries(&entries(&r)),
+                _ => BrokerSettings::default(),
+            },
+            Err(_) => BrokerSettings::default(),
+        },
+        None => BrokerSettings::default(),
+    }
+}
+
 /// Reads the broker's and the targets' settings.
 pub async fn inspect(
     settings: &Settings,
@@ -346,20 +380,7 @@ pub async fn inspect(
         .map(|t| t.name().to_string())
         .collect();
     let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));
-    // The broker: tansu and some managed services return nothing; Kafka's defaults then.
-    let broker = match metadata.brokers().first() {
-        Some(b) => match admin
-            .describe_configs(&[ResourceSpecifier::Broker(b.id())], &opts)
-            .await
-        {
-            Ok(mut v) => match v.pop() {
-                Some(Ok(r)) => BrokerSettings::from_entries(&entries(&r)),
-                _ => BrokerSettings::default(),
-            },
-            Err(_) => BrokerSettings::default(),
-        },
-        None => BrokerSettings::default(),
-    };
+    let broker = broker_settings(admin, &metadata, &opts).await;
     let mut current = Vec::new();
     for target in targets(settings) {
         if !existing.contains(&target.topic) {

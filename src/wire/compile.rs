@@ -1,12 +1,15 @@
 //! Compiling a [`Policy`] for the wire: per purpose and column, the leaves each plan
 //! copies, found by running the tables' own copy functions on a full event.
 
-use super::emit::{self, Plan};
+use super::emit::{self, CopyPlan};
 use super::scan::LEAVES;
 use super::{UnsupportedRow, WireFilter, WirePurpose};
 use crate::policy::table::FieldSpec;
 use crate::policy::Policy;
-use crate::schema::CdrEvent;
+use crate::schema::{
+    CdrEvent, Charging, Content, Location, Network, Party, Subscriber, SupplementaryService,
+    Terminal, Timestamp, Timing,
+};
 
 /// `ROWS[k][b]`: the rows of the leaves whose ids are the set bits of byte value `b` at
 /// byte `k` of a leaf mask, in the bit order of `table::schema_rows()` (the telemetry's);
@@ -47,7 +50,6 @@ pub(super) fn to_rows(leaves: u64) -> u64 {
 
 /// Every field set: what a row's copy function moves tells whether it copies at all.
 pub(super) fn probe() -> CdrEvent {
-    use crate::schema::*;
     let s = || "x".to_string();
     let ts = Some(Timestamp {
         seconds: 1,
@@ -84,45 +86,65 @@ pub(super) fn probe() -> CdrEvent {
             release_time: ts,
             duration_ms: 1,
         }),
-        network: Some(Network {
-            recording_entity: s(),
-            cause_for_term: s(),
-            rat_type: s(),
-            basic_service: s(),
-            call_reference: s(),
-            charging_id: s(),
-            apn: s(),
-            bytes_uplink: 1,
-            bytes_downlink: 1,
-        }),
+        network: Some(probe_network()),
         supplementary_services: vec![SupplementaryService {
             code: s(),
             provider: s(),
         }],
-        location: Some(Location {
-            mcc: s(),
-            mnc: s(),
-            lac: s(),
-            cell_id: s(),
-            latitude: 1.0,
-            longitude: 1.0,
-        }),
-        charging: Some(Charging {
-            chargeable: true,
-            tariff_class: s(),
-            amount_minor: 1,
-            currency: s(),
-            rating_group: 1,
-        }),
-        content: Some(Content {
-            sms_text: s(),
-            ussd_string: s(),
-            url: s(),
-            dns_query: s(),
-            sni: s(),
-        }),
+        location: Some(probe_location()),
+        charging: Some(probe_charging()),
+        content: Some(probe_content()),
         extensions: [(s(), s())].into_iter().collect(),
         retention: None,
+    }
+}
+
+fn probe_network() -> Network {
+    let s = || "x".to_string();
+    Network {
+        recording_entity: s(),
+        cause_for_term: s(),
+        rat_type: s(),
+        basic_service: s(),
+        call_reference: s(),
+        charging_id: s(),
+        apn: s(),
+        bytes_uplink: 1,
+        bytes_downlink: 1,
+    }
+}
+
+fn probe_location() -> Location {
+    let s = || "x".to_string();
+    Location {
+        mcc: s(),
+        mnc: s(),
+        lac: s(),
+        cell_id: s(),
+        latitude: 1.0,
+        longitude: 1.0,
+    }
+}
+
+fn probe_charging() -> Charging {
+    let s = || "x".to_string();
+    Charging {
+        chargeable: true,
+        tariff_class: s(),
+        amount_minor: 1,
+        currency: s(),
+        rating_group: 1,
+    }
+}
+
+fn probe_content() -> Content {
+    let s = || "x".to_string();
+    Content {
+        sms_text: s(),
+        ussd_string: s(),
+        url: s(),
+        dns_query: s(),
+        sni: s(),
     }
 }
 
@@ -165,8 +187,8 @@ impl WireFilter {
                         Ok((
                             column,
                             [
-                                Plan::from_leaves(always),
-                                Plan::from_leaves(always | if_caller),
+                                CopyPlan::from_leaves(always),
+                                CopyPlan::from_leaves(always | if_caller),
                             ],
                         ))
                     })

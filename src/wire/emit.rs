@@ -2,6 +2,7 @@
 //! fields, whole sub-messages when they hold nothing else, timestamps and `retention`
 //! written anew. Output is in field-number order, like prost's.
 
+use super::protobuf::{ts_field, ts_field_len, varint, varint_len};
 use super::scan::{self, Occ, Scan, LEAVES, MSG_LEAVES};
 use crate::schema::Timestamp;
 use chrono::{DateTime, Utc};
@@ -9,82 +10,21 @@ use chrono::{DateTime, Utc};
 /// What one (purpose, column, about the caller?) copies: a mask over leaf ids, and per
 /// sub-message the field numbers kept (for whole copies).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Plan {
+pub(crate) struct CopyPlan {
     pub keep: u64,
     pub nums: [u32; scan::MSGS],
 }
 
-impl Plan {
-    pub fn from_leaves(keep: u64) -> Plan {
+impl CopyPlan {
+    pub fn from_leaves(keep: u64) -> CopyPlan {
         let mut nums = [0u32; scan::MSGS];
         for (i, l) in LEAVES.iter().enumerate() {
             if keep & (1 << i) != 0 && l.msg != 0 {
                 nums[l.msg as usize] |= 1 << l.num;
             }
         }
-        Plan { keep, nums }
+        CopyPlan { keep, nums }
     }
-}
-
-#[inline(always)]
-pub(crate) fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-pub(crate) fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn ts_body_len(ts: &Timestamp) -> usize {
-    let mut n = 0;
-    if ts.seconds != 0 {
-        n += 1 + varint_len(ts.seconds as u64);
-    }
-    if ts.nanos != 0 {
-        n += 1 + varint_len(ts.nanos as u64);
-    }
-    n
-}
-
-/// Writes `v` as a varint at `buf[at..]`; returns the position after it.
-#[inline(always)]
-fn put_varint(mut v: u64, buf: &mut [u8; 32], mut at: usize) -> usize {
-    while v >= 0x80 {
-        buf[at] = (v as u8) | 0x80;
-        v >>= 7;
-        at += 1;
-    }
-    buf[at] = v as u8;
-    at + 1
-}
-
-/// A timestamp field (number below 16): key, length, the set members; written into a
-/// stack buffer, then appended at once.
-fn ts_field(num: u32, ts: &Timestamp, out: &mut Vec<u8>) {
-    debug_assert!(num < 16);
-    // Key 1 byte, length 1 byte (a body is at most 22 bytes), two keys, two varints.
-    let mut buf = [0u8; 32];
-    buf[0] = (num << 3 | 2) as u8;
-    let mut n = 2;
-    if ts.seconds != 0 {
-        buf[n] = 0x08;
-        n = put_varint(ts.seconds as u64, &mut buf, n + 1);
-    }
-    if ts.nanos != 0 {
-        buf[n] = 0x10;
-        n = put_varint(ts.nanos as u64, &mut buf, n + 1);
-    }
-    buf[1] = (n - 2) as u8;
-    out.extend_from_slice(&buf[..n]);
-}
-
-fn ts_field_len(ts: &Timestamp) -> usize {
-    let body = ts_body_len(ts);
-    1 + varint_len(body as u64) + body
 }
 
 #[inline(always)]
@@ -127,7 +67,7 @@ impl<'a> Copies<'a> {
 
 /// Writes `prefix`, then the event `plan` keeps, into `out` (cleared first), without
 /// `retention`.
-pub(crate) fn event(plan: &Plan, input: &[u8], s: &Scan, prefix: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn event(plan: &CopyPlan, input: &[u8], s: &Scan, prefix: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.reserve(prefix.len() + input.len() + 96);
     out.extend_from_slice(prefix);
@@ -199,7 +139,7 @@ fn timing(input: &[u8], s: &Scan, has: impl Fn(usize) -> bool, out: &mut Vec<u8>
     }
 }
 
-fn services(plan: &Plan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
+fn services(plan: &CopyPlan, input: &[u8], s: &Scan, out: &mut Vec<u8>) {
     let kept = (plan.keep >> 29) as u8 & 0b11;
     if kept == 0 {
         return;

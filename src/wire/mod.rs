@@ -19,6 +19,7 @@ mod compile;
 mod emit;
 mod fallback;
 mod framed;
+pub(crate) mod protobuf;
 mod record;
 mod scan;
 
@@ -35,7 +36,7 @@ use crate::policy::{
 use crate::retention::{ExpiryCache, LegalTime, Ttl};
 use crate::schema::Purpose;
 use chrono::{DateTime, Duration, Utc};
-use emit::Plan;
+use emit::CopyPlan;
 use scan::Scan;
 pub(crate) use scan::{leaf_of, CHARGEABLE, MSG_LEAVES};
 
@@ -82,7 +83,7 @@ struct WirePurpose {
     limit_months: u32,
     legal_basis: &'static str,
     /// Per column: the plan for a record not about the caller, then about the caller.
-    plans: Vec<(crate::policy::table::Column, [Plan; 2])>,
+    plans: Vec<(crate::policy::table::Column, [CopyPlan; 2])>,
     /// `retention.legal_basis` and `retention.policy_version`, encoded.
     retention_tail: Vec<u8>,
 }
@@ -90,7 +91,7 @@ struct WirePurpose {
 impl WirePurpose {
     /// The plan of a column, for a record about the caller or not.
     #[inline(always)]
-    fn plan(&self, column: crate::policy::table::Column, caller: bool) -> &Plan {
+    fn plan(&self, column: crate::policy::table::Column, caller: bool) -> &CopyPlan {
         &self
             .plans
             .iter()
@@ -242,7 +243,7 @@ impl WireFilter {
         now: DateTime<Utc>,
         records: &mut Vec<WireRecord>,
         expiry: &mut Vec<ExpiryCache>,
-        mut write: impl FnMut(&WirePurpose, &Plan, &mut WireRecord) -> bool,
+        mut write: impl FnMut(&WirePurpose, &CopyPlan, &mut WireRecord) -> bool,
     ) -> Result<bool, DropReason> {
         let now = unix(now);
         let event_time = self.validate(route, now)?;
@@ -380,48 +381,4 @@ pub fn looks_like_json(bytes: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::scan::LEAVES;
-    use super::*;
-
-    #[test]
-    fn every_row_of_both_tables_is_a_leaf() {
-        for version in Version::ALL {
-            for row in version.fields() {
-                assert!(
-                    LEAVES.iter().any(|l| l.path == row.path),
-                    "{}: {}",
-                    version.name(),
-                    row.path
-                );
-            }
-            assert_eq!(version.fields().len(), LEAVES.len());
-        }
-    }
-
-    #[test]
-    fn the_event_years_in_seconds() {
-        use chrono::TimeZone;
-        let first = Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap();
-        let end = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!((first.timestamp(), end.timestamp()), (MIN_SECS, END_SECS));
-    }
-
-    #[test]
-    fn varint_lengths() {
-        for v in [
-            0u64,
-            1,
-            127,
-            128,
-            16_383,
-            16_384,
-            u64::from(u32::MAX),
-            u64::MAX,
-        ] {
-            let mut b = Vec::new();
-            emit::varint(v, &mut b);
-            assert_eq!(b.len(), emit::varint_len(v), "{v}");
-        }
-    }
-}
+mod tests;

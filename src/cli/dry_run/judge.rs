@@ -11,7 +11,7 @@
 use crate::config::Settings;
 use crate::decode::{self, InputFormat};
 use crate::encode::{self, OutputFormat};
-use crate::policy::{DropReason, Outcome};
+use crate::policy::{DropReason, Outcome, OutputRecord};
 use crate::schema::{CdrEvent, Purpose};
 use chrono::{DateTime, Utc};
 
@@ -122,27 +122,12 @@ impl<'a> Judge<'a> {
             let verdict = match outcome {
                 Outcome::Drop(reason) => Verdict::Drop(reason),
                 Outcome::Forward(r) => {
-                    let format = settings.output_format;
-                    let mut value = Vec::new();
-                    if let Err(e) =
-                        encode::encode_framed(&r.event, format, &self.header, &mut value)
-                    {
+                    let (forward, error) = self.forward(purpose, r);
+                    if let Some(e) = error {
                         // The last failure names the dead letter, as in `run`.
                         failure = Some(e);
                     }
-                    let headers = encode::headers(&r, format)
-                        .into_iter()
-                        .map(|(k, v)| (k, v.into_owned()))
-                        .collect();
-                    Verdict::Forward(Forward {
-                        topic: settings.topic_of(purpose).unwrap_or_default().to_string(),
-                        key: r.key,
-                        value,
-                        headers,
-                        timestamp_ms: r.timestamp_ms,
-                        expires_at: r.expires_at,
-                        event: r.event,
-                    })
+                    Verdict::Forward(forward)
                 }
             };
             lines.push(Line {
@@ -166,6 +151,32 @@ impl<'a> Judge<'a> {
             }
         }
         lines
+    }
+
+    /// The output record of a purpose that takes the event, as `run` would write it, and
+    /// the error when it cannot be encoded.
+    fn forward(&self, purpose: Purpose, r: OutputRecord) -> (Forward, Option<encode::EncodeError>) {
+        let format = self.settings.output_format;
+        let mut value = Vec::new();
+        let error = encode::encode_framed(&r.event, format, &self.header, &mut value).err();
+        let headers = encode::headers(&r, format)
+            .into_iter()
+            .map(|(k, v)| (k, v.into_owned()))
+            .collect();
+        let forward = Forward {
+            topic: self
+                .settings
+                .topic_of(purpose)
+                .unwrap_or_default()
+                .to_string(),
+            key: r.key,
+            value,
+            headers,
+            timestamp_ms: r.timestamp_ms,
+            expires_at: r.expires_at,
+            event: r.event,
+        };
+        (forward, error)
     }
 
     /// Every purpose: the record is dead-lettered.

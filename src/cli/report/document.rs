@@ -161,6 +161,13 @@ pub fn summary(
         policy_text(version),
         version.name()
     );
+    audit_findings(&mut s, audit);
+    topic_verdicts(&mut s, topics);
+    s
+}
+
+/// The summary's sentences on the audit's findings, per topic and kind.
+fn audit_findings(s: &mut String, audit: &AuditResult) {
     let findings = audit.findings.len() as u64;
     if findings == 0 {
         s.push_str(": no finding.");
@@ -184,6 +191,11 @@ pub fn summary(
             ));
         }
     }
+}
+
+/// The summary's sentences on the topics: the compliant ones' bounds, then each one not
+/// compliant and why.
+fn topic_verdicts(s: &mut String, topics: &[TopicReport]) {
     let (ok, wrong): (Vec<&TopicReport>, Vec<&TopicReport>) =
         topics.iter().partition(|t| t.compliant);
     let bounds: Vec<String> = ok
@@ -215,7 +227,6 @@ pub fn summary(
             days_hours(t.limit_ms)
         ));
     }
-    s
 }
 
 /// The expiry figures of each audited topic.

@@ -109,23 +109,45 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
     ));
     // A metadata request still waiting on an unreachable broker is not waited for.
     rt.shutdown_background();
-    let (topics, audit, cluster_id) = match gathered {
+    let gathered = match gathered {
         Ok(g) => g,
         // No verdict: exit 2, the last line saying why (JSON under `--log-format json`).
         Err(e) => return Err(Failure::unavailable(e).context("could not report")),
     };
+    let saved_sha256 = saved.as_ref().map(|(_, b)| sha256_hex(b));
+    let doc = document(&settings, now, from_time, saved_sha256, gathered)?;
+    let json = serde_json::to_string_pretty(&doc).map_err(Failure::bug)? + "\n";
+    let text = match args.format {
+        ReportFormat::Json => json,
+        ReportFormat::Html => html::page(&doc, &json),
+    };
+    write_out(args.out.as_deref(), &text)?;
+    Ok(match doc.verdict {
+        "not_compliant" => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// The report as data, from what was gathered.
+fn document(
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    from_time: Option<chrono::DateTime<chrono::Utc>>,
+    saved_sha256: Option<String>,
+    (topics, audit, cluster_id): Gathered,
+) -> Result<Document, Failure> {
     let from_text = from_time.map(crate::retention::rfc3339);
     let version = settings.policy.version;
-    let policy = super::policy_show::document(version, Some(&settings)).map_err(Failure::bug)?;
+    let policy = super::policy_show::document(version, Some(settings)).map_err(Failure::bug)?;
     let differences = serde_json::json!({
         "from": Version::R2012.name(),
         "to": version.name(),
         "differences": super::policy_show::differences(Version::R2012, version),
     });
-    let doc = Document {
+    Ok(Document {
         report_format: document::FORMAT_VERSION,
         verdict: document::verdict(&topics, &audit),
-        summary: document::summary(&settings, now, &topics, &audit, from_text.as_deref()),
+        summary: document::summary(settings, now, &topics, &audit, from_text.as_deref()),
         identity: Identity {
             product: env!("CARGO_PKG_NAME"),
             product_version: env!("CARGO_PKG_VERSION"),
@@ -136,24 +158,27 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
             cluster_id,
             // Of exactly what `config check` prints: a reader can check it with sha256sum.
             configuration_sha256: sha256_hex(
-                (settings.effective_toml() + &super::client_defaults(&settings)).as_bytes(),
+                (settings.effective_toml() + &super::client_defaults(settings)).as_bytes(),
             ),
-            audit_source: if saved.is_some() { "saved" } else { "live" },
-            audit_result_sha256: saved.as_ref().map(|(_, b)| sha256_hex(b)),
+            audit_source: if saved_sha256.is_some() {
+                "saved"
+            } else {
+                "live"
+            },
+            audit_result_sha256: saved_sha256,
             from_time: from_text,
         },
         policy,
         policy_differences: differences,
-        expiry: document::expiry(&settings, &audit),
+        expiry: document::expiry(settings, &audit),
         topics,
         audit,
-    };
-    let json = serde_json::to_string_pretty(&doc).map_err(Failure::bug)? + "\n";
-    let text = match args.format {
-        ReportFormat::Json => json,
-        ReportFormat::Html => html::page(&doc, &json),
-    };
-    match &args.out {
+    })
+}
+
+/// Writes the report to the file named (atomically), or to stdout.
+fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+    match out {
         Some(path) => {
             if let Err(e) = write_atomically(path, text.as_bytes()) {
                 // A file named on the command line that cannot be created: bad usage.
@@ -162,12 +187,9 @@ pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
                     .context("could not report"));
             }
         }
-        None => print_stdout(&text)?,
+        None => print_stdout(text)?,
     }
-    Ok(match doc.verdict {
-        "not_compliant" => ExitCode::from(1),
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(())
 }
 
 type Gathered = (Vec<crate::topics::TopicReport>, AuditResult, Option<String>);
@@ -238,30 +260,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn out_is_replaced_whole_and_leaves_no_temporary_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("report.html");
-        std::fs::write(&path, "old").unwrap();
-        write_atomically(&path, b"new page").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new page");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("report.html")]);
-        // A directory that does not exist: an error, nothing written.
-        assert!(write_atomically(&dir.path().join("no/such/report.html"), b"x").is_err());
-    }
-
-    #[test]
-    fn sha256_is_the_standard_digest() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-}
+mod tests;

@@ -69,11 +69,22 @@ enum Refused {
 
 /// One entry (trimmed, not empty): its protocol prefix, lowercase, if it has one.
 fn parse(entry: &str) -> Result<Option<&'static str>, Refused> {
-    let because = |why: String| Err(Refused::Because(why));
     if entry.contains('@') {
         return Err(Refused::Credentials);
     }
-    let (protocol, address) = match entry.split_once("://") {
+    let (protocol, address) = split_protocol(entry)?;
+    let (host, port) = host_and_port(address)?;
+    check_host_and_port(host, port)?;
+    Ok(protocol)
+}
+
+fn because<T>(why: String) -> Result<T, Refused> {
+    Err(Refused::Because(why))
+}
+
+/// The protocol before `://`, if any, and the address after it.
+fn split_protocol(entry: &str) -> Result<(Option<&'static str>, &str), Refused> {
+    Ok(match entry.split_once("://") {
         Some((scheme, rest)) => {
             let Some(protocol) = PROTOCOLS.iter().find(|p| p.eq_ignore_ascii_case(scheme)) else {
                 return because(if scheme.is_empty() {
@@ -90,8 +101,12 @@ fn parse(entry: &str) -> Result<Option<&'static str>, Refused> {
             (Some(*protocol), address)
         }
         None => (None, entry),
-    };
-    let (host, port) = if let Some(inside) = address.strip_prefix('[') {
+    })
+}
+
+/// The host (none for an IPv6 address in brackets) and the port, if any, of an address.
+fn host_and_port(address: &str) -> Result<(Option<&str>, Option<&str>), Refused> {
+    Ok(if let Some(inside) = address.strip_prefix('[') {
         let Some((ip, after)) = inside.split_once(']') else {
             return because("`[` without its `]`".into());
         };
@@ -118,7 +133,11 @@ fn parse(entry: &str) -> Result<Option<&'static str>, Refused> {
             Some((host, port)) => (Some(host), Some(port)),
             None => (Some(address), None),
         }
-    };
+    })
+}
+
+/// A host name of letters, digits, `.`, `-`, `_`; a port from 1 to 65535.
+fn check_host_and_port(host: Option<&str>, port: Option<&str>) -> Result<(), Refused> {
     if let Some(host) = host {
         if host.is_empty() {
             return because("no host name".into());
@@ -134,9 +153,9 @@ fn parse(entry: &str) -> Result<Option<&'static str>, Refused> {
     }
     match port {
         // librdkafka's default port, 9092.
-        None => Ok(protocol),
+        None => Ok(()),
         Some(port) => match port.parse::<u16>() {
-            Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(protocol),
+            Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
             _ => because(format!("port `{port}` is not a number from 1 to 65535")),
         },
     }

@@ -89,35 +89,14 @@ pub(super) fn purposes(
         let key = |k: &str| format!("purposes.{name}.{k}");
         let topic = section
             .topic
-            .clone()
-            .unwrap_or_else(|| default_topic.into());
+            .as_deref()
+            .unwrap_or(default_topic)
+            .to_string();
         if let Err(e) = check_topic_name(&topic) {
             p.add(&key("topic"), e);
         }
-        let ttl_text = section
-            .ttl
-            .clone()
-            .unwrap_or_else(|| default_ttl.to_string());
-        let ttl = match Ttl::parse(&ttl_text) {
-            Ok(ttl) => match retention::check_ttl(ttl, legal_purpose.limit_months, legal) {
-                Ok(()) => Some(ttl),
-                Err(e) => {
-                    p.add(
-                        &key("ttl"),
-                        format!("{e} ({} limit: {})", name, legal_purpose.legal_basis),
-                    );
-                    None
-                }
-            },
-            Err(e) => {
-                let [calendar, fixed] = ttl_examples(default_ttl, legal);
-                p.add(
-                    &key("ttl"),
-                    format!("{e}, e.g. \"{calendar}\" or \"{fixed}\""),
-                );
-                None
-            }
-        };
+        let ttl_text = section.ttl.as_deref().unwrap_or(default_ttl).to_string();
+        let ttl = check_ttl(&ttl_text, default_ttl, legal_purpose, legal, &key("ttl"), p);
         let removed = check_removals(version, legal_purpose, section, p);
         let kept = check_keeps(version, legal_purpose, section, &removed, p);
         if let Some(ttl) = ttl {
@@ -134,16 +113,51 @@ pub(super) fn purposes(
                 kept,
             ));
         }
-        let eff = match legal_purpose.purpose {
-            Purpose::Billing => effective.billing.as_mut(),
-            _ => effective.security.as_mut(),
-        };
-        if let Some(eff) = eff {
-            eff.topic = Some(topic);
-            eff.ttl = Some(ttl_text);
-        }
+        fill_in(effective, legal_purpose.purpose, topic, ttl_text);
     }
     Purposes { settings, compiled }
+}
+
+/// Writes a purpose's topic and ttl, defaults included, into the effective configuration.
+fn fill_in(effective: &mut PurposesSection, purpose: Purpose, topic: String, ttl_text: String) {
+    let eff = match purpose {
+        Purpose::Billing => effective.billing.as_mut(),
+        _ => effective.security.as_mut(),
+    };
+    if let Some(eff) = eff {
+        eff.topic = Some(topic);
+        eff.ttl = Some(ttl_text);
+    }
+}
+
+/// A purpose's ttl, `None` (a problem under `key`) when it cannot be read or passes the
+/// purpose's legal limit.
+fn check_ttl(
+    ttl_text: &str,
+    default_ttl: &str,
+    legal_purpose: LegalPurpose,
+    legal: LegalTime,
+    key: &str,
+    p: &mut Problems,
+) -> Option<Ttl> {
+    let name = legal_purpose.purpose.name();
+    match Ttl::parse(ttl_text) {
+        Ok(ttl) => match retention::check_ttl(ttl, legal_purpose.limit_months, legal) {
+            Ok(()) => Some(ttl),
+            Err(e) => {
+                p.add(
+                    key,
+                    format!("{e} ({} limit: {})", name, legal_purpose.legal_basis),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            let [calendar, fixed] = ttl_examples(default_ttl, legal);
+            p.add(key, format!("{e}, e.g. \"{calendar}\" or \"{fixed}\""));
+            None
+        }
+    }
 }
 
 /// The ttls a refused purpose ttl's message suggests: the purpose's default (a calendar
@@ -216,6 +230,37 @@ fn named(entry: &str, paths: &[&str]) -> String {
     }
 }
 
+/// Sorts the rows a `keep` entry selected: refused (by legal basis: the text removes them
+/// for this purpose), both kept and removed, or optional and now kept (added to `kept`).
+fn sort_keeps(
+    rows: Vec<&'static table::FieldSpec>,
+    columns: &[table::Column],
+    removed: &[&'static table::FieldSpec],
+    kept: &mut Vec<&'static table::FieldSpec>,
+) -> (Vec<(&'static str, Vec<&'static str>)>, Vec<&'static str>) {
+    let mut refused: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut both = Vec::new();
+    for row in rows {
+        let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
+        if !allowed {
+            let basis = row.cell(columns[0]).basis;
+            match refused.iter_mut().find(|(b, _)| *b == basis) {
+                Some((_, paths)) => paths.push(row.path),
+                None => refused.push((basis, vec![row.path])),
+            }
+        } else if removed.iter().any(|r| r.path == row.path) {
+            both.push(row.path);
+        } else if columns
+            .iter()
+            .any(|c| row.cell(*c).rule == table::Rule::Optional)
+            && !kept.iter().any(|k: &&table::FieldSpec| k.path == row.path)
+        {
+            kept.push(row);
+        }
+    }
+    (refused, both)
+}
+
 /// Checks `keep`: a field the text removes for this purpose is refused (a configuration
 /// narrows, never widens); an optional field (rule O) is turned on — the returned rows.
 /// Naming a field the table keeps anyway only documents the operator's expectation.
@@ -241,26 +286,7 @@ fn check_keeps(
         }
         // One problem per legal basis and one for the fields also removed, each naming
         // its fields: a group is one entry, one mistake.
-        let mut refused: Vec<(&str, Vec<&str>)> = Vec::new();
-        let mut both = Vec::new();
-        for row in rows {
-            let allowed = columns.iter().any(|c| row.cell(*c).rule.allows());
-            if !allowed {
-                let basis = row.cell(columns[0]).basis;
-                match refused.iter_mut().find(|(b, _)| *b == basis) {
-                    Some((_, paths)) => paths.push(row.path),
-                    None => refused.push((basis, vec![row.path])),
-                }
-            } else if removed.iter().any(|r| r.path == row.path) {
-                both.push(row.path);
-            } else if columns
-                .iter()
-                .any(|c| row.cell(*c).rule == table::Rule::Optional)
-                && !kept.iter().any(|k: &&table::FieldSpec| k.path == row.path)
-            {
-                kept.push(row);
-            }
-        }
+        let (refused, both) = sort_keeps(rows, columns, removed, &mut kept);
         for (basis, paths) in refused {
             p.add(
                 &key,

@@ -199,151 +199,208 @@ impl JsonScratch {
         out.reserve(input.len() + 192);
         out.push(b'{');
         let mut first = true;
-        // Fields 1–4 in order; a member written in the input as this writer writes it is
-        // copied whole.
-        for n in 0..4 {
-            if kept & (1 << n) == 0 {
-                continue;
-            }
-            if e.top_clean & (1 << n) != 0 {
-                member(out, &mut first, w.text(e.top_text[n]));
-                continue;
-            }
-            match n {
-                0 => {
-                    key(out, &mut first, "\"eventId\":");
-                    if w.string(e.event_id, out).is_none() {
-                        return false;
-                    }
-                }
-                1 => {
-                    let Some(text) = e.event_time.as_ref().and_then(|t| times.get(0, t)) else {
-                        return false;
-                    };
-                    key(out, &mut first, "\"eventTime\":");
-                    quoted(out, text);
-                }
-                2 => {
-                    key(out, &mut first, "\"eventType\":");
-                    quoted(out, EVENT_TYPES[e.event_type as usize].as_bytes());
-                }
-                _ => {
-                    key(out, &mut first, "\"direction\":");
-                    quoted(out, DIRECTIONS[e.direction as usize].as_bytes());
-                }
-            }
+        if !write_top(&w, e, kept, times, out, &mut first) {
+            return false;
         }
         for (i, (sub, (num, _, _))) in e.subs.iter().zip(SUBS.iter()).enumerate() {
-            if *num == 13 && keep & SERVICE_LEAVES != 0 && !self.services.is_empty() {
-                // supplementary_services (12) comes before location (13): every element,
-                // with the kept fields it sets (`{}` when none).
-                key(out, &mut first, "\"supplementaryServices\":[");
-                for (k, s) in self.services.iter().enumerate() {
-                    if k > 0 {
-                        out.push(b',');
-                    }
-                    out.push(b'{');
-                    let mut inner = true;
-                    for (n, (name, _)) in SERVICE.iter().enumerate() {
-                        if keep & (1 << (29 + n)) != 0 && s.clean & (1 << n) != 0 {
-                            member(out, &mut inner, w.text(s.text[n]));
-                            continue;
-                        }
-                        if keep & (1 << (29 + n)) != 0 {
-                            if let Val::Str(v) = s.vals[n] {
-                                if !v.is_empty() {
-                                    key(out, &mut inner, name);
-                                    if w.string(v, out).is_none() {
-                                        return false;
-                                    }
-                                }
+            if *num == 13
+                && keep & SERVICE_LEAVES != 0
+                && !self.services.is_empty()
+                && !self.write_services(&w, keep, out, &mut first)
+            {
+                return false;
+            }
+            let leaves = MSG_LEAVES[usize::from(*num)] & kept;
+            if leaves != 0 && !write_sub(&w, i, sub, leaves, times, out, &mut first) {
+                return false;
+            }
+        }
+        write_retention(r, out, &mut first)
+    }
+
+    /// supplementary_services (12), written before location (13): every element, with
+    /// the kept fields it sets (`{}` when none).
+    #[inline(always)]
+    fn write_services(&self, w: &Out<'_>, keep: u64, out: &mut Vec<u8>, first: &mut bool) -> bool {
+        key(out, first, "\"supplementaryServices\":[");
+        for (k, s) in self.services.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            let mut inner = true;
+            for (n, (name, _)) in SERVICE.iter().enumerate() {
+                if keep & (1 << (29 + n)) != 0 && s.clean & (1 << n) != 0 {
+                    member(out, &mut inner, w.text(s.text[n]));
+                    continue;
+                }
+                if keep & (1 << (29 + n)) != 0 {
+                    if let Val::Str(v) = s.vals[n] {
+                        if !v.is_empty() {
+                            key(out, &mut inner, name);
+                            if w.string(v, out).is_none() {
+                                return false;
                             }
                         }
                     }
-                    out.push(b'}');
-                }
-                out.push(b']');
-            }
-            let leaves = MSG_LEAVES[usize::from(*num)] & kept;
-            if leaves == 0 {
-                continue;
-            }
-            key(out, &mut first, SUBS_KEYS[i]);
-            out.push(b'{');
-            let mut inner = true;
-            for (n, v) in sub.vals.iter().enumerate().take(NAMES[i].len()) {
-                let leaf = leaf_of(usize::from(*num), n as u32 + 1).expect("a known field");
-                if leaves & (1 << leaf) == 0 {
-                    continue;
-                }
-                if sub.clean & (1 << n) != 0 {
-                    member(out, &mut inner, w.text(sub.text[n]));
-                    continue;
-                }
-                key(out, &mut inner, NAMES[i][n].0);
-                let ok = match (*v, SUBS[i].2[n].3) {
-                    (Val::Str(s), _) => w.string(s, out).is_some(),
-                    (Val::U64(x), Kind::U32) => {
-                        number(out, false, x);
-                        true
-                    }
-                    (Val::U64(x), _) => {
-                        out.push(b'"');
-                        number(out, false, x);
-                        out.push(b'"');
-                        true
-                    }
-                    (Val::I64(x), _) => {
-                        out.push(b'"');
-                        number(out, x < 0, x.unsigned_abs());
-                        out.push(b'"');
-                        true
-                    }
-                    (Val::F64(x), _) if x.is_finite() => {
-                        serde_json::to_writer(&mut *out, &x).is_ok()
-                    }
-                    (Val::Bool(true), _) => {
-                        out.extend_from_slice(b"true");
-                        true
-                    }
-                    (Val::Ts(ts), _) if *num == 10 => match times.get(n + 1, &ts) {
-                        Some(text) => {
-                            quoted(out, text);
-                            true
-                        }
-                        None => false,
-                    },
-                    _ => false,
-                };
-                if !ok {
-                    return false;
                 }
             }
             out.push(b'}');
         }
-        // `retention`, as the protobuf path's writer puts it.
-        let expires = r.expires_at_text();
-        if expires.is_empty() || r.expires_at().timestamp() > 253_402_300_799 {
-            return false;
-        }
-        key(out, &mut first, "\"retention\":{\"purpose\":");
-        let Some(purpose) = PURPOSES.get(r.purpose as usize) else {
-            return false;
-        };
-        quoted(out, purpose.as_bytes());
-        out.extend_from_slice(b",\"expiresAt\":");
-        quoted(out, expires.as_bytes());
-        if !r.legal_basis.is_empty() {
-            out.extend_from_slice(b",\"legalBasis\":");
-            json_string(r.legal_basis, out);
-        }
-        if !r.policy_version.is_empty() {
-            out.extend_from_slice(b",\"policyVersion\":");
-            json_string(r.policy_version, out);
-        }
-        out.extend_from_slice(b"}}");
+        out.push(b']');
         true
     }
+}
+
+/// Fields 1–4 in order; a member written in the input as this writer writes it is copied
+/// whole.
+#[inline(always)]
+fn write_top(
+    w: &Out<'_>,
+    e: &Event,
+    kept: u64,
+    times: &mut Times,
+    out: &mut Vec<u8>,
+    first: &mut bool,
+) -> bool {
+    for n in 0..4 {
+        if kept & (1 << n) == 0 {
+            continue;
+        }
+        if e.top_clean & (1 << n) != 0 {
+            member(out, first, w.text(e.top_text[n]));
+            continue;
+        }
+        match n {
+            0 => {
+                key(out, first, "\"eventId\":");
+                if w.string(e.event_id, out).is_none() {
+                    return false;
+                }
+            }
+            1 => {
+                let Some(text) = e.event_time.as_ref().and_then(|t| times.get(0, t)) else {
+                    return false;
+                };
+                key(out, first, "\"eventTime\":");
+                quoted(out, text);
+            }
+            2 => {
+                key(out, first, "\"eventType\":");
+                quoted(out, EVENT_TYPES[e.event_type as usize].as_bytes());
+            }
+            _ => {
+                key(out, first, "\"direction\":");
+                quoted(out, DIRECTIONS[e.direction as usize].as_bytes());
+            }
+        }
+    }
+    true
+}
+
+/// Sub-message `i` of SUBS with its kept `leaves` (at least one).
+#[inline(always)]
+fn write_sub(
+    w: &Out<'_>,
+    i: usize,
+    sub: &Sub,
+    leaves: u64,
+    times: &mut Times,
+    out: &mut Vec<u8>,
+    first: &mut bool,
+) -> bool {
+    let num = SUBS[i].0;
+    key(out, first, SUBS_KEYS[i]);
+    out.push(b'{');
+    let mut inner = true;
+    for (n, v) in sub.vals.iter().enumerate().take(NAMES[i].len()) {
+        let leaf = leaf_of(usize::from(num), n as u32 + 1).expect("a known field");
+        if leaves & (1 << leaf) == 0 {
+            continue;
+        }
+        if sub.clean & (1 << n) != 0 {
+            member(out, &mut inner, w.text(sub.text[n]));
+            continue;
+        }
+        key(out, &mut inner, NAMES[i][n].0);
+        if !write_value(w, *v, SUBS[i].2[n].3, num == 10, n, times, out) {
+            return false;
+        }
+    }
+    out.push(b'}');
+    true
+}
+
+/// One field's value, as the JSON writer writes it; `timing` says whether a timestamp
+/// is `timing`'s field `n + 1`. `false` when JSON cannot express it.
+#[inline(always)]
+fn write_value(
+    w: &Out<'_>,
+    v: Val,
+    kind: Kind,
+    timing: bool,
+    n: usize,
+    times: &mut Times,
+    out: &mut Vec<u8>,
+) -> bool {
+    match (v, kind) {
+        (Val::Str(s), _) => w.string(s, out).is_some(),
+        (Val::U64(x), Kind::U32) => {
+            number(out, false, x);
+            true
+        }
+        (Val::U64(x), _) => {
+            out.push(b'"');
+            number(out, false, x);
+            out.push(b'"');
+            true
+        }
+        (Val::I64(x), _) => {
+            out.push(b'"');
+            number(out, x < 0, x.unsigned_abs());
+            out.push(b'"');
+            true
+        }
+        (Val::F64(x), _) if x.is_finite() => serde_json::to_writer(&mut *out, &x).is_ok(),
+        (Val::Bool(true), _) => {
+            out.extend_from_slice(b"true");
+            true
+        }
+        (Val::Ts(ts), _) if timing => match times.get(n + 1, &ts) {
+            Some(text) => {
+                quoted(out, text);
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// `retention`, as the protobuf path's writer puts it, and the event's closing brace.
+#[inline(always)]
+fn write_retention(r: &WireRecord, out: &mut Vec<u8>, first: &mut bool) -> bool {
+    let expires = r.expires_at_text();
+    if expires.is_empty() || r.expires_at().timestamp() > 253_402_300_799 {
+        return false;
+    }
+    key(out, first, "\"retention\":{\"purpose\":");
+    let Some(purpose) = PURPOSES.get(r.purpose as usize) else {
+        return false;
+    };
+    quoted(out, purpose.as_bytes());
+    out.extend_from_slice(b",\"expiresAt\":");
+    quoted(out, expires.as_bytes());
+    if !r.legal_basis.is_empty() {
+        out.extend_from_slice(b",\"legalBasis\":");
+        json_string(r.legal_basis, out);
+    }
+    if !r.policy_version.is_empty() {
+        out.extend_from_slice(b",\"policyVersion\":");
+        json_string(r.policy_version, out);
+    }
+    out.extend_from_slice(b"}}");
+    true
 }
 
 /// `"served":` … by SUBS index.

@@ -21,8 +21,9 @@ pub(crate) use direct::Times;
 #[cfg(test)]
 pub(in crate::json) use parse::{short_decimal, utc_rfc3339};
 
+use crate::wire::protobuf::{ts_field, varint, varint_len};
 use parse::Parser;
-use write::{ts_field, varint, varint_len, Writer};
+use write::Writer;
 
 /// Where a string's bytes are: the input, or the scratch buffer (unescaped).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -1,44 +1,7 @@
 //! Writing the mirror of the event as protobuf, in field-number order, as prost does.
 
 use super::*;
-
-#[inline(always)]
-pub(super) fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-#[inline(always)]
-pub(super) fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-pub(super) fn ts_body_len(ts: &Timestamp) -> usize {
-    let mut n = 0;
-    if ts.seconds != 0 {
-        n += 1 + varint_len(ts.seconds as u64);
-    }
-    if ts.nanos != 0 {
-        n += 1 + varint_len(ts.nanos as i64 as u64);
-    }
-    n
-}
-
-pub(super) fn ts_field(num: u8, ts: &Timestamp, out: &mut Vec<u8>) {
-    varint(u64::from(num) << 3 | 2, out);
-    varint(ts_body_len(ts) as u64, out);
-    if ts.seconds != 0 {
-        out.push(0x08);
-        varint(ts.seconds as u64, out);
-    }
-    if ts.nanos != 0 {
-        out.push(0x10);
-        varint(ts.nanos as i64 as u64, out);
-    }
-}
+use crate::wire::protobuf::{ts_field, varint, varint_len};
 
 /// Writes fields as prost does: default values (empty, 0, false) left out.
 pub(super) struct Writer<'a> {

@@ -308,94 +308,128 @@ impl<'a> Writer<'a, '_> {
                 open = 0;
             }
             last = f.num;
-            match (f.num, f.wire) {
-                (1, 2) => {
-                    if f.body.0 != f.body.1 {
-                        self.key(&mut first, "\"eventId\":");
-                        self.string_bytes(f.body)?;
-                    }
-                }
-                (2, 2) => {
-                    self.key(&mut first, "\"eventTime\":");
-                    self.timestamp(f.body)?;
-                }
-                (3, 0) if f.value != 0 => {
-                    self.key(&mut first, "\"eventType\":");
-                    self.enumeration(f.value, EVENT_TYPES)?;
-                }
-                (4, 0) if f.value != 0 => {
-                    self.key(&mut first, "\"direction\":");
-                    self.enumeration(f.value, DIRECTIONS)?;
-                }
-                (3 | 4, 0) => {}
-                (5, 2) => {
-                    if f.body.0 == f.body.1 {
-                        continue;
-                    }
-                    self.key(&mut first, "\"declaredPurposes\":");
-                    self.out.push(b'[');
-                    let save = self.i;
-                    self.i = f.body.0;
-                    let mut n = 0;
-                    while self.i < f.body.1 {
-                        let v = self.varint()?;
-                        if n > 0 {
-                            self.out.push(b',');
-                        }
-                        n += 1;
-                        self.enumeration(v, PURPOSES)?;
-                    }
-                    if self.i != f.body.1 {
-                        return None;
-                    }
-                    self.i = save;
-                    self.out.push(b']');
-                }
-                (6, 2) => self.sub(&mut first, "\"served\":", f.body, SUBSCRIBER)?,
-                (7, 2) => self.sub(&mut first, "\"terminal\":", f.body, TERMINAL)?,
-                (8, 2) => self.sub(&mut first, "\"calling\":", f.body, PARTY)?,
-                (9, 2) => self.sub(&mut first, "\"called\":", f.body, PARTY)?,
-                (10, 2) => self.sub(&mut first, "\"timing\":", f.body, TIMING)?,
-                (11, 2) => self.sub(&mut first, "\"network\":", f.body, NETWORK)?,
-                (12, 2) => {
-                    if open == 12 {
-                        self.out.push(b',');
-                    } else {
-                        self.key(&mut first, "\"supplementaryServices\":");
-                        self.out.push(b'[');
-                        open = 12;
-                    }
-                    self.message(f.body, SERVICE)?;
-                }
-                (13, 2) => self.sub(&mut first, "\"location\":", f.body, LOCATION)?,
-                (14, 2) => self.sub(&mut first, "\"charging\":", f.body, CHARGING)?,
-                (15, 2) => self.sub(&mut first, "\"content\":", f.body, CONTENT)?,
-                (16, 2) => {
-                    let (k, v) = self.entry(f.body)?;
-                    // Keys strictly increasing: no repeated key to resolve.
-                    if prev_key.is_some_and(|p| p >= k) {
-                        return None;
-                    }
-                    prev_key = Some(k);
-                    if open == 16 {
-                        self.out.push(b',');
-                    } else {
-                        self.key(&mut first, "\"extensions\":");
-                        self.out.push(b'{');
-                        open = 16;
-                    }
-                    self.string(k);
-                    self.out.push(b':');
-                    self.string(v);
-                }
-                (17, 2) => self.sub(&mut first, "\"retention\":", f.body, RETENTION)?,
-                _ => return None,
-            }
+            self.event_field(f, &mut first, &mut open, &mut prev_key)?;
         }
         if open != 0 {
             self.out.push(if open == 12 { b']' } else { b'}' });
         }
         self.out.push(b'}');
+        Some(())
+    }
+
+    /// One top-level field of the event; `open` is the array or map an element of which
+    /// was written last (12 or 16, else 0), `prev_key` the last map key.
+    #[inline(always)]
+    fn event_field(
+        &mut self,
+        f: Field,
+        first: &mut bool,
+        open: &mut u64,
+        prev_key: &mut Option<&'a str>,
+    ) -> Option<()> {
+        match (f.num, f.wire) {
+            (1, 2) => {
+                if f.body.0 != f.body.1 {
+                    self.key(first, "\"eventId\":");
+                    self.string_bytes(f.body)?;
+                }
+            }
+            (2, 2) => {
+                self.key(first, "\"eventTime\":");
+                self.timestamp(f.body)?;
+            }
+            (3, 0) if f.value != 0 => {
+                self.key(first, "\"eventType\":");
+                self.enumeration(f.value, EVENT_TYPES)?;
+            }
+            (4, 0) if f.value != 0 => {
+                self.key(first, "\"direction\":");
+                self.enumeration(f.value, DIRECTIONS)?;
+            }
+            (3 | 4, 0) => {}
+            (5, 2) => self.declared_purposes(first, f.body)?,
+            (6, 2) => self.sub(first, "\"served\":", f.body, SUBSCRIBER)?,
+            (7, 2) => self.sub(first, "\"terminal\":", f.body, TERMINAL)?,
+            (8, 2) => self.sub(first, "\"calling\":", f.body, PARTY)?,
+            (9, 2) => self.sub(first, "\"called\":", f.body, PARTY)?,
+            (10, 2) => self.sub(first, "\"timing\":", f.body, TIMING)?,
+            (11, 2) => self.sub(first, "\"network\":", f.body, NETWORK)?,
+            (12, 2) => self.service(first, open, f.body)?,
+            (13, 2) => self.sub(first, "\"location\":", f.body, LOCATION)?,
+            (14, 2) => self.sub(first, "\"charging\":", f.body, CHARGING)?,
+            (15, 2) => self.sub(first, "\"content\":", f.body, CONTENT)?,
+            (16, 2) => self.extension(first, open, prev_key, f.body)?,
+            (17, 2) => self.sub(first, "\"retention\":", f.body, RETENTION)?,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// `declaredPurposes`: a packed array of enum numbers, written as names.
+    #[inline(always)]
+    fn declared_purposes(&mut self, first: &mut bool, body: (usize, usize)) -> Option<()> {
+        if body.0 == body.1 {
+            return Some(());
+        }
+        self.key(first, "\"declaredPurposes\":");
+        self.out.push(b'[');
+        let save = self.i;
+        self.i = body.0;
+        let mut n = 0;
+        while self.i < body.1 {
+            let v = self.varint()?;
+            if n > 0 {
+                self.out.push(b',');
+            }
+            n += 1;
+            self.enumeration(v, PURPOSES)?;
+        }
+        if self.i != body.1 {
+            return None;
+        }
+        self.i = save;
+        self.out.push(b']');
+        Some(())
+    }
+
+    /// One element of `supplementaryServices`, opening the array at the first.
+    #[inline(always)]
+    fn service(&mut self, first: &mut bool, open: &mut u64, body: (usize, usize)) -> Option<()> {
+        if *open == 12 {
+            self.out.push(b',');
+        } else {
+            self.key(first, "\"supplementaryServices\":");
+            self.out.push(b'[');
+            *open = 12;
+        }
+        self.message(body, SERVICE)
+    }
+
+    /// One entry of `extensions`, opening the map at the first.
+    #[inline(always)]
+    fn extension(
+        &mut self,
+        first: &mut bool,
+        open: &mut u64,
+        prev_key: &mut Option<&'a str>,
+        body: (usize, usize),
+    ) -> Option<()> {
+        let (k, v) = self.entry(body)?;
+        // Keys strictly increasing: no repeated key to resolve.
+        if prev_key.is_some_and(|p| p >= k) {
+            return None;
+        }
+        *prev_key = Some(k);
+        if *open == 16 {
+            self.out.push(b',');
+        } else {
+            self.key(first, "\"extensions\":");
+            self.out.push(b'{');
+            *open = 16;
+        }
+        self.string(k);
+        self.out.push(b':');
+        self.string(v);
         Some(())
     }
 

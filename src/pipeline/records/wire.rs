@@ -155,7 +155,7 @@ impl Transform {
                     stats,
                     topic: &source.topic,
                 });
-                telemetry::emit(telemetry::events::DecodeError { kind: e.kind() });
+                telemetry::emit(telemetry::events::RecordUndecodable { kind: e.kind() });
                 schema_id = e.schema_id();
                 Some((e.reason(), e.to_string()))
             }

@@ -140,23 +140,9 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
             run.record(bytes, format)
         });
         let flushed = run.out.flush();
-        match (result, flushed) {
-            // `dry-run --from-topic ... | head` closes the pipe: not an error.
-            (Err(e), _)
-                if e.error()
-                    .downcast_ref::<io::Error>()
-                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
-            {
-                return Ok(ExitCode::SUCCESS)
-            }
-            (Err(e), _) => return Err(e),
-            (Ok(()), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                return Ok(ExitCode::SUCCESS)
-            }
-            (Ok(()), Err(e)) => return Err(e.into()),
-            (Ok(()), Ok(())) => {}
+        if topic_read_ended(result, flushed)? {
+            run.summary.print(&settings.policy);
         }
-        run.summary.print(&settings.policy);
         return Ok(ExitCode::SUCCESS);
     }
     let input: Box<dyn Read> = match &args.input {
@@ -164,7 +150,41 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         None => Box::new(io::stdin().lock()),
     };
     let mut input = BufReader::with_capacity(1 << 16, input);
-    let format = match (args.format, settings.input_format) {
+    let format = input_format(&mut input, args.format, settings.input_format)?;
+    let result = run.records(&mut input, format);
+    if input_ended(result, &mut run.out)? {
+        run.summary.print(&settings.policy);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How a `--from-topic` read ended: `Ok(true)` read to the end (the summary follows),
+/// `Ok(false)` the output pipe was closed (not an error, no summary).
+fn topic_read_ended(result: Result<(), Failure>, flushed: io::Result<()>) -> Result<bool, Failure> {
+    match (result, flushed) {
+        // `dry-run --from-topic ... | head` closes the pipe: not an error.
+        (Err(e), _)
+            if e.error()
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(false)
+        }
+        (Err(e), _) => Err(e),
+        (Ok(()), Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        (Ok(()), Err(e)) => Err(e.into()),
+        (Ok(()), Ok(())) => Ok(true),
+    }
+}
+
+/// The format to read a file or stdin in: the one given, else the configured one, else
+/// (both `auto`) JSON lines when the first byte that is not whitespace is `{`.
+fn input_format(
+    input: &mut impl BufRead,
+    given: InputFormat,
+    configured: InputFormat,
+) -> Result<InputFormat, Failure> {
+    Ok(match (given, configured) {
         (InputFormat::Auto, InputFormat::Auto) => {
             // Peek: a JSON line starts with `{` (or whitespace); anything else is
             // length-delimited records, each bare protobuf or Schema Registry framed.
@@ -181,8 +201,12 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
         }
         (InputFormat::Auto, configured) => configured,
         (given, _) => given,
-    };
-    let result = (|| -> Result<(), ReadError> {
+    })
+}
+
+impl<W: Write> DryRun<'_, W> {
+    /// Every record of a file or stdin, then the output flushed.
+    fn records(&mut self, input: &mut impl BufRead, format: InputFormat) -> Result<(), ReadError> {
         match format {
             // Binary records (a framed record's schema id can hold a newline byte):
             // length-delimited.
@@ -190,10 +214,10 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
             | InputFormat::Auto
             | InputFormat::ConfluentProtobuf
             | InputFormat::ConfluentJson => {
-                let mut records = Delimited::new(&mut input);
+                let mut records = Delimited::new(input);
                 let mut buf = Vec::new();
                 while records.next_into(&mut buf)? {
-                    run.record(&buf, format)?;
+                    self.record(&buf, format)?;
                 }
             }
             InputFormat::Json => {
@@ -206,33 +230,32 @@ pub(super) fn run(args: DryRunArgs) -> Result<ExitCode, Failure> {
                     if line.trim_ascii().is_empty() {
                         continue;
                     }
-                    run.record(&line, InputFormat::Json)?;
+                    self.record(&line, InputFormat::Json)?;
                 }
             }
         }
-        Ok(run.out.flush()?)
-    })();
+        Ok(self.out.flush()?)
+    }
+}
+
+/// How reading a file or stdin ended: `Ok(true)` read to the end (the summary follows),
+/// `Ok(false)` the output pipe was closed (not an error, no summary).
+fn input_ended(result: Result<(), ReadError>, out: &mut impl Write) -> Result<bool, Failure> {
     match result {
-        Ok(()) => {}
+        Ok(()) => Ok(true),
         // `dry-run ... | head` closes the pipe: not an error.
-        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-            return Ok(ExitCode::SUCCESS)
-        }
-        Err(ReadError::Io(e)) => {
-            return Err(Failure::world(e).context("dry-run: reading input failed"))
-        }
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(ReadError::Io(e)) => Err(Failure::world(e).context("dry-run: reading input failed")),
         // Input that is not in the format named: the lines of the records before it are
         // printed, then the error (exit 2).
         Err(ReadError::Framing(e)) => {
-            match run.out.flush() {
+            match out.flush() {
                 Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
                     return Err(Failure::world(e).context("dry-run: writing the output failed"))
                 }
                 _ => {}
             }
-            return Err(Failure::from(e).context("dry-run"));
+            Err(Failure::from(e).context("dry-run"))
         }
     }
-    run.summary.print(&settings.policy);
-    Ok(ExitCode::SUCCESS)
 }

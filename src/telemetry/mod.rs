@@ -100,6 +100,13 @@ pub fn process_sampled() {
 }
 
 fn describe() {
+    describe_records();
+    describe_state();
+    describe_retention();
+}
+
+/// The counters of records and transactions.
+fn describe_records() {
     describe_counter!(EVENTS_CONSUMED, "Input records received, by input topic and format (json, protobuf, unknown when undecodable).");
     describe_counter!(
         RECORDS_PRODUCED,
@@ -128,6 +135,10 @@ fn describe() {
         TRANSACTIONS_COMMITTED,
         "Kafka transactions committed (exactly-once)."
     );
+}
+
+/// The gauges and histograms of the filter's state and progress.
+fn describe_state() {
     describe_gauge!(
         TRANSACTIONS_IN_FLIGHT,
         "Kafka transactions open (exactly-once: 0 or 1 per instance)."
@@ -164,7 +175,10 @@ fn describe() {
         BROKERS_DOWN,
         "1 while librdkafka reports every broker down."
     );
-    // Recorded by `topics` (the periodic retention check); described here with the rest.
+}
+
+/// Recorded by `topics` (the periodic retention check), and the build.
+fn describe_retention() {
     describe_gauge!(
         COMPLIANT,
         "1 when the output topic's settings make the broker delete every record within its purpose's legal limit, 0 when not."
