@@ -22,7 +22,7 @@ use super::clients::{backoff, is_permanent};
 use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Record, Sent, Shared};
 use super::records::{Source, Transform};
 use super::send::{self, Sleep, Unsent};
-use super::PipelineError;
+use super::{PipelineError, TxnCause};
 use crate::kafka;
 use crate::telemetry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -266,8 +266,12 @@ async fn commit<K: Kafka>(
     let mut attempt = 0;
     loop {
         match bounded(s, until, s.producer.commit_transaction(left(until))).await {
+            // A broker without transactions answers "not supported" as retriable: it
+            // never will be.
             Err(TxnError::Retriable(t))
-                if attempt < retries && Instant::now() + backoff(attempt + 1) < until =>
+                if attempt < retries
+                    && Instant::now() + backoff(attempt + 1) < until
+                    && TxnCause::of_reason(&t) != TxnCause::Unsupported =>
             {
                 attempt += 1;
                 tracing::warn!(attempt, "commit_transaction: {t}; retrying");
@@ -430,6 +434,12 @@ impl<K: Kafka> Transaction<K> {
         revoked: &[(String, i32)],
     ) -> Result<(), PipelineError> {
         telemetry::emit(telemetry::events::TransactionAborted);
+        if TxnCause::of_txn(&e) == TxnCause::Unsupported {
+            // Exactly once cannot work here: the configuration's to change (exit 2).
+            let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+            tracing::error!("stopping: {e}");
+            return Err(PipelineError::Transactions(e));
+        }
         match &e {
             TxnError::Fenced(reason) => {
                 let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
