@@ -14,6 +14,7 @@
 //! - exactly once ([`transaction`]): the outputs and the offsets commit in one Kafka
 //!   transaction, or it aborts and the consumer rewinds.
 
+mod batch;
 mod boundary;
 mod clients;
 mod engine;
