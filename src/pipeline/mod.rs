@@ -19,6 +19,7 @@ mod boundary;
 mod clients;
 mod engine;
 mod offsets;
+mod positions;
 pub mod records;
 mod send;
 mod stall;
