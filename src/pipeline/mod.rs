@@ -17,6 +17,7 @@
 mod batch;
 mod boundary;
 mod clients;
+mod deliveries;
 mod engine;
 mod offsets;
 mod positions;
