@@ -4,6 +4,7 @@ use super::{parse_now, GenArgs};
 use crate::encode::{self, OutputFormat};
 use crate::error::Failure;
 use crate::gen::Generator;
+use crate::kafka::producer::{enqueue, Enqueued};
 use prost::Message;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -117,17 +118,16 @@ fn to_kafka(args: &GenArgs, config: &std::path::Path, topic: &str) -> Result<Exi
     for i in 0..args.count {
         let event = generator.next_event();
         encode::encode_event(&event, args.format, &mut buf).map_err(Failure::bug)?;
-        let mut record = BaseRecord::to(topic)
-            .key(event.event_id.as_str())
-            .payload(buf.as_slice());
         loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
+            let record = BaseRecord::to(topic)
+                .key(event.event_id.as_str())
+                .payload(buf.as_slice());
+            match enqueue(&producer, record) {
+                Enqueued::Queued => break,
+                Enqueued::QueueFull => {
                     producer.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => {
+                Enqueued::Failed(e) => {
                     return Err(Failure::world(anyhow::anyhow!(
                         "gen: producing to {topic} failed: {e}"
                     )))

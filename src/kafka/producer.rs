@@ -22,7 +22,7 @@ use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::ToBytes;
 use rdkafka::producer::BaseRecord;
-use rdkafka::producer::{BaseProducer, Producer as _};
+use rdkafka::producer::{BaseProducer, Producer as _, ProducerContext};
 use rdkafka::ClientConfig;
 use std::ffi::c_void;
 use std::future::Future;
@@ -232,6 +232,16 @@ pub enum Outcome {
     Fatal(String),
 }
 
+/// The error, or the reason the producer failed for good.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Retry(e) | Outcome::Permanent(e) => e.fmt(f),
+            Outcome::Fatal(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// What came of an enqueue.
 #[derive(Debug)]
 pub enum Enqueued {
@@ -274,9 +284,7 @@ pub fn classify(fatal: Option<String>, e: KafkaError) -> Outcome {
 impl Producer {
     /// The producer's fatal error, if it has one.
     pub fn fatal_error(&self) -> Option<String> {
-        self.client()
-            .fatal_error()
-            .map(|(code, reason)| format!("{reason} ({code})"))
+        fatal_error(self)
     }
 
     /// The one send path: enqueues `record`, the outcome classified.
@@ -285,13 +293,33 @@ impl Producer {
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
     {
-        match self.send(record) {
-            Ok(()) => Enqueued::Queued,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                Enqueued::QueueFull
-            }
-            Err((e, _)) => Enqueued::Failed(classify(self.fatal_error(), e)),
-        }
+        enqueue(self, record)
+    }
+}
+
+/// The fatal error of any producer, if it has one.
+fn fatal_error<C: ProducerContext>(producer: &BaseProducer<C>) -> Option<String> {
+    producer
+        .client()
+        .fatal_error()
+        .map(|(code, reason)| format!("{reason} ({code})"))
+}
+
+/// The one send path, on any producer (the pipeline's, `gen`'s): enqueues `record`, the
+/// outcome classified ([`classify`]).
+pub fn enqueue<C, K, P>(
+    producer: &BaseProducer<C>,
+    record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+) -> Enqueued
+where
+    C: ProducerContext,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    match producer.send(record) {
+        Ok(()) => Enqueued::Queued,
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Enqueued::QueueFull,
+        Err((e, _)) => Enqueued::Failed(classify(fatal_error(producer), e)),
     }
 }
 

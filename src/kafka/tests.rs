@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{self, Settings};
+use std::sync::atomic::Ordering;
 
 fn settings(extra: &str) -> Settings {
     let toml = format!(

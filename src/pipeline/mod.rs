@@ -14,10 +14,13 @@
 //! - exactly once ([`transaction`]): the outputs and the offsets commit in one Kafka
 //!   transaction, or it aborts and the consumer rewinds.
 
+mod batch;
 mod boundary;
 mod clients;
+mod deliveries;
 mod engine;
 mod offsets;
+mod positions;
 pub mod records;
 mod send;
 mod stall;

@@ -12,22 +12,17 @@
 //! Back-pressure: at most `max_in_flight` input records are in flight; past that the
 //! engine waits for acknowledgements instead of consuming.
 
-use super::boundary::{Input, Kafka, Output, Position, Record as Out};
-use super::clients::backoff;
-use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Record, Sent, Shared};
-use super::records::Transform;
-use super::send::{self, Sleep, Unsent};
+use super::boundary::{Input, Kafka, Output, Position};
+pub(super) use super::deliveries::await_batch;
+use super::engine::{Acknowledge, Batch, Plan, Record, Shared};
 use super::tracker::Tracker;
 use super::PipelineError;
 use crate::health::unix_millis;
-use crate::kafka::acks::{FailedDelivery, Ticket};
-use crate::kafka::producer::{classify, Outcome};
 use crate::kafka::Context;
-use crate::telemetry::{self, Stats};
+use crate::telemetry;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::OwnedMessage;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -383,196 +378,5 @@ impl<K: Kafka> Acknowledge<K> for OffsetStore<K> {
             });
         }
         Ok(())
-    }
-}
-
-/// How a re-send (or a dead letter) of a batch went.
-enum Resent {
-    /// Enqueued: its report is awaited with the round's.
-    Waiting,
-    /// The client refused it for good.
-    Refused(String),
-    /// The producer failed for good.
-    Fatal(String),
-}
-
-/// Sends a record of a batch again, or its dead letter, at `at` in the round under way
-/// (`alone`: in a request of its own, [`send::alone`]); retriable enqueue errors are
-/// retried in place, with no deadline (the filter's shutdown drops the batch).
-async fn resend<P: Output>(
-    producer: &P,
-    record: Out<'_>,
-    ticket: &Ticket,
-    at: usize,
-    alone: bool,
-) -> Resent {
-    let mut wait = Sleep {
-        producer,
-        until: None,
-    };
-    let sent = if alone {
-        send::alone(producer, record, ticket, at, true, &mut wait).await
-    } else {
-        send::send(producer, record, ticket, at, true, &mut wait).await
-    };
-    match sent {
-        Ok(()) => Resent::Waiting,
-        Err(Unsent::Refused(reason)) => Resent::Refused(reason),
-        Err(Unsent::Fatal(reason)) => Resent::Fatal(reason),
-        Err(Unsent::Failed(_) | Unsent::Stopped) => unreachable!("retried in place, no deadline"),
-    }
-}
-
-/// Waits for a batch's deliveries. Failures are re-sent with backoff until they succeed.
-/// The outputs of an input refused for good (too large) make that input one dead letter,
-/// `output_too_large`, which names the purposes already forwarded (those are not
-/// recalled). A producer that failed for good ends the batch as [`Done::Fatal`].
-///
-/// The deliveries are awaited in rounds: every record sent in a round (the batch's
-/// outputs, then its re-sends and dead letters) is counted under the batch's ticket at
-/// its index in the round, and the round ends when all their reports came.
-pub(super) async fn await_batch<P: Output>(
-    producer: Arc<P>,
-    context: Context,
-    transform: Arc<Transform>,
-    stats: Arc<Stats>,
-    batch: Batch,
-) -> Completion {
-    let mut batch = batch;
-    let ticket = match batch.ticket.take() {
-        Some(t) => t,
-        None => context.acks.ticket(),
-    };
-    let mut waiting = std::mem::take(&mut batch.sent);
-    let mut refused = std::mem::take(&mut batch.refused);
-    // The first round's buffer, kept for the next batch.
-    let mut spare: Option<Vec<Sent>> = None;
-    macro_rules! end {
-        ($done:expr) => {{
-            let done = $done;
-            if let Some(mut sent) = spare {
-                sent.clear();
-                batch.sent = sent;
-            }
-            refused.clear();
-            batch.refused = refused;
-            batch.ticket = Some(ticket);
-            return (batch, done);
-        }};
-    }
-    // The outputs acknowledged, by record: named in a dead letter's message.
-    let mut forwarded: Vec<(usize, Arc<str>)> = Vec::new();
-    // The records a dead letter was sent for.
-    let mut dead_lettered: Vec<usize> = Vec::new();
-    // Outputs refused for good in a request with others, to send again alone: a
-    // request refused whole (too large, an invalid record) names every record in it,
-    // though one was at fault. An output refused when sent alone is refused for good.
-    let mut solo: Vec<(usize, Arc<str>, OwnedMessage)> = Vec::new();
-    let mut alone: Vec<(usize, Arc<str>)> = Vec::new();
-    let mut attempt = 0;
-    loop {
-        if waiting.is_empty() {
-            if let Some((record, topic, message)) = solo.pop() {
-                alone.push((record, topic.clone()));
-                // Alone: a request it shares with another batch's record could be
-                // refused whole again.
-                match resend(&*producer, Out::Again(&message), &ticket, 0, true).await {
-                    Resent::Waiting => waiting.push(Sent { record, topic }),
-                    Resent::Refused(reason) => refused.push((record, topic, reason)),
-                    Resent::Fatal(reason) => end!(Done::Fatal(reason)),
-                }
-                continue;
-            }
-            if refused.is_empty() {
-                end!(Done::Acked);
-            }
-            // One dead letter per input, whatever number of its outputs were refused.
-            refused.sort_by_key(|r| r.0);
-            let mut again = Vec::new();
-            for group in refused.chunk_by(|a, b| a.0 == b.0) {
-                let index = group[0].0;
-                if dead_lettered.contains(&index) {
-                    let reason = format!(
-                        "the dead-letter topic refused a pointer record: {}",
-                        group[0].2
-                    );
-                    end!(Done::Fatal(reason));
-                }
-                let refused = group.iter().map(|(_, t, why)| (&**t, why.clone()));
-                let done = forwarded.iter().filter(|(r, _)| *r == index);
-                let message = refusal(&transform, refused, done.map(|(_, t)| &**t));
-                dead_lettered.push(index);
-                let source = &batch.records[index].source;
-                let o = refused_dead_letter(&transform, source, message, &stats);
-                let at = waiting.len();
-                match resend(&*producer, Out::New(&o), &ticket, at, false).await {
-                    Resent::Waiting => waiting.push(Sent {
-                        record: index,
-                        topic: o.topic.clone(),
-                    }),
-                    Resent::Refused(reason) => again.push((index, o.topic.clone(), reason)),
-                    Resent::Fatal(reason) => end!(Done::Fatal(reason)),
-                }
-            }
-            refused = again;
-            continue;
-        }
-        // Every report of the round, its failures by index.
-        let mut failures = ticket.settled().await;
-        // Which purposes were forwarded matters only to the dead letter of an input with a
-        // refused output: one pending now, or one this round's failures may make.
-        let track = !refused.is_empty() || !failures.is_empty();
-        failures.sort_by_key(|f| f.index);
-        let mut failures = failures.into_iter().peekable();
-        let mut retry = Vec::new();
-        let mut answered = false;
-        let mut round = std::mem::take(&mut waiting);
-        for (index, Sent { record, topic }) in round.drain(..).enumerate() {
-            let Some(FailedDelivery { error, message, .. }) =
-                failures.next_if(|f| f.index == index)
-            else {
-                answered = true;
-                if track && !Arc::ptr_eq(&topic, transform.dead_letter_topic()) {
-                    forwarded.push((record, topic));
-                }
-                continue;
-            };
-            match classify(producer.fatal_error(), error) {
-                Outcome::Fatal(reason) => end!(Done::Fatal(reason)),
-                Outcome::Permanent(error)
-                    if alone.iter().any(|(r, t)| *r == record && *t == topic) =>
-                {
-                    refused.push((record, topic, error.to_string()))
-                }
-                Outcome::Permanent(_) => solo.push((record, topic, message)),
-                Outcome::Retry(error) => retry.push((record, topic, message, error)),
-            }
-        }
-        if spare.is_none() {
-            spare = Some(round);
-        }
-        if answered {
-            context.broker_answered();
-        }
-        if retry.is_empty() {
-            continue;
-        }
-        attempt += 1;
-        tokio::time::sleep(backoff(attempt)).await;
-        // One line for the wave, not one per record (a broker refusing every write would
-        // log thousands per wave); counted per record.
-        telemetry::emit(telemetry::events::ProduceRetries {
-            log: &context.retry_log,
-            retries: retry.iter().map(|(_, t, _, e)| (&**t, e.to_string())),
-            attempt,
-        });
-        for (record, topic, message, _) in retry {
-            let at = waiting.len();
-            match resend(&*producer, Out::Again(&message), &ticket, at, false).await {
-                Resent::Waiting => waiting.push(Sent { record, topic }),
-                Resent::Refused(reason) => refused.push((record, topic, reason)),
-                Resent::Fatal(reason) => end!(Done::Fatal(reason)),
-            }
-        }
     }
 }

@@ -6,6 +6,7 @@
 //! recorder behind it and [`server`] serves it on `metrics.listen` with the health probes.
 
 mod hot;
+mod retry_log;
 pub mod server;
 
 pub use hot::{presence, Hot, Tally, FLUSH_EVERY};

@@ -7,9 +7,9 @@ use crate::config::Settings;
 use crate::dead_letter::Pointer;
 use crate::decode;
 use crate::encode;
-use crate::policy::Outcome;
+use crate::policy::{Evaluation, Outcome};
 use crate::schema::Purpose;
-use crate::telemetry::{self, Stats};
+use crate::telemetry::{self, Stats, Tally};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -234,87 +234,11 @@ impl Transform {
         out: &mut Vec<Outgoing>,
     ) {
         let settings = &self.settings;
-        let mut schema_id = None;
-        let refusal: Option<(&'static str, String)> =
+        let (refusal, schema_id) =
             match decode::decode_record(payload, settings.input_format, &settings.input_schema_ids)
             {
-                Err(e) => {
-                    telemetry::emit(telemetry::events::UndecodableConsumed {
-                        stats,
-                        topic: &source.topic,
-                    });
-                    telemetry::emit(telemetry::events::RecordUndecodable { kind: e.kind() });
-                    schema_id = e.schema_id();
-                    Some((e.reason(), e.to_string()))
-                }
-                Ok(decode::Decoded {
-                    event,
-                    detected: format,
-                    ..
-                }) => {
-                    // The record's counts, under one lock.
-                    let mut tally = self.hot.tally();
-                    tally.consumed(stats, &source.topic, format.as_str());
-                    tally.event_age(&event, now);
-                    // Before the policy moves the kept fields out of the event.
-                    let input_mask = telemetry::presence(&event);
-                    let evaluation = settings.policy.apply_owned(event, now);
-                    if let Some(r) = evaluation.refusal() {
-                        Some((r.as_str(), r.message().to_string()))
-                    } else {
-                        // Encode every output first: a record that cannot be encoded for one
-                        // purpose is dead-lettered whole, never half-forwarded.
-                        let format = settings.output_format;
-                        let start = out.len();
-                        let mut failure = None;
-                        let mut forwarded = Vec::with_capacity(2);
-                        for (purpose, outcome) in &evaluation.outcomes {
-                            match outcome {
-                                Outcome::Forward(r) => {
-                                    let mut value = Vec::with_capacity(512);
-                                    match encode::encode_framed(
-                                        &r.event,
-                                        format,
-                                        &self.header,
-                                        &mut value,
-                                    ) {
-                                        Ok(()) => {
-                                            forwarded.push((*purpose, &r.event));
-                                            out.push(Outgoing {
-                                                topic: self.topic_of(*purpose),
-                                                key: Some(r.key.clone()),
-                                                value,
-                                                headers: headers_of(&encode::headers(r, format)),
-                                                timestamp_ms: r.timestamp_ms,
-                                            });
-                                        }
-                                        Err(e) => failure = Some(e),
-                                    }
-                                }
-                                Outcome::Drop(reason) => {
-                                    tally.dropped(stats, *purpose, *reason);
-                                }
-                            }
-                        }
-                        match failure {
-                            Some(e) => {
-                                out.truncate(start);
-                                Some(("unencodable", e.to_string()))
-                            }
-                            None => {
-                                for (p, output) in forwarded {
-                                    tally.produced(stats, p);
-                                    tally.fields_removed(
-                                        p,
-                                        input_mask,
-                                        telemetry::presence(output),
-                                    );
-                                }
-                                None
-                            }
-                        }
-                    }
-                }
+                Err(e) => (Some(self.undecodable(source, &e, stats)), e.schema_id()),
+                Ok(decoded) => (self.filter_decoded(source, decoded, now, stats, out), None),
             };
         if let Some((reason, message)) = refusal {
             out.push(self.dead_letter_of_schema(
@@ -326,5 +250,95 @@ impl Transform {
                 stats,
             ));
         }
+    }
+
+    /// A record the struct path cannot decode, counted: its dead letter's reason and
+    /// message.
+    fn undecodable(
+        &self,
+        source: &Source,
+        e: &decode::DecodeError,
+        stats: &Stats,
+    ) -> (&'static str, String) {
+        telemetry::emit(telemetry::events::UndecodableConsumed {
+            stats,
+            topic: &source.topic,
+        });
+        telemetry::emit(telemetry::events::RecordUndecodable { kind: e.kind() });
+        (e.reason(), e.to_string())
+    }
+
+    /// A decoded record, counted, through the policy: its outputs appended to `out`, or
+    /// why it is refused (dead-lettered).
+    fn filter_decoded(
+        &self,
+        source: &Source,
+        decoded: decode::Decoded,
+        now: DateTime<Utc>,
+        stats: &Stats,
+        out: &mut Vec<Outgoing>,
+    ) -> Option<(&'static str, String)> {
+        let decode::Decoded {
+            event,
+            detected: format,
+            ..
+        } = decoded;
+        // The record's counts, under one lock.
+        let mut tally = self.hot.tally();
+        tally.consumed(stats, &source.topic, format.as_str());
+        tally.event_age(&event, now);
+        // Before the policy moves the kept fields out of the event.
+        let input_mask = telemetry::presence(&event);
+        let evaluation = self.settings.policy.apply_owned(event, now);
+        if let Some(r) = evaluation.refusal() {
+            return Some((r.as_str(), r.message().to_string()));
+        }
+        self.encode_outputs(&evaluation, &mut tally, input_mask, stats, out)
+    }
+
+    /// Encodes every output of an evaluation first: a record that cannot be encoded for
+    /// one purpose is dead-lettered whole (the reason returned), never half-forwarded.
+    fn encode_outputs(
+        &self,
+        evaluation: &Evaluation,
+        tally: &mut Tally<'_>,
+        input_mask: u64,
+        stats: &Stats,
+        out: &mut Vec<Outgoing>,
+    ) -> Option<(&'static str, String)> {
+        let format = self.settings.output_format;
+        let start = out.len();
+        let mut failure = None;
+        let mut forwarded = Vec::with_capacity(2);
+        for (purpose, outcome) in &evaluation.outcomes {
+            match outcome {
+                Outcome::Forward(r) => {
+                    let mut value = Vec::with_capacity(512);
+                    match encode::encode_framed(&r.event, format, &self.header, &mut value) {
+                        Ok(()) => {
+                            forwarded.push((*purpose, &r.event));
+                            out.push(Outgoing {
+                                topic: self.topic_of(*purpose),
+                                key: Some(r.key.clone()),
+                                value,
+                                headers: headers_of(&encode::headers(r, format)),
+                                timestamp_ms: r.timestamp_ms,
+                            });
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                }
+                Outcome::Drop(reason) => tally.dropped(stats, *purpose, *reason),
+            }
+        }
+        if let Some(e) = failure {
+            out.truncate(start);
+            return Some(("unencodable", e.to_string()));
+        }
+        for (p, output) in forwarded {
+            tally.produced(stats, p);
+            tally.fields_removed(p, input_mask, telemetry::presence(output));
+        }
+        None
     }
 }

@@ -55,6 +55,7 @@ impl Transform {
 
     /// [`Transform::process`], on the wire path when [`Transform::wire_applies`]:
     /// `filter` must be compiled from this transform's `settings.policy`.
+    /// The hot path: written out in one function on purpose (the core bench measures it).
     pub fn process_wire(
         &self,
         filter: &WireFilter,
@@ -129,6 +130,7 @@ impl Transform {
 
     /// The wire path's `result` on a record (`payload`; its outputs in `scratch`, as
     /// `written`): the outgoing records, or the dead letter, which carries the payload.
+    /// The hot path: written out in one function on purpose (the core bench measures it).
     #[allow(clippy::too_many_arguments)]
     fn process_scanned(
         &self,
