@@ -36,11 +36,19 @@
 //!
 //! Then the latency: the floor and `run`, each on an input of its own, fed events paced
 //! at half the floor's median throughput (or `E2E_LATENCY_RATE` events/s) for
-//! `E2E_LATENCY_SECS` (default 10) seconds; p50, p99 and max from each event's send to its
-//! output being read back, and the same for the set-up alone (**broker**: the reader on
-//! the topic the events are sent to). The paced producer and the reader run in this process, on the
-//! same cores: at a rate the machine cannot carry beside them, the figures measure the
-//! queue, not the path — compare with a lower `E2E_LATENCY_RATE`.
+//! `E2E_LATENCY_SECS` (default 10) seconds; p50, p99 and max from each event's hand-over
+//! to the producer to its output being read back, and the same for the set-up alone
+//! (**broker**: the reader on the topic the events are sent to). The events are made
+//! before the phase and the reader runs on a thread of its own, so neither the pacing nor
+//! the reading waits on the other. `E2E_ROUNDS=0` with `E2E_LATENCY_RATE` runs the latency
+//! phase alone. The paced producer lingers 5 ms (`E2E_PACED_LINGER`), as librdkafka does
+//! by default. The filter inherits this process's environment: a
+//! `CDR_PURPOSE_FILTER_<SECTION>__<KEY>` variable (e.g.
+//! `CDR_PURPOSE_FILTER_KAFKA__PRODUCER_PROPERTIES__LINGER_MS=20`) measures `run` with
+//! that setting; the floor keeps its own.
+//!
+//! `E2E_PROCESSES=floor,run` measures only those (of `floor`, `floor+headers`,
+//! `passthrough`, `run`; the floor always).
 //!
 //! `scripts/bench-e2e.sh` starts the test broker and runs it; or
 //! `CDR_TEST_BROKERS=host:port cargo bench --bench e2e --features bench-passthrough` (the
@@ -67,6 +75,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 3;
@@ -488,6 +497,19 @@ fn fresh_event(g: &mut Generator, format: OutputFormat, buf: &mut Vec<u8>) -> St
     e.event_id
 }
 
+/// The latency phase's events, made before it starts so that making them does not hold
+/// up the pacing: `count` events of now, as (key = event id, value).
+fn fresh_events(format: OutputFormat, count: usize) -> Vec<(String, Vec<u8>)> {
+    let mut g = Generator::new(7, Utc::now());
+    (0..count)
+        .map(|_| {
+            let mut buf = Vec::new();
+            let key = fresh_event(&mut g, format, &mut buf);
+            (key, buf)
+        })
+        .collect()
+}
+
 /// A reader of `topic` from its end, in a group of its own, joined before anything is sent.
 fn reader(topic: &str) -> BaseConsumer {
     let reader: BaseConsumer = client_config()
@@ -509,54 +531,108 @@ fn reader(topic: &str) -> BaseConsumer {
     reader
 }
 
-/// Sends `count` events paced at `per_s` to `input` while a process forwards them to
-/// `output`, after `warmup` events read back (the process has joined its group and
-/// fetches); the latency of every event read back.
-fn paced(input: &str, output: &str, format: OutputFormat, count: usize, per_s: f64) -> Latency {
+/// Reads `output` on a thread of its own until every event of the phase is read back or
+/// `deadline`: the instant each was read, by index in `events`. A record of no event of
+/// the phase (the warm-up's) sets `warm`.
+fn read_back(
+    output: &str,
+    index: &HashMap<&str, usize>,
+    joined: std::sync::mpsc::Sender<()>,
+    warm: &AtomicBool,
+    deadline: &std::sync::Mutex<Instant>,
+) -> Vec<Option<Instant>> {
     let reader = reader(output);
-    let p: BaseProducer = client_config().set("linger.ms", "0").create().unwrap();
-    let mut g = Generator::new(7, Utc::now());
-    let mut buf = Vec::new();
-    let mut sent: HashMap<String, Instant> = HashMap::with_capacity(count);
-    let mut latencies = Vec::with_capacity(count);
-    let warmup = 20;
-    // Warm-up: until one of these is read back, the process is not yet consuming.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut warm = false;
-    while !warm {
-        assert!(
-            Instant::now() < deadline,
-            "latency: nothing read back from {output}"
-        );
-        for _ in 0..warmup {
-            let key = fresh_event(&mut g, format, &mut buf);
-            send(&p, input, &key, &buf);
-        }
-        p.flush(Duration::from_secs(10)).unwrap();
-        let t = Instant::now();
-        while !warm && t.elapsed() < Duration::from_secs(5) {
-            warm = matches!(reader.poll(Duration::from_millis(10)), Some(Ok(_)));
+    joined.send(()).unwrap();
+    let mut read: Vec<Option<Instant>> = vec![None; index.len()];
+    let mut left = index.len();
+    while left > 0 && Instant::now() < *deadline.lock().unwrap() {
+        let Some(Ok(m)) = reader.poll(Duration::from_millis(20)) else {
+            continue;
+        };
+        let at = Instant::now();
+        let key = m.key().and_then(|k| std::str::from_utf8(k).ok());
+        match key.and_then(|k| index.get(k)) {
+            Some(&i) if read[i].is_none() => {
+                read[i] = Some(at);
+                left -= 1;
+            }
+            Some(_) => {}
+            None => warm.store(true, Ordering::Relaxed),
         }
     }
-    // Drain what the warm-up left.
-    while reader.poll(Duration::from_millis(200)).is_some() {}
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(count as f64 / per_s + 60.0);
-    let mut i = 0;
-    while (i < count || latencies.len() < sent.len()) && Instant::now() < deadline {
-        while i < count && start.elapsed().as_secs_f64() >= i as f64 / per_s {
-            let key = fresh_event(&mut g, format, &mut buf);
-            sent.insert(key.clone(), Instant::now());
-            send(&p, input, &key, &buf);
-            i += 1;
-        }
-        if let Some(Ok(m)) = reader.poll(Duration::from_millis(1)) {
-            let key = m.key().and_then(|k| std::str::from_utf8(k).ok());
-            if let Some(t0) = key.and_then(|k| sent.get(k)) {
-                latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+    read
+}
+
+/// Sends `events` to `input`, paced at `per_s`, while a process forwards them to `output`
+/// (after a warm-up: until one of its events is read back, the process has not yet
+/// joined its group); the latency of every event read back, from the instant it was
+/// handed to the producer to the instant the reader had it. The reader runs on a thread
+/// of its own and every event is made beforehand, so neither waits on the other.
+fn paced(
+    (input, output): (&str, &str),
+    format: OutputFormat,
+    events: &[(String, Vec<u8>)],
+    per_s: f64,
+) -> Latency {
+    let index: HashMap<&str, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.as_str(), i))
+        .collect();
+    let warm = AtomicBool::new(false);
+    // Until the last event is sent, then 60 s more.
+    let deadline = std::sync::Mutex::new(Instant::now() + Duration::from_secs(3600));
+    let (joined_tx, joined) = std::sync::mpsc::channel();
+    // `linger.ms` 5 (librdkafka's default): at 0 every record goes in a produce request
+    // of its own, and tansu, which serves ~10,000 of those a second on this machine,
+    // queues them for seconds before any process is involved (`E2E_PACED_LINGER`).
+    let linger = std::env::var("E2E_PACED_LINGER").unwrap_or_else(|_| "5".into());
+    let p: BaseProducer = client_config().set("linger.ms", linger).create().unwrap();
+    let mut sent: Vec<Instant> = Vec::with_capacity(events.len());
+    let read = std::thread::scope(|s| {
+        let reader = s.spawn(|| read_back(output, &index, joined_tx, &warm, &deadline));
+        joined
+            .recv_timeout(Duration::from_secs(60))
+            .expect("latency: the reader joined its group");
+        let mut g = Generator::new(11, Utc::now());
+        let mut buf = Vec::new();
+        let t = Instant::now();
+        while !warm.load(Ordering::Relaxed) {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "latency: nothing read back from {output}"
+            );
+            for _ in 0..20 {
+                let key = fresh_event(&mut g, format, &mut buf);
+                send(&p, input, &key, &buf);
+            }
+            p.flush(Duration::from_secs(10)).unwrap();
+            let w = Instant::now();
+            while !warm.load(Ordering::Relaxed) && w.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
-    }
+        // Let the warm-up's records drain before the first measured one.
+        std::thread::sleep(Duration::from_secs(1));
+        let start = Instant::now();
+        for (i, (key, value)) in events.iter().enumerate() {
+            let due = start + Duration::from_secs_f64(i as f64 / per_s);
+            let now = Instant::now();
+            if now < due {
+                std::thread::sleep(due - now);
+            }
+            sent.push(Instant::now());
+            send(&p, input, key, value);
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+        *deadline.lock().unwrap() = Instant::now() + Duration::from_secs(60);
+        reader.join().expect("the latency reader")
+    });
+    let mut latencies: Vec<f64> = read
+        .iter()
+        .zip(&sent)
+        .filter_map(|(r, s)| r.map(|r| r.duration_since(*s).as_secs_f64() * 1000.0))
+        .collect();
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     assert!(!latencies.is_empty(), "latency: nothing read back");
     let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
@@ -604,23 +680,48 @@ impl Plan {
         for b in &baselines {
             assert!(b.is_file(), "E2E_BASELINE: {}: no such file", b.display());
         }
-        Plan {
+        let plan = Plan {
             n: number("E2E_EVENTS", 1_000_000.0) as u64,
-            rounds: (number("E2E_ROUNDS", 5.0) as usize).max(1),
+            rounds: number("E2E_ROUNDS", 5.0) as usize,
             restart: std::env::var_os("E2E_RESTART_BROKER").is_some(),
             only: std::env::var("E2E_INPUTS").ok(),
             baselines,
             latency_secs: number("E2E_LATENCY_SECS", 10.0),
             latency_rate: std::env::var_os("E2E_LATENCY_RATE")
                 .map(|_| number("E2E_LATENCY_RATE", 0.0)),
-        }
+        };
+        assert!(
+            plan.rounds > 0 || plan.latency_rate.is_some(),
+            "E2E_ROUNDS=0 (the latency phase alone) needs E2E_LATENCY_RATE: without rounds there is no floor throughput to pace at half of"
+        );
+        plan
     }
 }
 
 /// The processes a round measures, by index: floor, floor+headers, pass-through, filter,
 /// then each baseline build.
-fn modes(plan: &Plan) -> usize {
-    4 + plan.baselines.len()
+const MODES: [&str; 4] = ["floor", "floor+headers", "passthrough", "run"];
+
+/// `E2E_PROCESSES` (e.g. `floor,run`) keeps those of the first four, by name; the floor
+/// always (every ratio is to it).
+fn modes(plan: &Plan) -> Vec<usize> {
+    let wanted = std::env::var("E2E_PROCESSES").ok();
+    if let Some(w) = &wanted {
+        for name in w.split(',') {
+            assert!(
+                MODES.contains(&name),
+                "E2E_PROCESSES: {name:?} is none of {MODES:?}"
+            );
+        }
+    }
+    let kept = |m: usize| {
+        m == 0
+            || m >= MODES.len()
+            || wanted
+                .as_ref()
+                .is_none_or(|w| w.split(',').any(|n| n == MODES[m]))
+    };
+    (0..4 + plan.baselines.len()).filter(|m| kept(*m)).collect()
 }
 
 /// Runs mode `m` of round `tag` on `input` (`n` records), stops it, returns its figures.
@@ -694,6 +795,7 @@ fn latency_phase(
         .unwrap_or(floor_events_per_s / 2.0)
         .max(100.0);
     let count = (per_s * plan.latency_secs) as usize;
+    let events = fresh_events(format, count);
     let stamp = format!("{}-{}", std::process::id(), Utc::now().timestamp());
     let floor_input = format!("e2e-latency-floor-{label}-{stamp}");
     let filter_input = format!("e2e-latency-filter-{label}-{stamp}");
@@ -707,7 +809,7 @@ fn latency_phase(
     ));
     // The set-up's own latency: the reader on the topic the events are sent to, no
     // process between them.
-    let broker_latency = paced(&direct, &direct, format, count, per_s);
+    let broker_latency = paced((&direct, &direct), format, &events, per_s);
     // The floor, told to stop only after more records than will ever come.
     let group = format!("e2e-latency-floor-{label}-{stamp}");
     let done = dir.join(format!("latency-floor-{label}.done"));
@@ -723,7 +825,7 @@ fn latency_phase(
     let floor = start_floor(&run, &dir.join(format!("latency-floor-{label}.log")));
     // The floor creates its outputs: wait for it to have done so before reading.
     std::thread::sleep(Duration::from_secs(2));
-    let floor_latency = paced(&floor_input, &outputs[1], format, count, per_s);
+    let floor_latency = paced((&floor_input, &outputs[1]), format, &events, per_s);
     stop(floor);
     let name = format!("latency-filter-{label}");
     let t = topics(&name, &filter_input);
@@ -738,7 +840,7 @@ fn latency_phase(
     );
     // `run` creates its outputs at start (topics.mode = "apply" in the tests' config).
     std::thread::sleep(Duration::from_secs(2));
-    let filter_latency = paced(&filter_input, &t.security, format, count, per_s);
+    let filter_latency = paced((&filter_input, &t.security), format, &events, per_s);
     stop(filter);
     [broker_latency, floor_latency, filter_latency]
 }
@@ -774,12 +876,12 @@ fn bench_input(
             t.elapsed().as_secs_f64()
         );
     };
-    let mut runs: Vec<Vec<Phase>> = (0..modes(plan)).map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<Phase>> = (0..4 + plan.baselines.len()).map(|_| Vec::new()).collect();
     for round in 0..plan.rounds {
         let tag = format!("-r{round}");
         // The order of the processes alternates between rounds, so that neither a slower
         // stretch of the shared machine nor the broker's warm-up favours one of them.
-        let mut order: Vec<usize> = (0..modes(plan)).collect();
+        let mut order = modes(plan);
         if round % 2 == 1 {
             order.reverse();
         }
@@ -789,8 +891,13 @@ fn bench_input(
             runs[m].push(phase);
         }
     }
-    let rows: Vec<Summary> = runs.iter().map(|r| summarise(r)).collect();
-    let latency = latency_phase(plan, dir, rt, (label, format), rows[0].events_per_s.median);
+    let rows: Vec<Summary> = runs
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|r| summarise(r))
+        .collect();
+    let floor = rows.first().map_or(0.0, |r| r.events_per_s.median);
+    let latency = latency_phase(plan, dir, rt, (label, format), floor);
     (mean, rows, latency)
 }
 
@@ -846,7 +953,9 @@ fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 3])]) {
         "allocs/event"
     );
     for (label, mean, rows, _) in results {
-        let floor = &rows[0];
+        let Some(floor) = rows.first() else {
+            continue;
+        };
         for p in rows {
             println!(
                 "{:<14} {:<18} {:>26} {:>6.2} {:>20} {:>6.2} {:>20} {:>8.0} {:>18}",
