@@ -215,6 +215,28 @@ async fn the_size_precheck_matches_librdkafka() {
     }
 }
 
+/// A broker without transactions is told apart once, where librdkafka's error is
+/// classified: never retried, and the filter stops with exit 2 (the configuration's to
+/// change) — not as fenced, not as a failed abort.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_without_transactions_is_classified_where_the_error_is_read() {
+    use crate::error::Classify;
+    let settings = settings("127.0.0.1:1");
+    let producer = super::producer(&settings, Context::default()).unwrap();
+    let classified = |code| super::clients::txn_error(&producer, KafkaError::Global(code));
+    let e = classified(RDKafkaErrorCode::UnsupportedFeature);
+    assert!(matches!(e, boundary::TxnError::Unsupported(_)), "{e}");
+    let stop = PipelineError::Transactions(e);
+    assert_eq!(stop.fault().exit_code(), 2, "{stop}");
+    assert!(
+        stop.to_string()
+            .contains("the broker does not support Kafka transactions"),
+        "{stop}"
+    );
+    let e = classified(RDKafkaErrorCode::OperationTimedOut);
+    assert!(matches!(e, boundary::TxnError::Abortable(_)), "{e}");
+}
+
 /// librdkafka's own `fetch.queue.backoff.ms` (1 s) stalled a partition for a second
 /// each time its local queue reached `queued.max.messages.kbytes`: the filter consumed
 /// about one second in two under load. The filter sets 20 ms, under both guarantees,
