@@ -16,23 +16,26 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::Duration;
 
+/// The configuration of the engine's tests, these and the simulation's, as written:
+/// brokers at `bootstrap`, consumer group `group`, input `cdr.raw`, both purposes on
+/// `cdr.billing` and `cdr.security`, the topics not managed; the rest by default.
+pub(super) fn raw_config(bootstrap: &str, group: &str) -> config::RawConfig {
+    let purpose = |topic: &str| config::PurposeSection {
+        topic: Some(topic.into()),
+        ..config::PurposeSection::default()
+    };
+    let mut raw = config::RawConfig::default();
+    raw.kafka.bootstrap_servers = bootstrap.into();
+    raw.kafka.group_id = group.into();
+    raw.input.topics = vec!["cdr.raw".into()];
+    raw.purposes.billing = Some(purpose("cdr.billing"));
+    raw.purposes.security = Some(purpose("cdr.security"));
+    raw.topics.mode = config::TopicsMode::Off;
+    raw
+}
+
 fn settings(bootstrap: &str) -> Arc<Settings> {
-    let toml = format!(
-        r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "unit"
-[input]
-topics = ["cdr.raw"]
-[purposes.billing]
-topic = "cdr.billing"
-[purposes.security]
-topic = "cdr.security"
-[topics]
-mode = "off"
-"#
-    );
-    Arc::new(Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap())
+    Arc::new(Settings::validate(raw_config(bootstrap, "unit")).unwrap())
 }
 
 fn records_in(bootstrap: &str, topic: &str) -> Vec<Vec<u8>> {
@@ -243,11 +246,7 @@ async fn a_broker_without_transactions_is_classified_where_the_error_is_read() {
 /// unless the configuration says otherwise; its memory bound stays.
 #[test]
 fn the_consumer_fetches_again_soon_after_its_queue_was_full() {
-    let mut raw = config::parse(
-        "[input]\ntopics = [\"cdr.raw\"]\n[purposes.billing]\n[topics]\nmode = \"off\"\n",
-        &[],
-    )
-    .unwrap();
+    let mut raw = raw_config("127.0.0.1:9092", "unit");
     let at_least_once = Settings::validate(raw.clone()).unwrap();
     let c = super::clients::consumer_config(&at_least_once);
     assert_eq!(c.get("fetch.queue.backoff.ms"), Some("20"));
