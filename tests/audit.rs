@@ -418,27 +418,13 @@ fn audit(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// A configuration for the audit of `billing` and `security`.
+/// A configuration for the audit of `billing` and `security` on the test broker, written
+/// to `DIR/filter.toml`: the tests' configuration on them (`audit` reads neither its
+/// input nor its dead-letter topic).
 fn audit_config(dir: &Path, billing: &str, security: &str) -> std::path::PathBuf {
-    let path = dir.join("audit.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[kafka]
-bootstrap_servers = "{}"
-[kafka.consumer_properties]
-"fetch.wait.max.ms" = "10"
-[purposes.billing]
-topic = "{billing}"
-[purposes.security]
-topic = "{security}"
-"#,
-            common::broker::brokers()
-        ),
-    )
-    .unwrap();
-    path
+    let mut t = Topics::new("audit");
+    (t.billing, t.security) = (billing.to_string(), security.to_string());
+    common::config::write(dir, &t.on(&common::broker::brokers()))
 }
 
 fn json(stdout: &str) -> serde_json::Value {
@@ -703,15 +689,9 @@ async fn a_missing_topic_or_an_unreachable_broker_cannot_be_audited() {
     );
     assert!(stdout.is_empty());
 
-    let port = common::broker::free_port();
-    let path = dir.path().join("down.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[kafka]\nbootstrap_servers = \"127.0.0.1:{port}\"\n[purposes.billing]\ntopic = \"b\"\n"
-        ),
-    )
-    .unwrap();
+    let down = tempfile::tempdir().unwrap();
+    let nobody = format!("127.0.0.1:{}", common::broker::free_port());
+    let path = common::config::write(down.path(), &Topics::new("audit.down").on(&nobody));
     let (code, _, stderr) = audit(&["--config", path.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(

@@ -5,8 +5,8 @@
 //! neither stores transactional offsets nor hides aborted records. So: the whole
 //! transactional path (init, begin, produce, send_offsets_to_transaction, commit) runs on
 //! the mock cluster and every output arrives once for a read_committed reader; on the
-//! real test broker, the filter must say clearly that transactions are not available
-//! rather than lose or duplicate silently.
+//! real test broker, the filter must stop with exit 2 saying clearly that transactions
+//! are not available, rather than lose or duplicate silently.
 
 mod common;
 
@@ -44,13 +44,18 @@ async fn transactions_on_the_mock_cluster_deliver_every_output_once() {
     assert_eq!(report.timestamp_mismatches, 0);
 }
 
+/// On the test broker, which has no transactions (tansu: no `EndTxn`), `run` stops at
+/// its first commit with exit 2 — exactly once cannot work with this broker, the
+/// configuration's to change (docs/exit-codes.md) — and its last line says so, in the
+/// words of docs/guarantees.md: not "fenced", which nothing was. Nothing is committed:
+/// no input offset outside a transaction.
 #[tokio::test(flavor = "multi_thread")]
-async fn without_broker_transactions_the_filter_stops_with_a_clear_error() {
-    let t = Topics::new("eos");
+async fn without_broker_transactions_run_exits_2_saying_so() {
+    let t = Topics::new("eos-unsupported");
     common::broker::create_topics(&[&t.input], 1).await;
     let dir = tempfile::tempdir().unwrap();
     let config = t.config_with(dir.path(), |c| {
-        c.delivery.guarantee = cdr_purpose_filter::config::Guarantee::ExactlyOnce
+        c.delivery.guarantee = Guarantee::ExactlyOnce
     });
     let mut g = Generator::new(3, Utc::now());
     let inputs: Vec<Input> = (0..50)
@@ -58,18 +63,26 @@ async fn without_broker_transactions_the_filter_stops_with_a_clear_error() {
         .collect();
     common::io::produce(&t.input, &inputs);
     let log = dir.path().join("filter.log");
-    let mut filter = Filter::start(&config, &log);
+    let mut filter = Filter::start_with(&config, &log, &["--log", "warn"], &[]);
+    // A filter that kept running fails here (and is killed when dropped).
     let code = filter.wait(Duration::from_secs(120));
     let text = std::fs::read_to_string(&log).unwrap();
-    println!("{}", text.lines().last().unwrap_or_default());
-    // Exit 2: exactly once cannot work with this broker, the configuration's to change
-    // (docs/exit-codes.md), as tests/transactions_unsupported.rs checks in full.
+    let last = text.lines().last().unwrap_or_default();
+    println!("{last}");
     assert_eq!(code, Some(2), "exit 2; log:\n{text}");
+    assert!(last.starts_with("error: "), "{last}");
     assert!(
-        text.contains("transactions"),
-        "the error names transactions:\n{text}"
+        last.contains("not supported by broker"),
+        "librdkafka's cause: {last}"
     );
-    // Nothing committed for a read_committed reader, and no input offset committed.
+    assert!(
+        last.contains(
+            "the broker does not support Kafka transactions, which delivery.guarantee = \
+             \"exactly-once\" needs"
+        ),
+        "{last}"
+    );
+    assert!(!last.contains("fenced"), "nothing was fenced: {last}");
     let committed: i64 = common::broker::committed(&t.group, &t.input)
         .values()
         .filter(|o| **o > 0)

@@ -19,7 +19,7 @@ use cdr_purpose_filter::gen::Generator;
 use cdr_purpose_filter::policy::{Outcome, Policy};
 use cdr_purpose_filter::schema::{CdrEvent, Direction, EventType, Purpose};
 use chrono::Utc;
-use common::config::set;
+use common::config::{set, Topics};
 use common::filter::Filter;
 use common::mock::{BILLING, DEAD_LETTER, INPUT, SECURITY};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -282,27 +282,10 @@ fn a_partial_revoke_keeps_a_member_that_still_owns_partitions_ready() {
 #[test]
 fn topics_check_exits_2_when_it_cannot_check() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("filter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[kafka]
-bootstrap_servers = "127.0.0.1:{}"
-group_id = "g"
-[kafka.properties]
-"reconnect.backoff.max.ms" = "200"
-[input]
-topics = ["{INPUT}"]
-[purposes.billing]
-topic = "{BILLING}"
-[purposes.security]
-topic = "{SECURITY}"
-"#,
-            common::broker::free_port()
-        ),
-    )
-    .unwrap();
+    let nobody = format!("127.0.0.1:{}", common::broker::free_port());
+    let mut c = Topics::named(INPUT, BILLING, SECURITY, DEAD_LETTER, GROUP).on(&nobody);
+    set(&mut c.kafka.properties, "reconnect.backoff.max.ms", "200");
+    let config = common::config::write(dir.path(), &c);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cdr-purpose-filter"))
         .args(["topics", "check", "--config"])
         .arg(&config)

@@ -391,33 +391,19 @@ async fn members_joining_and_leaving_mid_stream_lose_nothing() {
          missing {total_missing}",
         report.join("; ")
     );
-    let tails = || {
-        ["a", "b", "c", "d"]
-            .iter()
-            .map(|name| {
-                let text = std::fs::read_to_string(log(name)).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                format!(
-                    "--- {name} (last 30 lines):\n{}",
-                    lines[lines.len().saturating_sub(30)..].join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     assert_eq!(
         total_missing,
         0,
         "outputs lost: {}\n{}",
         report.join("; "),
-        tails()
+        log_tails(&log)
     );
     assert!(dead.is_empty(), "good events dead-lettered: {}", dead.len());
     assert_eq!(
         (c_code, d_code),
         (Some(0), Some(0)),
         "the survivors stop cleanly:\n{}",
-        tails()
+        log_tails(&log)
     );
 }
 
@@ -638,19 +624,26 @@ fn input_counts(topic: &str, events: usize) -> BTreeMap<i32, usize> {
 fn frozen_diagnosis(t: &Topics, events: usize, log: &dyn Fn(&str) -> PathBuf) -> String {
     let committed = common::broker::committed(&t.group, &t.input);
     let held = input_counts(&t.input, events);
-    let tails: Vec<String> = ["a", "b", "c", "d"]
+    format!(
+        "input records per partition {held:?}; committed {committed:?}\n{}",
+        log_tails(log)
+    )
+}
+
+/// The last lines of the log of each member (`a` to `d`, those that ran), for a failed
+/// run of the members' tests to be read.
+fn log_tails(log: &dyn Fn(&str) -> PathBuf) -> String {
+    const LINES: usize = 40;
+    ["a", "b", "c", "d"]
         .iter()
         .map(|name| {
             let text = std::fs::read_to_string(log(name)).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             format!(
-                "--- {name} (last 40 lines):\n{}",
-                lines[lines.len().saturating_sub(40)..].join("\n")
+                "--- {name} (last {LINES} lines):\n{}",
+                lines[lines.len().saturating_sub(LINES)..].join("\n")
             )
         })
-        .collect();
-    format!(
-        "input records per partition {held:?}; committed {committed:?}\n{}",
-        tails.join("\n")
-    )
+        .collect::<Vec<_>>()
+        .join("\n")
 }

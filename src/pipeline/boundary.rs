@@ -48,6 +48,12 @@ pub enum TxnError {
     /// The producer failed for good otherwise.
     #[error("{0} (fatal)")]
     Fatal(String),
+    /// The broker does not implement a request transactions need (tansu: no `EndTxn`),
+    /// whatever librdkafka calls it (it says a commit's "not supported by broker" is
+    /// retriable): never retried, exactly once cannot work with this broker — the
+    /// configuration's to change.
+    #[error("{0} (unsupported)")]
+    Unsupported(String),
 }
 
 /// A record to enqueue: a new output, or one a delivery report gave back for a re-send.

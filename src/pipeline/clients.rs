@@ -4,7 +4,7 @@
 
 use super::boundary::{Input, Output, Position, Record, TxnError};
 use super::records::Outgoing;
-use super::PipelineError;
+use super::{PipelineError, TxnCause};
 use crate::config::{Guarantee, Settings};
 use crate::kafka::producer::Enqueued;
 use crate::kafka::{self, Context};
@@ -382,8 +382,23 @@ async fn off_thread(
     }
 }
 
-/// A transactional call's error, classified.
-fn txn_error(producer: &Producer, e: KafkaError) -> TxnError {
+/// A transactional call's error, classified: a broker without transactions is told
+/// apart here, once, from librdkafka's wording of it (which it may call retriable or
+/// fatal); fencing is not that, whatever its words.
+pub(super) fn txn_error(producer: &Producer, e: KafkaError) -> TxnError {
+    match client_txn_error(producer, e) {
+        TxnError::Retriable(t) | TxnError::Abortable(t) | TxnError::Fatal(t)
+            if TxnCause::of_reason(&t) == TxnCause::Unsupported =>
+        {
+            TxnError::Unsupported(t)
+        }
+        other => other,
+    }
+}
+
+/// A transactional call's error, classified as librdkafka does: fenced, fatal,
+/// retriable, or abortable.
+fn client_txn_error(producer: &Producer, e: KafkaError) -> TxnError {
     let fenced = |code: Option<RDKafkaErrorCode>| {
         matches!(
             code,

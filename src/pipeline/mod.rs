@@ -127,6 +127,7 @@ impl TxnCause {
     pub fn of_txn(e: &boundary::TxnError) -> TxnCause {
         match e {
             boundary::TxnError::Fenced(_) => TxnCause::Fenced,
+            boundary::TxnError::Unsupported(_) => TxnCause::Unsupported,
             other => TxnCause::of_reason(&other.to_string()),
         }
     }

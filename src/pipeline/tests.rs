@@ -16,23 +16,26 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::time::Duration;
 
+/// The configuration of the engine's tests, these and the simulation's, as written:
+/// brokers at `bootstrap`, consumer group `group`, input `cdr.raw`, both purposes on
+/// `cdr.billing` and `cdr.security`, the topics not managed; the rest by default.
+pub(super) fn raw_config(bootstrap: &str, group: &str) -> config::RawConfig {
+    let purpose = |topic: &str| config::PurposeSection {
+        topic: Some(topic.into()),
+        ..config::PurposeSection::default()
+    };
+    let mut raw = config::RawConfig::default();
+    raw.kafka.bootstrap_servers = bootstrap.into();
+    raw.kafka.group_id = group.into();
+    raw.input.topics = vec!["cdr.raw".into()];
+    raw.purposes.billing = Some(purpose("cdr.billing"));
+    raw.purposes.security = Some(purpose("cdr.security"));
+    raw.topics.mode = config::TopicsMode::Off;
+    raw
+}
+
 fn settings(bootstrap: &str) -> Arc<Settings> {
-    let toml = format!(
-        r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-group_id = "unit"
-[input]
-topics = ["cdr.raw"]
-[purposes.billing]
-topic = "cdr.billing"
-[purposes.security]
-topic = "cdr.security"
-[topics]
-mode = "off"
-"#
-    );
-    Arc::new(Settings::validate(config::parse(&toml, &[]).unwrap()).unwrap())
+    Arc::new(Settings::validate(raw_config(bootstrap, "unit")).unwrap())
 }
 
 fn records_in(bootstrap: &str, topic: &str) -> Vec<Vec<u8>> {
@@ -215,17 +218,35 @@ async fn the_size_precheck_matches_librdkafka() {
     }
 }
 
+/// A broker without transactions is told apart once, where librdkafka's error is
+/// classified: never retried, and the filter stops with exit 2 (the configuration's to
+/// change) — not as fenced, not as a failed abort.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_without_transactions_is_classified_where_the_error_is_read() {
+    use crate::error::Classify;
+    let settings = settings("127.0.0.1:1");
+    let producer = super::producer(&settings, Context::default()).unwrap();
+    let classified = |code| super::clients::txn_error(&producer, KafkaError::Global(code));
+    let e = classified(RDKafkaErrorCode::UnsupportedFeature);
+    assert!(matches!(e, boundary::TxnError::Unsupported(_)), "{e}");
+    let stop = PipelineError::Transactions(e);
+    assert_eq!(stop.fault().exit_code(), 2, "{stop}");
+    assert!(
+        stop.to_string()
+            .contains("the broker does not support Kafka transactions"),
+        "{stop}"
+    );
+    let e = classified(RDKafkaErrorCode::OperationTimedOut);
+    assert!(matches!(e, boundary::TxnError::Abortable(_)), "{e}");
+}
+
 /// librdkafka's own `fetch.queue.backoff.ms` (1 s) stalled a partition for a second
 /// each time its local queue reached `queued.max.messages.kbytes`: the filter consumed
 /// about one second in two under load. The filter sets 20 ms, under both guarantees,
 /// unless the configuration says otherwise; its memory bound stays.
 #[test]
 fn the_consumer_fetches_again_soon_after_its_queue_was_full() {
-    let mut raw = config::parse(
-        "[input]\ntopics = [\"cdr.raw\"]\n[purposes.billing]\n[topics]\nmode = \"off\"\n",
-        &[],
-    )
-    .unwrap();
+    let mut raw = raw_config("127.0.0.1:9092", "unit");
     let at_least_once = Settings::validate(raw.clone()).unwrap();
     let c = super::clients::consumer_config(&at_least_once);
     assert_eq!(c.get("fetch.queue.backoff.ms"), Some("20"));

@@ -23,7 +23,7 @@ use super::engine::{refusal, refused_dead_letter, Acknowledge, Batch, Plan, Reco
 use super::positions::{positions, rewind};
 use super::records::{Source, Transform};
 use super::send::{self, Sleep, Unsent};
-use super::{PipelineError, TxnCause};
+use super::PipelineError;
 use crate::kafka;
 use crate::telemetry;
 use std::collections::{HashMap, HashSet};
@@ -113,6 +113,8 @@ fn failed_abort(e: TxnError) -> PipelineError {
     match e {
         TxnError::Fenced(reason) => stop(reason),
         TxnError::Fatal(reason) => PipelineError::ProducerFatal(reason),
+        // Exactly once cannot work here: the configuration's to change (exit 2).
+        e @ TxnError::Unsupported(_) => PipelineError::Transactions(e),
         other => PipelineError::Abort(other.to_string()),
     }
 }
@@ -203,12 +205,8 @@ async fn commit<K: Kafka>(
     let mut attempt = 0;
     loop {
         match bounded(s, until, s.producer.commit_transaction(left(until))).await {
-            // A broker without transactions answers "not supported" as retriable: it
-            // never will be.
             Err(TxnError::Retriable(t))
-                if attempt < retries
-                    && Instant::now() + backoff(attempt + 1) < until
-                    && TxnCause::of_reason(&t) != TxnCause::Unsupported =>
+                if attempt < retries && Instant::now() + backoff(attempt + 1) < until =>
             {
                 attempt += 1;
                 tracing::warn!(attempt, "commit_transaction: {t}; retrying");
@@ -371,12 +369,6 @@ impl<K: Kafka> Transaction<K> {
         revoked: &[(String, i32)],
     ) -> Result<(), PipelineError> {
         telemetry::emit(telemetry::events::TransactionAborted);
-        if TxnCause::of_txn(&e) == TxnCause::Unsupported {
-            // Exactly once cannot work here: the configuration's to change (exit 2).
-            let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
-            tracing::error!("stopping: {e}");
-            return Err(PipelineError::Transactions(e));
-        }
         match &e {
             TxnError::Fenced(reason) => {
                 let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
@@ -386,6 +378,12 @@ impl<K: Kafka> Transaction<K> {
                 let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
                 tracing::error!("stopping: {reason}");
                 return Err(PipelineError::ProducerFatal(reason.clone()));
+            }
+            TxnError::Unsupported(_) => {
+                // Exactly once cannot work here: the configuration's to change (exit 2).
+                let _ = bounded(s, until, s.producer.abort_transaction(left(until))).await;
+                tracing::error!("stopping: {e}");
+                return Err(PipelineError::Transactions(e));
             }
             TxnError::Retriable(_) | TxnError::Abortable(_) => {}
         }

@@ -83,7 +83,7 @@ pub struct Run {
 /// Called at every step of the chaos: changes the world, or the live instance.
 pub type Script<'a> = &'a mut dyn FnMut(&mut Run, usize);
 
-/// The engine's settings for a run: parsed and validated once per pair (a third of a
+/// The engine's settings for a run: built and validated once per pair (a third of a
 /// seed's time in a debug build otherwise).
 pub fn settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
     type Parsed = std::collections::HashMap<(bool, usize), Arc<Settings>>;
@@ -93,40 +93,22 @@ pub fn settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
     if let Some(s) = parsed.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return s.clone();
     }
-    let s = parse_settings(guarantee, max_in_flight);
+    let s = settings_of(guarantee, max_in_flight);
     let mut parsed = parsed.lock().unwrap_or_else(|e| e.into_inner());
     parsed.entry(key).or_insert(s).clone()
 }
 
-fn parse_settings(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
-    let guarantee = match guarantee {
-        Guarantee::AtLeastOnce => "at-least-once",
-        Guarantee::ExactlyOnce => "exactly-once",
-    };
-    let toml = format!(
-        r#"
-[kafka]
-bootstrap_servers = "sim:9092"
-group_id = "sim"
-[input]
-topics = ["{input}"]
-[purposes.billing]
-topic = "cdr.billing"
-[purposes.security]
-topic = "cdr.security"
-[topics]
-mode = "off"
-[delivery]
-guarantee = "{guarantee}"
-max_in_flight = {max_in_flight}
-shutdown_timeout = "3s"
-commit_interval = "200ms"
-transaction_interval = "50ms"
-transactional_id = "sim"
-"#,
-        input = super::model::INPUT
-    );
-    let raw = crate::config::parse(&toml, &[]).expect("the simulation's configuration");
+/// The engine's tests' configuration on the model's input, with short intervals.
+fn settings_of(guarantee: Guarantee, max_in_flight: usize) -> Arc<Settings> {
+    let mut raw = crate::pipeline::tests::raw_config("sim:9092", "sim");
+    raw.input.topics = vec![super::model::INPUT.into()];
+    let delivery = &mut raw.delivery;
+    delivery.guarantee = guarantee;
+    delivery.max_in_flight = max_in_flight;
+    delivery.shutdown_timeout = "3s".into();
+    delivery.commit_interval = "200ms".into();
+    delivery.transaction_interval = "50ms".into();
+    delivery.transactional_id = Some("sim".into());
     Arc::new(Settings::validate(raw).expect("a valid configuration"))
 }
 
