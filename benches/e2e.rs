@@ -11,7 +11,7 @@
 //!    shares none of its code), run as its own process (this binary re-run with
 //!    `E2E_ROLE=floor`): consume in a group, hand each record's key and value unchanged to
 //!    a `ThreadedProducer` for two topics, await nothing (the delivery callback counts),
-//!    offsets stored as read; then **floor+headers**, the same with five fixed headers of
+//!    offsets stored as read, with the filter's memory bounds; then **floor+headers**, the same with five fixed headers of
 //!    the contract's names and sizes on every copy (`FLOOR_HEADERS`): what librdkafka
 //!    charges for the headers every output must carry, apart from the filtering;
 //! 2. **run --passthrough**: the pipeline forwarding each record unchanged to both output

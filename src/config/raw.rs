@@ -340,9 +340,12 @@ pub struct DeliverySection {
     pub guarantee: Guarantee,
     /// Input records in flight (sent, not yet acknowledged) before consuming pauses
     /// (back-pressure). One instance moves at most about this many records per produce
-    /// round trip: raise it when the consumer lag grows while the filter's CPU stays low
-    /// (a distant or slow cluster); each record in flight costs memory, and librdkafka's
-    /// CPU per record grows with its queues.
+    /// round trip, and a round trip includes the producer's `linger.ms`: throughput ≤
+    /// `max_in_flight` / (`linger.ms` + the broker's acknowledgement). Raise it when the
+    /// consumer lag grows while the filter's CPU stays low (a distant or slow cluster, a
+    /// longer `linger.ms`: at 100 ms and the default, at most about 20,000 records/s);
+    /// each record in flight costs memory, and librdkafka's CPU per record grows with its
+    /// queues (docs/performance.md has measured pairs).
     ///
     /// Example: `5000`
     pub max_in_flight: usize,
