@@ -11,8 +11,8 @@
 //!    shares none of its code), run as its own process (this binary re-run with
 //!    `E2E_ROLE=floor`): consume in a group, hand each record's key and value unchanged to
 //!    a `ThreadedProducer` for two topics, await nothing (the delivery callback counts),
-//!    offsets stored as read, with the filter's memory bounds; then **floor+headers**, the same with five fixed headers of
-//!    the contract's names and sizes on every copy (`FLOOR_HEADERS`): what librdkafka
+//!    offsets stored as read, with the filter's memory bounds; then **floor+headers**,
+//!    the same with five fixed headers of the contract's names and sizes on every copy (`FLOOR_HEADERS`): what librdkafka
 //!    charges for the headers every output must carry, apart from the filtering;
 //! 2. **run --passthrough**: the pipeline forwarding each record unchanged to both output
 //!    topics — the pipeline's own overhead over the floor;
@@ -563,6 +563,36 @@ fn read_back(
     read
 }
 
+/// Sends batches of 20 fresh events to `input` until the reader sees one of them on
+/// `output` (`warm`): the process between them has joined its group and fetches. Then
+/// lets the warm-up's records drain for a second before the first measured one.
+fn warm_up(
+    p: &BaseProducer,
+    (input, output): (&str, &str),
+    format: OutputFormat,
+    warm: &AtomicBool,
+) {
+    let mut g = Generator::new(11, Utc::now());
+    let mut buf = Vec::new();
+    let t = Instant::now();
+    while !warm.load(Ordering::Relaxed) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "latency: nothing read back from {output}"
+        );
+        for _ in 0..20 {
+            let key = fresh_event(&mut g, format, &mut buf);
+            send(p, input, &key, &buf);
+        }
+        p.flush(Duration::from_secs(10)).unwrap();
+        let w = Instant::now();
+        while !warm.load(Ordering::Relaxed) && w.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 /// Sends `events` to `input`, paced at `per_s`, while a process forwards them to `output`
 /// (after a warm-up: until one of its events is read back, the process has not yet
 /// joined its group); the latency of every event read back, from the instant it was
@@ -594,26 +624,7 @@ fn paced(
         joined
             .recv_timeout(Duration::from_secs(60))
             .expect("latency: the reader joined its group");
-        let mut g = Generator::new(11, Utc::now());
-        let mut buf = Vec::new();
-        let t = Instant::now();
-        while !warm.load(Ordering::Relaxed) {
-            assert!(
-                t.elapsed() < Duration::from_secs(120),
-                "latency: nothing read back from {output}"
-            );
-            for _ in 0..20 {
-                let key = fresh_event(&mut g, format, &mut buf);
-                send(&p, input, &key, &buf);
-            }
-            p.flush(Duration::from_secs(10)).unwrap();
-            let w = Instant::now();
-            while !warm.load(Ordering::Relaxed) && w.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        // Let the warm-up's records drain before the first measured one.
-        std::thread::sleep(Duration::from_secs(1));
+        warm_up(&p, (input, output), format, &warm);
         let start = Instant::now();
         for (i, (key, value)) in events.iter().enumerate() {
             let due = start + Duration::from_secs_f64(i as f64 / per_s);
@@ -664,6 +675,8 @@ struct Plan {
     latency_secs: f64,
     /// The latency phase's pace (events/s); `None`: half the floor's median throughput.
     latency_rate: Option<f64>,
+    /// The processes a round measures, by index (see [`MODES`], then each baseline).
+    modes: Vec<usize>,
 }
 
 impl Plan {
@@ -685,10 +698,14 @@ impl Plan {
             rounds: number("E2E_ROUNDS", 5.0) as usize,
             restart: std::env::var_os("E2E_RESTART_BROKER").is_some(),
             only: std::env::var("E2E_INPUTS").ok(),
-            baselines,
             latency_secs: number("E2E_LATENCY_SECS", 10.0),
             latency_rate: std::env::var_os("E2E_LATENCY_RATE")
                 .map(|_| number("E2E_LATENCY_RATE", 0.0)),
+            modes: modes(
+                std::env::var("E2E_PROCESSES").ok().as_deref(),
+                baselines.len(),
+            ),
+            baselines,
         };
         assert!(
             plan.rounds > 0 || plan.latency_rate.is_some(),
@@ -698,30 +715,24 @@ impl Plan {
     }
 }
 
-/// The processes a round measures, by index: floor, floor+headers, pass-through, filter,
-/// then each baseline build.
+/// The processes of a round, by index: the floor, floor+headers, the pass-through, the
+/// filter; then each baseline build.
 const MODES: [&str; 4] = ["floor", "floor+headers", "passthrough", "run"];
 
-/// `E2E_PROCESSES` (e.g. `floor,run`) keeps those of the first four, by name; the floor
-/// always (every ratio is to it).
-fn modes(plan: &Plan) -> Vec<usize> {
-    let wanted = std::env::var("E2E_PROCESSES").ok();
-    if let Some(w) = &wanted {
-        for name in w.split(',') {
-            assert!(
-                MODES.contains(&name),
-                "E2E_PROCESSES: {name:?} is none of {MODES:?}"
-            );
-        }
+/// The modes to measure: those `processes` (`E2E_PROCESSES`, e.g. `floor,run`) names of
+/// [`MODES`], or all; the floor always (every ratio is to it); every baseline.
+fn modes(processes: Option<&str>, baselines: usize) -> Vec<usize> {
+    let wanted: Option<Vec<&str>> = processes.map(|w| w.split(',').collect());
+    for name in wanted.iter().flatten() {
+        assert!(
+            MODES.contains(name),
+            "E2E_PROCESSES: {name:?} is none of {MODES:?}"
+        );
     }
     let kept = |m: usize| {
-        m == 0
-            || m >= MODES.len()
-            || wanted
-                .as_ref()
-                .is_none_or(|w| w.split(',').any(|n| n == MODES[m]))
+        m == 0 || m >= MODES.len() || wanted.as_ref().is_none_or(|w| w.contains(&MODES[m]))
     };
-    (0..4 + plan.baselines.len()).filter(|m| kept(*m)).collect()
+    (0..MODES.len() + baselines).filter(|m| kept(*m)).collect()
 }
 
 /// Runs mode `m` of round `tag` on `input` (`n` records), stops it, returns its figures.
@@ -750,7 +761,7 @@ fn run_mode(
             (p, process)
         }
         _ => {
-            let b = &plan.baselines[m - 4];
+            let b = &plan.baselines[m - MODES.len()];
             let build = b.file_name().unwrap_or_default().to_string_lossy();
             let (p, process, _) = pipeline(
                 &format!("{build}-{label}{tag}"),
@@ -772,7 +783,7 @@ fn run_mode(
         3 => "run".into(),
         _ => format!(
             "run@{}",
-            plan.baselines[m - 4]
+            plan.baselines[m - MODES.len()]
                 .file_name()
                 .unwrap_or_default()
                 .to_string_lossy()
@@ -876,12 +887,14 @@ fn bench_input(
             t.elapsed().as_secs_f64()
         );
     };
-    let mut runs: Vec<Vec<Phase>> = (0..4 + plan.baselines.len()).map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<Phase>> = (0..MODES.len() + plan.baselines.len())
+        .map(|_| Vec::new())
+        .collect();
     for round in 0..plan.rounds {
         let tag = format!("-r{round}");
         // The order of the processes alternates between rounds, so that neither a slower
         // stretch of the shared machine nor the broker's warm-up favours one of them.
-        let mut order = modes(plan);
+        let mut order = plan.modes.clone();
         if round % 2 == 1 {
             order.reverse();
         }
