@@ -41,9 +41,9 @@
 //! (**broker**: the reader on the topic the events are sent to). The events are made
 //! before the phase and the reader runs on a thread of its own, so neither the pacing nor
 //! the reading waits on the other. `E2E_ROUNDS=0` with `E2E_LATENCY_RATE` runs the latency
-//! phase alone. The paced producer lingers 5 ms (`E2E_PACED_LINGER`), as librdkafka does
-//! by default. The filter inherits this process's environment: a
-//! `CDR_PURPOSE_FILTER_<SECTION>__<KEY>` variable (e.g.
+//! phase alone; `E2E_LATENCY_SECS=0` skips it. The paced producer lingers 5 ms
+//! (`E2E_PACED_LINGER`), as librdkafka does by default. The filter inherits this
+//! process's environment: a `CDR_PURPOSE_FILTER_<SECTION>__<KEY>` variable (e.g.
 //! `CDR_PURPOSE_FILTER_KAFKA__PRODUCER_PROPERTIES__LINGER_MS=20`) measures `run` with
 //! that setting; the floor keeps its own.
 //!
@@ -862,7 +862,7 @@ fn bench_input(
     dir: &Path,
     rt: &tokio::runtime::Runtime,
     (label, format): (&str, OutputFormat),
-) -> (usize, Vec<Summary>, [Latency; 3]) {
+) -> (usize, Vec<Summary>, Option<[Latency; 3]>) {
     let input = format!(
         "e2e-{label}-{}-{}",
         std::process::id(),
@@ -910,7 +910,9 @@ fn bench_input(
         .map(|r| summarise(r))
         .collect();
     let floor = rows.first().map_or(0.0, |r| r.events_per_s.median);
-    let latency = latency_phase(plan, dir, rt, (label, format), floor);
+    // `E2E_LATENCY_SECS=0`: throughput only.
+    let latency =
+        (plan.latency_secs > 0.0).then(|| latency_phase(plan, dir, rt, (label, format), floor));
     (mean, rows, latency)
 }
 
@@ -942,7 +944,7 @@ fn main() {
 
 /// The table: median (lowest–highest) of each figure over the rounds, ratios of medians to
 /// the floor of the same input; then the latency of the floor and the filter.
-fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 3])]) {
+fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, Option<[Latency; 3]>)]) {
     println!(
         "\nend-to-end, {} events per input, median (lowest–highest) of {} round(s){}, broker {}, {} CPU(s); ratios of medians to the floor of the same input",
         plan.n,
@@ -988,6 +990,9 @@ fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 3])]) {
             );
         }
     }
+    if plan.latency_secs <= 0.0 {
+        return;
+    }
     let pace = match plan.latency_rate {
         Some(rate) => format!("{rate:.0} events/s"),
         None => "half the floor's median throughput".to_string(),
@@ -1001,6 +1006,7 @@ fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, [Latency; 3])]) {
         "input", "process", "p50 ms", "p99 ms", "max ms"
     );
     for (label, _, _, latency) in results {
+        let Some(latency) = latency else { continue };
         for (name, l) in ["broker", "floor", "run"].iter().zip(latency) {
             println!(
                 "{:<10} {:<8} {:>8.1} {:>8.1} {:>8.1}",

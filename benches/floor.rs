@@ -23,7 +23,9 @@
 //! idempotent producer, `linger.ms=5`, and the filter's memory bounds (a 16 MiB prefetch
 //! fetched again after 20 ms, a 32 MiB producer queue) — librdkafka's defaults (64 MiB,
 //! 1 s, 1 GiB) made the floor slower and costlier per event than the filter's own
-//! pass-through on the same records.
+//! pass-through on the same records. And the filter's allocator, mimalloc, for Rust and
+//! for librdkafka alike (see `GLOBAL`): with glibc's, the floor still cost more CPU per
+//! event than that pass-through.
 //!
 //! `FLOOR_HEADERS=1`: each copy also carries five fixed headers the size of the
 //! contract's (`cdr-purpose`, `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`,
@@ -59,10 +61,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The system allocator, counted: the floor reports its allocations per event beside the
-/// filter's (`benches/e2e.rs` includes this file, so its binary counts too).
+/// The filter's allocator, mimalloc, counted: the floor reports its allocations per event
+/// beside the filter's (`benches/e2e.rs` includes this file, so its binary counts too).
+/// The allocator is a choice of the process, not work of the pipeline: with glibc's,
+/// librdkafka's `malloc`/`free` of every message (freed on its report thread) made the
+/// floor cost more CPU per event than the filter's own pass-through, whose binary
+/// overrides `malloc` with mimalloc. Naming mimalloc here links its override too, so
+/// librdkafka's allocations in this binary are mimalloc's as in the filter's.
 #[global_allocator]
-static GLOBAL: Counting<std::alloc::System> = Counting(std::alloc::System);
+static GLOBAL: Counting<mimalloc::MiMalloc> = Counting(mimalloc::MiMalloc);
 
 const PARTITIONS: i32 = 3;
 const BATCH: usize = 1000;
