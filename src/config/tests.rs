@@ -50,7 +50,7 @@ fn defaults() {
     assert_eq!(s.dead_letter.mode, DeadLetterMode::Pointer);
     assert_eq!(s.topics.mode, TopicsMode::Enforce);
     assert_eq!(s.shutdown_timeout, std::time::Duration::from_secs(30));
-    assert_eq!(s.max_in_flight, 2_000);
+    assert_eq!(s.max_in_flight, 10_000);
     assert_eq!(s.guarantee, Guarantee::AtLeastOnce);
     assert_eq!(s.metrics_listen.to_string(), "127.0.0.1:9898");
     assert_eq!(s.policy.max_clock_skew, Duration::minutes(5));
