@@ -21,9 +21,10 @@
 //!
 //! Settings are those of the filter's benchmark configuration: `fetch.wait.max.ms=10`,
 //! idempotent producer, `linger.ms=5`, and the filter's memory bounds (a 16 MiB prefetch
-//! fetched again after 20 ms, a 32 MiB producer queue) — librdkafka's defaults (64 MiB,
-//! 1 s, 1 GiB) made the floor slower and costlier per event than the filter's own
-//! pass-through on the same records. And the filter's allocator, mimalloc, for Rust and
+//! fetched again after 20 ms, a 32 MiB producer queue holding at most twice the filter's
+//! default records in flight, `FLOOR_QUEUE_MESSAGES`) — librdkafka's defaults (64 MiB,
+//! 1 s, 1 GiB, 100,000 messages) made the floor slower and costlier per event than the
+//! filter's own pass-through on the same records. And the filter's allocator, mimalloc, for Rust and
 //! for librdkafka alike (see `GLOBAL`): with glibc's, the floor still cost more CPU per
 //! event than that pass-through.
 //!
@@ -228,6 +229,15 @@ fn send_copy(producer: &ThreadedProducer<Counter>, mut record: BaseRecord<'_, [u
     }
 }
 
+/// The most copies in the producer's queue: `FLOOR_QUEUE_MESSAGES`, or twice the
+/// filter's default `delivery.max_in_flight` (two outputs per input record).
+fn queue_messages() -> usize {
+    std::env::var("FLOOR_QUEUE_MESSAGES")
+        .ok()
+        .map(|v| v.parse().expect("FLOOR_QUEUE_MESSAGES is a number"))
+        .unwrap_or(2 * cdr_purpose_filter::config::DeliverySection::default().max_in_flight)
+}
+
 /// The pass-through itself: consume `run.input` in `run.group`, hand every record
 /// unchanged to both outputs without awaiting anything, stop once the delivery callback
 /// counted `2 × run.n` acknowledged copies, then commit. The outputs exist already.
@@ -253,8 +263,12 @@ pub fn pass_through(run: &Run) -> Measured {
     let producer: ThreadedProducer<Counter> = client()
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        // And a 32 MiB producer queue (librdkafka: 1 GiB).
+        // And a 32 MiB producer queue (librdkafka: 1 GiB), holding at most as many copies
+        // as the filter holds outputs in flight: two per input record, for its default
+        // `delivery.max_in_flight` (librdkafka: 100,000). A deeper queue costs librdkafka
+        // CPU per record and throughput; `FLOOR_QUEUE_MESSAGES` sets another bound.
         .set("queue.buffering.max.kbytes", "32768")
+        .set("queue.buffering.max.messages", queue_messages().to_string())
         .create_with_context(counter.clone())
         .unwrap();
     consumer.subscribe(&[run.input.as_str()]).unwrap();
