@@ -1,6 +1,6 @@
 //! The floor: a minimal pass-through written separately from the filter's pipeline — it
 //! shares none of its code. It consumes an input topic in a consumer group and hands each
-//! record's key and value, as slices, unchanged to a producer for two output topics; it
+//! record's key, value and timestamp, as slices, unchanged to a producer for two output topics; it
 //! awaits nothing: a `ThreadedProducer` whose delivery callback only counts, offsets stored
 //! as records are read and committed by librdkafka every `commit_interval_ms`. It stops when
 //! the delivery callback has counted both copies of every input record acknowledged by the
@@ -284,6 +284,11 @@ pub fn pass_through(run: &Run) -> Measured {
         started.get_or_insert_with(|| (cpu_us(), Instant::now(), alloc_count::process()));
         for topic in &run.outputs {
             let mut record = BaseRecord::to(topic).payload(msg.payload().unwrap_or_default());
+            // The input record's timestamp, as the filter stamps its outputs: without one
+            // librdkafka reads the clock for every copy.
+            if let Some(ms) = msg.timestamp().to_millis() {
+                record = record.timestamp(ms);
+            }
             if let Some(k) = msg.key() {
                 record = record.key(k);
             }

@@ -374,6 +374,8 @@ impl<'s, K: Kafka> Engine<'s, K> {
         }
         let payload = msg.payload().unwrap_or_default();
         transform.process(source, payload, self.clock.now, stats, outgoing);
+        #[cfg(feature = "bench-passthrough")]
+        transform.forward_key(msg.key(), outgoing);
         self.dead_letter_too_large(source, outgoing);
         ack.alone(source)
     }
