@@ -942,9 +942,13 @@ fn main() {
     report(&plan, &results);
 }
 
+/// One input's figures: its label, its mean event size, one summary per process, and the
+/// latency of the broker, the floor and `run` (none with `E2E_LATENCY_SECS=0`).
+type InputFigures<'a> = (&'a str, usize, Vec<Summary>, Option<[Latency; 3]>);
+
 /// The table: median (lowest–highest) of each figure over the rounds, ratios of medians to
 /// the floor of the same input; then the latency of the floor and the filter.
-fn report(plan: &Plan, results: &[(&str, usize, Vec<Summary>, Option<[Latency; 3]>)]) {
+fn report(plan: &Plan, results: &[InputFigures<'_>]) {
     println!(
         "\nend-to-end, {} events per input, median (lowest–highest) of {} round(s){}, broker {}, {} CPU(s); ratios of medians to the floor of the same input",
         plan.n,

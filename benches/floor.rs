@@ -238,11 +238,10 @@ fn queue_messages() -> usize {
         .unwrap_or(2 * cdr_purpose_filter::config::DeliverySection::default().max_in_flight)
 }
 
-/// The pass-through itself: consume `run.input` in `run.group`, hand every record
-/// unchanged to both outputs without awaiting anything, stop once the delivery callback
-/// counted `2 × run.n` acknowledged copies, then commit. The outputs exist already.
-pub fn pass_through(run: &Run) -> Measured {
-    let consumer: BaseConsumer = client()
+/// The floor's consumer: in `run.group`, offsets stored as read and auto-committed every
+/// `run.commit_interval_ms`, with the filter's fetch settings.
+fn consumer(run: &Run) -> BaseConsumer {
+    client()
         .set("group.id", &run.group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
@@ -258,9 +257,12 @@ pub fn pass_through(run: &Run) -> Measured {
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.queue.backoff.ms", "20")
         .create()
-        .unwrap();
-    let counter = Counter::default();
-    let producer: ThreadedProducer<Counter> = client()
+        .unwrap()
+}
+
+/// The floor's producer: idempotent, `linger.ms` 5, its reports counted by `counter`.
+fn producer(counter: &Counter) -> ThreadedProducer<Counter> {
+    client()
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         // And a 32 MiB producer queue (librdkafka: 1 GiB), holding at most as many copies
@@ -270,7 +272,16 @@ pub fn pass_through(run: &Run) -> Measured {
         .set("queue.buffering.max.kbytes", "32768")
         .set("queue.buffering.max.messages", queue_messages().to_string())
         .create_with_context(counter.clone())
-        .unwrap();
+        .unwrap()
+}
+
+/// The pass-through itself: consume `run.input` in `run.group`, hand every record
+/// unchanged to both outputs without awaiting anything, stop once the delivery callback
+/// counted `2 × run.n` acknowledged copies, then commit. The outputs exist already.
+pub fn pass_through(run: &Run) -> Measured {
+    let consumer = consumer(run);
+    let counter = Counter::default();
+    let producer = producer(&counter);
     consumer.subscribe(&[run.input.as_str()]).unwrap();
     let headers = run.headers.then(contract_headers);
     let mut seen = 0u64;
