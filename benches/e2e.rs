@@ -12,8 +12,9 @@
 //!    `E2E_ROLE=floor`): consume in a group, hand each record's key and value unchanged to
 //!    a `ThreadedProducer` for two topics, await nothing (the delivery callback counts),
 //!    offsets stored as read, with the filter's memory bounds; then **floor+headers**,
-//!    the same with five fixed headers of the contract's names and sizes on every copy (`FLOOR_HEADERS`): what librdkafka
-//!    charges for the headers every output must carry, apart from the filtering;
+//!    the same with five fixed headers of the contract's names and sizes on every copy
+//!    (`FLOOR_HEADERS`): what librdkafka charges for the headers every output must carry,
+//!    apart from the filtering;
 //! 2. **run --passthrough**: the pipeline forwarding each record unchanged to both output
 //!    topics — the pipeline's own overhead over the floor;
 //! 3. **run** with both purposes (protobuf input → protobuf output; JSON input → JSON
@@ -994,7 +995,8 @@ fn report(plan: &Plan, results: &[InputFigures<'_>]) {
             );
         }
     }
-    if plan.latency_secs <= 0.0 {
+    // `E2E_LATENCY_SECS=0`: no input has a latency phase.
+    if results.iter().all(|(.., latency)| latency.is_none()) {
         return;
     }
     let pace = match plan.latency_rate {

@@ -1,12 +1,12 @@
 //! The floor: a minimal pass-through written separately from the filter's pipeline — it
 //! shares none of its code. It consumes an input topic in a consumer group and hands each
-//! record's key, value and timestamp, as slices, unchanged to a producer for two output topics; it
-//! awaits nothing: a `ThreadedProducer` whose delivery callback only counts, offsets stored
-//! as records are read and committed by librdkafka every `commit_interval_ms`. It stops when
-//! the delivery callback has counted both copies of every input record acknowledged by the
-//! broker (written: readable). It prints events/s and the process's CPU time per event
-//! (user + system, from `/proc/self/stat`, every thread of the process: librdkafka's
-//! included).
+//! record's key, value and timestamp, as slices, unchanged to a producer for two output
+//! topics; it awaits nothing: a `ThreadedProducer` whose delivery callback only counts,
+//! offsets stored as records are read and committed by librdkafka every
+//! `commit_interval_ms`. It stops when the delivery callback has counted both copies of
+//! every input record acknowledged by the broker (written: readable). It prints events/s
+//! and the process's CPU time per event (user + system, from `/proc/self/stat`, every
+//! thread of the process: librdkafka's included).
 //!
 //! This is the least any consume → produce-twice program does with librdkafka; the
 //! filter's pipeline (`run`) must also decode, filter, encode, add headers, and store an
@@ -24,9 +24,9 @@
 //! fetched again after 20 ms, a 32 MiB producer queue holding at most twice the filter's
 //! default records in flight, `FLOOR_QUEUE_MESSAGES`) — librdkafka's defaults (64 MiB,
 //! 1 s, 1 GiB, 100,000 messages) made the floor slower and costlier per event than the
-//! filter's own pass-through on the same records. And the filter's allocator, mimalloc, for Rust and
-//! for librdkafka alike (see `GLOBAL`): with glibc's, the floor still cost more CPU per
-//! event than that pass-through.
+//! filter's own pass-through on the same records. And the filter's allocator, mimalloc,
+//! for Rust and for librdkafka alike (see `GLOBAL`): with glibc's, the floor still cost
+//! more CPU per event than that pass-through.
 //!
 //! `FLOOR_HEADERS=1`: each copy also carries five fixed headers the size of the
 //! contract's (`cdr-purpose`, `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`,
