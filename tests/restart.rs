@@ -89,7 +89,12 @@ async fn after_a_broker_restart_the_filter_consumes_again_within_a_bounded_time(
         std::fs::read_to_string(&log).unwrap_or_default()
     );
 
-    let lines_before = std::fs::read_to_string(&log).unwrap().lines().count();
+    let assigned = |text: &str| text.matches("partitions assigned").count();
+    let text_before = std::fs::read_to_string(&log).unwrap();
+    let lines_before = text_before.lines().count();
+    // Counted before the restart: the filter may be assigned again while the topics are
+    // created and the input produced, before the wait below starts.
+    let before = assigned(&text_before);
     broker.restart(&broker_log, DOWN);
     let back = Instant::now();
     common::broker::create_topics(&[&t.input], 3).await;
@@ -101,8 +106,6 @@ async fn after_a_broker_restart_the_filter_consumes_again_within_a_bounded_time(
     // empty store, answers UNKNOWN_PRODUCER_ID to every epoch the idempotent producer
     // bumps to, forever; Apache Kafka keeps its producer state, and a new process gets a
     // new producer id.)
-    let assigned = |text: &str| text.matches("partitions assigned").count();
-    let before = assigned(&std::fs::read_to_string(&log).unwrap());
     let deadline = back + REJOIN_BOUND;
     while assigned(&std::fs::read_to_string(&log).unwrap()) <= before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
