@@ -13,8 +13,9 @@
 //!    a `ThreadedProducer` for two topics, await nothing (the delivery callback counts),
 //!    offsets stored as read, with the filter's memory bounds; then **floor+headers**,
 //!    the same with five fixed headers of the contract's names and sizes on every copy
-//!    (`FLOOR_HEADERS`): what librdkafka charges for the headers every output must carry,
-//!    apart from the filtering;
+//!    (`FLOOR_HEADERS`), shown, not a target: its header blocks are freed on the
+//!    `ThreadedProducer`'s polling thread, and mimalloc's collection of blocks freed by
+//!    another thread is half of its CPU (docs/performance.md);
 //! 2. **run --passthrough**: the pipeline forwarding each record unchanged to both output
 //!    topics — the pipeline's own overhead over the floor;
 //! 3. **run** with both purposes (protobuf input → protobuf output; JSON input → JSON
