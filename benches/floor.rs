@@ -30,8 +30,10 @@
 //!
 //! `FLOOR_HEADERS=1`: each copy also carries five fixed headers the size of the
 //! contract's (`cdr-purpose`, `cdr-expires-at`, `cdr-legal-basis`, `cdr-policy-version`,
-//! `content-type`) — what any producer of the filter's output pays to librdkafka, without
-//! the filtering.
+//! `content-type`), each copy a clone of one prepared list. Not what the headers cost:
+//! the clones are freed on the `ThreadedProducer`'s polling thread, and mimalloc's
+//! collection of blocks freed by another thread is half of this floor's CPU
+//! (docs/performance.md).
 //!
 //! `FLOOR_OUTPUTS=A,B` names the two output topics (created by the floor).
 //!
