@@ -130,7 +130,7 @@ impl Transform {
 
     /// The wire path's `result` on a record (`payload`; its outputs in `scratch`, as
     /// `written`): the outgoing records, or the dead letter, which carries the payload.
-    /// The hot path: written out in one function on purpose (the core bench measures it).
+    /// The hot path: its parts are inlined (the core bench measures it).
     #[allow(clippy::too_many_arguments)]
     fn process_scanned(
         &self,
@@ -144,7 +144,6 @@ impl Transform {
         scratch: &mut WireScratch,
         out: &mut Vec<Outgoing>,
     ) {
-        let format = self.settings.output_format;
         let mut schema_id = None;
         let refusal = match result {
             Err(WireRefusal::Undecodable(_)) if label == "json" => {
@@ -169,53 +168,7 @@ impl Transform {
                 // The record's counts, under one lock.
                 let mut tally = self.hot.tally();
                 self.consumed(&mut tally, stats, source, scratch, now, label);
-                let input_mask = scratch.presence();
-                // Every output written first: a record one purpose's output cannot be
-                // written for is dead-lettered whole, as on the struct path.
-                let start = out.len();
-                let mut failure = None;
-                for r in scratch.records() {
-                    match r.outcome {
-                        Err(reason) => tally.dropped(stats, r.purpose, reason),
-                        Ok(()) => {
-                            let value = match (format, written) {
-                                (OutputFormat::Protobuf, _) | (_, Written::Json) => {
-                                    let mut v = spare::value();
-                                    v.extend_from_slice(&r.value);
-                                    v
-                                }
-                                (OutputFormat::Json, Written::Protobuf) => {
-                                    let mut v = spare::value();
-                                    if let Err(e) = json::write_json(&r.value, &mut v) {
-                                        failure = Some(e);
-                                        continue;
-                                    }
-                                    v
-                                }
-                            };
-                            out.push(Outgoing {
-                                topic: self.topic_of(r.purpose),
-                                key: Some(spare::key(scratch.key())),
-                                value,
-                                headers: OutHeaders::inline(&r.headers(format)),
-                                timestamp_ms: r.timestamp_ms,
-                            });
-                        }
-                    }
-                }
-                match failure {
-                    Some(e) => {
-                        out.truncate(start);
-                        Some(("unencodable", e.to_string()))
-                    }
-                    None => {
-                        for r in scratch.records().iter().filter(|r| r.outcome.is_ok()) {
-                            tally.produced(stats, r.purpose);
-                            tally.fields_removed(r.purpose, input_mask, r.presence());
-                        }
-                        None
-                    }
-                }
+                self.forwarded(&mut tally, stats, scratch, written, out)
             }
         };
         if let Some((reason, message)) = refusal {
@@ -227,6 +180,68 @@ impl Transform {
                 Some(payload),
                 stats,
             ));
+        }
+    }
+
+    /// The outgoing records of a record the policy took, counted in `tally`; or, when one
+    /// of its outputs cannot be written, why it is dead-lettered whole (as on the struct
+    /// path), nothing of it in `out`.
+    #[inline(always)]
+    fn forwarded(
+        &self,
+        tally: &mut telemetry::Tally<'_>,
+        stats: &Stats,
+        scratch: &WireScratch,
+        written: Written,
+        out: &mut Vec<Outgoing>,
+    ) -> Option<(&'static str, String)> {
+        let format = self.settings.output_format;
+        let input_mask = scratch.presence();
+        // Every output written first: a record one purpose's output cannot be
+        // written for is dead-lettered whole, as on the struct path.
+        let start = out.len();
+        let mut failure = None;
+        for r in scratch.records() {
+            match r.outcome {
+                Err(reason) => tally.dropped(stats, r.purpose, reason),
+                Ok(()) => {
+                    let value = match (format, written) {
+                        (OutputFormat::Protobuf, _) | (_, Written::Json) => {
+                            let mut v = spare::value();
+                            v.extend_from_slice(&r.value);
+                            v
+                        }
+                        (OutputFormat::Json, Written::Protobuf) => {
+                            let mut v = spare::value();
+                            if let Err(e) = json::write_json(&r.value, &mut v) {
+                                failure = Some(e);
+                                continue;
+                            }
+                            v
+                        }
+                    };
+                    out.push(Outgoing {
+                        topic: self.topic_of(r.purpose),
+                        key: Some(spare::key(scratch.key())),
+                        value,
+                        headers: OutHeaders::inline(&r.headers(format)),
+                        timestamp_ms: r.timestamp_ms,
+                    });
+                }
+            }
+        }
+        match failure {
+            Some(e) => {
+                out.truncate(start);
+                Some(("unencodable", e.to_string()))
+            }
+            None => {
+                for r in scratch.records().iter().filter(|r| r.outcome.is_ok()) {
+                    tally.produced(stats, r.purpose);
+                    tally.fields_removed(r.purpose, input_mask, r.presence());
+                }
+                None
+            }
         }
     }
 
