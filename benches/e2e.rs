@@ -33,8 +33,12 @@
 //! `/proc/PID/stat`), the broker's CPU per event (`E2E_BROKER_PID`, or the test broker's
 //! `.broker/pid`), allocations per event (Rust's allocations, counted by
 //! `alloc_count::Counting` in the floor and in a `bench-passthrough` build of the filter),
-//! and peak RSS (VmHWM). The table gives the median of the rounds and their spread (lowest–
-//! highest); ratios are of medians, to the floor of the same input.
+//! and peak RSS (VmHWM); and the rest of the machine (**others, cores**: the cores busy
+//! with anything but the process and the broker, from `/proc/stat` — this harness, the
+//! kernel's interrupt work, and whatever else runs: a profiler or a build beside a round
+//! shows there, and moves events/s far more than CPU per event). The table gives the
+//! median of the rounds and their spread (lowest–highest); ratios are of medians, to the
+//! floor of the same input.
 //!
 //! Then the latency: the floor and `run`, each on an input of its own, fed events paced
 //! at half the floor's median throughput (or `E2E_LATENCY_RATE` events/s) for
@@ -175,6 +179,27 @@ struct Phase {
     /// Allocations per event over the same span (Rust's allocations: librdkafka's own
     /// `malloc`s are not counted).
     allocations_per_event: Option<f64>,
+    /// The rest of the machine over the same span: the cores busy with anything but the
+    /// process and the broker (this harness, the kernel's interrupt work, whatever else
+    /// runs), from `/proc/stat`. A profiler or a build beside a round shows here, and
+    /// moves events/s far more than CPU per event.
+    others_cores: f64,
+}
+
+/// The machine's busy CPU time, every core, in microseconds: the first line of
+/// `/proc/stat` less idle and iowait (clock ticks of 1/100 s, as in [`cpu_us`]).
+fn machine_busy_us() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let line = stat.lines().next().expect("the cpu line of /proc/stat");
+    // cpu user nice system idle iowait irq softirq steal (guest time is in user).
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().expect("a tick count"))
+        .collect();
+    let busy: u64 = ticks.iter().sum::<u64>() - ticks[3] - ticks[4];
+    busy * 10_000
 }
 
 /// When a followed process is done with the input.
@@ -266,12 +291,12 @@ fn measure(
     finish: End<'_>,
 ) -> (Phase, Filter) {
     let deadline = Instant::now() + Duration::from_secs(1800);
-    let mut first: Option<(Instant, i64, u64, Option<u64>)> = None;
+    let mut first: Option<(Instant, i64, u64, Option<u64>, u64)> = None;
     let mut allocations0: Option<Option<u64>> = None;
     let mut rss = 0;
     let pid = process.pid();
     let broker = broker_pid();
-    let (end, cpu_end, broker_end) = loop {
+    let (end, cpu_end, broker_end, machine_end) = loop {
         std::thread::sleep(Duration::from_millis(100));
         if let Some(status) = process.child.try_wait().unwrap() {
             panic!("{name}: exited early ({status}); see {}", log.display());
@@ -279,9 +304,10 @@ fn measure(
         rss = rss.max(process.peak_rss_kib());
         let cpu = cpu_us(pid);
         let broker_cpu = broker.map(cpu_us);
+        let machine = machine_busy_us();
         let done = committed(group, input);
         if first.is_none() && done > 0 {
-            first = Some((Instant::now(), done, cpu, broker_cpu));
+            first = Some((Instant::now(), done, cpu, broker_cpu, machine));
         }
         let finished = match finish {
             End::Committed(_) => done >= n as i64,
@@ -291,14 +317,14 @@ fn measure(
             allocations0 = Some(read_count(&finish));
         }
         if finished {
-            break (Instant::now(), cpu, broker_cpu);
+            break (Instant::now(), cpu, broker_cpu, machine);
         }
         assert!(
             Instant::now() < deadline,
             "{name}: not done after 30 minutes ({done} of {n})"
         );
     };
-    let (t0, d0, cpu0, broker0) = first.unwrap();
+    let (t0, d0, cpu0, broker0, machine0) = first.unwrap();
     // The span runs from the first commit seen: a process that read most of the input
     // before its first commit leaves too few events to measure.
     assert!(
@@ -314,18 +340,26 @@ fn measure(
             .zip(allocations0.flatten())
             .map(|(b, a)| (b - a) as f64 / events),
     };
+    let span_s = (end - t0).as_secs_f64().max(1e-3);
+    let others_us = machine_end.saturating_sub(machine0) as f64
+        - (cpu_end - cpu0) as f64
+        - broker0
+            .zip(broker_end)
+            .map_or(0.0, |(a, b)| b.saturating_sub(a) as f64);
     let phase = Phase {
         name,
-        events_per_s: events / (end - t0).as_secs_f64().max(1e-3),
+        events_per_s: events / span_s,
         cpu_us_per_event: (cpu_end - cpu0) as f64 / events,
         broker_us_per_event: broker0
             .zip(broker_end)
             .map(|(a, b)| (b - a) as f64 / events),
         peak_rss_mib: rss as f64 / 1024.0,
         allocations_per_event,
+        // Tick counts read at different moments can make it slightly negative.
+        others_cores: (others_us / 1e6 / span_s).max(0.0),
     };
     eprintln!(
-        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event (broker {}), peak RSS {:.0} MiB, {} allocations/event",
+        "e2e: {}: {n} events, {:.0} events/s, {:.1} CPU-µs/event (broker {}), peak RSS {:.0} MiB, {} allocations/event, the rest of the machine {:.2} cores",
         phase.name,
         phase.events_per_s,
         phase.cpu_us_per_event,
@@ -337,7 +371,8 @@ fn measure(
         phase
             .allocations_per_event
             .map(|a| format!("{a:.2}"))
-            .unwrap_or_else(|| "-".into())
+            .unwrap_or_else(|| "-".into()),
+        phase.others_cores
     );
     (phase, process)
 }
@@ -411,6 +446,7 @@ struct Summary {
     broker_us_per_event: Option<Spread>,
     peak_rss_mib: f64,
     allocations_per_event: Option<Spread>,
+    others_cores: Spread,
 }
 
 fn summarise(runs: &[Phase]) -> Summary {
@@ -426,6 +462,7 @@ fn summarise(runs: &[Phase]) -> Summary {
             .map(|p| p.allocations_per_event)
             .collect::<Option<Vec<f64>>>()
             .map(Spread::of),
+        others_cores: Spread::of(runs.iter().map(|p| p.others_cores).collect()),
     }
 }
 
@@ -962,7 +999,7 @@ fn report(plan: &Plan, results: &[InputFigures<'_>]) {
             .unwrap_or(1)
     );
     println!(
-        "{:<14} {:<18} {:>26} {:>6} {:>20} {:>6} {:>20} {:>8} {:>18}",
+        "{:<14} {:<18} {:>26} {:>6} {:>20} {:>6} {:>20} {:>8} {:>18} {:>18}",
         "input",
         "process",
         "events/s",
@@ -971,7 +1008,8 @@ fn report(plan: &Plan, results: &[InputFigures<'_>]) {
         "× floor",
         "broker µs/event",
         "RSS MiB",
-        "allocs/event"
+        "allocs/event",
+        "others, cores"
     );
     for (label, mean, rows, _) in results {
         let Some(floor) = rows.first() else {
@@ -979,7 +1017,7 @@ fn report(plan: &Plan, results: &[InputFigures<'_>]) {
         };
         for p in rows {
             println!(
-                "{:<14} {:<18} {:>26} {:>6.2} {:>20} {:>6.2} {:>20} {:>8.0} {:>18}",
+                "{:<14} {:<18} {:>26} {:>6.2} {:>20} {:>6.2} {:>20} {:>8.0} {:>18} {:>18}",
                 format!("{label} {mean}B"),
                 p.name,
                 p.events_per_s.show(0),
@@ -993,6 +1031,7 @@ fn report(plan: &Plan, results: &[InputFigures<'_>]) {
                 p.allocations_per_event
                     .map(|a| a.show(2))
                     .unwrap_or_else(|| "-".into()),
+                p.others_cores.show(2),
             );
         }
     }
