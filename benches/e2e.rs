@@ -36,7 +36,8 @@
 //! and peak RSS (VmHWM); and the rest of the machine (**others, cores**: the cores busy
 //! with anything but the process and the broker, from `/proc/stat` — this harness, the
 //! kernel's interrupt work, and whatever else runs: a profiler or a build beside a round
-//! shows there, and moves events/s far more than CPU per event). The table gives the
+//! shows there, and moves events/s far more than CPU per event; a note under the table
+//! names each process with rounds above 0.1 cores). The table gives the
 //! median of the rounds and their spread (lowest–highest); ratios are of medians, to the
 //! floor of the same input.
 //!
@@ -447,7 +448,13 @@ struct Summary {
     peak_rss_mib: f64,
     allocations_per_event: Option<Spread>,
     others_cores: Spread,
+    /// Rounds in which the rest of the machine was busier than [`BUSY_OTHERS`].
+    busy_rounds: usize,
 }
+
+/// The rest of the machine above this many cores during a round: the round did not
+/// measure the process alone (a quiet round here shows 0.00–0.06).
+const BUSY_OTHERS: f64 = 0.1;
 
 fn summarise(runs: &[Phase]) -> Summary {
     let broker: Option<Vec<f64>> = runs.iter().map(|p| p.broker_us_per_event).collect();
@@ -463,6 +470,7 @@ fn summarise(runs: &[Phase]) -> Summary {
             .collect::<Option<Vec<f64>>>()
             .map(Spread::of),
         others_cores: Spread::of(runs.iter().map(|p| p.others_cores).collect()),
+        busy_rounds: runs.iter().filter(|p| p.others_cores > BUSY_OTHERS).count(),
     }
 }
 
@@ -1032,6 +1040,16 @@ fn report(plan: &Plan, results: &[InputFigures<'_>]) {
                     .map(|a| a.show(2))
                     .unwrap_or_else(|| "-".into()),
                 p.others_cores.show(2),
+            );
+        }
+    }
+    for (label, _, rows, _) in results {
+        for p in rows.iter().filter(|p| p.busy_rounds > 0) {
+            println!(
+                "note: {label} {}: the rest of the machine used more than {BUSY_OTHERS} cores in {} of {} round(s) — those rounds did not measure the process alone (others, cores)",
+                p.name,
+                p.busy_rounds,
+                plan.rounds
             );
         }
     }
