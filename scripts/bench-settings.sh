@@ -69,6 +69,8 @@ for entry in "${RUN[@]}"; do
     echo "## $name $setting"
     grep -E '^protobuf +[0-9]+B +(floor|run) ' "$log"
     grep -E '^protobuf +(broker|floor|run) +[0-9.]+ ' "$log"
+    # Rounds beside other work (the bench's note under its table), if any.
+    grep -E '^note: ' "$log" || true
   } | tee -a "$summary"
 done
 echo "bench-settings: summary in $summary" >&2
