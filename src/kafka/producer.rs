@@ -267,11 +267,19 @@ pub fn is_permanent(e: &KafkaError) -> bool {
 /// Classifies a producer error, given the producer's fatal error if it has one (every
 /// later send fails the same way and only a new producer recovers: the filter stops
 /// rather than retry forever).
+///
+/// A record refused because the producer is fenced (`PRODUCER_FENCED` from the broker, or
+/// librdkafka's own `Fenced`) is fatal too, even when librdkafka has not raised a fatal
+/// error for it (an idempotent, non-transactional producer): another producer holds its
+/// identity, and every later send would be refused the same way.
 pub fn classify(fatal: Option<String>, e: KafkaError) -> Outcome {
     if let Some(reason) = fatal {
         return Outcome::Fatal(reason);
     }
-    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+    if matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced)
+    ) {
         return Outcome::Fatal(e.to_string());
     }
     if is_permanent(&e) {
@@ -383,6 +391,22 @@ mod tests {
         )
         .unwrap();
         (mock, context, producer)
+    }
+
+    /// A record refused because the producer is fenced stops the filter (fatal) even when
+    /// librdkafka raised no fatal error — an idempotent producer refused `PRODUCER_FENCED`
+    /// by the broker retried it forever; other refusals stay retried.
+    #[test]
+    fn a_fenced_producer_is_fatal_without_a_fatal_error() {
+        for code in [RDKafkaErrorCode::ProducerFenced, RDKafkaErrorCode::Fenced] {
+            let outcome = classify(None, KafkaError::MessageProduction(code));
+            assert!(
+                matches!(outcome, Outcome::Fatal(_)),
+                "{code:?}: {outcome:?}"
+            );
+        }
+        let timed_out = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        assert!(matches!(classify(None, timed_out), Outcome::Retry(_)));
     }
 
     /// Sends `n` records under a new ticket of `context`.
