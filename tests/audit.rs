@@ -121,7 +121,8 @@ fn framed(value: &[u8], format: OutputFormat) -> Vec<u8> {
 
 #[test]
 fn what_the_filter_writes_audits_clean_in_memory() {
-    let now = Utc::now();
+    // A time both versions cover (R10-14/2012: communications before 21 October 2021).
+    let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2021, 10, 15, 12, 0, 0).unwrap();
     let mut g = Generator::new(5, now);
     let mut checked = 0;
     for i in 0..3000 {
@@ -269,6 +270,16 @@ fn defects(now: DateTime<Utc>) -> Vec<(Purpose, Rec, Kind)> {
     let mut r = fw(&call(&mut g, t), Purpose::Billing);
     r.headers.retain(|(k, _)| k != "cdr-legal-basis");
     out.push((Purpose::Billing, r, Kind::MissingHeader));
+
+    // A record of today labelled R10-14/2012, in header and retention alike: that text
+    // covers communications before 21 October 2021 only (the fields kept are a subset of
+    // both versions' security column).
+    let mut r = fw(&call(&mut g, t), Purpose::Security);
+    set_header(&mut r, "cdr-policy-version", "R10-14/2012");
+    let mut e = decode(&r);
+    e.retention.as_mut().unwrap().policy_version = "R10-14/2012".into();
+    reencode(&mut r, &e);
+    out.push((Purpose::Security, r, Kind::VersionNotInForce));
     out
 }
 
@@ -314,7 +325,10 @@ fn fields_are_read_by_path_in_the_records_version_and_column() {
     );
 
     // terminal.imeisv: optional for billing in 2012 (a finding unless the configuration
-    // keeps it), removed in 2021.
+    // keeps it), removed in 2021. At a time both versions cover (R10-14/2012:
+    // communications before 21 October 2021).
+    let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2021, 10, 15, 12, 0, 0).unwrap();
+    let t = now - Duration::hours(1);
     let e = call(&mut g, t);
     for version in Version::ALL {
         let mut r = written(version, &e, Purpose::Billing, OutputFormat::Protobuf, now).unwrap();
@@ -556,7 +570,7 @@ async fn records_written_directly_are_each_found_once_at_their_offset() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn what_the_filter_wrote_under_both_versions_audits_clean() {
+async fn what_the_filter_wrote_in_both_formats_audits_clean() {
     let t = Topics::new("audit");
     common::broker::create_topics(&[&t.input], 1).await;
     // The filter creates its output topics (3 partitions).
@@ -574,12 +588,13 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
     common::io::produce(&t.input, &inputs);
     let dir = tempfile::tempdir().unwrap();
 
-    // The filter under R10-14/2021 (protobuf), then under R10-14/2012 (JSON), into the
-    // same topics, each with its own group.
+    // The filter in protobuf, then in JSON, into the same topics, each with its own
+    // group. Both under the text in force: R10-14/2012 takes no communication of today
+    // (`not_in_force`), and a record of today naming it is a finding (`defects`).
     let mut expected: BTreeMap<Purpose, usize> = BTreeMap::new();
     for (i, (version, format)) in [
         (Version::R2021, OutputFormat::Protobuf),
-        (Version::R2012, OutputFormat::Json),
+        (Version::R2021, OutputFormat::Json),
     ]
     .iter()
     .enumerate()
@@ -646,7 +661,7 @@ async fn what_the_filter_wrote_under_both_versions_audits_clean() {
     };
     assert_eq!(
         seen("cdr-policy-version"),
-        BTreeSet::from(["R10-14/2012".to_string(), "R10-14/2021".to_string()])
+        BTreeSet::from(["R10-14/2021".to_string()])
     );
     assert_eq!(
         seen("content-type"),

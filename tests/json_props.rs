@@ -90,7 +90,7 @@ fn text() -> BoxedStrategy<String> {
 
 fn ts() -> BoxedStrategy<Timestamp> {
     let now = Utc
-        .with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+        .with_ymd_and_hms(2021, 10, 15, 12, 0, 0)
         .unwrap()
         .timestamp();
     prop_oneof![
@@ -720,7 +720,7 @@ fn check_output(
     pb: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<usize, TestCaseError> {
-    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let now = Utc.with_ymd_and_hms(2021, 10, 15, 12, 0, 0).unwrap();
     let Ok(event) = CdrEvent::decode(pb) else {
         return Ok(0);
     };
@@ -789,7 +789,7 @@ fn json_output_of_generator_events_matches_the_struct_path() {
         let filter = WireFilter::new(&policy).unwrap();
         let mut scratch = WireScratch::default();
         for seed in 0..4 {
-            let mut g = Generator::new(seed, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+            let mut g = Generator::new(seed, Utc.with_ymd_and_hms(2021, 10, 15, 11, 0, 0).unwrap());
             for _ in 0..500 {
                 let pb = g.next_event().encode_to_vec();
                 compared += check_output(&policy, &filter, &mut scratch, &pb, &mut out).unwrap();
@@ -842,7 +842,7 @@ fn canonical_times(e: &CdrEvent) -> bool {
 
 /// The same records out of `process` as out of `process_struct`, and the same counters.
 fn same_records(t: &Transform, json_out: bool, payload: &[u8]) -> Result<(), TestCaseError> {
-    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let now = Utc.with_ymd_and_hms(2021, 10, 15, 12, 0, 0).unwrap();
     let source = Source {
         topic: Arc::from("cdr.raw"),
         partition: 0,
@@ -930,7 +930,7 @@ proptest! {
 #[test]
 fn process_on_the_corpus_and_generated_events() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
-    let mut g = Generator::new(5, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut g = Generator::new(5, Utc.with_ymd_and_hms(2021, 10, 15, 11, 0, 0).unwrap());
     let mut inputs = Vec::new();
     for _ in 0..200 {
         let e = g.next_event();
@@ -954,13 +954,13 @@ fn process_on_the_corpus_and_generated_events() {
 #[test]
 fn json_records_left_to_the_general_decoder_are_counted() {
     use std::sync::atomic::Ordering;
-    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let now = Utc.with_ymd_and_hms(2021, 10, 15, 12, 0, 0).unwrap();
     let source = Source {
         topic: Arc::from("cdr.raw"),
         partition: 0,
         offset: 7,
     };
-    let mut g = Generator::new(11, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut g = Generator::new(11, Utc.with_ymd_and_hms(2021, 10, 15, 11, 0, 0).unwrap());
     let plain = serde_json::to_string(&g.next_event()).unwrap();
     // The same document with one key written with an escape (`\u0049` is `I`).
     let escaped = plain.replacen("\"eventId\"", "\"event\\u0049d\"", 1);
@@ -1011,7 +1011,7 @@ fn transform_version(input: &str, output: &str, version: &str) -> Transform {
 /// values of `json → protobuf`, with the same topics, keys, timestamps, headers (but
 /// `content-type`), dead letters and counters. Returns how many outputs it compared.
 fn same_json_bytes(version: &str, payload: &[u8]) -> Result<usize, TestCaseError> {
-    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let now = Utc.with_ymd_and_hms(2021, 10, 15, 12, 0, 0).unwrap();
     let source = Source {
         topic: Arc::from("cdr.raw"),
         partition: 0,
@@ -1095,7 +1095,7 @@ proptest! {
 #[test]
 fn json_to_json_on_the_corpus_and_generated_events() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
-    let mut g = Generator::new(17, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut g = Generator::new(17, Utc.with_ymd_and_hms(2021, 10, 15, 11, 0, 0).unwrap());
     let mut inputs = Vec::new();
     for _ in 0..500 {
         inputs.push(serde_json::to_vec(&g.next_event()).unwrap());
@@ -1190,7 +1190,7 @@ fn json_to_json_rewrites_unusual_forms_of_kept_fields() {
             t.replacen("\"cellId\":", "\"cell_id\":", 1)
         }),
     ];
-    let mut g = Generator::new(29, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut g = Generator::new(29, Utc.with_ymd_and_hms(2021, 10, 15, 11, 0, 0).unwrap());
     let mut compared = 0;
     for _ in 0..60 {
         let base: Value = serde_json::to_value(g.next_event()).unwrap();
@@ -1268,7 +1268,7 @@ fn json_to_json_writes_its_own_form_of_near_canonical_documents() {
             t.replacen("\"accountId\":", "\"account_id\":", 1)
         }),
     ];
-    let mut g = Generator::new(37, Utc.with_ymd_and_hms(2026, 11, 28, 11, 0, 0).unwrap());
+    let mut g = Generator::new(37, Utc.with_ymd_and_hms(2021, 10, 15, 11, 0, 0).unwrap());
     let (mut compared, mut rewritten) = (0, 0);
     for _ in 0..80 {
         let plain = serde_json::to_string(&g.next_event()).unwrap();

@@ -34,8 +34,11 @@ const MIN_SECONDS: i64 = -62_135_596_800;
 const MAX_SECONDS: i64 = 253_402_300_799;
 const DAY: i64 = 86_400;
 
+/// Five days after R10-14/2012 stopped applying (2021-10-20T22:00Z, Paris): the events
+/// of the last 400 days fall on both sides of it, so both versions' tables and the
+/// `not_in_force` drop are exercised.
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2021, 10, 25, 12, 0, 0).unwrap()
 }
 
 fn now_s() -> i64 {
@@ -1075,10 +1078,11 @@ fn snake_case_of_proto3_json_names() {
 #[test]
 fn the_allowlist_oracle_catches_a_leak() {
     let mut g = cdr_purpose_filter::gen::Generator::new(3, now());
+    // Ten days before now(): before 21 October 2021, which R10-14/2012 covers.
     let mut event = g.full_event(
         EventType::Sms,
         Direction::Terminating,
-        now() - Duration::hours(1),
+        now() - Duration::days(10),
     );
     event.charging.as_mut().unwrap().chargeable = true;
     // R10-14/2012: billing takes a terminating SMS (R10-14/2021 would not).

@@ -46,13 +46,20 @@ const DAY: i64 = 86_400;
 /// A value the struct path never keeps where the generators put it.
 const SENTINEL: &str = "ZQXJ-SENTINEL-7781";
 
+/// Five days after R10-14/2012 stopped applying (2021-10-20T22:00Z, Paris): the events
+/// of the last 400 days fall on both sides of it, so both versions' tables and the
+/// `not_in_force` drop are exercised.
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2021, 10, 25, 12, 0, 0).unwrap()
 }
 
 fn now_s() -> i64 {
     now().timestamp()
 }
+
+/// 2021-10-20T22:00:00Z and 2021-10-21T00:00:00Z.
+const R2012_ENDS_PARIS: i64 = 1_634_767_200;
+const R2012_ENDS_UTC: i64 = 1_634_774_400;
 
 // ---------------------------------------------------------------------------------------
 // Events (the style of tests/policy_props.rs)
@@ -110,6 +117,12 @@ fn event_time() -> BoxedStrategy<Option<Timestamp>> {
             timestamp(n - 92 * DAY, 0),
             timestamp(MAX_SECONDS, 999_999_999),
             timestamp(MIN_SECONDS, 0),
+            // Where R10-14/2012 stops applying: the start of 21 October 2021 in Paris,
+            // in UTC (and in Cayenne, UTC's comes first), and just before each.
+            timestamp(R2012_ENDS_PARIS - 1, 999_999_999),
+            timestamp(R2012_ENDS_PARIS, 0),
+            timestamp(R2012_ENDS_UTC - 1, 999_999_999),
+            timestamp(R2012_ENDS_UTC, 0),
         ])
         .prop_map(Some),
         2 => any_timestamp().prop_map(Some),

@@ -51,6 +51,12 @@ impl Auditor {
             &mut found,
         );
         let event_time = event.event_time.as_ref().and_then(schema::to_datetime);
+        let replaced = version
+            .replaced_on()
+            .map(|day| self.legal_time.day_starts(day));
+        if event_time.zip(replaced).is_some_and(|(t, end)| t >= end) {
+            found.add(Kind::VersionNotInForce, Some(header::POLICY_VERSION));
+        }
         if let (Some(t), Some(legal)) = (event_time, legal) {
             let latest = retention_expiry.into_iter().chain(header_expiry).max();
             self.check_limit(topic, t, legal, latest, now, &mut found);

@@ -56,6 +56,10 @@ pub enum Kind {
     MissingVersion,
     /// A `cdr-policy-version` this build does not know.
     UnknownVersion,
+    /// The version the record names no longer applied at its `event_time`: R10-14/2012
+    /// on a communication from 21 October 2021 on (the start of that day in UTC or in the
+    /// legal time zone, whichever comes first).
+    VersionNotInForce,
     /// `expires_at` is later than the calendar limit of `event_time`.
     ExpiryPastLimit,
     /// The Kafka timestamp is not `event_time` in milliseconds.
@@ -69,7 +73,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Undecodable,
         Kind::FieldNotAllowed,
         Kind::Content,
@@ -81,6 +85,7 @@ impl Kind {
         Kind::MissingHeader,
         Kind::MissingVersion,
         Kind::UnknownVersion,
+        Kind::VersionNotInForce,
         Kind::ExpiryPastLimit,
         Kind::TimestampNotEventTime,
         Kind::TimestampTypeNotCreateTime,
@@ -101,6 +106,7 @@ impl Kind {
             Kind::MissingHeader => "missing_header",
             Kind::MissingVersion => "missing_version",
             Kind::UnknownVersion => "unknown_version",
+            Kind::VersionNotInForce => "version_not_in_force",
             Kind::ExpiryPastLimit => "expiry_past_limit",
             Kind::TimestampNotEventTime => "timestamp_not_event_time",
             Kind::TimestampTypeNotCreateTime => "timestamp_type_not_create_time",

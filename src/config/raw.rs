@@ -411,8 +411,9 @@ impl Default for MetricsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySection {
     /// The text applied: `R10-14/2021` (in force) or `R10-14/2012` (historical: records of
-    /// 2012 – 20 October 2021, audits, replays; never on live traffic); anything else is
-    /// refused naming the known ones.
+    /// 2012 – 20 October 2021, audits, replays; never on live traffic: it drops every
+    /// communication from 21 October 2021 on, `not_in_force`); anything else is refused
+    /// naming the known ones.
     ///
     /// Example: `"R10-14/2012"`
     pub version: String,

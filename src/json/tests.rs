@@ -113,8 +113,9 @@ fn generated_events_take_the_direct_writer() {
     use crate::policy::{Policy, Version};
     use crate::wire::{WireFilter, WireScratch};
     use chrono::TimeZone;
+    // A time both versions cover (R10-14/2012: communications before 21 October 2021).
     let now = chrono::Utc
-        .with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+        .with_ymd_and_hms(2021, 10, 15, 12, 0, 0)
         .unwrap();
     let mut g = crate::gen::Generator::new(31, now - chrono::Duration::hours(1));
     let docs: Vec<Vec<u8>> = (0..500)

@@ -199,7 +199,17 @@ pub(super) fn subscribe(consumer: &impl Input, settings: &Settings) -> Result<()
         .subscribe(&topics)
         .map_err(PipelineError::Subscribe)?;
     let exactly_once = settings.guarantee == Guarantee::ExactlyOnce;
+    let policy = &settings.policy;
+    if let Some(until) = policy.in_force_until() {
+        tracing::warn!(
+            policy = policy.version.name(),
+            until = %crate::retention::rfc3339(until),
+            "the configured policy version is a historical text: it applies to communications before `until` only; later events are dropped for every purpose (not_in_force); the text in force is {}",
+            crate::policy::Version::IN_FORCE.name()
+        );
+    }
     tracing::info!(
+        policy = policy.version.name(),
         input = ?settings.input_topics,
         outputs = ?settings.purposes.iter().map(|p| (p.purpose.name(), p.topic.as_str())).collect::<Vec<_>>(),
         dead_letter = %settings.dead_letter.topic,

@@ -59,6 +59,9 @@ pub enum DropReason {
     /// Billing under R10-14/2021 only: a subscriber of the operator did not originate the
     /// communication (TERMINATING, or voice/SMS with no direction).
     NotOriginated,
+    /// Under a version that no longer applies (R10-14/2012): the communication is from
+    /// the day the text in force replaced it (21 October 2021, legal time) or later.
+    NotInForce,
 }
 
 /// What makes an event invalid. Carries no value of the event: safe to log.
@@ -141,6 +144,7 @@ impl DropReason {
             DropReason::NotBillable => "not_billable",
             DropReason::NotDeclared => "not_declared",
             DropReason::NotOriginated => "not_originated",
+            DropReason::NotInForce => "not_in_force",
         }
     }
 
@@ -161,6 +165,10 @@ impl DropReason {
             DropReason::NotDeclared => "declared_purposes does not name this purpose",
             DropReason::NotOriginated => {
                 "billing (R10-14/2021 I): no subscriber of the operator originated the communication"
+            }
+            DropReason::NotInForce => {
+                "the configured version (R10-14/2012) covers communications before 21 October 2021 \
+                 only; the text in force since is R10-14/2021"
             }
         }
     }
@@ -363,6 +371,15 @@ pub struct Policy {
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
 impl Policy {
+    /// The first instant this policy's version does not apply to: for R10-14/2012, the
+    /// start of 21 October 2021 in UTC or in the legal time zone, whichever comes first
+    /// (2021-10-20T22:00:00Z in Paris). `None` for the text in force.
+    pub fn in_force_until(&self) -> Option<DateTime<Utc>> {
+        self.version
+            .replaced_on()
+            .map(|day| self.legal_time.day_starts(day))
+    }
+
     /// Both purposes at their legal limits under the text in force, Paris legal time, no
     /// operator removals: the defaults of `demo`.
     pub fn legal_maximum() -> Policy {
@@ -474,6 +491,9 @@ impl Policy {
         now: DateTime<Utc>,
     ) -> Result<(Column, DateTime<Utc>), DropReason> {
         let purpose = p.legal.purpose;
+        if self.in_force_until().is_some_and(|end| event_time >= end) {
+            return Err(DropReason::NotInForce);
+        }
         if !event.declared_purposes.is_empty()
             && !event.declared_purposes.contains(&(purpose as i32))
         {

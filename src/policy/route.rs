@@ -71,10 +71,15 @@ pub fn route_kind(
 /// The reasons a purpose can drop an event for under a version (the refusals, which
 /// dead-letter the whole record, aside): `not_declared` and `expired` for every purpose
 /// ([`super::Policy`]); billing also `not_billable`, and `not_originated` where the
-/// version takes only what a subscriber originated ([`route_kind`]). Security takes every
-/// event. The metrics show these from the start, at 0, and no others.
+/// version takes only what a subscriber originated ([`route_kind`]); `not_in_force` for
+/// every purpose under a version the text in force replaced (R10-14/2012: communications
+/// from 21 October 2021 on). Security takes every other event. The metrics show these
+/// from the start, at 0, and no others.
 pub fn drop_reasons(version: Version, purpose: Purpose) -> Vec<DropReason> {
     let mut reasons = vec![DropReason::Expired, DropReason::NotDeclared];
+    if version.replaced_on().is_some() {
+        reasons.push(DropReason::NotInForce);
+    }
     if purpose == Purpose::Billing {
         reasons.push(DropReason::NotBillable);
         if version.billing_needs_origin() {
@@ -129,8 +134,12 @@ mod tests {
                 for r in &seen {
                     assert!(possible.contains(r), "{version:?} {purpose:?} {r:?}");
                 }
-                // Beyond routing: declared_purposes and the expiry, for every purpose.
+                // Beyond routing: declared_purposes and the expiry, for every purpose, and
+                // the version's period.
                 seen.extend([DropReason::Expired, DropReason::NotDeclared]);
+                if version.replaced_on().is_some() {
+                    seen.push(DropReason::NotInForce);
+                }
                 for r in &possible {
                     assert!(
                         seen.contains(r),

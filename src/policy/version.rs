@@ -5,6 +5,7 @@
 //! audits and replays. A version is never an edit in place of the other.
 
 use super::table::{self, FieldSpec};
+use chrono::NaiveDate;
 use std::fmt;
 
 /// A version of the text.
@@ -74,6 +75,16 @@ impl Version {
         table::select_in(self.fields(), name)
     }
 
+    /// The day the text in force replaced this version's, for a version that no longer
+    /// applies: R10-14/2012 covers communications up to 20 October 2021 (décret n°
+    /// 2021-1361 applies from 21 October 2021). The text in force has none.
+    pub fn replaced_on(self) -> Option<NaiveDate> {
+        match self {
+            Version::R2012 => NaiveDate::from_ymd_opt(2021, 10, 21),
+            Version::R2021 => None,
+        }
+    }
+
     /// Whether billing takes only communications a subscriber originated (2021, R10-14 I).
     pub fn billing_needs_origin(self) -> bool {
         self == Version::R2021
@@ -135,6 +146,20 @@ impl Version {
                  number at the origin (served.msisdn; calling.number on a record about the \
                  caller).",
             ));
+        }
+        if self == Version::R2012 {
+            r.insert(
+                0,
+                (
+                    "Communications before 21 October 2021 only",
+                    "This text was replaced by décret n° 2021-1361 from 21 October 2021: it \
+                     applies to communications up to 20 October 2021. An event from the start \
+                     of 21 October 2021 on (in UTC or in the legal time zone, whichever comes \
+                     first: 2021-10-20T22:00Z in Paris) is dropped for every purpose (drop \
+                     reason not_in_force), and audit reports a record of this version dated \
+                     then or later (version_not_in_force). Use R10-14/2021 for them.",
+                ),
+            );
         }
         r
     }

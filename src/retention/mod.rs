@@ -56,6 +56,21 @@ impl LegalTime {
         self.0.name()
     }
 
+    /// The first instant of `day`, in UTC or in this zone, whichever comes first (a day
+    /// whose local midnight falls in a daylight-saving gap starts at the gap's end).
+    pub fn day_starts(self, day: NaiveDate) -> DateTime<Utc> {
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        let utc = midnight.and_utc();
+        let local = (0..3)
+            .find_map(|h| {
+                self.0
+                    .from_local_datetime(&(midnight + Duration::hours(h)))
+                    .earliest()
+            })
+            .map(|t| t.with_timezone(&Utc));
+        local.map_or(utc, |l| l.min(utc))
+    }
+
     /// `t` + `months` calendar months: the earlier of the UTC reading and the local one
     /// (the same wall-clock time, `months` later, in this zone). `None` past the range.
     pub fn add_months(self, t: DateTime<Utc>, months: u32) -> Option<DateTime<Utc>> {

@@ -31,9 +31,9 @@ pub struct Hot {
     /// Registered at start for the reasons the policy can give each purpose
     /// ([`crate::policy::drop_reasons`]); a no-op for the others, counted at the flush if
     /// one ever happens (see [`Tally::flush`]).
-    dropped: [[Counter; 6]; 2],
+    dropped: [[Counter; REASONS.len()]; 2],
     /// Which of `dropped` are registered.
-    registered: [[bool; 6]; 2],
+    registered: [[bool; REASONS.len()]; 2],
     /// Per purpose: one counter per field group.
     fields_removed: [Vec<Counter>; 2],
     /// Per field group: the mask of its rows in the table (the table has < 64 rows).
@@ -51,7 +51,7 @@ pub const FLUSH_EVERY: usize = 4096;
 struct Pending {
     consumed: Vec<[u64; 3]>,
     produced: [u64; 2],
-    dropped: [[u64; 6]; 2],
+    dropped: [[u64; REASONS.len()]; 2],
     fields_removed: [Vec<u64>; 2],
     event_ages: Vec<f64>,
     json_slow_path: u64,
@@ -74,10 +74,10 @@ fn zero_closed_sets(output_topics: &[&str]) {
 }
 
 /// Per purpose, by reason index: whether the policy `version` can give that drop reason.
-fn registered_drops(version: Version) -> [[bool; 6]; 2] {
+fn registered_drops(version: Version) -> [[bool; REASONS.len()]; 2] {
     PURPOSES.map(|p| {
         let possible = crate::policy::drop_reasons(version, p);
-        let mut r = [false; 6];
+        let mut r = [false; REASONS.len()];
         for reason in possible {
             r[reason_index(reason)] = true;
         }

@@ -209,13 +209,14 @@ pub const DEAD_LETTER_REASONS: [&str; 6] = [
 
 /// Purposes and drop reasons as array indices, for the per-record counters.
 const PURPOSES: [Purpose; 2] = [Purpose::Billing, Purpose::Security];
-const REASONS: [&str; 6] = [
+const REASONS: [&str; 7] = [
     "invalid",
     "future_event_time",
     "expired",
     "not_billable",
     "not_declared",
     "not_originated",
+    "not_in_force",
 ];
 
 fn purpose_index(p: Purpose) -> usize {
@@ -233,6 +234,7 @@ fn reason_index(r: DropReason) -> usize {
         DropReason::NotBillable => 3,
         DropReason::NotDeclared => 4,
         DropReason::NotOriginated => 5,
+        DropReason::NotInForce => 6,
     }
 }
 
@@ -244,7 +246,7 @@ pub struct Stats {
     /// Input records whose outputs are all acknowledged (offset storable).
     pub completed: AtomicU64,
     produced: [AtomicU64; 2],
-    dropped: [[AtomicU64; 6]; 2],
+    dropped: [[AtomicU64; REASONS.len()]; 2],
     pub dead_letters: Mutex<BTreeMap<&'static str, u64>>,
     /// JSON input records the fast parser left to the general decoder.
     pub json_slow_path: AtomicU64,

@@ -209,6 +209,7 @@ impl WireFilter {
         Ok(WireFilter {
             policy: policy.clone(),
             purposes,
+            until: policy.in_force_until().map(|t| t.timestamp()),
         })
     }
 }

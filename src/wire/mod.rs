@@ -106,6 +106,9 @@ impl WirePurpose {
 pub struct WireFilter {
     policy: Policy,
     purposes: Vec<WirePurpose>,
+    /// [`Policy::in_force_until`] in Unix seconds: events from then on are dropped
+    /// (`not_in_force`).
+    until: Option<i64>,
 }
 
 /// An instant in nanoseconds since the epoch (exact for every [`Unix`]).
@@ -335,6 +338,10 @@ impl WireFilter {
         now: Unix,
         cache: &mut ExpiryCache,
     ) -> Result<(crate::policy::table::Column, Unix), DropReason> {
+        // `until` is a whole second: an event at or after it, nanoseconds aside.
+        if self.until.is_some_and(|end| seconds >= end) {
+            return Err(DropReason::NotInForce);
+        }
         let purpose = p.purpose as i32;
         let named = (0..32).contains(&purpose) && s.declared & (1 << purpose) != 0;
         if s.declared_any && !named {

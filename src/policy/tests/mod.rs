@@ -20,8 +20,10 @@ const DIRECTIONS: [Direction; 4] = [
     Direction::None,
 ];
 
+/// Within the period of both versions' tables: R10-14/2012 covers communications before
+/// 21 October 2021, R10-14/2021 has no start.
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(2021, 10, 15, 12, 0, 0).unwrap()
 }
 
 fn event(t: EventType, d: Direction) -> CdrEvent {

@@ -419,7 +419,7 @@ fn expired_records_are_dropped_per_purpose() {
 #[test]
 fn the_output_record_carries_key_timestamp_and_retention() {
     let policy = Policy::legal_maximum();
-    let t = Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap() + Duration::milliseconds(123);
+    let t = Utc.with_ymd_and_hms(2021, 10, 15, 10, 0, 0).unwrap() + Duration::milliseconds(123);
     let mut e = event(EventType::VoiceCall, Direction::Originating);
     e.event_time = Some(schema::to_timestamp(t));
     e.retention = Some(Retention {
@@ -431,7 +431,7 @@ fn the_output_record_carries_key_timestamp_and_retention() {
     assert_eq!(b.timestamp_ms, t.timestamp_millis());
     assert_eq!(
         b.expires_at,
-        Utc.with_ymd_and_hms(2027, 11, 28, 10, 0, 0).unwrap() + Duration::milliseconds(123)
+        Utc.with_ymd_and_hms(2022, 10, 15, 10, 0, 0).unwrap() + Duration::milliseconds(123)
     );
     assert_eq!(b.legal_basis, "CPCE R10-14 III");
     let r = b.event.retention.unwrap();
@@ -442,7 +442,8 @@ fn the_output_record_carries_key_timestamp_and_retention() {
     let s = forwarded(&policy, &e, Purpose::Security).unwrap();
     assert_eq!(
         s.expires_at,
-        Utc.with_ymd_and_hms(2027, 2, 28, 10, 0, 0).unwrap() + Duration::milliseconds(123)
+        // Paris: 12:00 CEST → 12:00 CET (11:00Z); UTC's reading comes first.
+        Utc.with_ymd_and_hms(2022, 1, 15, 10, 0, 0).unwrap() + Duration::milliseconds(123)
     );
     assert_eq!(s.event.retention.unwrap().legal_basis, "CPCE R10-14 IV");
 }
@@ -584,4 +585,57 @@ fn apply_owned_gives_the_same_outcomes_as_apply() {
         forwarded_twice > 1000,
         "both purposes forward often: {forwarded_twice}"
     );
+}
+
+/// R10-14/2012 covers communications up to 20 October 2021: from the start of 21 October
+/// (in UTC or in the legal time zone, whichever comes first) every purpose drops the event
+/// (`not_in_force`), counted, not dead-lettered. The text in force has no such end.
+#[test]
+fn the_2012_text_takes_no_communication_from_21_october_2021_on() {
+    let cayenne = LegalTime::parse("America/Cayenne").unwrap();
+    for (legal, start) in [
+        // CEST, UTC+2: Paris's midnight comes first.
+        (LegalTime::PARIS, "2021-10-20T22:00:00Z"),
+        (LegalTime::UTC, "2021-10-21T00:00:00Z"),
+        // UTC-3: UTC's midnight comes first.
+        (cayenne, "2021-10-21T00:00:00Z"),
+    ] {
+        let start: DateTime<Utc> = start.parse().unwrap();
+        let mut p2012 = Policy::legal_maximum_of(Version::R2012);
+        p2012.legal_time = legal;
+        let mut p2021 = Policy::legal_maximum_of(Version::R2021);
+        p2021.legal_time = legal;
+        assert_eq!(p2012.in_force_until(), Some(start), "{}", legal.name());
+        assert_eq!(p2021.in_force_until(), None);
+        let now = start + Duration::days(30);
+        for (t, applies) in [
+            (start - Duration::nanoseconds(1), true),
+            (start, false),
+            (now - Duration::hours(1), false),
+        ] {
+            let mut e = event(EventType::VoiceCall, Direction::Originating);
+            e.event_time = Some(schema::to_timestamp(t));
+            let outcomes = p2012.apply(&e, now).outcomes;
+            assert_eq!(outcomes.len(), 2);
+            for (purpose, o) in outcomes {
+                match o {
+                    Outcome::Forward(r) => {
+                        assert!(applies, "{} {t} {purpose:?}", legal.name());
+                        assert_eq!(r.policy_version, "R10-14/2012");
+                    }
+                    Outcome::Drop(r) => {
+                        assert!(!applies, "{} {t} {purpose:?}: {r:?}", legal.name());
+                        assert_eq!(r, DropReason::NotInForce);
+                    }
+                }
+            }
+            // The text in force takes the same event whenever it is.
+            let outcomes = p2021.apply(&e, now).outcomes;
+            assert!(outcomes
+                .iter()
+                .all(|(_, o)| matches!(o, Outcome::Forward(_))));
+        }
+    }
+    assert_eq!(DropReason::NotInForce.as_str(), "not_in_force");
+    assert!(!DropReason::NotInForce.is_refusal());
 }
