@@ -780,7 +780,22 @@ fn expected_drops(policy: &Policy, p: &PurposePolicy, e: &CdrEvent) -> Vec<DropR
     if expected_expiry(t, p.ttl, legal(purpose).0, policy.legal_time) <= now() {
         reasons.push(DropReason::Expired);
     }
+    if policy.version == Version::R2012 && t >= r2012_ends(policy.legal_time) {
+        reasons.push(DropReason::NotInForce);
+    }
     reasons
+}
+
+/// R10-14/2012 covers communications before the start of 21 October 2021, in UTC or in
+/// the legal time zone, whichever comes first.
+fn r2012_ends(legal: LegalTime) -> DateTime<Utc> {
+    let utc = Utc.with_ymd_and_hms(2021, 10, 21, 0, 0, 0).unwrap();
+    let local = legal
+        .0
+        .with_ymd_and_hms(2021, 10, 21, 0, 0, 0)
+        .earliest()
+        .unwrap();
+    utc.min(local.with_timezone(&Utc))
 }
 
 fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
