@@ -126,6 +126,26 @@ fn every_command_exits_2_when_no_broker_answers_and_says_how_long_it_waited() {
     }
 }
 
+/// `topics check --timeout` bounds the whole check, the first contact with the brokers
+/// included: against a broker that never answers, 2 s gives up saying so (it waited the
+/// 30 s of that first contact, and said so, whatever `--timeout` was).
+#[test]
+fn topics_check_gives_up_at_its_timeout_when_no_broker_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("127.0.0.1:{}", common::broker::free_port());
+    let config = config(dir.path(), &address);
+    let args = ["topics", "check", "--timeout", "2s", "--config"];
+    let (out, _) = filter(&[&args[..], &[config.to_str().unwrap()]].concat(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("cannot check the output topics")
+            && last.contains("no answer within --timeout 2 s"),
+        "{last}"
+    );
+}
+
 /// Checks every line of stderr is a JSON object; returns the last one.
 fn all_json(command: &str, stderr: &str) -> serde_json::Value {
     let mut last = None;

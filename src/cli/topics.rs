@@ -174,21 +174,39 @@ fn check(
     format: TopicsFormat,
     timeout: std::time::Duration,
 ) -> Result<ExitCode, Failure> {
-    if let Err(e) = super::reach(&settings) {
-        return match e.fault() {
-            crate::error::Fault::User => Err(e),
-            _ => Err(e.context("cannot check the output topics")),
-        };
+    // No verdict: Kafka unavailable for the check, whatever the cause (exit 2).
+    let cannot = |why: anyhow::Error| {
+        Err(Failure::unavailable(why).context("cannot check the output topics"))
+    };
+    let no_answer = || {
+        cannot(anyhow::anyhow!(
+            "no answer within --timeout {} s (broker unreachable?)",
+            timeout.as_secs_f64()
+        ))
+    };
+    // `--timeout` bounds the whole check, the first contact with the brokers included
+    // (which alone would wait 30 s for an unreachable one).
+    let deadline = tokio::time::Instant::now() + timeout;
+    let context = Context::default();
+    let reached = rt.block_on(async {
+        let transport = crate::kafka::check_transport(&settings, &context);
+        tokio::time::timeout_at(deadline, transport).await
+    });
+    match reached {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.fault() == crate::error::Fault::User => return Err(e),
+        Ok(Err(e)) => return Err(e.context("cannot check the output topics")),
+        Err(_) => {
+            // The probe's metadata request, still waiting, is not waited for.
+            rt.shutdown_background();
+            return no_answer();
+        }
     }
     let task = rt.spawn(async move {
         let admin = topics::admin(&settings, Context::default())?;
         topics::judge(&settings, &topics::inspect(&settings, &admin).await?)
     });
-    // No verdict: Kafka unavailable for the check, whatever the cause (exit 2).
-    let cannot = |why: anyhow::Error| {
-        Err(Failure::unavailable(why).context("cannot check the output topics"))
-    };
-    let result = rt.block_on(async move { tokio::time::timeout(timeout, task).await });
+    let result = rt.block_on(async move { tokio::time::timeout_at(deadline, task).await });
     // A metadata request still waiting on an unreachable broker is not waited for.
     rt.shutdown_background();
     match result {
@@ -206,10 +224,7 @@ fn check(
         }
         Ok(Ok(Err(e))) => cannot(e.into()),
         Ok(Err(e)) => cannot(e.into()),
-        Err(_) => cannot(anyhow::anyhow!(
-            "no answer within --timeout {} s (broker unreachable?)",
-            timeout.as_secs_f64()
-        )),
+        Err(_) => no_answer(),
     }
 }
 
