@@ -283,6 +283,47 @@ fn defects(now: DateTime<Utc>) -> Vec<(Purpose, Rec, Kind)> {
     out
 }
 
+/// A raw event — content, vendor extensions, no header — on a topic of no purpose: no
+/// column to read its fields in, but what no purpose may hold is still found (it was
+/// not: only the missing headers were).
+#[test]
+fn what_no_purpose_may_hold_is_found_without_a_purpose() {
+    let now = Utc::now();
+    let mut g = Generator::new(13, now);
+    let mut e = call(&mut g, now - Duration::hours(1));
+    e.content.get_or_insert_with(Default::default).sms_text = "rendez-vous 18h".into();
+    e.extensions.insert("vendor.x".into(), "1".into());
+    let value = e.encode_to_vec();
+    let ctx = TopicContext {
+        topic: Arc::from("cdr.raw"),
+        purpose: None,
+        slack_ms: 0,
+    };
+    let view = RecordView {
+        partition: 0,
+        offset: 0,
+        key: None,
+        value: Some(&value),
+        timestamp: Timestamp::CreateTime(now.timestamp_millis()),
+        headers: vec![],
+    };
+    let mut f = Vec::new();
+    auditor().check(&ctx, &view, now, &mut f);
+    let found = kinds(&f);
+    assert!(
+        found.contains(&(Kind::Content, Some("content.sms_text"))),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(k, _)| *k == Kind::UnknownField),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|(k, _)| *k == Kind::FieldNotAllowed),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn each_defect_is_one_finding_of_its_kind() {
     let now = Utc::now();

@@ -36,9 +36,8 @@ impl Auditor {
             .or_else(|| retention.and_then(|r| Version::parse(&r.policy_version).ok()))
             .unwrap_or(self.fallback_version);
 
-        if let Some(legal) = legal {
-            self.check_fields(legal.purpose, version, event, &canonical, &mut found);
-        }
+        let purpose = legal.map(|l| l.purpose);
+        self.check_fields(purpose, version, event, &canonical, &mut found);
         let retention_expiry = retention
             .and_then(|r| r.expires_at.as_ref())
             .and_then(schema::to_datetime);
@@ -71,17 +70,23 @@ impl Auditor {
         Some(expiry - event_time?)
     }
 
-    /// Routing and fields, in the purpose's column.
+    /// Routing and fields, in the purpose's column. With no purpose known (a topic of no
+    /// purpose, a record without `cdr-purpose`): what no purpose may hold — content,
+    /// extensions, fields the schema or the table does not know.
     fn check_fields(
         &self,
-        purpose: Purpose,
+        purpose: Option<Purpose>,
         version: Version,
         event: &CdrEvent,
         canonical: &serde_json::Value,
         found: &mut Findings<'_>,
     ) {
-        let Some(column) = self.column(purpose, version, event, found) else {
-            return;
+        let column = match purpose {
+            Some(purpose) => match self.column(purpose, version, event, found) {
+                Some(column) => Some((purpose, column)),
+                None => return,
+            },
+            None => None,
         };
         let caller = about_the_caller(event.event_type, event.direction);
         let mut paths = Vec::with_capacity(32);
@@ -105,6 +110,9 @@ impl Auditor {
                 found.add(Kind::UnknownField, Some(row.path));
                 continue;
             }
+            let Some((purpose, column)) = column else {
+                continue;
+            };
             let allowed = match row.cell(column).rule {
                 Rule::Keep => true,
                 Rule::KeepIfCaller => caller,
