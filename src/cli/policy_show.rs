@@ -291,12 +291,20 @@ fn table(out: &mut String, version: Version, settings: Option<&Settings>) -> any
     }
     writeln!(out)?;
     let titles: Vec<&str> = Column::ALL.iter().map(|c| c.title()).collect();
+    // The widest category sets its column (`IV 4° (number at the origin)` overflowed 24).
+    let category = version
+        .fields()
+        .iter()
+        .map(|f| f.category.chars().count())
+        .chain([24])
+        .max()
+        .unwrap_or(24);
     writeln!(
         out,
-        "{:<32} {:<24} {:<22} {:<22} {:<22} Legal reference",
+        "{:<32} {:<category$} {:<22} {:<22} {:<22} Legal reference",
         "Field", "Category", titles[0], titles[1], titles[2]
     )?;
-    writeln!(out, "{}", "-".repeat(150))?;
+    writeln!(out, "{}", "-".repeat(126 + category))?;
     for f in version.fields() {
         let cells: Vec<String> = Column::ALL
             .iter()
@@ -306,7 +314,7 @@ fn table(out: &mut String, version: Version, settings: Option<&Settings>) -> any
         bases.dedup();
         writeln!(
             out,
-            "{:<32} {:<24} {:<22} {:<22} {:<22} {}",
+            "{:<32} {:<category$} {:<22} {:<22} {:<22} {}",
             f.path,
             f.category,
             cells[0],

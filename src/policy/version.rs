@@ -47,8 +47,9 @@ impl Version {
     pub fn description(self) -> &'static str {
         match self {
             Version::R2012 => {
-                "CPCE R10-14 as in force from 2012 to 20 October 2021 (I refers to R10-13 I a–d): \
-                 for records of that period, audits and replays"
+                "CPCE R10-14 as in force from 2012 to 20 October 2021 (I: the technical data \
+                 identifying the user, and those of R10-13 I b, c and d): for records of that \
+                 period, audits and replays"
             }
             Version::R2021 => {
                 "CPCE R10-14 as in force since 21 October 2021 (décret n° 2021-1361: I refers to \
