@@ -192,12 +192,18 @@ fn check(
         let transport = crate::kafka::check_transport(&settings, &context);
         tokio::time::timeout_at(deadline, transport).await
     });
+    // A refusal is seen before the probe's metadata request gives up: that request,
+    // still waiting, is not waited for.
     match reached {
         Ok(Ok(())) => {}
-        Ok(Err(e)) if e.fault() == crate::error::Fault::User => return Err(e),
-        Ok(Err(e)) => return Err(e.context("cannot check the output topics")),
+        Ok(Err(e)) => {
+            rt.shutdown_background();
+            return match e.fault() {
+                crate::error::Fault::User => Err(e),
+                _ => Err(e.context("cannot check the output topics")),
+            };
+        }
         Err(_) => {
-            // The probe's metadata request, still waiting, is not waited for.
             rt.shutdown_background();
             return no_answer();
         }
